@@ -1,0 +1,200 @@
+/* weft: collective communication that never hangs the job.
+ *
+ * One public header. Argument order follows NCCL (buffers, count, dtype, op, comm-last in NCCL;
+ * here the communicator comes first, as in Gloo and libuv) so ports from NCCL are mechanical.
+ *
+ * Completion contract
+ *   - Every blocking call returns within WEFT_TIMEOUT seconds (default 300); a dead peer is
+ *     noticed at once (connection reset) and a hung one within WEFT_HEARTBEAT_TIMEOUT.
+ *   - Operations issued on one communicator complete in issue order on every rank.
+ *   - When a call fails, weft_comm_last_error(comm) names the peer, the operation and its
+ *     sequence number. Output buffers of a failed collective are unspecified; input buffers
+ *     are never written unless the call was in place.
+ *   - A communicator whose epoch was revoked (a member failed) fails every later operation with
+ *     WEFT_ERR_REVOKED until weft_comm_recover() forms the next epoch.
+ *
+ * Thread safety
+ *   - Different communicators may be used from different threads freely.
+ *   - One communicator must be driven by one thread at a time (like an MPI communicator). Two
+ *     threads issuing on one communicator at once get WEFT_ERR_INVALID_USAGE on the later call.
+ *   - weft_test/weft_wait on a request may be called from any thread, one at a time per request.
+ */
+#ifndef WEFT_H
+#define WEFT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(WEFT_BUILDING_LIBRARY)
+#define WEFT_API __attribute__((visibility("default")))
+#else
+#define WEFT_API
+#endif
+
+#define WEFT_VERSION_MAJOR 0
+#define WEFT_VERSION_MINOR 1
+#define WEFT_VERSION_PATCH 0
+
+/* One X-macro feeds the enum and weft_strerror (libuv's UV_ERRNO_MAP idea). */
+#define WEFT_RESULT_MAP(X)                                                                     \
+  X(SUCCESS, 0, "success")                                                                     \
+  X(ERR_INVALID_ARGUMENT, 1, "invalid argument")                                               \
+  X(ERR_MISMATCH, 2, "ranks called different operations (collective, count, dtype, op or root)") \
+  X(ERR_PEER_LOST, 3, "a peer was lost (crashed, hung or unreachable)")                        \
+  X(ERR_REVOKED, 4, "the communicator's epoch was revoked; call weft_comm_recover")            \
+  X(ERR_TIMEOUT, 5, "operation timed out")                                                     \
+  X(ERR_TRANSPORT, 6, "transport error")                                                       \
+  X(ERR_UNAUTHORIZED, 7, "peer failed authentication (wrong or missing job token)")            \
+  X(ERR_NO_MEMORY, 8, "out of memory")                                                         \
+  X(ERR_UNSUPPORTED, 9, "unsupported")                                                         \
+  X(ERR_INTERNAL, 10, "internal error")                                                        \
+  X(ERR_INVALID_USAGE, 11, "invalid usage of the API (e.g. concurrent calls on one communicator)") \
+  X(ERR_IN_PROGRESS, 12, "request not complete yet")                                           \
+  X(ERR_MIN_SIZE, 13, "membership fell below WEFT_MIN_SIZE")                                   \
+  X(ERR_PROTOCOL, 14, "malformed or unexpected message from a peer or the coordinator")
+
+typedef enum {
+#define WEFT__RESULT_ENUM(name, value, text) WEFT_##name = value,
+  WEFT_RESULT_MAP(WEFT__RESULT_ENUM)
+#undef WEFT__RESULT_ENUM
+  WEFT_NUM_RESULTS
+} weft_result_t;
+
+typedef enum {
+  WEFT_INT8 = 0,
+  WEFT_UINT8 = 1,
+  WEFT_INT32 = 2,
+  WEFT_UINT32 = 3,
+  WEFT_INT64 = 4,
+  WEFT_UINT64 = 5,
+  WEFT_FLOAT16 = 6,
+  WEFT_BFLOAT16 = 7,
+  WEFT_FLOAT32 = 8,
+  WEFT_FLOAT64 = 9,
+  WEFT_NUM_DTYPES
+} weft_dtype_t;
+
+typedef enum {
+  WEFT_SUM = 0,
+  WEFT_PROD = 1,
+  WEFT_MIN = 2,
+  WEFT_MAX = 3,
+  WEFT_AVG = 4, /* sum, then divided by the number of contributors */
+  WEFT_NUM_REDOPS
+} weft_redop_t;
+
+typedef struct weft_comm weft_comm_t;
+typedef struct weft_request weft_request_t;
+
+/* Configuration for weft_comm_init. Zero/NULL fields fall back to the environment, then to
+ * defaults (see weft_config_print). Strings are copied. */
+typedef struct {
+  size_t size;              /* sizeof(weft_config_t): lets the struct grow compatibly */
+  int rank;                 /* -1: from the environment */
+  int world_size;           /* 0: from the environment */
+  const char *coordinator;  /* "host:port"; NULL: from the environment */
+  const char *job_token;    /* shared secret; NULL: WEFT_JOB_TOKEN */
+  double timeout_s;         /* 0: WEFT_TIMEOUT */
+} weft_config_t;
+
+WEFT_API const char *weft_strerror(weft_result_t result);
+WEFT_API const char *weft_dtype_name(weft_dtype_t dtype);
+WEFT_API const char *weft_redop_name(weft_redop_t op);
+WEFT_API size_t weft_dtype_size(weft_dtype_t dtype); /* 0 for an invalid dtype */
+WEFT_API const char *weft_version_string(void);
+
+/* Detail of the last failure on this communicator (thread-local to the calling thread's last
+ * call on comm): which peer, which operation, which sequence number. Never NULL. */
+WEFT_API const char *weft_comm_last_error(const weft_comm_t *comm);
+
+/* Communicators. init discovers rank, size and coordinator from weft's, torchrun's, Slurm's or
+ * an MPI launcher's environment (docs/DESIGN.md lists the variables). */
+WEFT_API void weft_config_init(weft_config_t *config);
+WEFT_API weft_result_t weft_comm_init_env(weft_comm_t **comm);
+WEFT_API weft_result_t weft_comm_init(weft_comm_t **comm, const weft_config_t *config);
+WEFT_API weft_result_t weft_comm_destroy(weft_comm_t *comm); /* NULL is a no-op */
+WEFT_API int weft_comm_rank(const weft_comm_t *comm);
+WEFT_API int weft_comm_size(const weft_comm_t *comm);
+WEFT_API uint64_t weft_comm_epoch(const weft_comm_t *comm);
+
+/* Membership (docs/FAULT_TOLERANCE.md). */
+#define WEFT_RECOVER_MAX_LISTED 64
+typedef struct {
+  uint64_t old_epoch, new_epoch;
+  int old_size, new_size;
+  int old_rank, new_rank;      /* this process; old_rank is -1 for a process that just joined */
+  int is_new_member;           /* 1 if this process joined in new_epoch */
+  int num_left, num_joined;    /* totals; the lists below hold the first WEFT_RECOVER_MAX_LISTED */
+  int left_old_ranks[WEFT_RECOVER_MAX_LISTED];   /* ranks (in old_epoch) that left */
+  int joined_new_ranks[WEFT_RECOVER_MAX_LISTED]; /* ranks (in new_epoch) that joined */
+} weft_recover_info_t;
+WEFT_API weft_result_t weft_comm_recover(weft_comm_t *comm, weft_recover_info_t *info);
+/* 1 when this process was admitted into an already running job (a restarted rank): the
+ * application should receive its state, e.g. by weft_broadcast from rank 0. */
+WEFT_API int weft_comm_joined_late(const weft_comm_t *comm);
+
+/* Blocking collectives. In place when sendbuf == recvbuf; for allgather in place means
+ * sendbuf == recvbuf + rank * sendcount * dtype size, and for reduce_scatter
+ * recvbuf == sendbuf + rank * recvcount * dtype size (as NCCL). */
+WEFT_API weft_result_t weft_allreduce(weft_comm_t *comm, const void *sendbuf, void *recvbuf,
+                                      size_t count, weft_dtype_t dtype, weft_redop_t op);
+WEFT_API weft_result_t weft_allgather(weft_comm_t *comm, const void *sendbuf, void *recvbuf,
+                                      size_t sendcount, weft_dtype_t dtype);
+WEFT_API weft_result_t weft_reduce_scatter(weft_comm_t *comm, const void *sendbuf, void *recvbuf,
+                                           size_t recvcount, weft_dtype_t dtype, weft_redop_t op);
+WEFT_API weft_result_t weft_broadcast(weft_comm_t *comm, const void *sendbuf, void *recvbuf,
+                                      size_t count, weft_dtype_t dtype, int root);
+/* recvbuf is only written (and only needs to be valid) at root. */
+WEFT_API weft_result_t weft_reduce(weft_comm_t *comm, const void *sendbuf, void *recvbuf,
+                                   size_t count, weft_dtype_t dtype, weft_redop_t op, int root);
+WEFT_API weft_result_t weft_barrier(weft_comm_t *comm);
+/* Point to point: matched in order per (sender, receiver) pair. */
+WEFT_API weft_result_t weft_send(weft_comm_t *comm, const void *buf, size_t count,
+                                 weft_dtype_t dtype, int peer);
+WEFT_API weft_result_t weft_recv(weft_comm_t *comm, void *buf, size_t count, weft_dtype_t dtype,
+                                 int peer);
+
+/* Non-blocking forms. On success *request is set and must be completed by weft_wait (which frees
+ * it) or by weft_test returning anything but WEFT_ERR_IN_PROGRESS (which also frees it). */
+WEFT_API weft_result_t weft_iallreduce(weft_comm_t *comm, const void *sendbuf, void *recvbuf,
+                                       size_t count, weft_dtype_t dtype, weft_redop_t op,
+                                       weft_request_t **request);
+WEFT_API weft_result_t weft_iallgather(weft_comm_t *comm, const void *sendbuf, void *recvbuf,
+                                       size_t sendcount, weft_dtype_t dtype,
+                                       weft_request_t **request);
+WEFT_API weft_result_t weft_ireduce_scatter(weft_comm_t *comm, const void *sendbuf,
+                                            void *recvbuf, size_t recvcount, weft_dtype_t dtype,
+                                            weft_redop_t op, weft_request_t **request);
+WEFT_API weft_result_t weft_ibroadcast(weft_comm_t *comm, const void *sendbuf, void *recvbuf,
+                                       size_t count, weft_dtype_t dtype, int root,
+                                       weft_request_t **request);
+WEFT_API weft_result_t weft_ireduce(weft_comm_t *comm, const void *sendbuf, void *recvbuf,
+                                    size_t count, weft_dtype_t dtype, weft_redop_t op, int root,
+                                    weft_request_t **request);
+WEFT_API weft_result_t weft_ibarrier(weft_comm_t *comm, weft_request_t **request);
+WEFT_API weft_result_t weft_isend(weft_comm_t *comm, const void *buf, size_t count,
+                                  weft_dtype_t dtype, int peer, weft_request_t **request);
+WEFT_API weft_result_t weft_irecv(weft_comm_t *comm, void *buf, size_t count, weft_dtype_t dtype,
+                                  int peer, weft_request_t **request);
+
+/* Returns WEFT_ERR_IN_PROGRESS while the request runs; otherwise its result (request freed). */
+WEFT_API weft_result_t weft_test(weft_request_t *request);
+/* Blocks (bounded by the communicator's timeout) until the request completes; frees it. */
+WEFT_API weft_result_t weft_wait(weft_request_t *request);
+
+/* Logging: the library never prints on its own unless WEFT_LOG_LEVEL is set (then to stderr). */
+typedef enum { WEFT_LOG_ERROR = 0, WEFT_LOG_WARN = 1, WEFT_LOG_INFO = 2, WEFT_LOG_DEBUG = 3 } weft_log_level_t;
+typedef void (*weft_log_fn)(weft_log_level_t level, const char *message, void *user);
+WEFT_API void weft_set_log_callback(weft_log_fn fn, void *user, weft_log_level_t max_level);
+
+/* Prints the effective settings table (name, value, default, bounds, help) to stream (a FILE*). */
+WEFT_API void weft_config_print(void *stream);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WEFT_H */

@@ -1,0 +1,59 @@
+/* Connection authentication (lib/bootstrap/auth.c): mutual HMAC challenge-response with the job
+ * secret, built on libsodium (crypto_auth_hmacsha256, randombytes_buf, sodium_memcmp). The
+ * token never crosses the wire; a fresh nonce from each side defeats replay.
+ *
+ * Wire (after TCP connect, before anything else):
+ *   server -> client  WEFT__AUTH_MAGIC u32 LE, version u8, role u8, 2 zero bytes, nonce_s[32]
+ *   client -> server  nonce_c[32], mac_c[32] = HMAC(key, "weft/1 client" role nonce_s nonce_c)
+ *   server -> client  mac_s[32] = HMAC(key, "weft/1 server" role nonce_c nonce_s)  (only if
+ *                     mac_c verified; otherwise the server closes)
+ * `role` separates coordinator connections (WEFT__AUTH_ROLE_COORD) from rank-to-rank ones
+ * (WEFT__AUTH_ROLE_PEER) so a MAC for one is useless for the other. */
+#ifndef WEFT_BOOTSTRAP_AUTH_H
+#define WEFT_BOOTSTRAP_AUTH_H
+
+#include "core/common.h"
+
+#define WEFT__AUTH_MAGIC 0x55414657u /* "WFAU" */
+#define WEFT__AUTH_VERSION 1
+#define WEFT__AUTH_NONCE_LEN 32
+#define WEFT__AUTH_MAC_LEN 32
+#define WEFT__AUTH_CHALLENGE_LEN (8 + WEFT__AUTH_NONCE_LEN)       /* server's first message */
+#define WEFT__AUTH_RESPONSE_LEN (WEFT__AUTH_NONCE_LEN + WEFT__AUTH_MAC_LEN)
+#define WEFT__AUTH_ROLE_COORD 1
+#define WEFT__AUTH_ROLE_PEER 2
+
+typedef struct {
+  uint8_t bytes[32];
+} weft__auth_key_t;
+
+/* Returns false if libsodium cannot initialise. */
+bool weft__auth_key_from_token(const char *token, weft__auth_key_t *key);
+void weft__auth_random(void *buf, size_t len);
+uint64_t weft__auth_random_u64(void);
+
+/* Pure pieces, for the coordinator's non-blocking state machine and the fuzz target. */
+void weft__auth_make_challenge(uint8_t role, uint8_t nonce_s[WEFT__AUTH_NONCE_LEN],
+                               uint8_t out[WEFT__AUTH_CHALLENGE_LEN]);
+/* Parses a challenge; false if magic/version/role are wrong. */
+bool weft__auth_parse_challenge(const uint8_t *in, size_t len, uint8_t expected_role,
+                                uint8_t nonce_s[WEFT__AUTH_NONCE_LEN]);
+void weft__auth_make_response(const weft__auth_key_t *key, uint8_t role,
+                              const uint8_t nonce_s[WEFT__AUTH_NONCE_LEN],
+                              uint8_t out[WEFT__AUTH_RESPONSE_LEN]);
+bool weft__auth_check_response(const weft__auth_key_t *key, uint8_t role,
+                               const uint8_t nonce_s[WEFT__AUTH_NONCE_LEN], const uint8_t *in,
+                               size_t len, uint8_t server_mac_out[WEFT__AUTH_MAC_LEN]);
+bool weft__auth_check_server_mac(const weft__auth_key_t *key, uint8_t role,
+                                 const uint8_t response[WEFT__AUTH_RESPONSE_LEN],
+                                 const uint8_t nonce_s[WEFT__AUTH_NONCE_LEN], const uint8_t *mac,
+                                 size_t len);
+
+/* Blocking handshakes over a connected fd, bounded by deadline. WEFT_ERR_UNAUTHORIZED when the
+ * other side does not prove the secret; err says why. */
+weft_result_t weft__auth_client(int fd, const weft__auth_key_t *key, uint8_t role, double deadline,
+                                char *err, size_t errlen);
+weft_result_t weft__auth_server(int fd, const weft__auth_key_t *key, uint8_t role, double deadline,
+                                char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,96 @@
+/* Rank side of joining the coordinator (lib/bootstrap/coord_client.c): connect, authenticate,
+ * HELLO, then exactly one answer, WELCOME or ERROR, all before one deadline. Anything else from
+ * the coordinator at this point is WEFT_ERR_PROTOCOL: it must not be guessed at. */
+#include <stdio.h>
+#include <unistd.h>
+
+#include "bootstrap/coord_client.h"
+
+#define WELCOME_PAYLOAD_LEN 16
+#define ERROR_PAYLOAD_LEN (4 + WEFT__COORD_TEXT_LEN)
+#define HELLO_MSG_MAX 256
+
+static const char *io_text(weft_result_t rc) {
+  return rc == WEFT_ERR_TIMEOUT ? "timed out" : rc == WEFT_ERR_PEER_LOST ? "connection closed"
+                                                                          : "transport error";
+}
+
+weft_result_t weft__coord_send(int fd, const uint8_t *msg, size_t len, double deadline) {
+  return weft__sock_write_all(fd, msg, len, deadline);
+}
+
+weft_result_t weft__coord_connect(const char *host, int port, const weft__auth_key_t *key,
+                                  const weft__coord_hello_t *hello, double deadline, int *fd,
+                                  weft__coord_welcome_t *welcome, char *err, size_t errlen) {
+  uint8_t msg[HELLO_MSG_MAX], hdr_bytes[WEFT__COORD_HDR_LEN];
+  uint8_t payload[ERROR_PAYLOAD_LEN];
+  weft__coord_hdr_t hdr;
+  char why[200];
+  int s = -1;
+  weft_result_t rc;
+
+  *fd = -1;
+  rc = weft__sock_connect(host, port, deadline, true, &s, err, errlen);
+  if (rc != WEFT_SUCCESS) goto fail; /* err already names host:port */
+
+  rc = weft__auth_client(s, key, WEFT__AUTH_ROLE_COORD, deadline, why, sizeof why);
+  if (rc != WEFT_SUCCESS) {
+    snprintf(err, errlen, "coordinator %s:%d: %s", host, port, why);
+    goto fail;
+  }
+
+  size_t n = weft__coord_encode_hello(msg, sizeof msg, hello);
+  if (n == 0) {
+    snprintf(err, errlen, "coordinator %s:%d: cannot encode HELLO", host, port);
+    rc = WEFT_ERR_INTERNAL;
+    goto fail;
+  }
+  rc = weft__coord_send(s, msg, n, deadline);
+  if (rc != WEFT_SUCCESS) {
+    snprintf(err, errlen, "coordinator %s:%d: sending HELLO: %s", host, port, io_text(rc));
+    goto fail;
+  }
+
+  rc = weft__sock_read_all(s, hdr_bytes, sizeof hdr_bytes, deadline);
+  if (rc != WEFT_SUCCESS) {
+    snprintf(err, errlen, "coordinator %s:%d: waiting for WELCOME: %s", host, port, io_text(rc));
+    goto fail;
+  }
+  if (!weft__coord_decode_hdr(hdr_bytes, &hdr) ||
+      (hdr.type == WEFT__COORD_WELCOME && hdr.length != WELCOME_PAYLOAD_LEN) ||
+      (hdr.type == WEFT__COORD_ERROR && hdr.length != ERROR_PAYLOAD_LEN) ||
+      (hdr.type != WEFT__COORD_WELCOME && hdr.type != WEFT__COORD_ERROR)) {
+    snprintf(err, errlen, "coordinator %s:%d: expected WELCOME, got a malformed or unexpected "
+             "message", host, port);
+    rc = WEFT_ERR_PROTOCOL;
+    goto fail;
+  }
+  rc = weft__sock_read_all(s, payload, hdr.length, deadline);
+  if (rc != WEFT_SUCCESS) {
+    snprintf(err, errlen, "coordinator %s:%d: reading its answer: %s", host, port, io_text(rc));
+    goto fail;
+  }
+
+  if (hdr.type == WEFT__COORD_ERROR) {
+    weft__coord_error_t e;
+    if (!weft__coord_decode_error(payload, hdr.length, &e)) {
+      snprintf(err, errlen, "coordinator %s:%d: malformed ERROR", host, port);
+      rc = WEFT_ERR_PROTOCOL;
+      goto fail;
+    }
+    snprintf(err, errlen, "coordinator %s:%d refused us: %s", host, port, e.text);
+    rc = (weft_result_t)e.code;
+    goto fail;
+  }
+  if (!weft__coord_decode_welcome(payload, hdr.length, welcome)) {
+    snprintf(err, errlen, "coordinator %s:%d: malformed WELCOME", host, port);
+    rc = WEFT_ERR_PROTOCOL;
+    goto fail;
+  }
+  *fd = s;
+  return WEFT_SUCCESS;
+
+fail:
+  if (s >= 0) close(s);
+  return rc;
+}

@@ -1,0 +1,18 @@
+/* Rank side of the coordinator protocol, the blocking part used by init (lib/bootstrap/
+ * coord_client.c). The progress thread then owns the fd and reads it with weft__coord_reader. */
+#ifndef WEFT_BOOTSTRAP_COORD_CLIENT_H
+#define WEFT_BOOTSTRAP_COORD_CLIENT_H
+
+#include "bootstrap/auth.h"
+#include "bootstrap/coord_proto.h"
+
+/* Connect to host:port (retrying refused connections until deadline: the coordinator may start
+ * after the rank), authenticate (role COORD), send HELLO, read WELCOME. An ERROR answer is
+ * returned as its code with its text in err. */
+weft_result_t weft__coord_connect(const char *host, int port, const weft__auth_key_t *key,
+                                  const weft__coord_hello_t *hello, double deadline, int *fd,
+                                  weft__coord_welcome_t *welcome, char *err, size_t errlen);
+/* Blocking send of one whole encoded message (bounded by deadline). */
+weft_result_t weft__coord_send(int fd, const uint8_t *msg, size_t len, double deadline);
+
+#endif

@@ -1,0 +1,159 @@
+/* The coordinator protocol (lib/bootstrap/coord_proto.c): fixed-width little-endian messages
+ * between a rank and the coordinator service (tools/weft-coordinator.c). Every connection is
+ * authenticated first (auth.h, role COORD). Decoders validate every length and count against
+ * the bytes present and the limits below before touching them: a hostile peer can make a
+ * decode fail, never over-read or allocate its claimed size.
+ *
+ * Message = header (16 bytes) + payload (`length` bytes, at most WEFT__COORD_MAX_PAYLOAD).
+ *
+ * Conversation:
+ *   rank -> HELLO                         (once, right after authentication)
+ *   coord -> WELCOME                      (member id assigned) or ERROR
+ *   coord -> EPOCH                        when the first epoch forms (all world_size ranks
+ *                                         joined) and whenever a recover forms a new one
+ *   both  -> HEARTBEAT                    every WEFT_HEARTBEAT_INTERVAL
+ *   coord -> REVOKE                       a member of the current epoch failed or left
+ *   rank -> RECOVER                       this member is at a step boundary, ready to move on;
+ *                                         coord answers NO_CHANGE (all members asked, nothing
+ *                                         changed) or EPOCH (new membership) to every member
+ *   rank -> REPORT                        this rank saw a peer fail on the data plane
+ *   rank -> LEAVE                         clean shutdown (weft_comm_destroy)
+ */
+#ifndef WEFT_BOOTSTRAP_COORD_PROTO_H
+#define WEFT_BOOTSTRAP_COORD_PROTO_H
+
+#include "core/common.h"
+#include "core/sock.h"
+
+#define WEFT__COORD_MAGIC 0x4f434657u /* "WFCO" */
+#define WEFT__COORD_VERSION 1
+#define WEFT__COORD_HDR_LEN 16
+#define WEFT__COORD_MAX_PAYLOAD (1u << 20)
+#define WEFT__COORD_MAX_MEMBERS 16384
+#define WEFT__COORD_TEXT_LEN 160
+#define WEFT__ADDR_WIRE_LEN 20
+
+typedef enum {
+  WEFT__COORD_HELLO = 1,
+  WEFT__COORD_WELCOME = 2,
+  WEFT__COORD_EPOCH = 3,
+  WEFT__COORD_HEARTBEAT = 4,
+  WEFT__COORD_REVOKE = 5,
+  WEFT__COORD_RECOVER = 6,
+  WEFT__COORD_NO_CHANGE = 7,
+  WEFT__COORD_REPORT = 8,
+  WEFT__COORD_LEAVE = 9,
+  WEFT__COORD_ERROR = 10,
+} weft__coord_type_t;
+
+typedef enum {
+  WEFT__FAIL_CRASH = 1,     /* connection closed or reset without LEAVE */
+  WEFT__FAIL_HUNG = 2,      /* heartbeat timeout */
+  WEFT__FAIL_REPORTED = 3,  /* a peer reported it (data-plane failure) */
+  WEFT__FAIL_LEFT = 4,      /* clean LEAVE */
+} weft__fail_reason_t;
+
+typedef struct {
+  uint8_t type;
+  uint32_t length;
+} weft__coord_hdr_t;
+
+typedef struct {
+  uint32_t world_size; /* size the job was launched with (0: unknown, coordinator decides) */
+  int32_t rank_hint;   /* launcher's rank, or -1 */
+  uint64_t incarnation; /* random per process: tells a restart from the original */
+  weft__addr_t listen_addr; /* where peers dial this rank */
+  uint32_t pid;
+  char host[64];        /* NUL-terminated after decode */
+} weft__coord_hello_t;
+
+typedef struct {
+  uint64_t member_id;     /* unique in the job, never reused */
+  uint64_t current_epoch; /* 0 before the first epoch forms; >0 means this process joins late */
+} weft__coord_welcome_t;
+
+typedef struct {
+  uint64_t member_id;
+  int32_t rank_hint;  /* the launcher's rank for this member (-1 none) */
+  uint32_t flags;     /* WEFT__MEMBER_JOINED: new in this epoch */
+  weft__addr_t addr;
+} weft__coord_member_t;
+#define WEFT__MEMBER_JOINED 1u
+
+typedef struct {
+  uint64_t member_id;
+  int32_t old_rank;
+  uint32_t reason; /* weft__fail_reason_t */
+} weft__coord_left_t;
+
+/* EPOCH: members listed in rank order (rank i = members[i]). Arrays point into the decode
+ * buffer's own storage (caller-provided, see weft__coord_decode_epoch). */
+typedef struct {
+  uint64_t epoch;
+  uint32_t size;
+  uint32_t num_left;
+  weft__coord_member_t *members; /* size entries */
+  weft__coord_left_t *left;      /* num_left entries: members of the previous epoch that left */
+} weft__coord_epoch_t;
+
+typedef struct {
+  uint64_t epoch;
+  uint64_t member_id; /* the failed member */
+  int32_t rank;       /* its rank in `epoch` */
+  uint32_t reason;    /* weft__fail_reason_t */
+  char text[WEFT__COORD_TEXT_LEN];
+} weft__coord_revoke_t; /* also the payload of REPORT (member_id = suspect) */
+
+typedef struct {
+  uint64_t epoch;
+} weft__coord_epoch_ref_t; /* payload of RECOVER and NO_CHANGE */
+
+typedef struct {
+  uint32_t code; /* weft_result_t */
+  char text[WEFT__COORD_TEXT_LEN];
+} weft__coord_error_t;
+
+/* Header: 16 bytes: magic u32, version u8, type u8, reserved u16 (0), length u32, reserved u32. */
+void weft__coord_encode_hdr(uint8_t out[WEFT__COORD_HDR_LEN], uint8_t type, uint32_t length);
+/* false on bad magic/version/type/reserved or length > WEFT__COORD_MAX_PAYLOAD. */
+bool weft__coord_decode_hdr(const uint8_t in[WEFT__COORD_HDR_LEN], weft__coord_hdr_t *hdr);
+
+/* Encoders write header + payload into out (capacity cap) and return the total length, or 0 if
+ * it does not fit. Decoders take the payload only and return false on any inconsistency. */
+size_t weft__coord_encode_hello(uint8_t *out, size_t cap, const weft__coord_hello_t *m);
+bool weft__coord_decode_hello(const uint8_t *p, size_t len, weft__coord_hello_t *m);
+size_t weft__coord_encode_welcome(uint8_t *out, size_t cap, const weft__coord_welcome_t *m);
+bool weft__coord_decode_welcome(const uint8_t *p, size_t len, weft__coord_welcome_t *m);
+size_t weft__coord_encode_epoch(uint8_t *out, size_t cap, const weft__coord_epoch_t *m);
+size_t weft__coord_epoch_wire_len(uint32_t size, uint32_t num_left);
+/* members/left arrays must have room for max_members entries each; false if more are claimed. */
+bool weft__coord_decode_epoch(const uint8_t *p, size_t len, weft__coord_epoch_t *m,
+                              weft__coord_member_t *members, weft__coord_left_t *left,
+                              uint32_t max_members);
+size_t weft__coord_encode_revoke(uint8_t *out, size_t cap, uint8_t type /* REVOKE or REPORT */,
+                                 const weft__coord_revoke_t *m);
+bool weft__coord_decode_revoke(const uint8_t *p, size_t len, weft__coord_revoke_t *m);
+size_t weft__coord_encode_epoch_ref(uint8_t *out, size_t cap, uint8_t type, uint64_t epoch);
+bool weft__coord_decode_epoch_ref(const uint8_t *p, size_t len, uint64_t *epoch);
+size_t weft__coord_encode_error(uint8_t *out, size_t cap, const weft__coord_error_t *m);
+bool weft__coord_decode_error(const uint8_t *p, size_t len, weft__coord_error_t *m);
+size_t weft__coord_encode_empty(uint8_t *out, size_t cap, uint8_t type); /* HEARTBEAT, LEAVE */
+void weft__addr_encode(uint8_t out[WEFT__ADDR_WIRE_LEN], const weft__addr_t *a);
+bool weft__addr_decode(const uint8_t in[WEFT__ADDR_WIRE_LEN], weft__addr_t *a);
+
+/* Incremental reader for a non-blocking fd: accumulates one message at a time into a buffer
+ * that grows only up to header length + the (validated) payload length. */
+typedef struct {
+  uint8_t hdr[WEFT__COORD_HDR_LEN];
+  size_t hdr_got;
+  weft__coord_hdr_t h;
+  uint8_t *payload;
+  size_t payload_cap, payload_got;
+} weft__coord_reader_t;
+/* Reads what is available. Returns 1 when a full message is ready (type/payload/len valid until
+ * the next call), 0 when more bytes are needed (EAGAIN), -1 on EOF/error/protocol violation
+ * (err filled). */
+int weft__coord_reader_step(weft__coord_reader_t *r, int fd, char *err, size_t errlen);
+void weft__coord_reader_free(weft__coord_reader_t *r);
+
+#endif

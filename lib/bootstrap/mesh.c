@@ -1,0 +1,629 @@
+/* Full-mesh formation for one epoch (lib/bootstrap/mesh.c); the wire exchange is in mesh.h.
+ *
+ * Every connection this rank takes part in is a small state machine, and one poll loop drives
+ * all of them at once, dialled and accepted alike:
+ *
+ *   dial:   WAIT_RETRY -> CONNECTING -> READ_CHALLENGE -> WRITE_RESPONSE -> READ_SERVER_MAC
+ *           -> WRITE_HELLO -> READ_ACK -> DONE
+ *   accept: WRITE_CHALLENGE -> READ_RESPONSE -> WRITE_MAC -> READ_HELLO -> WRITE_ACK -> DONE
+ *
+ * Why one loop: with blocking handshakes done one peer at a time, rank i finishing depends on
+ * rank i-1 finishing, a chain as long as the job. Here every handshake proceeds as soon as its
+ * bytes arrive, so formation takes about one round trip plus the slowest rank's start-up.
+ *
+ * Failure policy. A dial refused (the peer's listener is not up or is gone) is retried every
+ * RETRY_S until the deadline. Anything our own dial learns that cannot get better by waiting (the
+ * peer fails auth, rejects our hello, or hangs up mid-handshake) fails the whole mesh at once.
+ * On the accept side nothing a connecting party does can fail the mesh: an unauthenticated,
+ * malformed, duplicate, wrong-epoch or idle connection is answered (where it got that far),
+ * logged, counted and closed, and accepting goes on. Idle accepted connections are dropped after
+ * ACCEPT_HANDSHAKE_S and at most MAX_PENDING are held, so strays cannot exhaust fds either.
+ * Everything is bounded by the caller's deadline; at the deadline the error names the lowest
+ * rank still missing and what it was waiting for.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "bootstrap/mesh.h"
+
+#define PEER_HELLO_VERSION 1
+#define RETRY_S 0.025
+#define ACCEPT_HANDSHAKE_S 10.0
+#define MAX_PENDING 1024
+#define ACCEPTS_PER_WAKE 64
+#define SLOT_RESERVED (-2) /* fds[] entry: hello accepted, our ACK not yet written */
+
+enum state {
+  D_WAIT_RETRY,
+  D_CONNECTING,
+  D_READ_CHALLENGE,
+  D_WRITE_RESPONSE,
+  D_READ_SERVER_MAC,
+  D_WRITE_HELLO,
+  D_READ_ACK,
+  A_WRITE_CHALLENGE,
+  A_READ_RESPONSE,
+  A_WRITE_MAC,
+  A_READ_HELLO,
+  A_WRITE_ACK,
+  C_DONE,
+  C_DEAD,
+};
+
+typedef struct {
+  int fd;
+  enum state state;
+  int peer, sock_index; /* dial: the target; accept: known once the hello validated */
+  int slot;             /* accept: reserved fds[] index while writing the ACK, else -1 */
+  double until;         /* dial WAIT_RETRY: retry time; accept: handshake expiry */
+  int last_errno;       /* dial: why the last connect attempt failed */
+  int io_errno;         /* last failed transfer: errno, 0 for EOF */
+  size_t off, want;     /* progress of the transfer the state is doing */
+  uint8_t buf[64];
+  uint8_t nonce_s[WEFT__AUTH_NONCE_LEN];
+  uint8_t response[WEFT__AUTH_RESPONSE_LEN]; /* dial: kept to check the server's MAC */
+} conn_t;
+
+typedef struct {
+  const weft__auth_key_t *key;
+  uint64_t epoch;
+  int rank, size, nsocks;
+  const weft__mesh_peer_t *peers;
+  int *fds;
+  int dials_done, accepts_done, rejected;
+  weft_result_t fatal;
+  char *err;
+  size_t errlen;
+} mesh_t;
+
+static void put32(uint8_t *p, uint32_t v) {
+  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static void put64(uint8_t *p, uint64_t v) {
+  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint32_t get32(const uint8_t *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32; }
+
+void weft__peer_hello_encode(uint8_t out[WEFT__PEER_HELLO_LEN], const weft__peer_hello_t *h) {
+  put32(out, WEFT__PEER_HELLO_MAGIC);
+  out[4] = PEER_HELLO_VERSION;
+  out[5] = out[6] = out[7] = 0;
+  put64(out + 8, h->epoch);
+  put64(out + 16, h->member_id);
+  put32(out + 24, h->rank);
+  put32(out + 28, h->sock_index);
+  put32(out + 32, h->size);
+  put32(out + 36, 0);
+}
+
+bool weft__peer_hello_decode(const uint8_t *in, size_t len, weft__peer_hello_t *h) {
+  if (in == NULL || len != WEFT__PEER_HELLO_LEN) return false;
+  if (get32(in) != WEFT__PEER_HELLO_MAGIC || in[4] != PEER_HELLO_VERSION) return false;
+  if (in[5] != 0 || in[6] != 0 || in[7] != 0 || get32(in + 36) != 0) return false;
+  h->epoch = get64(in + 8);
+  h->member_id = get64(in + 16);
+  h->rank = get32(in + 24);
+  h->sock_index = get32(in + 28);
+  h->size = get32(in + 32);
+  return true;
+}
+
+static void encode_ack(uint8_t out[WEFT__PEER_ACK_LEN], uint32_t status) {
+  put32(out, WEFT__PEER_ACK_MAGIC);
+  put32(out + 4, status);
+}
+
+static void begin_io(conn_t *c, enum state s, size_t want) {
+  c->state = s;
+  c->off = 0;
+  c->want = want;
+}
+
+/* Moves the current transfer forward: 1 complete, 0 would block, -1 failed (io_errno set). */
+static int io_step(conn_t *c, bool writing) {
+  while (c->off < c->want) {
+    ssize_t n = writing ? send(c->fd, c->buf + c->off, c->want - c->off, MSG_NOSIGNAL | MSG_DONTWAIT)
+                        : recv(c->fd, c->buf + c->off, c->want - c->off, MSG_DONTWAIT);
+    if (n > 0) {
+      c->off += (size_t)n;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+    c->io_errno = n == 0 ? 0 : errno;
+    return -1;
+  }
+  return 1;
+}
+
+static const char *io_text(const conn_t *c) {
+  return c->io_errno == 0 ? "connection closed" : strerror(c->io_errno);
+}
+
+static void close_conn(conn_t *c, enum state s) {
+  if (c->fd >= 0) close(c->fd);
+  c->fd = -1;
+  c->state = s;
+}
+
+/* ---- dial side ---------------------------------------------------------------------------- */
+
+static void dial_fail(mesh_t *m, conn_t *c, weft_result_t rc, const char *fmt, const char *what) {
+  char addr[64], why[160];
+  weft__addr_format(&m->peers[c->peer].addr, addr, sizeof addr);
+  snprintf(why, sizeof why, fmt, what);
+  close_conn(c, C_DEAD);
+  if (m->fatal != WEFT_SUCCESS) return; /* the first failure is the one reported */
+  m->fatal = rc;
+  snprintf(m->err, m->errlen, "mesh epoch %" PRIu64 " rank %d: peer rank %d (%s) sock %d: %s",
+           m->epoch, m->rank, c->peer, addr, c->sock_index, why);
+}
+
+static void dial_retry(conn_t *c, int e) {
+  close_conn(c, D_WAIT_RETRY);
+  c->last_errno = e;
+  c->until = weft__now() + RETRY_S;
+}
+
+static void dial_start(conn_t *c, const weft__mesh_peer_t *peer) {
+  int e = weft__sock_connect_start(&peer->addr, &c->fd);
+  if (e != 0) {
+    dial_retry(c, e);
+    return;
+  }
+  c->state = D_CONNECTING;
+}
+
+static void dial_advance(mesh_t *m, conn_t *c) {
+  weft__peer_hello_t hello;
+  int r;
+  for (;;) {
+    switch (c->state) {
+    case D_CONNECTING:
+      r = weft__sock_connect_result(c->fd);
+      if (r == EINPROGRESS) return;
+      if (r != 0) {
+        dial_retry(c, r);
+        return;
+      }
+      weft__sock_tune(c->fd);
+      begin_io(c, D_READ_CHALLENGE, WEFT__AUTH_CHALLENGE_LEN);
+      break;
+    case D_READ_CHALLENGE:
+      if ((r = io_step(c, false)) == 0) return;
+      if (r < 0) { /* nothing exchanged yet: as good as refused (e.g. the peer shed load) */
+        dial_retry(c, c->io_errno ? c->io_errno : ECONNRESET);
+        return;
+      }
+      if (!weft__auth_parse_challenge(c->buf, WEFT__AUTH_CHALLENGE_LEN, WEFT__AUTH_ROLE_PEER,
+                                      c->nonce_s)) {
+        dial_fail(m, c, WEFT_ERR_UNAUTHORIZED, "%s",
+                  "not a weft peer endpoint (bad auth challenge or role)");
+        return;
+      }
+      weft__auth_make_response(m->key, WEFT__AUTH_ROLE_PEER, c->nonce_s, c->response);
+      memcpy(c->buf, c->response, WEFT__AUTH_RESPONSE_LEN);
+      begin_io(c, D_WRITE_RESPONSE, WEFT__AUTH_RESPONSE_LEN);
+      break;
+    case D_WRITE_RESPONSE:
+      if ((r = io_step(c, true)) == 0) return;
+      if (r < 0) {
+        dial_fail(m, c, WEFT_ERR_PEER_LOST, "sending auth response: %s", io_text(c));
+        return;
+      }
+      begin_io(c, D_READ_SERVER_MAC, WEFT__AUTH_MAC_LEN);
+      break;
+    case D_READ_SERVER_MAC:
+      if ((r = io_step(c, false)) == 0) return;
+      if (r < 0) {
+        dial_fail(m, c, WEFT_ERR_UNAUTHORIZED, "it rejected our auth response (%s): wrong job token?",
+                  io_text(c));
+        return;
+      }
+      if (!weft__auth_check_server_mac(m->key, WEFT__AUTH_ROLE_PEER, c->response, c->nonce_s,
+                                       c->buf, WEFT__AUTH_MAC_LEN)) {
+        dial_fail(m, c, WEFT_ERR_UNAUTHORIZED, "%s", "it does not know the job token (bad MAC)");
+        return;
+      }
+      hello = (weft__peer_hello_t){.epoch = m->epoch,
+                                   .member_id = m->peers[m->rank].member_id,
+                                   .rank = (uint32_t)m->rank,
+                                   .sock_index = (uint32_t)c->sock_index,
+                                   .size = (uint32_t)m->size};
+      weft__peer_hello_encode(c->buf, &hello);
+      begin_io(c, D_WRITE_HELLO, WEFT__PEER_HELLO_LEN);
+      break;
+    case D_WRITE_HELLO:
+      if ((r = io_step(c, true)) == 0) return;
+      if (r < 0) {
+        dial_fail(m, c, WEFT_ERR_PEER_LOST, "sending PEER_HELLO: %s", io_text(c));
+        return;
+      }
+      begin_io(c, D_READ_ACK, WEFT__PEER_ACK_LEN);
+      break;
+    case D_READ_ACK: {
+      if ((r = io_step(c, false)) == 0) return;
+      if (r < 0) {
+        dial_fail(m, c, WEFT_ERR_PEER_LOST, "waiting for PEER_ACK: %s", io_text(c));
+        return;
+      }
+      uint32_t status = get32(c->buf + 4);
+      if (get32(c->buf) != WEFT__PEER_ACK_MAGIC || status >= WEFT_NUM_RESULTS) {
+        dial_fail(m, c, WEFT_ERR_PROTOCOL, "%s", "malformed PEER_ACK");
+        return;
+      }
+      if (status != WEFT_SUCCESS) {
+        dial_fail(m, c, (weft_result_t)status, "it rejected our PEER_HELLO: %s",
+                  weft_strerror((weft_result_t)status));
+        return;
+      }
+      m->fds[c->peer * m->nsocks + c->sock_index] = c->fd;
+      c->fd = -1;
+      c->state = C_DONE;
+      m->dials_done++;
+      return;
+    }
+    default:
+      return;
+    }
+  }
+}
+
+/* ---- accept side -------------------------------------------------------------------------- */
+
+static void reject(mesh_t *m, conn_t *c, uint32_t ack_status, const char *why) {
+  if (ack_status != WEFT_SUCCESS && c->fd >= 0) {
+    /* Best effort, never waited for: the dialer learns why instead of seeing a bare close. */
+    uint8_t ack[WEFT__PEER_ACK_LEN];
+    encode_ack(ack, ack_status);
+    (void)!send(c->fd, ack, sizeof ack, MSG_NOSIGNAL | MSG_DONTWAIT);
+  }
+  if (c->slot >= 0) m->fds[c->slot] = -1;
+  c->slot = -1;
+  close_conn(c, C_DEAD);
+  m->rejected++;
+  WEFT__WARN("mesh epoch %" PRIu64 " rank %d: rejected an incoming connection: %s", m->epoch,
+             m->rank, why);
+}
+
+/* Why the hello cannot take a slot (NULL: it can); *status is the ACK to send. */
+static const char *hello_problem(const mesh_t *m, const weft__peer_hello_t *h, uint32_t *status) {
+  *status = WEFT_ERR_MISMATCH;
+  if (h->epoch != m->epoch) return "PEER_HELLO for another epoch";
+  if (h->size != (uint32_t)m->size) return "PEER_HELLO with another epoch size";
+  if (h->rank >= (uint32_t)m->rank) return "PEER_HELLO from a rank that should not dial us";
+  if (h->member_id != m->peers[h->rank].member_id) return "PEER_HELLO member id does not match";
+  if (h->sock_index >= (uint32_t)m->nsocks) return "PEER_HELLO socket index out of range";
+  if (m->fds[h->rank * (uint32_t)m->nsocks + h->sock_index] != -1) {
+    *status = WEFT_ERR_PROTOCOL;
+    return "duplicate PEER_HELLO for a connected slot";
+  }
+  return NULL;
+}
+
+static void accept_advance(mesh_t *m, conn_t *c) {
+  weft__peer_hello_t h;
+  uint8_t mac_s[WEFT__AUTH_MAC_LEN];
+  uint32_t status;
+  const char *why;
+  int r;
+  for (;;) {
+    switch (c->state) {
+    case A_WRITE_CHALLENGE:
+      if ((r = io_step(c, true)) == 0) return;
+      if (r < 0) {
+        reject(m, c, 0, "closed before our auth challenge went out");
+        return;
+      }
+      begin_io(c, A_READ_RESPONSE, WEFT__AUTH_RESPONSE_LEN);
+      break;
+    case A_READ_RESPONSE:
+      if ((r = io_step(c, false)) == 0) return;
+      if (r < 0) {
+        reject(m, c, 0, "closed without answering the auth challenge");
+        return;
+      }
+      if (!weft__auth_check_response(m->key, WEFT__AUTH_ROLE_PEER, c->nonce_s, c->buf,
+                                     WEFT__AUTH_RESPONSE_LEN, mac_s)) {
+        reject(m, c, 0, "bad auth response (wrong job token or not a weft peer)");
+        return;
+      }
+      memcpy(c->buf, mac_s, sizeof mac_s);
+      begin_io(c, A_WRITE_MAC, WEFT__AUTH_MAC_LEN);
+      break;
+    case A_WRITE_MAC:
+      if ((r = io_step(c, true)) == 0) return;
+      if (r < 0) {
+        reject(m, c, 0, "closed during auth");
+        return;
+      }
+      begin_io(c, A_READ_HELLO, WEFT__PEER_HELLO_LEN);
+      break;
+    case A_READ_HELLO:
+      if ((r = io_step(c, false)) == 0) return;
+      if (r < 0) {
+        reject(m, c, 0, "closed before PEER_HELLO");
+        return;
+      }
+      if (!weft__peer_hello_decode(c->buf, WEFT__PEER_HELLO_LEN, &h)) {
+        reject(m, c, WEFT_ERR_PROTOCOL, "malformed PEER_HELLO");
+        return;
+      }
+      if ((why = hello_problem(m, &h, &status)) != NULL) {
+        reject(m, c, status, why);
+        return;
+      }
+      c->peer = (int)h.rank;
+      c->sock_index = (int)h.sock_index;
+      c->slot = c->peer * m->nsocks + c->sock_index;
+      m->fds[c->slot] = SLOT_RESERVED;
+      encode_ack(c->buf, WEFT_SUCCESS);
+      begin_io(c, A_WRITE_ACK, WEFT__PEER_ACK_LEN);
+      break;
+    case A_WRITE_ACK:
+      if ((r = io_step(c, true)) == 0) return;
+      if (r < 0) {
+        reject(m, c, 0, "closed before our PEER_ACK");
+        return;
+      }
+      m->fds[c->slot] = c->fd;
+      c->fd = -1;
+      c->slot = -1;
+      c->state = C_DONE;
+      m->accepts_done++;
+      return;
+    default:
+      return;
+    }
+  }
+}
+
+/* Takes what the listener has queued, up to the pending limit; returns false on a fatal error. */
+static bool accept_new(mesh_t *m, int listen_fd, conn_t **acc, size_t *nacc, size_t *cap) {
+  for (int i = 0; i < ACCEPTS_PER_WAKE; i++) {
+    int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+      if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
+      if (errno == EMFILE || errno == ENFILE) return true; /* strays may be expiring; retry */
+      snprintf(m->err, m->errlen, "mesh epoch %" PRIu64 " rank %d: accept: %s", m->epoch,
+               m->rank, strerror(errno));
+      m->fatal = WEFT_ERR_TRANSPORT;
+      return false;
+    }
+    if (*nacc >= MAX_PENDING) {
+      close(fd);
+      m->rejected++;
+      continue;
+    }
+    if (*nacc == *cap) {
+      size_t ncap = *cap ? *cap * 2 : 16;
+      conn_t *grown = realloc(*acc, ncap * sizeof *grown);
+      if (grown == NULL) {
+        close(fd);
+        continue;
+      }
+      *acc = grown;
+      *cap = ncap;
+    }
+    conn_t *c = &(*acc)[(*nacc)++];
+    memset(c, 0, sizeof *c);
+    c->fd = fd;
+    c->peer = c->slot = -1;
+    c->until = weft__now() + ACCEPT_HANDSHAKE_S;
+    weft__sock_tune(fd);
+    weft__auth_make_challenge(WEFT__AUTH_ROLE_PEER, c->nonce_s, c->buf);
+    begin_io(c, A_WRITE_CHALLENGE, WEFT__AUTH_CHALLENGE_LEN);
+    accept_advance(m, c);
+  }
+  return true;
+}
+
+/* ---- the loop ----------------------------------------------------------------------------- */
+
+static const char *dial_waiting_for(const conn_t *c, char *buf, size_t len) {
+  switch (c->state) {
+  case D_WAIT_RETRY: snprintf(buf, len, "connect: %s", strerror(c->last_errno)); break;
+  case D_CONNECTING: snprintf(buf, len, "connect: no answer"); break;
+  case D_READ_CHALLENGE: snprintf(buf, len, "connected, but no auth challenge from it"); break;
+  case D_READ_SERVER_MAC: snprintf(buf, len, "no answer to our auth response"); break;
+  case D_READ_ACK: snprintf(buf, len, "no PEER_ACK from it"); break;
+  default: snprintf(buf, len, "handshake stalled"); break;
+  }
+  return buf;
+}
+
+static void timeout_error(mesh_t *m, const conn_t *dials, double waited) {
+  char addr[64], why[128] = "";
+  int peer = -1;
+  for (int j = 0; j < m->size && peer < 0; j++) {
+    for (int s = 0; s < m->nsocks && peer < 0; s++) {
+      if (j == m->rank || m->fds[j * m->nsocks + s] >= 0) continue;
+      peer = j;
+      if (j < m->rank)
+        snprintf(why, sizeof why, "it never connected to us (sock %d)", s);
+      else
+        dial_waiting_for(&dials[(j - m->rank - 1) * m->nsocks + s], why, sizeof why);
+    }
+  }
+  if (peer < 0) return; /* complete after all */
+  weft__addr_format(&m->peers[peer].addr, addr, sizeof addr);
+  m->fatal = WEFT_ERR_TIMEOUT;
+  snprintf(m->err, m->errlen,
+           "mesh epoch %" PRIu64 " rank %d: timed out after %.1f s waiting for peer rank %d "
+           "(%s): %s", m->epoch, m->rank, waited, peer, addr, why);
+}
+
+static short events_for(enum state s) {
+  switch (s) {
+  case D_CONNECTING:
+  case D_WRITE_RESPONSE:
+  case D_WRITE_HELLO:
+  case A_WRITE_CHALLENGE:
+  case A_WRITE_MAC:
+  case A_WRITE_ACK:
+    return POLLOUT;
+  default:
+    return POLLIN;
+  }
+}
+
+weft_result_t weft__mesh_connect(int listen_fd, const weft__auth_key_t *key, uint64_t epoch,
+                                 int rank, int size, const weft__mesh_peer_t *peers, int nsocks,
+                                 double deadline, int *fds, char *err, size_t errlen) {
+  mesh_t m = {.key = key, .epoch = epoch, .rank = rank, .size = size, .nsocks = nsocks,
+              .peers = peers, .fds = fds, .fatal = WEFT_SUCCESS, .err = err, .errlen = errlen};
+  conn_t *dials = NULL, *acc = NULL;
+  size_t nacc = 0, acc_cap = 0, pfd_cap = 0;
+  struct pollfd *pfds = NULL;
+  conn_t **pfd_conn = NULL; /* pfd_conn[i] owns pfds[i] (the listener's entry has none) */
+  double start = weft__now();
+  int ndial = 0, expected_accepts = 0;
+
+  if (key == NULL || peers == NULL || fds == NULL || size < 1 || nsocks < 1 || rank < 0 ||
+      rank >= size || (size_t)size > SIZE_MAX / sizeof(int) / (size_t)nsocks) {
+    snprintf(err, errlen, "mesh: invalid arguments (rank %d, size %d, nsocks %d)", rank, size,
+             nsocks);
+    return WEFT_ERR_INVALID_ARGUMENT;
+  }
+  for (int i = 0; i < size * nsocks; i++) fds[i] = -1;
+
+  ndial = (size - rank - 1) * nsocks;
+  expected_accepts = rank * nsocks;
+  if (ndial > 0 && (dials = calloc((size_t)ndial, sizeof *dials)) == NULL) {
+    m.fatal = WEFT_ERR_NO_MEMORY;
+    snprintf(err, errlen, "mesh: out of memory");
+    goto fail;
+  }
+  weft__sock_set_nonblock(listen_fd); /* a stray's RST between poll and accept must not block */
+  for (int i = 0; i < ndial; i++) {
+    conn_t *c = &dials[i];
+    c->fd = -1;
+    c->slot = -1;
+    c->peer = rank + 1 + i / nsocks;
+    c->sock_index = i % nsocks;
+    dial_start(c, &peers[c->peer]);
+    dial_advance(&m, c);
+  }
+
+  for (;;) {
+    double now = weft__now();
+    if (m.fatal != WEFT_SUCCESS) goto fail;
+    if (m.dials_done == ndial && m.accepts_done == expected_accepts) break;
+
+    /* Timers: dial retries due, accepted handshakes expired. */
+    double next = deadline;
+    for (int i = 0; i < ndial; i++) {
+      conn_t *c = &dials[i];
+      if (c->state != D_WAIT_RETRY) continue;
+      if (c->until <= now && now < deadline) {
+        dial_start(c, &peers[c->peer]);
+        dial_advance(&m, c);
+      }
+      if (c->state == D_WAIT_RETRY) next = WEFT__MIN(next, c->until);
+    }
+    size_t live = 0;
+    for (size_t i = 0; i < nacc; i++) {
+      conn_t *c = &acc[i];
+      if (c->state != C_DONE && c->state != C_DEAD && c->until <= now)
+        reject(&m, c, 0, "handshake did not finish in time");
+      if (c->state != C_DONE && c->state != C_DEAD) {
+        next = WEFT__MIN(next, c->until);
+        acc[live++] = *c; /* compact: finished connections have handed their fd on */
+      }
+    }
+    nacc = live;
+    if (m.fatal != WEFT_SUCCESS) goto fail;
+    if (now >= deadline) {
+      timeout_error(&m, dials, now - start);
+      if (m.fatal != WEFT_SUCCESS) goto fail;
+      break;
+    }
+
+    size_t need = 1 + (size_t)ndial + nacc;
+    if (need > pfd_cap) {
+      struct pollfd *p = realloc(pfds, need * sizeof *p);
+      conn_t **o = p ? realloc(pfd_conn, need * sizeof *o) : NULL;
+      if (p) pfds = p;
+      if (o) pfd_conn = o;
+      if (p == NULL || o == NULL) {
+        m.fatal = WEFT_ERR_NO_MEMORY;
+        snprintf(err, errlen, "mesh: out of memory");
+        goto fail;
+      }
+      pfd_cap = need;
+    }
+    nfds_t np = 0;
+    bool listening = m.accepts_done < expected_accepts;
+    if (listening) pfds[np++] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
+    for (int i = 0; i < ndial; i++) {
+      if (dials[i].fd < 0 || dials[i].state == C_DONE) continue;
+      pfd_conn[np] = &dials[i];
+      pfds[np++] = (struct pollfd){.fd = dials[i].fd, .events = events_for(dials[i].state)};
+    }
+    for (size_t i = 0; i < nacc; i++) {
+      pfd_conn[np] = &acc[i];
+      pfds[np++] = (struct pollfd){.fd = acc[i].fd, .events = events_for(acc[i].state)};
+    }
+
+    double wait_s = next - weft__now();
+    int ms = wait_s <= 0 ? 0 : (int)WEFT__MIN(ceil(wait_s * 1000.0), 60000.0);
+    int pr = poll(pfds, np, ms);
+    if (pr < 0 && errno != EINTR) {
+      m.fatal = WEFT_ERR_TRANSPORT;
+      snprintf(err, errlen, "mesh epoch %" PRIu64 " rank %d: poll: %s", epoch, rank,
+               strerror(errno));
+      goto fail;
+    }
+    if (pr <= 0) continue;
+
+    /* Advance what is ready first: accepting may realloc acc, moving the conns. */
+    for (nfds_t i = listening ? 1 : 0; i < np; i++) {
+      if (pfds[i].revents == 0) continue;
+      conn_t *c = pfd_conn[i];
+      if (c->state <= D_READ_ACK)
+        dial_advance(&m, c);
+      else
+        accept_advance(&m, c);
+    }
+    if (listening && pfds[0].revents != 0 && !accept_new(&m, listen_fd, &acc, &nacc, &acc_cap))
+      goto fail;
+  }
+
+  for (size_t i = 0; i < nacc; i++) close_conn(&acc[i], C_DEAD); /* strays still talking */
+  if (m.rejected > 0)
+    WEFT__INFO("mesh epoch %" PRIu64 " rank %d: formed; rejected %d stray connection(s)", epoch,
+               rank, m.rejected);
+  else
+    WEFT__DEBUG("mesh epoch %" PRIu64 " rank %d: formed (%d peers x %d sockets)", epoch, rank,
+                size - 1, nsocks);
+  free(dials);
+  free(acc);
+  free(pfds);
+  free(pfd_conn);
+  return WEFT_SUCCESS;
+
+fail:
+  for (int i = 0; i < ndial; i++) close_conn(&dials[i], C_DEAD);
+  for (size_t i = 0; i < nacc; i++) close_conn(&acc[i], C_DEAD);
+  for (int i = 0; i < size * nsocks; i++) {
+    if (fds[i] >= 0) close(fds[i]);
+    fds[i] = -1;
+  }
+  WEFT__WARN("%s", err);
+  free(dials);
+  free(acc);
+  free(pfds);
+  free(pfd_conn);
+  return m.fatal;
+}

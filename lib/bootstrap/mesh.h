@@ -1,0 +1,45 @@
+/* Forming the full mesh of one epoch (lib/bootstrap/mesh.c): every pair of members gets
+ * `nsocks` authenticated TCP connections. Rank i dials every rank j > i and accepts from every
+ * rank j < i. Each connection: TCP connect, auth handshake (role PEER, auth.h), then the dialer
+ * sends PEER_HELLO and the acceptor answers PEER_ACK:
+ *   PEER_HELLO (40 bytes, LE): magic u32 "WFPH" 0x48504657, version u8 (1), 3 zero bytes,
+ *              epoch u64, member_id u64 (dialer), rank u32 (dialer), sock_index u32,
+ *              size u32 (epoch size as the dialer knows it), reserved u32 (0)
+ *   PEER_ACK   (8 bytes): magic u32 "WFPA" 0x41504657, status u32 (0 ok, else weft_result_t)
+ * The acceptor checks epoch == its epoch, rank < size, member_id == members[rank].member_id,
+ * size == its size, sock_index < nsocks, and that the slot is still empty; anything else is
+ * rejected (logged, connection closed, counted) and accepting goes on until the deadline, so a
+ * stray or hostile connection cannot block or poison the mesh. */
+#ifndef WEFT_BOOTSTRAP_MESH_H
+#define WEFT_BOOTSTRAP_MESH_H
+
+#include "bootstrap/auth.h"
+#include "core/common.h"
+#include "core/sock.h"
+
+#define WEFT__PEER_HELLO_MAGIC 0x48504657u
+#define WEFT__PEER_ACK_MAGIC 0x41504657u
+#define WEFT__PEER_HELLO_LEN 40
+#define WEFT__PEER_ACK_LEN 8
+
+typedef struct {
+  uint64_t member_id;
+  weft__addr_t addr;
+} weft__mesh_peer_t;
+
+typedef struct {
+  uint64_t epoch;
+  uint64_t member_id;
+  uint32_t rank, sock_index, size;
+} weft__peer_hello_t;
+
+void weft__peer_hello_encode(uint8_t out[WEFT__PEER_HELLO_LEN], const weft__peer_hello_t *h);
+bool weft__peer_hello_decode(const uint8_t *in, size_t len, weft__peer_hello_t *h);
+
+/* fds: size*nsocks entries, fds[peer*nsocks + s]; the self entries are set to -1. On failure
+ * every fd opened is closed, all entries are -1, and err names the peer rank and the reason. */
+weft_result_t weft__mesh_connect(int listen_fd, const weft__auth_key_t *key, uint64_t epoch,
+                                 int rank, int size, const weft__mesh_peer_t *peers, int nsocks,
+                                 double deadline, int *fds, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,279 @@
+/* The public collectives: thin shims into one submit path (NCCL's shape). Validation happens
+ * here, in the caller's thread, so that bad input gets an error naming the argument before
+ * anything touches the network. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "algo/schedule.h"
+#include "core/comm.h"
+
+static const char *const result_text[] = {
+#define WEFT__RESULT_TEXT(name, value, text) [value] = text,
+    WEFT_RESULT_MAP(WEFT__RESULT_TEXT)
+#undef WEFT__RESULT_TEXT
+};
+
+WEFT_API const char *weft_strerror(weft_result_t r) {
+  if ((int)r < 0 || r >= WEFT_NUM_RESULTS || !result_text[r]) return "unknown weft result";
+  return result_text[r];
+}
+
+static const char *const dtype_names[WEFT_NUM_DTYPES] = {"int8", "uint8", "int32", "uint32", "int64",
+                                                         "uint64", "float16", "bfloat16", "float32", "float64"};
+static const size_t dtype_sizes[WEFT_NUM_DTYPES] = {1, 1, 4, 4, 8, 8, 2, 2, 4, 8};
+static const char *const redop_names[WEFT_NUM_REDOPS] = {"sum", "prod", "min", "max", "avg"};
+
+WEFT_API const char *weft_dtype_name(weft_dtype_t d) {
+  return (unsigned)d < WEFT_NUM_DTYPES ? dtype_names[d] : "invalid-dtype";
+}
+WEFT_API const char *weft_redop_name(weft_redop_t op) {
+  return (unsigned)op < WEFT_NUM_REDOPS ? redop_names[op] : "invalid-op";
+}
+WEFT_API size_t weft_dtype_size(weft_dtype_t d) { return (unsigned)d < WEFT_NUM_DTYPES ? dtype_sizes[d] : 0; }
+WEFT_API const char *weft_version_string(void) { return "weft 0.1.0"; }
+
+typedef struct {
+  weft__coll_t coll;
+  const void *sendbuf;
+  void *recvbuf;
+  uint64_t count;
+  weft_dtype_t dtype;
+  weft_redop_t redop;
+  int root;
+} call_t;
+
+#define FAIL(code, ...)                            \
+  do {                                             \
+    weft__comm_set_error(comm, __VA_ARGS__);       \
+    return code;                                   \
+  } while (0)
+
+static bool overlaps(const void *a, size_t alen, const void *b, size_t blen) {
+  uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
+  return alen && blen && x < y + blen && y < x + alen;
+}
+
+/* Bytes of the send and receive buffers as this rank sees them (0 where not used). */
+static weft_result_t validate(weft_comm_t *comm, const call_t *k, size_t *send_bytes, size_t *recv_bytes) {
+  const char *name = weft__coll_name(k->coll);
+  size_t es = weft_dtype_size(k->dtype);
+  if (es == 0) FAIL(WEFT_ERR_INVALID_ARGUMENT, "%s: dtype %d is not a weft_dtype_t", name, (int)k->dtype);
+  bool reduces = k->coll == WEFT__COLL_ALLREDUCE || k->coll == WEFT__COLL_REDUCE_SCATTER || k->coll == WEFT__COLL_REDUCE;
+  if (reduces && (unsigned)k->redop >= WEFT_NUM_REDOPS)
+    FAIL(WEFT_ERR_INVALID_ARGUMENT, "%s: op %d is not a weft_redop_t", name, (int)k->redop);
+  bool rooted = k->coll == WEFT__COLL_BROADCAST || k->coll == WEFT__COLL_REDUCE;
+  bool p2p = k->coll == WEFT__COLL_SEND || k->coll == WEFT__COLL_RECV;
+  if ((rooted || p2p) && (k->root < 0 || k->root >= comm->size))
+    FAIL(WEFT_ERR_INVALID_ARGUMENT, "%s: %s %d out of range [0, %d)", name, p2p ? "peer" : "root", k->root, comm->size);
+  if (p2p && k->root == comm->rank)
+    FAIL(WEFT_ERR_INVALID_ARGUMENT, "%s: peer %d is this rank itself", name, k->root);
+  size_t n = (size_t)comm->size;
+  if (k->count > SIZE_MAX / es / n) FAIL(WEFT_ERR_INVALID_ARGUMENT, "%s: count %llu x %zu-byte %s overflows", name,
+                                         (unsigned long long)k->count, es, weft_dtype_name(k->dtype));
+  size_t bytes = (size_t)k->count * es, sb = 0, rb = 0;
+  bool is_root = rooted && k->root == comm->rank;
+  switch (k->coll) {
+    case WEFT__COLL_ALLREDUCE: sb = bytes, rb = bytes; break;
+    case WEFT__COLL_ALLGATHER: sb = bytes, rb = bytes * n; break;
+    case WEFT__COLL_REDUCE_SCATTER: sb = bytes * n, rb = bytes; break;
+    case WEFT__COLL_BROADCAST: sb = is_root ? bytes : 0, rb = bytes; break;
+    case WEFT__COLL_REDUCE: sb = bytes, rb = is_root ? bytes : 0; break;
+    case WEFT__COLL_SEND: sb = bytes; break;
+    case WEFT__COLL_RECV: rb = bytes; break;
+    default: break;
+  }
+  if (sb && !k->sendbuf) FAIL(WEFT_ERR_INVALID_ARGUMENT, "%s: sendbuf is NULL with count %llu", name, (unsigned long long)k->count);
+  if (rb && !k->recvbuf) FAIL(WEFT_ERR_INVALID_ARGUMENT, "%s: recvbuf is NULL with count %llu", name, (unsigned long long)k->count);
+  if (sb && rb) {
+    /* In place is exact aliasing as the API defines it; any other overlap is an error. */
+    const uint8_t *s = k->sendbuf, *r = k->recvbuf;
+    bool in_place = s == r || (k->coll == WEFT__COLL_ALLGATHER && s == r + (size_t)comm->rank * bytes) ||
+                    (k->coll == WEFT__COLL_REDUCE_SCATTER && r == s + (size_t)comm->rank * bytes);
+    if (!in_place && overlaps(s, sb, r, rb))
+      FAIL(WEFT_ERR_INVALID_ARGUMENT, "%s: sendbuf and recvbuf overlap without being in place", name);
+  }
+  *send_bytes = sb;
+  *recv_bytes = rb;
+  return WEFT_SUCCESS;
+}
+
+static bool call_in_place(const weft_comm_t *comm, const call_t *k, size_t es) {
+  const uint8_t *s = k->sendbuf, *r = k->recvbuf;
+  size_t bytes = (size_t)k->count * es;
+  switch (k->coll) {
+    case WEFT__COLL_ALLGATHER: return s == r + (size_t)comm->rank * bytes;
+    case WEFT__COLL_REDUCE_SCATTER: return r == s + (size_t)comm->rank * bytes;
+    case WEFT__COLL_BROADCAST: return comm->rank == k->root && s == r;
+    case WEFT__COLL_REDUCE: return comm->rank == k->root && s == r;
+    default: return s == r;
+  }
+}
+
+static weft_result_t build(weft_comm_t *comm, const call_t *k, weft__op_t *op) {
+  op->coll = k->coll;
+  op->dtype = k->dtype;
+  op->redop = k->coll == WEFT__COLL_ALLREDUCE || k->coll == WEFT__COLL_REDUCE_SCATTER || k->coll == WEFT__COLL_REDUCE
+                  ? k->redop
+                  : WEFT_SUM;
+  op->root = k->root;
+  op->count = k->count;
+  op->sendbuf = k->sendbuf;
+  op->recvbuf = k->recvbuf;
+  op->esize = weft_dtype_size(k->dtype);
+  op->epoch = comm->epoch;
+  op->deadline = weft__now() + comm->timeout;
+  if (k->coll == WEFT__COLL_SEND || k->coll == WEFT__COLL_RECV) {
+    op->algo = WEFT__ALGO_AUTO;
+    op->seq = k->coll == WEFT__COLL_SEND ? comm->p2p_send_seq[k->root]++ : comm->p2p_recv_seq[k->root]++;
+    weft__step_t s = {.kind = k->coll == WEFT__COLL_SEND ? WEFT__STEP_SEND : WEFT__STEP_RECV,
+                      .src_buf = k->coll == WEFT__COLL_SEND ? WEFT__BUF_SEND : WEFT__BUF_NONE,
+                      .dst_buf = k->coll == WEFT__COLL_RECV ? WEFT__BUF_RECV : WEFT__BUF_NONE,
+                      .peer = k->root, .count = k->count};
+    op->sched.nsteps = 0;
+    weft_result_t r = weft__sched_push(&op->sched, s);
+    op->sched.nphases = 1;
+    return r;
+  }
+  uint64_t nbytes = k->count * op->esize;
+  if (k->coll == WEFT__COLL_ALLGATHER || k->coll == WEFT__COLL_REDUCE_SCATTER) nbytes *= (uint64_t)comm->size;
+  op->algo = weft__algo_select(k->coll, nbytes, comm->size, comm->algo, comm->tree_threshold);
+  weft__sched_args_t a = {
+      .coll = k->coll,
+      .algo = op->algo,
+      .rank = comm->rank,
+      .size = comm->size,
+      .root = k->coll == WEFT__COLL_BROADCAST || k->coll == WEFT__COLL_REDUCE ? k->root : 0,
+      .count = k->count,
+      .in_place = call_in_place(comm, k, op->esize),
+      .chunk_elems = comm->chunk / op->esize,
+  };
+  /* A zero-count collective still synchronises like a barrier, carrying its descriptor, so a
+   * rank that passed another count is told of the mismatch instead of waiting forever. */
+  if (k->count == 0) a.coll = WEFT__COLL_BARRIER, a.algo = WEFT__ALGO_TREE;
+  weft_result_t r = weft__sched_build(&a, &op->sched);
+  if (r != WEFT_SUCCESS) return r;
+  if (op->sched.tmp_count) {
+    op->tmp = malloc(op->sched.tmp_count * op->esize);
+    if (!op->tmp) return WEFT_ERR_NO_MEMORY;
+  }
+  op->seq = ++comm->coll_seq;
+  return WEFT_SUCCESS;
+}
+
+static weft_result_t submit(weft_comm_t *comm, const call_t *k, weft_request_t **req) {
+  if (!comm) return WEFT_ERR_INVALID_ARGUMENT;
+  if (atomic_fetch_add(&comm->in_call, 1) != 0) {
+    atomic_fetch_sub(&comm->in_call, 1);
+    weft__comm_set_error(comm, "%s: another thread is inside a call on this communicator", weft__coll_name(k->coll));
+    return WEFT_ERR_INVALID_USAGE;
+  }
+  size_t sb, rb;
+  weft_result_t r = validate(comm, k, &sb, &rb);
+  weft__op_t *op = NULL;
+  if (r != WEFT_SUCCESS) goto out;
+  pthread_mutex_lock(&comm->mu);
+  bool revoked = comm->revoked;
+  if (revoked)
+    weft__comm_set_error(comm, "%s: epoch %llu is revoked (%s); call weft_comm_recover", weft__coll_name(k->coll),
+                         (unsigned long long)comm->epoch, comm->revoke_msg);
+  pthread_mutex_unlock(&comm->mu);
+  if (revoked) {
+    r = WEFT_ERR_REVOKED;
+    goto out;
+  }
+  op = weft__op_new(comm);
+  if (!op) {
+    r = WEFT_ERR_NO_MEMORY;
+    goto out;
+  }
+  r = build(comm, k, op);
+  if (r != WEFT_SUCCESS) {
+    weft__comm_set_error(comm, "%s: cannot build the schedule: %s", weft__coll_name(k->coll), weft_strerror(r));
+    weft__op_free(op);
+    goto out;
+  }
+  pthread_mutex_lock(&comm->mu);
+  if (comm->inbox_tail) comm->inbox_tail->next = op;
+  else comm->inbox = op;
+  comm->inbox_tail = op;
+  pthread_mutex_unlock(&comm->mu);
+  weft__progress_wake(comm);
+  if (req) *req = op;
+  else r = weft__op_wait(op);
+out:
+  atomic_fetch_sub(&comm->in_call, 1);
+  return r;
+}
+
+#define CALL(...) ((call_t){__VA_ARGS__})
+
+WEFT_API weft_result_t weft_iallreduce(weft_comm_t *comm, const void *sendbuf, void *recvbuf, size_t count,
+                                       weft_dtype_t dtype, weft_redop_t op, weft_request_t **request) {
+  if (!request) return WEFT_ERR_INVALID_ARGUMENT;
+  return submit(comm, &CALL(WEFT__COLL_ALLREDUCE, sendbuf, recvbuf, count, dtype, op, 0), request);
+}
+WEFT_API weft_result_t weft_allreduce(weft_comm_t *comm, const void *sendbuf, void *recvbuf, size_t count,
+                                      weft_dtype_t dtype, weft_redop_t op) {
+  return submit(comm, &CALL(WEFT__COLL_ALLREDUCE, sendbuf, recvbuf, count, dtype, op, 0), NULL);
+}
+WEFT_API weft_result_t weft_iallgather(weft_comm_t *comm, const void *sendbuf, void *recvbuf, size_t sendcount,
+                                       weft_dtype_t dtype, weft_request_t **request) {
+  if (!request) return WEFT_ERR_INVALID_ARGUMENT;
+  return submit(comm, &CALL(WEFT__COLL_ALLGATHER, sendbuf, recvbuf, sendcount, dtype, WEFT_SUM, 0), request);
+}
+WEFT_API weft_result_t weft_allgather(weft_comm_t *comm, const void *sendbuf, void *recvbuf, size_t sendcount,
+                                      weft_dtype_t dtype) {
+  return submit(comm, &CALL(WEFT__COLL_ALLGATHER, sendbuf, recvbuf, sendcount, dtype, WEFT_SUM, 0), NULL);
+}
+WEFT_API weft_result_t weft_ireduce_scatter(weft_comm_t *comm, const void *sendbuf, void *recvbuf, size_t recvcount,
+                                            weft_dtype_t dtype, weft_redop_t op, weft_request_t **request) {
+  if (!request) return WEFT_ERR_INVALID_ARGUMENT;
+  return submit(comm, &CALL(WEFT__COLL_REDUCE_SCATTER, sendbuf, recvbuf, recvcount, dtype, op, 0), request);
+}
+WEFT_API weft_result_t weft_reduce_scatter(weft_comm_t *comm, const void *sendbuf, void *recvbuf, size_t recvcount,
+                                           weft_dtype_t dtype, weft_redop_t op) {
+  return submit(comm, &CALL(WEFT__COLL_REDUCE_SCATTER, sendbuf, recvbuf, recvcount, dtype, op, 0), NULL);
+}
+WEFT_API weft_result_t weft_ibroadcast(weft_comm_t *comm, const void *sendbuf, void *recvbuf, size_t count,
+                                       weft_dtype_t dtype, int root, weft_request_t **request) {
+  if (!request) return WEFT_ERR_INVALID_ARGUMENT;
+  return submit(comm, &CALL(WEFT__COLL_BROADCAST, sendbuf, recvbuf, count, dtype, WEFT_SUM, root), request);
+}
+WEFT_API weft_result_t weft_broadcast(weft_comm_t *comm, const void *sendbuf, void *recvbuf, size_t count,
+                                      weft_dtype_t dtype, int root) {
+  return submit(comm, &CALL(WEFT__COLL_BROADCAST, sendbuf, recvbuf, count, dtype, WEFT_SUM, root), NULL);
+}
+WEFT_API weft_result_t weft_ireduce(weft_comm_t *comm, const void *sendbuf, void *recvbuf, size_t count,
+                                    weft_dtype_t dtype, weft_redop_t op, int root, weft_request_t **request) {
+  if (!request) return WEFT_ERR_INVALID_ARGUMENT;
+  return submit(comm, &CALL(WEFT__COLL_REDUCE, sendbuf, recvbuf, count, dtype, op, root), request);
+}
+WEFT_API weft_result_t weft_reduce(weft_comm_t *comm, const void *sendbuf, void *recvbuf, size_t count,
+                                   weft_dtype_t dtype, weft_redop_t op, int root) {
+  return submit(comm, &CALL(WEFT__COLL_REDUCE, sendbuf, recvbuf, count, dtype, op, root), NULL);
+}
+WEFT_API weft_result_t weft_ibarrier(weft_comm_t *comm, weft_request_t **request) {
+  if (!request) return WEFT_ERR_INVALID_ARGUMENT;
+  return submit(comm, &CALL(WEFT__COLL_BARRIER, NULL, NULL, 0, WEFT_UINT8, WEFT_SUM, 0), request);
+}
+WEFT_API weft_result_t weft_barrier(weft_comm_t *comm) {
+  return submit(comm, &CALL(WEFT__COLL_BARRIER, NULL, NULL, 0, WEFT_UINT8, WEFT_SUM, 0), NULL);
+}
+WEFT_API weft_result_t weft_isend(weft_comm_t *comm, const void *buf, size_t count, weft_dtype_t dtype, int peer,
+                                  weft_request_t **request) {
+  if (!request) return WEFT_ERR_INVALID_ARGUMENT;
+  return submit(comm, &CALL(WEFT__COLL_SEND, buf, NULL, count, dtype, WEFT_SUM, peer), request);
+}
+WEFT_API weft_result_t weft_send(weft_comm_t *comm, const void *buf, size_t count, weft_dtype_t dtype, int peer) {
+  return submit(comm, &CALL(WEFT__COLL_SEND, buf, NULL, count, dtype, WEFT_SUM, peer), NULL);
+}
+WEFT_API weft_result_t weft_irecv(weft_comm_t *comm, void *buf, size_t count, weft_dtype_t dtype, int peer,
+                                  weft_request_t **request) {
+  if (!request) return WEFT_ERR_INVALID_ARGUMENT;
+  return submit(comm, &CALL(WEFT__COLL_RECV, NULL, buf, count, dtype, WEFT_SUM, peer), request);
+}
+WEFT_API weft_result_t weft_recv(weft_comm_t *comm, void *buf, size_t count, weft_dtype_t dtype, int peer) {
+  return submit(comm, &CALL(WEFT__COLL_RECV, NULL, buf, count, dtype, WEFT_SUM, peer), NULL);
+}

@@ -1,0 +1,180 @@
+/* Communicator lifecycle: init (environment, coordinator, first epoch, mesh, transport),
+ * destroy, and the accessors. Recovery lives in lib/membership/recover.c. */
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "bootstrap/coord_client.h"
+#include "bootstrap/env.h"
+#include "bootstrap/mesh.h"
+#include "core/comm.h"
+#include "core/config.h"
+#include "membership/epoch.h"
+
+/* Init failures have no communicator to hold their detail: keep it per thread. */
+static __thread char init_error[WEFT__ERR_LEN];
+
+WEFT_API const char *weft_comm_last_error(const weft_comm_t *comm) {
+  if (!comm) return init_error;
+  return comm->last_error;
+}
+
+WEFT_API int weft_comm_rank(const weft_comm_t *comm) { return comm ? comm->rank : -1; }
+WEFT_API int weft_comm_size(const weft_comm_t *comm) { return comm ? comm->size : 0; }
+WEFT_API uint64_t weft_comm_epoch(const weft_comm_t *comm) { return comm ? comm->epoch : 0; }
+
+/* The local address that routes to the coordinator is the one peers can dial (a UDP connect
+ * sends nothing; it only asks the kernel for the route). */
+static weft_result_t routable_addr(const char *host, int port, int listen_port, weft__addr_t *out) {
+  struct addrinfo hints = {.ai_socktype = SOCK_DGRAM}, *res = NULL;
+  char ps[16];
+  snprintf(ps, sizeof ps, "%d", port);
+  if (getaddrinfo(host, ps, &hints, &res) != 0 || !res) return WEFT_ERR_TRANSPORT;
+  int fd = socket(res->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  weft_result_t r = WEFT_ERR_TRANSPORT;
+  if (fd >= 0 && connect(fd, res->ai_addr, res->ai_addrlen) == 0) r = weft__sock_local_addr(fd, listen_port, out);
+  if (fd >= 0) close(fd);
+  freeaddrinfo(res);
+  return r;
+}
+
+static void apply_settings(weft_comm_t *c, const weft_config_t *cfg) {
+  c->timeout = cfg && cfg->timeout_s > 0 ? cfg->timeout_s : weft__cfg_get(WEFT__CFG_TIMEOUT);
+  c->hb_interval = weft__cfg_get(WEFT__CFG_HEARTBEAT_INTERVAL);
+  c->hb_timeout = weft__cfg_get(WEFT__CFG_HEARTBEAT_TIMEOUT);
+  c->connect_timeout = weft__cfg_get(WEFT__CFG_CONNECT_TIMEOUT);
+  c->chunk = (uint32_t)weft__cfg_get(WEFT__CFG_CHUNK_SIZE) & ~15u; /* whole elements of any dtype */
+  c->nsocks = (int)weft__cfg_get(WEFT__CFG_TCP_NSOCKS);
+  c->spin_us = (int)weft__cfg_get(WEFT__CFG_SPIN_US);
+  c->min_size = (int)weft__cfg_get(WEFT__CFG_MIN_SIZE);
+  c->algo = (weft__algo_t)(int)weft__cfg_get(WEFT__CFG_ALGO);
+  c->tree_threshold = (uint64_t)weft__cfg_get(WEFT__CFG_TREE_THRESHOLD);
+}
+
+static weft_comm_t *comm_alloc(void) {
+  weft_comm_t *c = calloc(1, sizeof *c);
+  if (!c) return NULL;
+  c->listen_fd = c->coord_fd = c->epfd = c->wake_fd = -1;
+  c->tp_ops = &weft__tcp_ops;
+  pthread_mutex_init(&c->mu, NULL);
+  pthread_mutex_init(&c->coord_wmu, NULL);
+  pthread_cond_init(&c->cv, NULL);
+  atomic_init(&c->in_call, 0);
+  return c;
+}
+
+#define INIT_FAIL(code, ...)                                        \
+  do {                                                              \
+    snprintf(init_error, sizeof init_error, __VA_ARGS__);           \
+    WEFT__ERROR("%s", init_error);                                  \
+    r = (code);                                                     \
+    goto fail;                                                      \
+  } while (0)
+
+WEFT_API weft_result_t weft_comm_init(weft_comm_t **out, const weft_config_t *cfg) {
+  weft_result_t r;
+  char err[WEFT__ERR_LEN] = "";
+  weft_comm_t *c = NULL;
+  if (!out) {
+    snprintf(init_error, sizeof init_error, "weft_comm_init: comm (output pointer) is NULL");
+    return WEFT_ERR_INVALID_ARGUMENT;
+  }
+  *out = NULL;
+  if (cfg && cfg->size != sizeof(weft_config_t)) {
+    snprintf(init_error, sizeof init_error, "weft_comm_init: config->size is %zu, expected %zu (call weft_config_init)",
+             cfg->size, sizeof(weft_config_t));
+    return WEFT_ERR_INVALID_ARGUMENT;
+  }
+  if ((r = weft__cfg_load(err, sizeof err)) != WEFT_SUCCESS) {
+    snprintf(init_error, sizeof init_error, "weft_comm_init: %s", err);
+    return r;
+  }
+  weft__env_t env;
+  if ((r = weft__env_discover(&env, err, sizeof err)) != WEFT_SUCCESS) {
+    snprintf(init_error, sizeof init_error, "weft_comm_init: %s", err);
+    return r;
+  }
+  if (!(c = comm_alloc())) {
+    snprintf(init_error, sizeof init_error, "weft_comm_init: out of memory");
+    return WEFT_ERR_NO_MEMORY;
+  }
+  apply_settings(c, cfg);
+  int rank = cfg && cfg->rank >= 0 ? cfg->rank : env.rank;
+  int world = cfg && cfg->world_size > 0 ? cfg->world_size : env.world_size;
+  const char *token = cfg && cfg->job_token ? cfg->job_token : env.token;
+  char host[WEFT__HOST_MAX];
+  int port = env.coord_port;
+  snprintf(host, sizeof host, "%s", env.coord_host);
+  if (cfg && cfg->coordinator && !weft__parse_host_port(cfg->coordinator, host, sizeof host, &port))
+    INIT_FAIL(WEFT_ERR_INVALID_ARGUMENT, "weft_comm_init: config->coordinator \"%s\" is not host:port", cfg->coordinator);
+  if (world <= 0) INIT_FAIL(WEFT_ERR_INVALID_ARGUMENT, "weft_comm_init: world size unknown (set WEFT_WORLD_SIZE or launch with weftrun/torchrun/srun/mpiexec)");
+  if (rank < 0 || rank >= world) INIT_FAIL(WEFT_ERR_INVALID_ARGUMENT, "weft_comm_init: rank %d not in [0, %d) (set WEFT_RANK)", rank, world);
+  if (!host[0] || port <= 0) INIT_FAIL(WEFT_ERR_INVALID_ARGUMENT, "weft_comm_init: coordinator address unknown (set WEFT_COORDINATOR=host:port)");
+  if (!token || !token[0]) INIT_FAIL(WEFT_ERR_UNAUTHORIZED, "weft_comm_init: no job secret (set WEFT_JOB_TOKEN; weftrun sets it)");
+  if (!weft__auth_key_from_token(token, &c->key)) INIT_FAIL(WEFT_ERR_INTERNAL, "weft_comm_init: libsodium failed to initialise");
+
+  double deadline = weft__now() + weft__cfg_get(WEFT__CFG_INIT_TIMEOUT);
+  int listen_port = 0;
+  if ((r = weft__sock_listen(NULL, 0, &c->listen_fd, &listen_port, err, sizeof err)) != WEFT_SUCCESS)
+    INIT_FAIL(r, "weft_comm_init: listen: %s", err);
+  if (routable_addr(host, port, listen_port, &c->my_addr) != WEFT_SUCCESS)
+    INIT_FAIL(WEFT_ERR_TRANSPORT, "weft_comm_init: no route to the coordinator %s:%d", host, port);
+  c->incarnation = weft__auth_random_u64();
+  weft__coord_hello_t hello = {.world_size = (uint32_t)world, .rank_hint = rank, .incarnation = c->incarnation,
+                               .listen_addr = c->my_addr, .pid = (uint32_t)getpid()};
+  gethostname(hello.host, sizeof hello.host - 1);
+  weft__coord_welcome_t welcome;
+  if ((r = weft__coord_connect(host, port, &c->key, &hello, deadline, &c->coord_fd, &welcome, err, sizeof err)) != WEFT_SUCCESS)
+    INIT_FAIL(r, "weft_comm_init: rank %d: coordinator %s:%d: %s", rank, host, port, err);
+  c->member_id = welcome.member_id;
+  c->rank = rank;
+  c->size = world;
+  if ((r = weft__progress_start(c)) != WEFT_SUCCESS) INIT_FAIL(r, "weft_comm_init: cannot start the progress thread");
+  /* Wait for the first epoch (all ranks joined), or, for a late joiner, the next one. */
+  if ((r = weft__epoch_wait_and_join(c, deadline, err, sizeof err)) != WEFT_SUCCESS)
+    INIT_FAIL(r, "weft_comm_init: rank %d: %s", rank, err);
+  *out = c;
+  return WEFT_SUCCESS;
+fail:
+  weft_comm_destroy(c);
+  return r;
+}
+
+WEFT_API weft_result_t weft_comm_init_env(weft_comm_t **comm) { return weft_comm_init(comm, NULL); }
+
+
+WEFT_API weft_result_t weft_comm_destroy(weft_comm_t *c) {
+  if (!c) return WEFT_SUCCESS;
+  weft__progress_stop(c);
+  if (c->tp) c->tp_ops->destroy(c->tp); /* says BYE to every peer */
+  c->tp = NULL;
+  if (c->coord_fd >= 0) {
+    if (!c->coord_lost) {
+      uint8_t msg[WEFT__COORD_HDR_LEN];
+      size_t n = weft__coord_encode_empty(msg, sizeof msg, WEFT__COORD_LEAVE);
+      weft__coord_send(c->coord_fd, msg, n, weft__now() + 1.0);
+    }
+    close(c->coord_fd);
+  }
+  weft__coord_reader_free(&c->coord_rd);
+  if (c->listen_fd >= 0) close(c->listen_fd);
+  if (c->epfd >= 0) close(c->epfd);
+  if (c->wake_fd >= 0) close(c->wake_fd);
+  free(c->members);
+  free(c->next_members);
+  free(c->next_left);
+  free(c->p2p_send_seq);
+  free(c->p2p_recv_seq);
+  free(c->p2p_recv_started);
+  free(c->peer_gone);
+  free(c->aborts);
+  pthread_mutex_destroy(&c->mu);
+  pthread_mutex_destroy(&c->coord_wmu);
+  pthread_cond_destroy(&c->cv);
+  free(c);
+  return WEFT_SUCCESS;
+}

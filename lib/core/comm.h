@@ -1,0 +1,154 @@
+/* The communicator and its operations (internal). Ownership is split by thread:
+ *   - the caller's thread validates, builds the schedule and submits an operation (api.c);
+ *   - the communicator's one progress thread (progress.c) owns every socket, runs operations
+ *     (executor.c) and completes their requests;
+ *   - `mu` guards what both touch: the inbox of submitted operations, completion flags, the
+ *     revoked state and the epoch table handed over by the coordinator.
+ */
+#ifndef WEFT_CORE_COMM_H
+#define WEFT_CORE_COMM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "algo/schedule.h"
+#include "bootstrap/auth.h"
+#include "bootstrap/coord_proto.h"
+#include "core/transport.h"
+
+#define WEFT__ERR_LEN 512
+
+typedef struct weft_request weft__op_t;
+
+/* An operation is also its request: weft_wait/weft_test free it. */
+struct weft_request {
+  weft__op_t *next;
+  weft_comm_t *comm;
+  /* descriptor: identical on every rank for a matching call (checked on the wire) */
+  weft__coll_t coll;
+  weft_dtype_t dtype;
+  weft_redop_t redop;
+  weft__algo_t algo;
+  int root; /* collective root, or the peer of a send/recv */
+  uint64_t count;
+  uint64_t seq; /* collective sequence number, or per-peer point-to-point number */
+  uint64_t epoch;
+  const void *sendbuf;
+  void *recvbuf;
+  size_t esize;
+  uint8_t *tmp;
+  weft__sched_t sched;
+  double deadline;
+  /* execution state (progress thread) */
+  bool started, in_setup;
+  uint32_t phase, step_begin, step_end;
+  int pending;
+  weft__xfer_t *xfers;  /* one per step, used by SEND steps */
+  uint64_t *got;        /* bytes received per step */
+  bool *fin;            /* step complete (a zero-byte step is done when its frame came) */
+  uint32_t arrays_cap;
+  /* completion (under comm->mu) */
+  atomic_bool done;
+  bool abandoned; /* its waiter gave up: the progress thread frees it */
+  weft_result_t result;
+  char err[WEFT__ERR_LEN];
+};
+
+typedef struct {
+  bool valid;
+  uint64_t seq;
+  uint32_t code;
+  char text[WEFT__ABORT_TEXT_MAX + 1];
+} weft__pending_abort_t;
+
+struct weft_comm {
+  /* identity of the current epoch (changed only by init/recover, with no operation pending) */
+  int rank, size;
+  uint64_t epoch, member_id, incarnation;
+  bool joined_late;
+  weft__coord_member_t *members; /* size entries */
+
+  /* settings snapshot */
+  double timeout, hb_interval, hb_timeout, connect_timeout;
+  uint32_t chunk;
+  int nsocks, spin_us, min_size;
+  weft__algo_t algo;
+  uint64_t tree_threshold;
+  weft__auth_key_t key;
+
+  /* sockets */
+  int listen_fd;
+  weft__addr_t my_addr;
+  int coord_fd;
+  weft__coord_reader_t coord_rd;
+  double coord_last_rx, coord_last_tx;
+  bool coord_lost;
+  pthread_mutex_t coord_wmu; /* both threads send small coordinator messages */
+  int epfd, wake_fd;
+  const weft__transport_ops_t *tp_ops;
+  weft__transport_t *tp;
+
+  /* progress thread */
+  pthread_t thread;
+  bool thread_started;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  bool stop;                   /* under mu */
+  weft__op_t *inbox, *inbox_tail; /* under mu */
+  weft__op_t *coll_head, *coll_tail; /* progress thread: collectives, head runs */
+  weft__op_t *p2p;             /* progress thread: running point-to-point operations */
+
+  /* sequence numbers (caller's thread) */
+  uint64_t coll_seq;
+  uint64_t *p2p_send_seq, *p2p_recv_seq;
+  uint64_t *p2p_recv_started; /* progress thread: receives from each peer started so far */
+
+  /* failure state (under mu) */
+  bool revoked;
+  weft_result_t revoke_code;
+  char revoke_msg[WEFT__ERR_LEN];
+  bool *peer_gone;
+  weft__pending_abort_t *aborts; /* per peer: an ABORT for an operation not yet started here */
+  uint64_t stale_frames;         /* frames of another epoch or finished operation, dropped */
+
+  /* coordinator hand-over (under mu) */
+  bool epoch_ready;
+  weft__coord_epoch_t next_epoch;
+  weft__coord_member_t *next_members;
+  weft__coord_left_t *next_left;
+  uint32_t next_cap;
+  int recover_answer; /* 0 waiting, 1 NO_CHANGE, 2 EPOCH, -1 ERROR */
+  weft__coord_error_t coord_error;
+
+  /* pausing the progress thread while an epoch is installed (under mu) */
+  bool pause_req, paused;
+  weft__coord_revoke_t deferred_revoke; /* a REVOKE for an epoch not installed yet */
+  bool has_deferred_revoke;
+
+  atomic_int in_call;
+  char last_error[WEFT__ERR_LEN];
+};
+
+/* executor.c: runs operations on the progress thread. */
+weft__transport_cb_t weft__executor_callbacks(weft_comm_t *comm);
+void weft__executor_submit(weft_comm_t *comm, weft__op_t *op);
+void weft__executor_check_deadlines(weft_comm_t *comm, double now);
+double weft__executor_next_deadline(weft_comm_t *comm);
+void weft__executor_fail_all(weft_comm_t *comm, weft_result_t code, const char *msg);
+void weft__executor_peer_lost(weft_comm_t *comm, int peer, bool clean, const char *why);
+
+/* progress.c */
+weft_result_t weft__progress_start(weft_comm_t *comm);
+void weft__progress_stop(weft_comm_t *comm);
+void weft__progress_wake(weft_comm_t *comm);
+/* Send one coordinator message from either thread (serialised by coord_wmu, bounded). */
+weft_result_t weft__progress_coord_send(weft_comm_t *comm, const uint8_t *msg, size_t len);
+
+/* request.c */
+weft__op_t *weft__op_new(weft_comm_t *comm);
+void weft__op_free(weft__op_t *op);
+void weft__op_complete(weft__op_t *op, weft_result_t result, const char *err);
+weft_result_t weft__op_wait(weft__op_t *op);
+void weft__comm_set_error(weft_comm_t *comm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

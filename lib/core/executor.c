@@ -1,0 +1,538 @@
+/* The one executor: runs every schedule (lib/algo/) over the transport, on the progress
+ * thread. Collectives run one at a time in issue order; point-to-point operations run as soon
+ * as they are submitted (MPI semantics: matched in order per sender/receiver pair).
+ *
+ * Matching. Every frame names (epoch, seq, phase) and the operation's descriptor. A frame of
+ * another epoch or of an already finished operation is dropped and counted; a frame of a later
+ * operation or phase parks its connection (TCP flow control holds the sender back); a frame of
+ * the running phase whose descriptor differs from ours is a mismatch: the operation fails on
+ * this rank and an ABORT frame makes it fail on every other rank too, with the difference
+ * named, instead of hanging or mixing data.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "algo/reduce.h"
+#include "bootstrap/coord_proto.h"
+#include "core/comm.h"
+
+static void run_phases(weft_comm_t *c, weft__op_t *op);
+static void fail_op(weft_comm_t *c, weft__op_t *op, weft_result_t code, const char *msg, bool tell_peers);
+
+/* Address of element `off` of buffer `buf`, or NULL for an empty range (barrier steps name no
+ * buffer, and arithmetic on NULL is undefined). */
+static uint8_t *at(weft__op_t *op, uint8_t buf, uint64_t off, uint64_t nbytes);
+
+static uint8_t *buf_ptr(weft__op_t *op, uint8_t buf) {
+  switch (buf) {
+    case WEFT__BUF_SEND: return (uint8_t *)op->sendbuf;
+    case WEFT__BUF_RECV: return (uint8_t *)op->recvbuf;
+    case WEFT__BUF_TMP: return op->tmp;
+    default: return NULL;
+  }
+}
+
+static uint8_t *at(weft__op_t *op, uint8_t buf, uint64_t off, uint64_t nbytes) {
+  uint8_t *base = buf_ptr(op, buf);
+  return base && nbytes ? base + off : NULL;
+}
+
+static const char *op_name(const weft__op_t *op) { return weft__coll_name(op->coll); }
+
+static bool is_p2p(const weft__op_t *op) { return op->coll == WEFT__COLL_SEND || op->coll == WEFT__COLL_RECV; }
+
+static void frame_template(weft_comm_t *c, const weft__op_t *op, weft__frame_t *f) {
+  memset(f, 0, sizeof *f);
+  f->type = is_p2p(op) ? WEFT__FRAME_P2P : WEFT__FRAME_DATA;
+  f->coll = (uint8_t)op->coll;
+  f->dtype = (uint8_t)op->dtype;
+  f->redop = (uint8_t)op->redop;
+  f->algo = (uint8_t)op->algo;
+  f->src_rank = (uint32_t)c->rank;
+  f->epoch = c->epoch;
+  f->seq = op->seq;
+  f->count = op->count;
+  f->root = op->root;
+  f->phase = op->phase;
+}
+
+/* ---- completion ------------------------------------------------------------------------- */
+
+static void unlink_op(weft_comm_t *c, weft__op_t *op) {
+  if (is_p2p(op)) {
+    for (weft__op_t **pp = &c->p2p; *pp; pp = &(*pp)->next)
+      if (*pp == op) {
+        *pp = op->next;
+        break;
+      }
+  } else if (c->coll_head == op) {
+    c->coll_head = op->next;
+    if (!c->coll_head) c->coll_tail = NULL;
+  }
+  op->next = NULL;
+}
+
+static void start_next_coll(weft_comm_t *c) {
+  weft__op_t *op = c->coll_head;
+  if (op && !op->started) run_phases(c, op);
+}
+
+static void finish_op(weft_comm_t *c, weft__op_t *op, weft_result_t code, const char *msg) {
+  unlink_op(c, op);
+  weft__op_complete(op, code, msg);
+  if (!is_p2p(op)) start_next_coll(c);
+}
+
+static void fail_op(weft_comm_t *c, weft__op_t *op, weft_result_t code, const char *msg, bool tell_peers) {
+  if (tell_peers && c->tp && !is_p2p(op)) {
+    weft__frame_t f;
+    frame_template(c, op, &f);
+    f.type = WEFT__FRAME_ABORT;
+    f.code = (uint32_t)code;
+    f.len = (uint32_t)WEFT__MIN(strlen(msg), (size_t)WEFT__ABORT_TEXT_MAX);
+    c->tp_ops->broadcast_control(c->tp, &f, msg);
+  }
+  /* The buffers go back to the user: nothing may still read or write them. Every running
+   * operation shares the connections, so all of them end here with the same error. */
+  if (op->started && c->tp) c->tp_ops->cancel_all(c->tp);
+  weft__op_t *p = c->p2p;
+  while (p) {
+    weft__op_t *next = p->next;
+    if (p != op && p->started) finish_op(c, p, code, msg);
+    p = next;
+  }
+  finish_op(c, op, code, msg);
+}
+
+/* ---- running phases --------------------------------------------------------------------- */
+
+static weft_result_t ensure_arrays(weft__op_t *op) {
+  if (op->arrays_cap >= op->sched.nsteps) return WEFT_SUCCESS;
+  uint32_t n = op->sched.nsteps;
+  weft__xfer_t *x = realloc(op->xfers, n * sizeof *x);
+  if (!x) return WEFT_ERR_NO_MEMORY;
+  op->xfers = x;
+  uint64_t *g = realloc(op->got, n * sizeof *g);
+  if (!g) return WEFT_ERR_NO_MEMORY;
+  op->got = g;
+  bool *f = realloc(op->fin, n * sizeof *f);
+  if (!f) return WEFT_ERR_NO_MEMORY;
+  op->fin = f;
+  op->arrays_cap = n;
+  return WEFT_SUCCESS;
+}
+
+static bool check_start(weft_comm_t *c, weft__op_t *op) {
+  char msg[WEFT__ERR_LEN];
+  pthread_mutex_lock(&c->mu);
+  bool revoked = c->revoked;
+  if (revoked)
+    snprintf(msg, sizeof msg, "%s seq %llu not started: epoch %llu is revoked (%s)", op_name(op),
+             (unsigned long long)op->seq, (unsigned long long)c->epoch, c->revoke_msg);
+  pthread_mutex_unlock(&c->mu);
+  if (revoked) {
+    finish_op(c, op, WEFT_ERR_REVOKED, msg);
+    return false;
+  }
+  if (!is_p2p(op)) {
+    for (int p = 0; p < c->size; p++) {
+      weft__pending_abort_t *a = &c->aborts[p];
+      if (a->valid && a->seq == op->seq) {
+        a->valid = false;
+        snprintf(msg, sizeof msg, "%s seq %llu aborted by rank %d: %s", op_name(op),
+                 (unsigned long long)op->seq, p, a->text);
+        finish_op(c, op, (weft_result_t)a->code, msg);
+        return false;
+      }
+    }
+  }
+  for (uint32_t i = 0; i < op->sched.nsteps; i++) {
+    int peer = op->sched.steps[i].peer;
+    if (peer >= 0 && c->peer_gone[peer]) {
+      snprintf(msg, sizeof msg, "%s seq %llu needs rank %d, which has left the communicator",
+               op_name(op), (unsigned long long)op->seq, peer);
+      finish_op(c, op, WEFT_ERR_PEER_LOST, msg);
+      return false;
+    }
+  }
+  if (ensure_arrays(op) != WEFT_SUCCESS) {
+    finish_op(c, op, WEFT_ERR_NO_MEMORY, "out of memory for the operation's state");
+    return false;
+  }
+  op->started = true;
+  op->phase = 0;
+  op->step_begin = op->step_end = 0;
+  return true;
+}
+
+static void finish_success(weft_comm_t *c, weft__op_t *op) {
+  if (op->redop == WEFT_AVG && op->recvbuf) {
+    if (op->coll == WEFT__COLL_ALLREDUCE || op->coll == WEFT__COLL_REDUCE_SCATTER ||
+        (op->coll == WEFT__COLL_REDUCE && op->root == c->rank))
+      weft__reduce_finish_avg(op->recvbuf, op->count, op->dtype, c->size);
+  }
+  finish_op(c, op, WEFT_SUCCESS, NULL);
+}
+
+static void run_phases(weft_comm_t *c, weft__op_t *op) {
+  if (!op->started && !check_start(c, op)) return;
+  while (op->step_end < op->sched.nsteps || op->step_begin == op->step_end) {
+    if (op->step_end >= op->sched.nsteps) break;
+    op->step_begin = op->step_end;
+    op->phase = op->sched.steps[op->step_begin].phase;
+    uint32_t e = op->step_begin;
+    while (e < op->sched.nsteps && op->sched.steps[e].phase == op->phase) e++;
+    op->step_end = e;
+    int pending = 0;
+    for (uint32_t i = op->step_begin; i < e; i++) {
+      const weft__step_t *s = &op->sched.steps[i];
+      if (s->kind == WEFT__STEP_COPY) {
+        if (s->count)
+          memmove(buf_ptr(op, s->dst_buf) + s->dst_off * op->esize,
+                  buf_ptr(op, s->src_buf) + s->src_off * op->esize, s->count * op->esize);
+      } else {
+        pending++;
+      }
+    }
+    op->pending = pending;
+    if (pending == 0) continue;
+    op->in_setup = true;
+    for (uint32_t i = op->step_begin; i < e; i++) {
+      const weft__step_t *s = &op->sched.steps[i];
+      op->got[i] = 0;
+      op->fin[i] = false;
+      if (s->kind != WEFT__STEP_SEND) continue;
+      weft__xfer_t *x = &op->xfers[i];
+      frame_template(c, op, &x->hdr);
+      x->len = s->count * op->esize;
+      x->buf = at(op, s->src_buf, s->src_off * op->esize, x->len);
+      x->user = op;
+      weft_result_t r = c->tp_ops->post_send(c->tp, s->peer, x);
+      if (r != WEFT_SUCCESS) {
+        char msg[WEFT__ERR_LEN];
+        snprintf(msg, sizeof msg, "%s seq %llu: cannot send to rank %d: %s", op_name(op),
+                 (unsigned long long)op->seq, s->peer, weft_strerror(r));
+        op->in_setup = false;
+        fail_op(c, op, r, msg, true);
+        return;
+      }
+      if (!op->started) return; /* failed inside a callback */
+    }
+    op->in_setup = false;
+    /* Receives of this phase are now posted: frames parked earlier may match. */
+    c->tp_ops->resume(c->tp);
+    if (!op->started || op->done) return;
+    if (op->pending > 0) return;
+  }
+  finish_success(c, op);
+}
+
+static void step_done(weft_comm_t *c, weft__op_t *op) {
+  if (--op->pending == 0 && !op->in_setup) {
+    if (op->step_end >= op->sched.nsteps) finish_success(c, op);
+    else run_phases(c, op);
+  }
+}
+
+/* ---- transport callbacks ---------------------------------------------------------------- */
+
+static void on_send_done(void *ctx, weft__xfer_t *x) {
+  weft__op_t *op = x->user;
+  op->fin[x - op->xfers] = true;
+  step_done(ctx, op);
+}
+
+static int find_recv_step(weft__op_t *op, int peer) {
+  for (uint32_t i = op->step_begin; i < op->step_end; i++) {
+    const weft__step_t *s = &op->sched.steps[i];
+    if (s->peer == peer && (s->kind == WEFT__STEP_RECV || s->kind == WEFT__STEP_RECV_REDUCE)) return (int)i;
+  }
+  return -1;
+}
+
+/* Compares the peer's descriptor with ours; on a difference writes what differs. */
+static bool same_call(const weft__op_t *op, const weft__frame_t *f, char *diff, size_t len) {
+  if (f->coll != op->coll)
+    snprintf(diff, len, "called %s, this rank called %s", weft__coll_name((weft__coll_t)f->coll), op_name(op));
+  else if (f->count != op->count)
+    snprintf(diff, len, "count %llu, this rank %llu", (unsigned long long)f->count, (unsigned long long)op->count);
+  else if (f->dtype != op->dtype)
+    snprintf(diff, len, "dtype %s, this rank %s", weft_dtype_name((weft_dtype_t)f->dtype), weft_dtype_name(op->dtype));
+  else if (f->redop != op->redop)
+    snprintf(diff, len, "op %s, this rank %s", weft_redop_name((weft_redop_t)f->redop), weft_redop_name(op->redop));
+  else if (f->root != op->root && op->coll != WEFT__COLL_SEND && op->coll != WEFT__COLL_RECV)
+    snprintf(diff, len, "root %d, this rank root %d", f->root, op->root);
+  else if (f->algo != op->algo)
+    snprintf(diff, len, "algorithm %s, this rank %s (is WEFT_ALGO the same everywhere?)",
+             weft__algo_name((weft__algo_t)f->algo), weft__algo_name(op->algo));
+  else
+    return true;
+  return false;
+}
+
+static weft__sink_t sink_for_step(weft__op_t *op, int idx, const weft__frame_t *f, int peer, weft_comm_t *c) {
+  const weft__step_t *s = &op->sched.steps[idx];
+  uint64_t expected = s->count * op->esize;
+  if (f->offset > expected || f->len > expected - f->offset || (f->len % op->esize) != 0) {
+    char msg[WEFT__ERR_LEN];
+    snprintf(msg, sizeof msg, "%s seq %llu phase %u: rank %d sent bytes [%llu, +%u) but %llu were expected",
+             op_name(op), (unsigned long long)op->seq, op->phase, peer, (unsigned long long)f->offset,
+             f->len, (unsigned long long)expected);
+    fail_op(c, op, WEFT_ERR_MISMATCH, msg, true);
+    return (weft__sink_t){.kind = WEFT__SINK_DISCARD};
+  }
+  if (s->kind == WEFT__STEP_RECV)
+    return (weft__sink_t){.kind = WEFT__SINK_COPY,
+                          .dst = at(op, s->dst_buf, s->dst_off * op->esize + f->offset, f->len),
+                          .target = &op->sched.steps[idx]};
+  return (weft__sink_t){.kind = WEFT__SINK_REDUCE, .target = &op->sched.steps[idx]};
+}
+
+/* The operation owning a step pointer handed to the transport. */
+static weft__op_t *op_of_step(weft_comm_t *c, void *target, int *idx) {
+  weft__op_t *op = c->coll_head;
+  for (;;) {
+    if (op && op->started && (weft__step_t *)target >= op->sched.steps &&
+        (weft__step_t *)target < op->sched.steps + op->sched.nsteps) {
+      *idx = (int)((weft__step_t *)target - op->sched.steps);
+      return op;
+    }
+    op = op == c->coll_head ? c->p2p : op ? op->next : NULL;
+    if (!op) return NULL;
+  }
+}
+
+static weft__sink_t on_header(void *ctx, int peer, const weft__frame_t *f) {
+  weft_comm_t *c = ctx;
+  const weft__sink_t discard = {.kind = WEFT__SINK_DISCARD};
+  if (f->epoch != c->epoch || f->src_rank != (uint32_t)peer) {
+    c->stale_frames++;
+    WEFT__DEBUG("dropped a frame from rank %d of epoch %llu (ours %llu)", peer,
+                (unsigned long long)f->epoch, (unsigned long long)c->epoch);
+    return discard;
+  }
+  if (f->type == WEFT__FRAME_ABORT) {
+    weft__pending_abort_t *a = &c->aborts[peer];
+    a->valid = true;
+    a->seq = f->seq;
+    a->code = f->code;
+    memset(a->text, 0, sizeof a->text);
+    return (weft__sink_t){.kind = WEFT__SINK_COPY, .dst = (uint8_t *)a->text, .target = a};
+  }
+  if (f->type == WEFT__FRAME_P2P) {
+    for (weft__op_t *op = c->p2p; op; op = op->next) {
+      if (op->coll != WEFT__COLL_RECV || op->root != peer || !op->started) continue;
+      if (f->seq != op->seq) continue;
+      char diff[160];
+      if (f->count != op->count || f->dtype != op->dtype) {
+        char msg[WEFT__ERR_LEN];
+        snprintf(diff, sizeof diff, "rank %d sent %llu x %s, this rank receives %llu x %s", peer,
+                 (unsigned long long)f->count, weft_dtype_name((weft_dtype_t)f->dtype),
+                 (unsigned long long)op->count, weft_dtype_name(op->dtype));
+        snprintf(msg, sizeof msg, "recv seq %llu from rank %d: %s", (unsigned long long)op->seq, peer, diff);
+        fail_op(c, op, WEFT_ERR_MISMATCH, msg, false);
+        return discard;
+      }
+      return sink_for_step(op, 0, f, peer, c);
+    }
+    /* Receives from a peer start in order; one already started and no longer running has
+     * ended (failed): its data is stale. A later one is not posted yet: hold the frame. */
+    if (f->seq < c->p2p_recv_started[peer]) {
+      c->stale_frames++;
+      return discard;
+    }
+    return (weft__sink_t){.kind = WEFT__SINK_PARK};
+  }
+  /* Collective data. */
+  weft__op_t *op = c->coll_head;
+  if (!op || !op->started || f->seq > op->seq) return (weft__sink_t){.kind = WEFT__SINK_PARK};
+  if (f->seq < op->seq) {
+    c->stale_frames++;
+    return discard;
+  }
+  char diff[200];
+  if (!same_call(op, f, diff, sizeof diff)) {
+    char msg[WEFT__ERR_LEN];
+    snprintf(msg, sizeof msg, "mismatch in collective seq %llu: rank %d %s", (unsigned long long)op->seq, peer, diff);
+    fail_op(c, op, WEFT_ERR_MISMATCH, msg, true);
+    return discard;
+  }
+  if (f->phase > op->phase) return (weft__sink_t){.kind = WEFT__SINK_PARK};
+  int idx = f->phase == op->phase ? find_recv_step(op, peer) : -1;
+  if (idx < 0) {
+    char msg[WEFT__ERR_LEN];
+    snprintf(msg, sizeof msg, "%s seq %llu: unexpected data from rank %d for phase %u (this rank is in phase %u)",
+             op_name(op), (unsigned long long)op->seq, peer, f->phase, op->phase);
+    fail_op(c, op, WEFT_ERR_MISMATCH, msg, true);
+    return discard;
+  }
+  return sink_for_step(op, idx, f, peer, c);
+}
+
+static void on_reduce(void *ctx, void *target, const weft__frame_t *f, const uint8_t *data) {
+  weft_comm_t *c = ctx;
+  int idx;
+  weft__op_t *op = op_of_step(c, target, &idx);
+  if (!op) return;
+  if (f->len == 0) return;
+  const weft__step_t *s = &op->sched.steps[idx];
+  uint8_t *dst = buf_ptr(op, s->dst_buf) + s->dst_off * op->esize + f->offset;
+  const uint8_t *src = buf_ptr(op, s->src_buf) + s->src_off * op->esize + f->offset;
+  weft__reduce(dst, src, data, f->len / op->esize, op->dtype, op->redop);
+}
+
+static void on_recv_done(void *ctx, void *target, const weft__frame_t *f) {
+  weft_comm_t *c = ctx;
+  if (f->type == WEFT__FRAME_ABORT) {
+    weft__pending_abort_t *a = target;
+    weft__op_t *op = c->coll_head;
+    if (op && op->started && op->seq == a->seq) {
+      char msg[WEFT__ERR_LEN];
+      int peer = (int)(a - c->aborts);
+      snprintf(msg, sizeof msg, "%s seq %llu aborted by rank %d: %s", op_name(op),
+               (unsigned long long)op->seq, peer, a->text);
+      a->valid = false;
+      fail_op(c, op, (weft_result_t)a->code, msg, false);
+    } else if (op && op->started && a->seq < op->seq) {
+      a->valid = false; /* about an operation that already ended here */
+    }
+    return;
+  }
+  int idx;
+  weft__op_t *op = op_of_step(c, target, &idx);
+  if (!op) return;
+  op->got[idx] += f->len;
+  const weft__step_t *s = &op->sched.steps[idx];
+  /* A zero-length message is one header-only frame; otherwise all bytes must have arrived. */
+  if (op->got[idx] == s->count * op->esize) {
+    op->fin[idx] = true;
+    step_done(c, op);
+  }
+}
+
+static void on_peer_lost(void *ctx, int peer, bool clean, const char *why) {
+  weft__executor_peer_lost(ctx, peer, clean, why);
+}
+
+weft__transport_cb_t weft__executor_callbacks(weft_comm_t *comm) {
+  return (weft__transport_cb_t){
+      .ctx = comm,
+      .on_header = on_header,
+      .on_reduce = on_reduce,
+      .on_recv_done = on_recv_done,
+      .on_send_done = on_send_done,
+      .on_peer_lost = on_peer_lost,
+  };
+}
+
+/* ---- entry points from the progress loop ------------------------------------------------ */
+
+void weft__executor_submit(weft_comm_t *c, weft__op_t *op) {
+  op->next = NULL;
+  if (is_p2p(op)) {
+    op->next = c->p2p;
+    c->p2p = op;
+    if (op->coll == WEFT__COLL_RECV) c->p2p_recv_started[op->root] = op->seq + 1;
+    run_phases(c, op);
+    return;
+  }
+  if (c->coll_tail) c->coll_tail->next = op;
+  else c->coll_head = op;
+  c->coll_tail = op;
+  start_next_coll(c);
+}
+
+static bool op_uses_peer(const weft__op_t *op, int peer) {
+  for (uint32_t i = op->step_begin; i < op->sched.nsteps; i++)
+    if (op->sched.steps[i].peer == peer) return true;
+  return false;
+}
+
+void weft__executor_peer_lost(weft_comm_t *c, int peer, bool clean, const char *why) {
+  if (c->peer_gone[peer]) return;
+  c->peer_gone[peer] = true;
+  char msg[WEFT__ERR_LEN];
+  if (!clean) {
+    snprintf(msg, sizeof msg, "lost rank %d (epoch %llu): %s", peer, (unsigned long long)c->epoch, why);
+    pthread_mutex_lock(&c->mu);
+    if (!c->revoked) {
+      c->revoked = true;
+      c->revoke_code = WEFT_ERR_PEER_LOST;
+      snprintf(c->revoke_msg, sizeof c->revoke_msg, "%s", msg);
+    }
+    pthread_mutex_unlock(&c->mu);
+    /* Tell the coordinator, so ranks that do not talk to `peer` learn it too. */
+    if (c->coord_fd >= 0 && c->members) {
+      weft__coord_revoke_t rep = {.epoch = c->epoch, .member_id = c->members[peer].member_id,
+                                  .rank = peer, .reason = WEFT__FAIL_REPORTED};
+      snprintf(rep.text, sizeof rep.text, "%s", why);
+      uint8_t buf[256];
+      size_t n = weft__coord_encode_revoke(buf, sizeof buf, WEFT__COORD_REPORT, &rep);
+      if (n) weft__progress_coord_send(c, buf, n);
+    }
+    weft__executor_fail_all(c, WEFT_ERR_PEER_LOST, msg);
+    return;
+  }
+  snprintf(msg, sizeof msg, "rank %d left the communicator (weft_comm_destroy) while this rank still needed it", peer);
+  weft__op_t *op = c->coll_head;
+  if (op && op->started && op_uses_peer(op, peer)) fail_op(c, op, WEFT_ERR_PEER_LOST, msg, false);
+  for (op = c->p2p; op;) {
+    weft__op_t *next = op->next;
+    if (op->root == peer) finish_op(c, op, WEFT_ERR_PEER_LOST, msg);
+    op = next;
+  }
+}
+
+void weft__executor_fail_all(weft_comm_t *c, weft_result_t code, const char *msg) {
+  if (c->tp) c->tp_ops->cancel_all(c->tp);
+  while (c->p2p) finish_op(c, c->p2p, code, msg);
+  weft__op_t *op = c->coll_head;
+  if (op && op->started) {
+    char m[WEFT__ERR_LEN];
+    snprintf(m, sizeof m, "%s seq %llu (phase %u): %s", op_name(op), (unsigned long long)op->seq, op->phase, msg);
+    finish_op(c, op, code, m); /* starts the next one, which sees the revoked state */
+  }
+}
+
+double weft__executor_next_deadline(weft_comm_t *c) {
+  double d = 1e300;
+  if (c->coll_head && c->coll_head->started) d = c->coll_head->deadline;
+  for (weft__op_t *op = c->p2p; op; op = op->next) d = WEFT__MIN(d, op->deadline);
+  return d;
+}
+
+static void timeout_op(weft_comm_t *c, weft__op_t *op) {
+  char waiting[256] = "";
+  size_t w = 0;
+  for (uint32_t i = op->step_begin; i < op->step_end && w < sizeof waiting - 48; i++) {
+    const weft__step_t *s = &op->sched.steps[i];
+    if (s->kind == WEFT__STEP_COPY) continue;
+    if (op->fin[i]) continue;
+    w += (size_t)snprintf(waiting + w, sizeof waiting - w, "%s rank %d (%s %llu/%llu bytes)", w ? "," : "", s->peer,
+                          s->kind == WEFT__STEP_SEND ? "send" : "recv",
+                          (unsigned long long)(s->kind == WEFT__STEP_SEND ? 0 : op->got[i]),
+                          (unsigned long long)(s->count * op->esize));
+  }
+  char msg[WEFT__ERR_LEN];
+  snprintf(msg, sizeof msg, "%s seq %llu timed out after %.1f s in phase %u waiting for%s", op_name(op),
+           (unsigned long long)op->seq, c->timeout, op->phase, w ? waiting : " nothing (internal)");
+  /* The peers' state is unknown: the epoch cannot be trusted any more. */
+  pthread_mutex_lock(&c->mu);
+  if (!c->revoked) {
+    c->revoked = true;
+    c->revoke_code = WEFT_ERR_TIMEOUT;
+    snprintf(c->revoke_msg, sizeof c->revoke_msg, "%s", msg);
+  }
+  pthread_mutex_unlock(&c->mu);
+  fail_op(c, op, WEFT_ERR_TIMEOUT, msg, true);
+}
+
+void weft__executor_check_deadlines(weft_comm_t *c, double now) {
+  if (c->coll_head && c->coll_head->started && now >= c->coll_head->deadline) timeout_op(c, c->coll_head);
+  for (weft__op_t *op = c->p2p; op;) {
+    weft__op_t *next = op->next;
+    if (now >= op->deadline) timeout_op(c, op);
+    op = next;
+  }
+}

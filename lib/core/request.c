@@ -1,0 +1,112 @@
+/* Requests: an operation is its own request. Completion is published under comm->mu and with an
+ * atomic flag, so a waiter can spin briefly on the flag and then sleep on the condition
+ * variable (spin-then-block: cheap when the answer is microseconds away, no CPU burnt when it
+ * is not). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/comm.h"
+
+weft__op_t *weft__op_new(weft_comm_t *comm) {
+  weft__op_t *op = calloc(1, sizeof *op);
+  if (!op) return NULL;
+  op->comm = comm;
+  atomic_init(&op->done, false);
+  return op;
+}
+
+void weft__op_free(weft__op_t *op) {
+  if (!op) return;
+  weft__sched_free(&op->sched);
+  free(op->tmp);
+  free(op->xfers);
+  free(op->got);
+  free(op->fin);
+  free(op);
+}
+
+void weft__op_complete(weft__op_t *op, weft_result_t result, const char *err) {
+  weft_comm_t *c = op->comm;
+  op->started = false;
+  pthread_mutex_lock(&c->mu);
+  op->result = result;
+  snprintf(op->err, sizeof op->err, "%s", err ? err : "");
+  bool abandoned = op->abandoned;
+  atomic_store_explicit(&op->done, true, memory_order_release);
+  pthread_cond_broadcast(&c->cv);
+  pthread_mutex_unlock(&c->mu);
+  if (abandoned) weft__op_free(op);
+}
+
+void weft__comm_set_error(weft_comm_t *comm, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(comm->last_error, sizeof comm->last_error, fmt, ap);
+  va_end(ap);
+}
+
+static void record(weft__op_t *op) {
+  if (op->result != WEFT_SUCCESS) {
+    snprintf(op->comm->last_error, sizeof op->comm->last_error, "%s", op->err);
+    WEFT__DEBUG("rank %d: %s", op->comm->rank, op->err);
+  }
+}
+
+weft_result_t weft__op_wait(weft__op_t *op) {
+  weft_comm_t *c = op->comm;
+  double spin_until = weft__now() + c->spin_us * 1e-6;
+  while (!atomic_load_explicit(&op->done, memory_order_acquire) && weft__now() < spin_until) {
+  }
+  /* The progress thread fails the operation at its deadline; the extra grace here only guards
+   * against a wedged progress thread, so that even then this call returns. */
+  double limit = op->deadline + 5.0;
+  pthread_mutex_lock(&c->mu);
+  while (!atomic_load_explicit(&op->done, memory_order_acquire)) {
+    double now = weft__now();
+    if (now >= limit) {
+      op->abandoned = true;
+      pthread_mutex_unlock(&c->mu);
+      snprintf(c->last_error, sizeof c->last_error, "%s seq %llu: no completion %.1f s past its deadline",
+               weft__coll_name(op->coll), (unsigned long long)op->seq, now - op->deadline);
+      return WEFT_ERR_TIMEOUT;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    double wait_s = WEFT__MIN(limit - now, 1.0);
+    ts.tv_sec += (time_t)wait_s;
+    ts.tv_nsec += (long)((wait_s - (double)(time_t)wait_s) * 1e9);
+    if (ts.tv_nsec >= 1000000000L) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+  }
+  pthread_mutex_unlock(&c->mu);
+  weft_result_t r = op->result;
+  record(op);
+  weft__op_free(op);
+  return r;
+}
+
+WEFT_API weft_result_t weft_wait(weft_request_t *request) {
+  if (!request) return WEFT_ERR_INVALID_ARGUMENT;
+  return weft__op_wait(request);
+}
+
+WEFT_API weft_result_t weft_test(weft_request_t *request) {
+  if (!request) return WEFT_ERR_INVALID_ARGUMENT;
+  if (!atomic_load_explicit(&request->done, memory_order_acquire)) return WEFT_ERR_IN_PROGRESS;
+  /* Take the lock once so the completion's writes are visible and the progress thread is done
+   * with the operation. */
+  weft_comm_t *c = request->comm;
+  pthread_mutex_lock(&c->mu);
+  pthread_mutex_unlock(&c->mu);
+  weft_result_t r = request->result;
+  record(request);
+  weft__op_free(request);
+  return r;
+}

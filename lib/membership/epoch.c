@@ -1,0 +1,152 @@
+/* Installing an epoch decided by the coordinator. Every member receives the same EPOCH message
+ * (same members in the same order), so every member derives the same ranks: there is no
+ * decision taken by a rank alone, hence no split brain. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bootstrap/mesh.h"
+#include "membership/epoch.h"
+
+static void timed_wait(weft_comm_t *c, double until) {
+  double wait_s = WEFT__MIN(until - weft__now(), 0.2);
+  if (wait_s <= 0) return;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  long ns = ts.tv_nsec + (long)(wait_s * 1e9);
+  ts.tv_sec += ns / 1000000000L;
+  ts.tv_nsec = ns % 1000000000L;
+  pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+}
+
+void weft__epoch_pause(weft_comm_t *c, bool pause) {
+  pthread_mutex_lock(&c->mu);
+  c->pause_req = pause;
+  pthread_mutex_unlock(&c->mu);
+  if (!c->thread_started) {
+    c->paused = pause;
+    return;
+  }
+  weft__progress_wake(c);
+  pthread_mutex_lock(&c->mu);
+  /* The progress thread answers within one loop turn (its epoll timeout is at most 1 s). */
+  double until = weft__now() + 10.0;
+  while (c->paused != pause && weft__now() < until) timed_wait(c, until);
+  pthread_mutex_unlock(&c->mu);
+}
+
+/* Waits for the coordinator's answer: 1 NO_CHANGE, 2 EPOCH, -1 error (code in coord_error). */
+int weft__epoch_wait_answer(weft_comm_t *c, double deadline) {
+  pthread_mutex_lock(&c->mu);
+  while (c->recover_answer == 0 && !c->coord_lost && weft__now() < deadline) timed_wait(c, deadline);
+  int a = c->recover_answer;
+  if (a == 0 && c->coord_lost) a = -1;
+  pthread_mutex_unlock(&c->mu);
+  return a;
+}
+
+static weft_result_t resize_state(weft_comm_t *c, int size) {
+  weft__coord_member_t *m = realloc(c->members, (size_t)size * sizeof *m);
+  if (!m) return WEFT_ERR_NO_MEMORY;
+  c->members = m;
+  free(c->p2p_send_seq);
+  free(c->p2p_recv_seq);
+  free(c->p2p_recv_started);
+  free(c->peer_gone);
+  free(c->aborts);
+  c->p2p_send_seq = calloc((size_t)size, sizeof *c->p2p_send_seq);
+  c->p2p_recv_seq = calloc((size_t)size, sizeof *c->p2p_recv_seq);
+  c->p2p_recv_started = calloc((size_t)size, sizeof *c->p2p_recv_started);
+  c->peer_gone = calloc((size_t)size, sizeof *c->peer_gone);
+  c->aborts = calloc((size_t)size, sizeof *c->aborts);
+  if (!c->p2p_send_seq || !c->p2p_recv_seq || !c->p2p_recv_started || !c->peer_gone || !c->aborts) return WEFT_ERR_NO_MEMORY;
+  return WEFT_SUCCESS;
+}
+
+/* Requires the progress thread paused and an EPOCH in c->next_epoch. */
+weft_result_t weft__epoch_install(weft_comm_t *c, double deadline, char *err, size_t errlen) {
+  const weft__coord_epoch_t *e = &c->next_epoch;
+  int me = -1;
+  for (uint32_t i = 0; i < e->size; i++)
+    if (e->members[i].member_id == c->member_id) me = (int)i;
+  /* Whatever happens next, the old epoch's connections are finished. */
+  weft__transport_t *old = c->tp;
+  __atomic_store_n(&c->tp, NULL, __ATOMIC_RELEASE);
+  if (old) c->tp_ops->destroy(old);
+  c->epoch_ready = false;
+  if (me < 0) {
+    snprintf(err, errlen, "this process (member %llu) is not part of epoch %llu: it was evicted; start it again to rejoin",
+             (unsigned long long)c->member_id, (unsigned long long)e->epoch);
+    return WEFT_ERR_REVOKED;
+  }
+  weft_result_t r = resize_state(c, (int)e->size);
+  if (r != WEFT_SUCCESS) {
+    snprintf(err, errlen, "out of memory for epoch %llu", (unsigned long long)e->epoch);
+    return r;
+  }
+  memcpy(c->members, e->members, e->size * sizeof *c->members);
+  c->epoch = e->epoch;
+  c->rank = me;
+  c->size = (int)e->size;
+  c->coll_seq = 0;
+  c->stale_frames = 0;
+  pthread_mutex_lock(&c->mu);
+  c->revoked = false;
+  c->revoke_msg[0] = 0;
+  pthread_mutex_unlock(&c->mu);
+
+  int nfds = c->size * c->nsocks;
+  int *fds = malloc((size_t)nfds * sizeof *fds);
+  weft__mesh_peer_t *peers = malloc((size_t)c->size * sizeof *peers);
+  if (!fds || !peers) {
+    free(fds);
+    free(peers);
+    snprintf(err, errlen, "out of memory forming the mesh");
+    return WEFT_ERR_NO_MEMORY;
+  }
+  for (int i = 0; i < c->size; i++) peers[i] = (weft__mesh_peer_t){.member_id = c->members[i].member_id, .addr = c->members[i].addr};
+  r = weft__mesh_connect(c->listen_fd, &c->key, c->epoch, c->rank, c->size, peers, c->nsocks, deadline, fds, err, errlen);
+  free(peers);
+  if (r == WEFT_SUCCESS) {
+    weft__transport_args_t a = {.rank = c->rank, .size = c->size, .nsocks = c->nsocks, .fds = fds,
+                                .chunk = c->chunk, .epoll_fd = c->epfd, .cb = weft__executor_callbacks(c)};
+    weft__transport_t *tp = NULL;
+    r = c->tp_ops->create(&a, &tp);
+    if (r == WEFT_SUCCESS) __atomic_store_n(&c->tp, tp, __ATOMIC_RELEASE);
+    else snprintf(err, errlen, "cannot create the %s transport", c->tp_ops->name);
+  }
+  free(fds);
+  if (r != WEFT_SUCCESS) {
+    pthread_mutex_lock(&c->mu);
+    c->revoked = true;
+    c->revoke_code = r;
+    snprintf(c->revoke_msg, sizeof c->revoke_msg, "forming epoch %llu failed: %s", (unsigned long long)c->epoch, err);
+    pthread_mutex_unlock(&c->mu);
+  }
+  return r;
+}
+
+weft_result_t weft__epoch_wait_and_join(weft_comm_t *c, double deadline, char *err, size_t errlen) {
+  weft__epoch_pause(c, true);
+  int a = weft__epoch_wait_answer(c, deadline);
+  weft_result_t r;
+  if (a == 2) {
+    c->joined_late = c->next_epoch.epoch > 1;
+    for (uint32_t i = 0; i < c->next_epoch.size; i++)
+      if (c->next_epoch.members[i].member_id == c->member_id && (c->next_epoch.members[i].flags & WEFT__MEMBER_JOINED))
+        c->joined_late = true;
+    r = weft__epoch_install(c, deadline, err, errlen);
+  } else if (a == -1) {
+    r = c->coord_error.code ? (weft_result_t)c->coord_error.code : WEFT_ERR_TRANSPORT;
+    snprintf(err, errlen, "coordinator: %s", c->coord_error.text);
+  } else {
+    r = WEFT_ERR_TIMEOUT;
+    snprintf(err, errlen, "no epoch formed before the init deadline (WEFT_INIT_TIMEOUT): are all %d ranks started "
+             "and pointed at the same coordinator and WEFT_JOB_TOKEN?", c->size);
+  }
+  weft__epoch_pause(c, false);
+  return r;
+}
+
+WEFT_API int weft_comm_joined_late(const weft_comm_t *comm) { return comm && comm->joined_late; }

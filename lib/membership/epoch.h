@@ -1,0 +1,18 @@
+/* Epochs (lib/membership/epoch.c): installing the membership the coordinator decided, at init
+ * and at every weft_comm_recover. Installing means: find this process's rank, reset the
+ * per-epoch state (sequence numbers, failure flags), form the new mesh, create the transport.
+ * The progress thread is paused meanwhile (it keeps talking to the coordinator). */
+#ifndef WEFT_MEMBERSHIP_EPOCH_H
+#define WEFT_MEMBERSHIP_EPOCH_H
+
+#include "core/comm.h"
+
+/* Waits (until deadline) for an EPOCH message from the coordinator, then installs it. */
+weft_result_t weft__epoch_wait_and_join(weft_comm_t *c, double deadline, char *err, size_t errlen);
+
+/* Used by recover.c too. */
+void weft__epoch_pause(weft_comm_t *c, bool pause);
+int weft__epoch_wait_answer(weft_comm_t *c, double deadline);
+weft_result_t weft__epoch_install(weft_comm_t *c, double deadline, char *err, size_t errlen);
+
+#endif

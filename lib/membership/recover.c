@@ -1,0 +1,91 @@
+/* weft_comm_recover: the survivors' step from a revoked epoch to the next one.
+ *
+ * Every live member sends RECOVER for its epoch; the coordinator answers all of them at once,
+ * when all have asked: NO_CHANGE (nobody failed, nobody waits to join), or the next EPOCH
+ * (failed members out, waiting joiners in, ranks renumbered densely in launcher-rank order),
+ * or an ERROR (fewer than WEFT_MIN_SIZE would remain). Because the decision is the
+ * coordinator's and every member receives the same message, members cannot disagree. */
+#include <stdio.h>
+#include <string.h>
+
+#include "membership/epoch.h"
+
+static void fill_info(const weft_comm_t *c, weft_recover_info_t *info, uint64_t old_epoch, int old_size, int old_rank) {
+  memset(info, 0, sizeof *info);
+  info->old_epoch = old_epoch;
+  info->new_epoch = c->epoch;
+  info->old_size = old_size;
+  info->new_size = c->size;
+  info->old_rank = old_rank;
+  info->new_rank = c->rank;
+  if (old_epoch == c->epoch) return;
+  const weft__coord_epoch_t *e = &c->next_epoch;
+  for (uint32_t i = 0; i < e->num_left; i++) {
+    if (info->num_left < WEFT_RECOVER_MAX_LISTED) info->left_old_ranks[info->num_left] = e->left[i].old_rank;
+    info->num_left++;
+  }
+  for (uint32_t i = 0; i < e->size; i++) {
+    if (!(e->members[i].flags & WEFT__MEMBER_JOINED)) continue;
+    if (info->num_joined < WEFT_RECOVER_MAX_LISTED) info->joined_new_ranks[info->num_joined] = (int)i;
+    info->num_joined++;
+  }
+}
+
+WEFT_API weft_result_t weft_comm_recover(weft_comm_t *c, weft_recover_info_t *info) {
+  if (!c) return WEFT_ERR_INVALID_ARGUMENT;
+  if (atomic_fetch_add(&c->in_call, 1) != 0) {
+    atomic_fetch_sub(&c->in_call, 1);
+    weft__comm_set_error(c, "weft_comm_recover: another thread is inside a call on this communicator");
+    return WEFT_ERR_INVALID_USAGE;
+  }
+  weft_result_t r = WEFT_SUCCESS;
+  char err[WEFT__ERR_LEN] = "";
+  uint64_t old_epoch = c->epoch;
+  int old_size = c->size, old_rank = c->rank;
+  weft__epoch_pause(c, true);
+  if (c->coll_head || c->p2p || c->inbox) {
+    weft__comm_set_error(c, "weft_comm_recover: operations are still pending; wait for them first");
+    r = WEFT_ERR_INVALID_USAGE;
+    goto out;
+  }
+  pthread_mutex_lock(&c->mu);
+  c->recover_answer = 0;
+  c->epoch_ready = false;
+  bool was_revoked = c->revoked;
+  char revoke_msg[WEFT__ERR_LEN];
+  snprintf(revoke_msg, sizeof revoke_msg, "%s", c->revoke_msg);
+  pthread_mutex_unlock(&c->mu);
+
+  uint8_t msg[64];
+  size_t n = weft__coord_encode_epoch_ref(msg, sizeof msg, WEFT__COORD_RECOVER, c->epoch);
+  double deadline = weft__now() + c->timeout;
+  if (weft__progress_coord_send(c, msg, n) != WEFT_SUCCESS) {
+    weft__comm_set_error(c, "weft_comm_recover: the coordinator is unreachable; the job cannot agree on a new membership");
+    r = WEFT_ERR_TRANSPORT;
+    goto out;
+  }
+  int a = weft__epoch_wait_answer(c, deadline);
+  if (a == 1) {
+    if (was_revoked) {
+      /* Nobody else saw a failure (e.g. only this rank timed out): the membership stands but
+       * this rank's view of the operation sequence may differ. Say so rather than guess. */
+      weft__comm_set_error(c, "weft_comm_recover: the coordinator saw no membership change, but this rank's epoch %llu "
+                           "was revoked locally (%s)", (unsigned long long)c->epoch, revoke_msg);
+      r = WEFT_ERR_REVOKED;
+    }
+  } else if (a == 2) {
+    r = weft__epoch_install(c, deadline, err, sizeof err);
+    if (r != WEFT_SUCCESS) weft__comm_set_error(c, "weft_comm_recover: %s", err);
+  } else if (a == -1) {
+    r = c->coord_error.code ? (weft_result_t)c->coord_error.code : WEFT_ERR_TRANSPORT;
+    weft__comm_set_error(c, "weft_comm_recover: coordinator: %s", c->coord_error.text);
+  } else {
+    r = WEFT_ERR_TIMEOUT;
+    weft__comm_set_error(c, "weft_comm_recover: no decision from the coordinator within %.1f s", c->timeout);
+  }
+  if (r == WEFT_SUCCESS && info) fill_info(c, info, old_epoch, old_size, old_rank);
+out:
+  weft__epoch_pause(c, false);
+  atomic_fetch_sub(&c->in_call, 1);
+  return r;
+}

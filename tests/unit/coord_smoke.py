@@ -1,0 +1,343 @@
+#!/usr/bin/env python3
+"""End-to-end test of weft-coordinator over real sockets, with a Python client of the coordinator
+protocol (lib/bootstrap/coord_proto.h) and of the auth handshake (lib/bootstrap/auth.h):
+key = BLAKE2b-256(token), HMAC-SHA256 challenge-response.
+
+    python3 tests/unit/coord_smoke.py BUILD/tools/weft-coordinator [-v]
+
+Also registered in meson (suite unit, test 'coord_smoke'). Each scenario starts its own
+coordinator with short heartbeat settings; the whole run takes about 20 s."""
+import hashlib
+import hmac
+import os
+import queue
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+COORD = None
+VERBOSE = False
+TOKEN = "smoke-test-token"
+HB_INTERVAL, HB_TIMEOUT = 0.1, 0.8
+
+AUTH_MAGIC, COORD_MAGIC = 0x55414657, 0x4F434657
+HELLO, WELCOME, EPOCH, HEARTBEAT, REVOKE, RECOVER, NO_CHANGE, REPORT, LEAVE, ERROR = range(1, 11)
+CRASH, HUNG, REPORTED, LEFT = 1, 2, 3, 4
+ERR_INVALID_ARGUMENT, ERR_REVOKED, ERR_MIN_SIZE = 1, 4, 13
+JOINED = 1
+
+
+def hdr(mtype, length):
+    return struct.pack("<IBBHII", COORD_MAGIC, 1, mtype, 0, length, 0)
+
+
+def text(s, n=160):
+    b = s.encode()[: n - 1]
+    return b + b"\0" * (n - len(b))
+
+
+def untext(b):
+    return b.split(b"\0", 1)[0].decode(errors="replace")
+
+
+def decode(mtype, p):
+    if mtype == WELCOME:
+        return dict(zip(("member_id", "epoch"), struct.unpack("<QQ", p)))
+    if mtype == EPOCH:
+        epoch, size, nleft = struct.unpack_from("<QII", p)
+        members = [struct.unpack_from("<QiI", p, 16 + 36 * i) for i in range(size)]
+        off = 16 + 36 * size
+        left = [struct.unpack_from("<QiI", p, off + 16 * i) for i in range(nleft)]
+        return {"epoch": epoch, "members": members, "left": left}
+    if mtype == REVOKE:
+        e, mid, rank, reason = struct.unpack_from("<QQiI", p)
+        return {"epoch": e, "member_id": mid, "rank": rank, "reason": reason, "text": untext(p[24:])}
+    if mtype == NO_CHANGE:
+        return {"epoch": struct.unpack("<Q", p)[0]}
+    if mtype == ERROR:
+        return {"code": struct.unpack_from("<I", p)[0], "text": untext(p[4:])}
+    return {}
+
+
+class Client:
+    """One rank: authenticates, says HELLO, heartbeats from a thread, queues what it receives."""
+
+    def __init__(self, port, rank, token=TOKEN, world=0, hello=True):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.q = queue.Queue()
+        self.beating = True
+        self.closed = threading.Event()
+        self.member_id = None
+        ch = self._read(40)
+        magic, ver, role = struct.unpack_from("<IBB", ch)
+        assert (magic, ver, role) == (AUTH_MAGIC, 1, 1), "bad challenge"
+        nonce_s, nonce_c = ch[8:], os.urandom(32)
+        key = hashlib.blake2b(token.encode(), digest_size=32).digest()
+        mac = hmac.new(key, b"weft/1 client" + bytes([1]) + nonce_s + nonce_c, "sha256").digest()
+        self.sock.sendall(nonce_c + mac)
+        smac = self._read(32)
+        if smac is None:
+            raise ConnectionError("coordinator closed the connection (auth refused)")
+        want = hmac.new(key, b"weft/1 server" + bytes([1]) + nonce_c + nonce_s, "sha256").digest()
+        assert hmac.compare_digest(smac, want), "bad server mac"
+        threading.Thread(target=self._reader, daemon=True).start()
+        if hello:
+            addr = struct.pack("<HH", 4, 40000 + max(rank, 0)) + bytes([127, 0, 0, 1]) + b"\0" * 12
+            body = struct.pack("<IiQ", world, rank, int.from_bytes(os.urandom(8), "little"))
+            body += addr + struct.pack("<I", os.getpid()) + text("smokehost", 64)
+            self.send(HELLO, body)
+        threading.Thread(target=self._beater, daemon=True).start()
+
+    def _read(self, n):
+        buf = b""
+        while len(buf) < n:
+            try:
+                got = self.sock.recv(n - len(buf))
+            except (ConnectionError, OSError):
+                return None
+            if not got:
+                return None
+            buf += got
+        return buf
+
+    def _reader(self):
+        self.sock.settimeout(None)
+        while True:
+            h = self._read(16)
+            if h is None:
+                break
+            magic, ver, mtype, _, length, _ = struct.unpack("<IBBHII", h)
+            assert magic == COORD_MAGIC and ver == 1
+            p = self._read(length) if length else b""
+            if p is None:
+                break
+            if mtype != HEARTBEAT:
+                self.q.put((mtype, decode(mtype, p)))
+        self.closed.set()
+
+    def _beater(self):
+        while not self.closed.is_set():
+            if self.beating:
+                try:
+                    self.sock.sendall(hdr(HEARTBEAT, 0))
+                except OSError:
+                    return
+            time.sleep(HB_INTERVAL)
+
+    def send(self, mtype, body=b""):
+        self.sock.sendall(hdr(mtype, len(body)) + body)
+
+    def expect(self, mtype, timeout=3.0):
+        t, m = self.q.get(timeout=timeout)
+        assert t == mtype, "expected type %d, got %d %r" % (mtype, t, m)
+        if t == WELCOME:
+            self.member_id = m["member_id"]
+        return m
+
+    def quiet(self, timeout=0.3):
+        try:
+            t, m = self.q.get(timeout=timeout)
+        except queue.Empty:
+            return True
+        raise AssertionError("unexpected message %d %r" % (t, m))
+
+    def recover(self, epoch):
+        self.send(RECOVER, struct.pack("<Q", epoch))
+
+    def report(self, epoch, member_id, rank):
+        self.send(REPORT, struct.pack("<QQiI", epoch, member_id, rank, REPORTED) + text("peer reset"))
+
+    def close(self):
+        self.beating = False
+        self.closed.set()
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class Coordinator:
+    def __init__(self, world, *extra, env_token=TOKEN):
+        self.dir = tempfile.mkdtemp(prefix="coord_smoke.")
+        self.port_file = os.path.join(self.dir, "port")
+        env = dict(os.environ)
+        env.pop("WEFT_JOB_TOKEN", None)
+        if env_token is not None:
+            env["WEFT_JOB_TOKEN"] = env_token
+        args = [COORD, "--port", "0", "--world-size", str(world), "--port-file", self.port_file,
+                "--heartbeat-interval", str(HB_INTERVAL), "--heartbeat-timeout", str(HB_TIMEOUT),
+                "--verbose", *extra]
+        self.log = open(os.path.join(self.dir, "log"), "w+")
+        self.proc = subprocess.Popen(args, env=env, stderr=self.log)
+        self.port = None
+        for _ in range(500):
+            if os.path.exists(self.port_file):
+                with open(self.port_file) as f:
+                    self.port = int(f.read())
+                break
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.01)
+
+    def logtext(self):
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        self.proc.wait(5)
+        if VERBOSE:
+            sys.stderr.write(self.logtext())
+        self.log.close()
+
+
+def start_world(c, n, order=None):
+    clients = {}
+    for r in order or range(n):
+        clients[r] = Client(c.port, r, world=n)
+        clients[r].expect(WELCOME)
+    epochs = {r: cl.expect(EPOCH) for r, cl in clients.items()}
+    return [clients[r] for r in range(n)], epochs[0]
+
+
+class CoordinatorTest(unittest.TestCase):
+    def coordinator(self, world, *extra, **kw):
+        c = Coordinator(world, *extra, **kw)
+        self.addCleanup(c.stop)
+        self.assertIsNotNone(c.port, "no port file; log:\n" + c.logtext())
+        return c
+
+    def test_refuses_to_start_without_token(self):
+        c = Coordinator(2, env_token=None)
+        self.assertEqual(c.proc.wait(5), 2)
+        self.assertIsNone(c.port)
+
+    def test_wrong_token_is_refused_and_logged(self):
+        c = self.coordinator(2)
+        with self.assertRaises(ConnectionError):
+            Client(c.port, 0, token="wrong")
+        time.sleep(0.1)
+        self.assertIn("authentication failed from 127.0.0.1", c.logtext())
+
+    def test_first_epoch_in_rank_order(self):
+        c = self.coordinator(3)
+        cl, e = start_world(c, 3, order=[2, 0, 1])
+        self.assertEqual(e["epoch"], 1)
+        self.assertEqual([m[1] for m in e["members"]], [0, 1, 2])
+        self.assertEqual([m[0] for m in e["members"]], [cl[r].member_id for r in range(3)])
+
+    def test_bad_hellos_get_errors(self):
+        c = self.coordinator(2)
+        a = Client(c.port, 0, world=3)
+        self.assertEqual(a.expect(ERROR)["code"], ERR_INVALID_ARGUMENT)
+        self.assertTrue(a.closed.wait(2))
+        b = Client(c.port, 0)
+        b.expect(WELCOME)
+        d = Client(c.port, 0)
+        self.assertIn("taken", d.expect(ERROR)["text"])
+
+    def test_crash_revoke_rejoin_recover(self):
+        c = self.coordinator(3)
+        cl, _ = start_world(c, 3)
+        old = cl[1].member_id
+        cl[1].close()
+        for r in (0, 2):
+            rv = cl[r].expect(REVOKE)
+            self.assertEqual((rv["epoch"], rv["rank"], rv["reason"]), (1, 1, CRASH))
+            self.assertIn("rank 1", rv["text"])
+        again = Client(c.port, 1)
+        self.assertEqual(again.expect(WELCOME)["epoch"], 1)
+        cl[0].recover(1)
+        cl[2].recover(1)
+        for x in (cl[0], cl[2], again):
+            e = x.expect(EPOCH)
+            self.assertEqual(e["epoch"], 2)
+            self.assertEqual([m[0] for m in e["members"]],
+                             [cl[0].member_id, again.member_id, cl[2].member_id])
+            self.assertEqual(e["members"][1][2], JOINED)
+            self.assertEqual(e["left"], [(old, 1, CRASH)])
+
+    def test_hung_member_is_fenced(self):
+        c = self.coordinator(3)
+        cl, _ = start_world(c, 3)
+        cl[2].beating = False  # as if SIGSTOPped
+        t0 = time.monotonic()
+        rv = cl[0].expect(REVOKE, timeout=HB_TIMEOUT + 2)
+        self.assertEqual((rv["rank"], rv["reason"]), (2, HUNG))
+        self.assertIn("missed heartbeats", rv["text"])
+        self.assertGreaterEqual(time.monotonic() - t0, HB_TIMEOUT * 0.9)
+        self.assertTrue(cl[2].closed.wait(2), "the hung member's connection was not closed")
+        cl[1].expect(REVOKE)
+
+    def test_no_change_and_stale_recover(self):
+        c = self.coordinator(2)
+        cl, _ = start_world(c, 2)
+        cl[0].recover(1)
+        cl[0].quiet()
+        cl[1].recover(1)
+        self.assertEqual(cl[0].expect(NO_CHANGE)["epoch"], 1)
+        self.assertEqual(cl[1].expect(NO_CHANGE)["epoch"], 1)
+        cl[1].recover(5)
+        self.assertEqual(cl[1].expect(ERROR)["code"], ERR_REVOKED)
+        self.assertTrue(cl[1].closed.wait(2))
+        self.assertEqual(cl[0].expect(REVOKE)["member_id"], cl[1].member_id)
+
+    def test_report_fails_the_suspect(self):
+        c = self.coordinator(3)
+        cl, _ = start_world(c, 3)
+        cl[0].report(1, cl[2].member_id, 2)
+        rv = cl[1].expect(REVOKE)
+        self.assertEqual((rv["member_id"], rv["reason"]), (cl[2].member_id, REPORTED))
+        self.assertTrue(cl[2].closed.wait(2))
+
+    def test_min_size_refuses_after_grace(self):
+        c = self.coordinator(2, "--min-size", "2")
+        cl, _ = start_world(c, 2)
+        cl[1].close()
+        cl[0].expect(REVOKE)
+        cl[0].recover(1)
+        err = cl[0].expect(ERROR, timeout=HB_TIMEOUT + 2)
+        self.assertEqual(err["code"], ERR_MIN_SIZE)
+
+    def test_leave_then_exit_when_done(self):
+        c = self.coordinator(2, "--exit-when-done", "--linger", "0.2")
+        cl, _ = start_world(c, 2)
+        cl[0].send(LEAVE)
+        rv = cl[1].expect(REVOKE)
+        self.assertEqual(rv["reason"], LEFT)
+        cl[0].close()
+        cl[1].send(LEAVE)
+        cl[1].close()
+        self.assertEqual(c.proc.wait(5), 0)
+
+    def test_silent_connection_hits_the_handshake_deadline(self):
+        c = self.coordinator(2)
+        s = socket.create_connection(("127.0.0.1", c.port))
+        s.settimeout(8)
+        self.assertEqual(len(s.recv(40)), 40)
+        t0 = time.monotonic()
+        self.assertEqual(s.recv(1), b"")  # closed by the coordinator
+        self.assertLess(time.monotonic() - t0, 7)
+        s.close()
+
+    def test_sigterm_exits_cleanly(self):
+        c = Coordinator(2)
+        c.proc.terminate()
+        self.assertEqual(c.proc.wait(5), 0)
+        c.stop()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    COORD = sys.argv[1]
+    VERBOSE = "-v" in sys.argv[2:]
+    argv = [sys.argv[0]] + [a for a in sys.argv[2:] if a != "-v"]
+    unittest.main(argv=argv, verbosity=2)

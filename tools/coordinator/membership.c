@@ -1,0 +1,474 @@
+/* The coordinator's membership state machine (see membership.h for the contract).
+ *
+ * Every process that said HELLO has one record, kept in `v` sorted by member id (ids are handed
+ * out in increasing order, so appending keeps the order and lookups are a binary search). A
+ * record is
+ *   WAITING  a joiner not in any epoch yet (before epoch 1, everyone is one),
+ *   ACTIVE   alive and a member of the current epoch E (rank = its position in E),
+ *   GONE     a member of E that failed or left; kept until the next epoch lists it in `left`.
+ * Records of joiners that fail are dropped at once: no epoch knows them.
+ *
+ * Epoch E+1 forms when every ACTIVE member has sent RECOVER for E (members failing meanwhile
+ * drop out of the wait) and something changed (a GONE member or a waiting joiner); otherwise the
+ * members hear NO_CHANGE. When E's members are all gone, waiting joiners form the next epoch on
+ * their own. Two grace periods (each one heartbeat timeout) keep a fast restart from turning
+ * into a lost job: a membership below min_size waits that long for joiners before it is refused,
+ * and joiners without survivors wait that long for the rest of the world before starting with
+ * at least min_size of them. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "membership.h"
+
+typedef enum { M_WAITING, M_ACTIVE, M_GONE } member_state_t;
+
+typedef struct {
+  uint64_t id;
+  int32_t rank_hint;
+  int32_t rank; /* position in the current epoch; -1 for a joiner */
+  member_state_t state;
+  uint32_t reason; /* weft__fail_reason_t once GONE */
+  bool recovered;  /* sent RECOVER for the current epoch */
+  double last_heard;
+  void *peer;
+  uint32_t pid;
+  weft__addr_t addr;
+  char host[64];
+} member_t;
+
+struct weft__mship {
+  weft__mship_config_t cfg;
+  weft__mship_emit_fn emit;
+  weft__mship_log_fn log;
+  void *user;
+  member_t *v;
+  size_t n, cap;
+  size_t n_waiting, n_active, n_gone, n_recovered;
+  uint64_t next_id, epoch;
+  double orphan_since; /* joiners wait and no member of E is alive: since when (0: not so) */
+  double short_since;  /* all of E recovered but too few for min_size: since when (0: not so) */
+  double last_tick;
+  weft__mship_dest_t *dests; /* scratch for event recipients */
+  size_t dests_cap;
+};
+
+static void logf_(weft__mship_t *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logf_(weft__mship_t *m, const char *fmt, ...) {
+  if (m->log == NULL) return;
+  char line[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  m->log(m->user, line);
+}
+
+static const char *reason_name(uint32_t reason) {
+  switch (reason) {
+  case WEFT__FAIL_CRASH: return "CRASH";
+  case WEFT__FAIL_HUNG: return "HUNG";
+  case WEFT__FAIL_REPORTED: return "REPORTED";
+  case WEFT__FAIL_LEFT: return "LEFT";
+  default: return "?";
+  }
+}
+
+/* "rank 3 (member 4, host h pid 7)" for a member of E, "joiner member 4 (rank hint 3, ...)"
+ * otherwise: what an operator needs to find the process. */
+static void describe(const member_t *r, char *buf, size_t len) {
+  if (r->rank >= 0)
+    snprintf(buf, len, "rank %d (member %" PRIu64 ", host %s pid %u)", (int)r->rank, r->id,
+             r->host, (unsigned)r->pid);
+  else
+    snprintf(buf, len, "joiner member %" PRIu64 " (rank hint %d, host %s pid %u)", r->id,
+             (int)r->rank_hint, r->host, (unsigned)r->pid);
+}
+
+static member_t *find(const weft__mship_t *m, uint64_t id) {
+  size_t lo = 0, hi = m->n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (m->v[mid].id == id) return &m->v[mid];
+    if (m->v[mid].id < id) lo = mid + 1;
+    else hi = mid;
+  }
+  return NULL;
+}
+
+static void remove_record(weft__mship_t *m, member_t *r) {
+  size_t i = (size_t)(r - m->v);
+  memmove(&m->v[i], &m->v[i + 1], (m->n - i - 1) * sizeof *m->v);
+  m->n--;
+}
+
+/* Recipients: every record in `state` (or the one record `only`). false: out of memory. */
+static bool dests_reserve(weft__mship_t *m, size_t n) {
+  if (n <= m->dests_cap) return true;
+  weft__mship_dest_t *d = realloc(m->dests, n * sizeof *d);
+  if (d == NULL) return false;
+  m->dests = d;
+  m->dests_cap = n;
+  return true;
+}
+
+static void emit_to_state(weft__mship_t *m, weft__mship_event_t *ev, member_state_t state) {
+  if (!dests_reserve(m, m->n > 0 ? m->n : 1)) return;
+  size_t k = 0;
+  for (size_t i = 0; i < m->n; i++)
+    if (m->v[i].state == state && m->v[i].peer != NULL)
+      m->dests[k++] = (weft__mship_dest_t){m->v[i].id, m->v[i].peer};
+  if (k == 0) return;
+  ev->to = m->dests;
+  ev->num_to = k;
+  m->emit(m->user, ev);
+}
+
+static void emit_to_one(weft__mship_t *m, weft__mship_event_t *ev, const member_t *r) {
+  if (r->peer == NULL) return;
+  weft__mship_dest_t d = {r->id, r->peer};
+  ev->to = &d;
+  ev->num_to = 1;
+  m->emit(m->user, ev);
+}
+
+/* --- forming epochs ------------------------------------------------------------------------ */
+
+static int by_rank_hint(const void *a, const void *b) {
+  const member_t *x = *(member_t *const *)a, *y = *(member_t *const *)b;
+  /* Members without a launcher rank go after those with one. */
+  int64_t hx = x->rank_hint < 0 ? INT64_MAX : x->rank_hint;
+  int64_t hy = y->rank_hint < 0 ? INT64_MAX : y->rank_hint;
+  if (hx != hy) return hx < hy ? -1 : 1;
+  return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Epoch E+1 = the live members of E plus every waiting joiner, in rank-hint order. */
+static void form_epoch(weft__mship_t *m) {
+  size_t size = m->n_active + m->n_waiting;
+  member_t **order = calloc(size ? size : 1, sizeof *order);
+  weft__coord_member_t *members = calloc(size ? size : 1, sizeof *members);
+  weft__coord_left_t *left = calloc(m->n_gone ? m->n_gone : 1, sizeof *left);
+  if (order == NULL || members == NULL || left == NULL) {
+    logf_(m, "out of memory forming epoch %" PRIu64, m->epoch + 1);
+    goto out;
+  }
+  size_t k = 0, nl = 0, joined = 0;
+  for (size_t i = 0; i < m->n; i++) {
+    member_t *r = &m->v[i];
+    if (r->state == M_GONE)
+      left[nl++] = (weft__coord_left_t){r->id, r->rank, r->reason};
+    else
+      order[k++] = r;
+  }
+  qsort(order, size, sizeof *order, by_rank_hint);
+  for (size_t i = 0; i < size; i++) {
+    member_t *r = order[i];
+    bool is_new = r->state == M_WAITING;
+    joined += is_new;
+    members[i] = (weft__coord_member_t){.member_id = r->id, .rank_hint = r->rank_hint,
+                                        .flags = is_new ? WEFT__MEMBER_JOINED : 0,
+                                        .addr = r->addr};
+  }
+  weft__coord_epoch_t e = {.epoch = m->epoch + 1, .size = (uint32_t)size,
+                           .num_left = (uint32_t)nl, .members = members, .left = left};
+
+  /* Commit before emitting so the recipients are the new members. */
+  for (size_t i = 0; i < size; i++) {
+    order[i]->state = M_ACTIVE;
+    order[i]->rank = (int32_t)i;
+    order[i]->recovered = false;
+  }
+  for (size_t i = m->n; i-- > 0;)
+    if (m->v[i].state == M_GONE) remove_record(m, &m->v[i]);
+  m->epoch++;
+  m->n_active = size;
+  m->n_waiting = m->n_gone = m->n_recovered = 0;
+  m->orphan_since = m->short_since = 0;
+
+  logf_(m, "epoch %" PRIu64 " formed: %zu members (%zu joined, %zu gone since the last epoch)",
+        m->epoch, size, joined, nl);
+  weft__mship_event_t ev = {.kind = WEFT__MSHIP_EPOCH, .u.epoch = &e};
+  emit_to_state(m, &ev, M_ACTIVE);
+out:
+  free(order);
+  free(members);
+  free(left);
+}
+
+/* Refuses the job's continuation: too few processes for min_size. Every live member and joiner
+ * hears ERROR and is forgotten; GONE records stay for a later epoch of joiners to list. */
+static void refuse_min_size(weft__mship_t *m) {
+  weft__mship_event_t ev = {.kind = WEFT__MSHIP_ERROR};
+  ev.u.error.code = WEFT_ERR_MIN_SIZE;
+  snprintf(ev.u.error.text, sizeof ev.u.error.text,
+           "only %zu of epoch %" PRIu64 "'s members and joiners remain, below min size %u",
+           m->n_active + m->n_waiting, m->epoch, (unsigned)m->cfg.min_size);
+  logf_(m, "epoch %" PRIu64 " cannot continue: %s", m->epoch, ev.u.error.text);
+  emit_to_state(m, &ev, M_ACTIVE);
+  emit_to_state(m, &ev, M_WAITING);
+  for (size_t i = m->n; i-- > 0;)
+    if (m->v[i].state != M_GONE) remove_record(m, &m->v[i]);
+  m->n_active = m->n_waiting = m->n_recovered = 0;
+  m->short_since = m->orphan_since = 0;
+}
+
+/* Decides whatever the current state allows: called after every change and every tick. */
+static void progress(weft__mship_t *m, double now) {
+  double grace = m->cfg.heartbeat_timeout;
+  if (m->epoch == 0) {
+    if (m->n_waiting >= m->cfg.world_size) form_epoch(m);
+    return;
+  }
+  if (m->n_active == 0) {
+    if (m->n_waiting == 0) {
+      m->orphan_since = 0;
+      return;
+    }
+    if (m->orphan_since == 0) {
+      m->orphan_since = now;
+      logf_(m, "no member of epoch %" PRIu64 " is alive; %zu joiners wait for the world (%u)",
+            m->epoch, m->n_waiting, (unsigned)m->cfg.world_size);
+    }
+    if (m->n_waiting >= m->cfg.world_size ||
+        (m->n_waiting >= m->cfg.min_size && now - m->orphan_since >= grace))
+      form_epoch(m);
+    return;
+  }
+  m->orphan_since = 0;
+  if (m->n_recovered < m->n_active) return;
+  if (m->n_gone == 0 && m->n_waiting == 0) {
+    weft__mship_event_t ev = {.kind = WEFT__MSHIP_NO_CHANGE, .u.epoch_ref = m->epoch};
+    for (size_t i = 0; i < m->n; i++) m->v[i].recovered = false;
+    m->n_recovered = 0;
+    logf_(m, "recover of epoch %" PRIu64 ": no change", m->epoch);
+    emit_to_state(m, &ev, M_ACTIVE);
+    return;
+  }
+  if (m->n_active + m->n_waiting >= m->cfg.min_size) {
+    form_epoch(m);
+    return;
+  }
+  if (m->short_since == 0) {
+    m->short_since = now;
+    logf_(m, "recover of epoch %" PRIu64 ": %zu processes, below min size %u; waiting %.1f s "
+          "for joiners", m->epoch, m->n_active + m->n_waiting, (unsigned)m->cfg.min_size, grace);
+  }
+  if (now - m->short_since >= grace) refuse_min_size(m);
+}
+
+/* --- failures ------------------------------------------------------------------------------ */
+
+/* The one place a live record dies. fence: also drop its connection (everything but LEFT, and
+ * but an ERROR already sent, which closes it after flushing). */
+static void fail_record(weft__mship_t *m, member_t *r, uint32_t reason, const char *why,
+                        bool fence, double now) {
+  char who[160];
+  describe(r, who, sizeof who);
+  void *peer = r->peer;
+  uint64_t id = r->id;
+  r->peer = NULL;
+  if (r->state == M_WAITING) {
+    logf_(m, "%s dropped before joining an epoch (%s): %s", who, reason_name(reason), why);
+    remove_record(m, r);
+    m->n_waiting--;
+  } else {
+    weft__mship_event_t ev = {.kind = WEFT__MSHIP_REVOKE};
+    ev.u.revoke = (weft__coord_revoke_t){.epoch = m->epoch, .member_id = r->id, .rank = r->rank,
+                                         .reason = reason};
+    /* Truncated to fit the wire field: who first, it names the process. */
+    snprintf(ev.u.revoke.text, sizeof ev.u.revoke.text, "%.90s %.68s", who, why);
+    if (r->recovered) m->n_recovered--;
+    r->state = M_GONE;
+    r->reason = reason;
+    m->n_active--;
+    m->n_gone++;
+    if (reason == WEFT__FAIL_LEFT)
+      logf_(m, "epoch %" PRIu64 ": %s left", m->epoch, who);
+    else
+      logf_(m, "epoch %" PRIu64 " revoked: %s failed (%s): %s [last heard %.2f s before]",
+            m->epoch, who, reason_name(reason), why, now - r->last_heard);
+    emit_to_state(m, &ev, M_ACTIVE);
+  }
+  if (fence && peer != NULL) {
+    weft__mship_dest_t d = {id, peer};
+    weft__mship_event_t ev = {.kind = WEFT__MSHIP_CLOSE, .to = &d, .num_to = 1};
+    m->emit(m->user, &ev);
+  }
+}
+
+void weft__mship_fail(weft__mship_t *m, uint64_t member_id, weft__fail_reason_t reason,
+                      const char *why, double now) {
+  member_t *r = find(m, member_id);
+  if (r == NULL || r->state == M_GONE) return;
+  bool fence = reason != WEFT__FAIL_LEFT;
+  fail_record(m, r, reason, why != NULL ? why : reason_name(reason), fence, now);
+  progress(m, now);
+}
+
+void weft__mship_report(weft__mship_t *m, uint64_t reporter, const weft__coord_revoke_t *rep,
+                        double now) {
+  member_t *from = find(m, reporter);
+  if (from == NULL || from->state != M_ACTIVE) return;
+  if (rep->epoch != m->epoch) {
+    logf_(m, "ignored a report from rank %d about epoch %" PRIu64 " (current %" PRIu64 ")",
+          (int)from->rank, rep->epoch, m->epoch);
+    return;
+  }
+  member_t *suspect = NULL;
+  if (rep->member_id != 0) {
+    suspect = find(m, rep->member_id);
+  } else {
+    for (size_t i = 0; i < m->n && suspect == NULL; i++)
+      if (m->v[i].state != M_WAITING && m->v[i].rank == rep->rank) suspect = &m->v[i];
+  }
+  if (suspect == NULL || suspect->state == M_GONE || suspect == from) return;
+  char why[WEFT__COORD_TEXT_LEN];
+  snprintf(why, sizeof why, "reported by rank %d (member %" PRIu64 "): %.80s", (int)from->rank,
+           from->id, rep->text);
+  fail_record(m, suspect, WEFT__FAIL_REPORTED, why, true, now);
+  progress(m, now);
+}
+
+void weft__mship_tick(weft__mship_t *m, double now) {
+  double timeout = m->cfg.heartbeat_timeout;
+  /* A coordinator that was itself stopped (SIGSTOP, swapped out) must not blame everybody for
+   * its own silence: forgive the gap and start counting afresh. */
+  if (m->last_tick > 0 && now - m->last_tick > timeout / 2) {
+    logf_(m, "coordinator stalled for %.1f s; restarting heartbeat clocks", now - m->last_tick);
+    for (size_t i = 0; i < m->n; i++) m->v[i].last_heard = now;
+  }
+  m->last_tick = now;
+  for (size_t i = 0; i < m->n;) {
+    member_t *r = &m->v[i];
+    if (r->state != M_GONE && now - r->last_heard > timeout) {
+      char why[96];
+      snprintf(why, sizeof why, "missed heartbeats for %.1f s", now - r->last_heard);
+      bool drops = r->state == M_WAITING; /* a waiting record is removed: i stays */
+      fail_record(m, r, WEFT__FAIL_HUNG, why, true, now);
+      if (drops) continue;
+    }
+    i++;
+  }
+  progress(m, now);
+}
+
+/* --- joins and recovery -------------------------------------------------------------------- */
+
+static weft_result_t reject(weft__coord_error_t *err, weft_result_t code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static weft_result_t reject(weft__coord_error_t *err, weft_result_t code, const char *fmt, ...) {
+  va_list ap;
+  memset(err, 0, sizeof *err);
+  err->code = (uint32_t)code;
+  va_start(ap, fmt);
+  vsnprintf(err->text, sizeof err->text, fmt, ap);
+  va_end(ap);
+  return code;
+}
+
+weft_result_t weft__mship_join(weft__mship_t *m, const weft__coord_hello_t *h, void *peer,
+                               double now, uint64_t *member_id, weft__coord_error_t *err) {
+  if (h->world_size != 0 && h->world_size != m->cfg.world_size)
+    return reject(err, WEFT_ERR_INVALID_ARGUMENT,
+                  "world size %u differs from the coordinator's --world-size %u",
+                  (unsigned)h->world_size, (unsigned)m->cfg.world_size);
+  if (h->rank_hint < -1 || (h->rank_hint >= 0 && (uint32_t)h->rank_hint >= m->cfg.world_size))
+    return reject(err, WEFT_ERR_INVALID_ARGUMENT, "rank %d is outside the world of %u",
+                  (int)h->rank_hint, (unsigned)m->cfg.world_size);
+  for (size_t i = 0; i < m->n && h->rank_hint >= 0; i++) {
+    const member_t *r = &m->v[i];
+    if (r->state != M_GONE && r->rank_hint == h->rank_hint)
+      return reject(err, WEFT_ERR_INVALID_ARGUMENT,
+                    "rank %d is taken by live member %" PRIu64 " (host %s pid %u)",
+                    (int)h->rank_hint, r->id, r->host, (unsigned)r->pid);
+  }
+  if (m->n >= WEFT__COORD_MAX_MEMBERS)
+    return reject(err, WEFT_ERR_NO_MEMORY, "the coordinator holds %d members already",
+                  WEFT__COORD_MAX_MEMBERS);
+  if (m->n == m->cap) {
+    size_t cap = m->cap ? 2 * m->cap : 64;
+    member_t *v = realloc(m->v, cap * sizeof *v);
+    if (v == NULL) return reject(err, WEFT_ERR_NO_MEMORY, "coordinator out of memory");
+    m->v = v;
+    m->cap = cap;
+  }
+  member_t *r = &m->v[m->n++];
+  *r = (member_t){.id = m->next_id++, .rank_hint = h->rank_hint, .rank = -1, .state = M_WAITING,
+                  .last_heard = now, .peer = peer, .pid = h->pid, .addr = h->listen_addr};
+  snprintf(r->host, sizeof r->host, "%s", h->host);
+  m->n_waiting++;
+  *member_id = r->id;
+
+  char addr[64];
+  weft__addr_format(&r->addr, addr, sizeof addr);
+  logf_(m, "member %" PRIu64 " joined: rank hint %d, host %s pid %u, listens on %s%s", r->id,
+        (int)r->rank_hint, r->host, (unsigned)r->pid, addr,
+        m->epoch == 0 ? "" : " (waits for the next epoch)");
+  weft__mship_event_t ev = {.kind = WEFT__MSHIP_WELCOME,
+                            .u.welcome = {.member_id = r->id, .current_epoch = m->epoch}};
+  emit_to_one(m, &ev, r);
+  progress(m, now);
+  return WEFT_SUCCESS;
+}
+
+void weft__mship_heard(weft__mship_t *m, uint64_t member_id, double now) {
+  member_t *r = find(m, member_id);
+  if (r != NULL) r->last_heard = now;
+}
+
+void weft__mship_recover(weft__mship_t *m, uint64_t member_id, uint64_t epoch, double now) {
+  member_t *r = find(m, member_id);
+  if (r == NULL || r->state != M_ACTIVE) return; /* joiners wait for EPOCH; GONE are fenced */
+  if (epoch != m->epoch) {
+    weft__mship_event_t ev = {.kind = WEFT__MSHIP_ERROR};
+    ev.u.error.code = WEFT_ERR_REVOKED;
+    snprintf(ev.u.error.text, sizeof ev.u.error.text,
+             "RECOVER for epoch %" PRIu64 " but the current epoch is %" PRIu64, epoch, m->epoch);
+    emit_to_one(m, &ev, r);
+    fail_record(m, r, WEFT__FAIL_CRASH, ev.u.error.text, false, now);
+    progress(m, now);
+    return;
+  }
+  if (!r->recovered) {
+    r->recovered = true;
+    m->n_recovered++;
+    logf_(m, "recover of epoch %" PRIu64 ": rank %d ready (%zu/%zu)", m->epoch, (int)r->rank,
+          m->n_recovered, m->n_active);
+  }
+  progress(m, now);
+}
+
+/* --- lifecycle ----------------------------------------------------------------------------- */
+
+weft__mship_t *weft__mship_create(const weft__mship_config_t *cfg, weft__mship_emit_fn emit,
+                                  weft__mship_log_fn log, void *user) {
+  if (cfg->world_size == 0 || cfg->world_size > WEFT__COORD_MAX_MEMBERS || cfg->min_size == 0 ||
+      cfg->min_size > cfg->world_size || !(cfg->heartbeat_timeout > 0) || emit == NULL)
+    return NULL;
+  weft__mship_t *m = calloc(1, sizeof *m);
+  if (m == NULL) return NULL;
+  m->cfg = *cfg;
+  m->emit = emit;
+  m->log = log;
+  m->user = user;
+  m->next_id = 1;
+  return m;
+}
+
+void weft__mship_destroy(weft__mship_t *m) {
+  if (m == NULL) return;
+  free(m->v);
+  free(m->dests);
+  free(m);
+}
+
+uint64_t weft__mship_epoch(const weft__mship_t *m) { return m->epoch; }
+
+bool weft__mship_done(const weft__mship_t *m) {
+  return m->epoch > 0 && m->n_active == 0 && m->n_waiting == 0;
+}
+
+size_t weft__mship_count_live(const weft__mship_t *m) { return m->n_active + m->n_waiting; }

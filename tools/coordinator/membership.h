@@ -1,0 +1,90 @@
+/* The coordinator's membership state machine (tools/coordinator/membership.c): who joined, which
+ * members form the current epoch, who failed and why, when every survivor is ready to move on,
+ * and what the next epoch is. Pure: no sockets and no clock of its own (every call takes `now`),
+ * so the unit tests drive it with fake members and fake time.
+ *
+ * It tells the server what to send through one emit callback. An event names its recipients
+ * (member id plus the opaque `peer` handle the server gave at join) so a broadcast is encoded
+ * once. Events are emitted in the order the wire must carry them (WELCOME before the EPOCH that
+ * the same join completed). The callback must not call back into the state machine: a server
+ * that finds a recipient broken while sending records it and reports it after the call returns.
+ *
+ * Trust: members are authenticated holders of the job secret, so a REPORT is believed as is. */
+#ifndef WEFT_TOOLS_COORDINATOR_MEMBERSHIP_H
+#define WEFT_TOOLS_COORDINATOR_MEMBERSHIP_H
+
+#include "bootstrap/coord_proto.h"
+
+typedef struct weft__mship weft__mship_t;
+
+typedef struct {
+  uint32_t world_size;      /* ranks launched; the first epoch waits for all of them */
+  uint32_t min_size;        /* 1..world_size: smaller memberships are refused (ERROR MIN_SIZE) */
+  double heartbeat_timeout; /* silence that fails a member (HUNG); also every grace period */
+} weft__mship_config_t;
+
+typedef enum {
+  WEFT__MSHIP_WELCOME,   /* u.welcome */
+  WEFT__MSHIP_EPOCH,     /* u.epoch */
+  WEFT__MSHIP_REVOKE,    /* u.revoke */
+  WEFT__MSHIP_NO_CHANGE, /* u.epoch_ref */
+  WEFT__MSHIP_ERROR,     /* u.error; the recipients are forgotten: close after flushing */
+  WEFT__MSHIP_CLOSE,     /* fencing: drop the recipients' connections at once */
+} weft__mship_ev_kind_t;
+
+typedef struct {
+  uint64_t member_id;
+  void *peer;
+} weft__mship_dest_t;
+
+typedef struct {
+  weft__mship_ev_kind_t kind;
+  const weft__mship_dest_t *to; /* valid only during the callback */
+  size_t num_to;
+  union {
+    weft__coord_welcome_t welcome;
+    const weft__coord_epoch_t *epoch;
+    weft__coord_revoke_t revoke;
+    uint64_t epoch_ref;
+    weft__coord_error_t error;
+  } u;
+} weft__mship_event_t;
+
+typedef void (*weft__mship_emit_fn)(void *user, const weft__mship_event_t *ev);
+/* One finished line of what happened (joins, epochs, failures with reasons), for --verbose. */
+typedef void (*weft__mship_log_fn)(void *user, const char *line);
+
+/* NULL on bad config or out of memory. log may be NULL. */
+weft__mship_t *weft__mship_create(const weft__mship_config_t *cfg, weft__mship_emit_fn emit,
+                                  weft__mship_log_fn log, void *user);
+void weft__mship_destroy(weft__mship_t *m); /* NULL is a no-op */
+
+/* HELLO. On success *member_id is set and WELCOME (then maybe EPOCH) was emitted. On rejection
+ * returns the code, fills err (code and text) and creates no member: the server sends err and
+ * closes. */
+weft_result_t weft__mship_join(weft__mship_t *m, const weft__coord_hello_t *hello, void *peer,
+                               double now, uint64_t *member_id, weft__coord_error_t *err);
+/* Any message from a member: it is alive. */
+void weft__mship_heard(weft__mship_t *m, uint64_t member_id, double now);
+/* The member is gone: CRASH (connection lost; why says how), LEFT (clean LEAVE), HUNG or
+ * REPORTED (why: the evidence). A member of the current epoch revokes it; unknown or already
+ * gone ids are ignored, so the server may report a connection loss it caused itself. */
+void weft__mship_fail(weft__mship_t *m, uint64_t member_id, weft__fail_reason_t reason,
+                      const char *why, double now);
+/* REPORT from `reporter`: r->member_id names the suspect (0: r->rank in r->epoch does). A report
+ * about another epoch than the current one is stale (the reporter has not caught up) and is
+ * ignored, as is one from a connection that is not a live member. */
+void weft__mship_report(weft__mship_t *m, uint64_t reporter, const weft__coord_revoke_t *r,
+                        double now);
+/* RECOVER{epoch} from a member. */
+void weft__mship_recover(weft__mship_t *m, uint64_t member_id, uint64_t epoch, double now);
+/* Time passes: heartbeat timeouts and grace periods. Call at least every heartbeat interval. */
+void weft__mship_tick(weft__mship_t *m, double now);
+
+uint64_t weft__mship_epoch(const weft__mship_t *m); /* 0 before the first epoch */
+/* True once an epoch existed and nobody is left: no live member, no waiting joiner. */
+bool weft__mship_done(const weft__mship_t *m);
+/* Connections the server should still treat as members (live or waiting). */
+size_t weft__mship_count_live(const weft__mship_t *m);
+
+#endif

@@ -1,0 +1,448 @@
+/* TCP transport: nsocks non-blocking connections per peer, all driven by the progress engine's
+ * one epoll set (no thread per socket). A message is cut into frames of at most `chunk` bytes
+ * that are striped round-robin over the peer's connections; each frame is self-describing
+ * (wire.h), so frames may arrive in any order across connections. Payloads are written straight
+ * from the user's buffer with writev and read straight into the destination (or into a
+ * chunk-sized bounce buffer when they must be reduced): a large message streams through the
+ * socket, it is never copied whole.
+ *
+ * Per connection the byte stream is strictly frame after frame. That is why cancel_all finishes
+ * a half-written frame from a private copy instead of dropping it: the peer's decoder must never
+ * see a frame cut short. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "core/transport.h"
+
+typedef struct {
+  weft__xfer_t *x;
+  uint32_t next_frame; /* this connection sends frames next_frame, +nsocks, ... */
+} send_entry_t;
+
+typedef struct conn {
+  struct weft__transport *t;
+  int fd, peer, index;
+  bool dead, parked, bye_seen;
+  uint32_t events;
+  /* send side: queue of messages, then the frame being written */
+  send_entry_t *q;
+  size_t qhead, qlen, qcap;
+  bool writing;
+  uint8_t out_hdr[WEFT__FRAME_HDR_LEN];
+  const uint8_t *out_pay;
+  uint32_t out_len;     /* payload bytes of the current frame */
+  size_t out_done;      /* bytes of header+payload written */
+  weft__xfer_t *out_x;  /* NULL for control frames and cancelled frames */
+  uint8_t *tail;        /* private copy of a cancelled frame's unwritten payload */
+  uint8_t *ctl;         /* queued control frames (header + payload), written between frames */
+  size_t ctl_len, ctl_cap;
+  /* receive side */
+  uint8_t in_hdr[WEFT__FRAME_HDR_LEN];
+  size_t in_hdr_got;
+  bool in_payload;
+  weft__frame_t in;
+  weft__sink_t sink;
+  uint32_t in_got;
+  uint8_t *bounce;
+} conn_t;
+
+struct weft__transport {
+  int rank, size, nsocks, epfd;
+  uint32_t chunk;
+  weft__transport_cb_t cb;
+  conn_t *conns; /* size*nsocks, self entries unused */
+};
+
+static conn_t *conn_of(weft__transport_t *t, int peer, int s) { return &t->conns[peer * t->nsocks + s]; }
+
+static void set_events(conn_t *c) {
+  if (c->dead) return;
+  uint32_t ev = 0;
+  if (!c->parked) ev |= EPOLLIN;
+  if (c->writing || c->qlen > 0 || c->ctl_len > 0) ev |= EPOLLOUT;
+  if (ev == c->events) return;
+  struct epoll_event e = {.events = ev, .data.ptr = c};
+  epoll_ctl(c->t->epfd, EPOLL_CTL_MOD, c->fd, &e);
+  c->events = ev;
+}
+
+static void conn_close(conn_t *c, bool clean, const char *why) {
+  if (c->dead) return;
+  c->dead = true;
+  epoll_ctl(c->t->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+  close(c->fd);
+  c->fd = -1;
+  c->qlen = 0;
+  c->writing = false;
+  c->ctl_len = 0;
+  c->t->cb.on_peer_lost(c->t->cb.ctx, c->peer, clean, why);
+}
+
+/* ---- sending ---------------------------------------------------------------------------- */
+
+static uint32_t frame_count(const weft__transport_t *t, uint64_t len) {
+  return len == 0 ? 1 : (uint32_t)((len + t->chunk - 1) / t->chunk);
+}
+
+/* Takes the next frame from the queue into the "writing" slot. */
+static bool start_next_frame(conn_t *c) {
+  weft__transport_t *t = c->t;
+  if (c->ctl_len > 0) return false; /* control bytes go first, whole */
+  if (c->qlen == 0) return false;
+  send_entry_t *e = &c->q[c->qhead];
+  weft__xfer_t *x = e->x;
+  uint32_t nframes = frame_count(t, x->len);
+  uint64_t off = (uint64_t)e->next_frame * t->chunk;
+  weft__frame_t f = x->hdr;
+  f.offset = off;
+  f.len = (uint32_t)(x->len == 0 ? 0 : WEFT__MIN((uint64_t)t->chunk, x->len - off));
+  weft__frame_encode(c->out_hdr, &f);
+  c->out_pay = x->buf + off;
+  c->out_len = f.len;
+  c->out_done = 0;
+  c->out_x = x;
+  c->writing = true;
+  e->next_frame += (uint32_t)t->nsocks;
+  if (e->next_frame >= nframes) {
+    c->qhead = (c->qhead + 1) % c->qcap;
+    c->qlen--;
+  }
+  return true;
+}
+
+static void finish_frame(conn_t *c) {
+  weft__xfer_t *x = c->out_x;
+  c->writing = false;
+  c->out_x = NULL;
+  free(c->tail);
+  c->tail = NULL;
+  if (x && --x->frames_left == 0) c->t->cb.on_send_done(c->t->cb.ctx, x);
+}
+
+static void conn_write(conn_t *c) {
+  for (;;) {
+    if (c->dead) return;
+    if (!c->writing && c->ctl_len > 0) {
+      ssize_t n = send(c->fd, c->ctl, c->ctl_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
+        conn_close(c, false, strerror(errno));
+        return;
+      }
+      memmove(c->ctl, c->ctl + n, c->ctl_len - (size_t)n);
+      c->ctl_len -= (size_t)n;
+      continue;
+    }
+    if (!c->writing && !start_next_frame(c)) break;
+    struct iovec iov[2];
+    int niov = 0;
+    if (c->out_done < WEFT__FRAME_HDR_LEN) {
+      iov[niov].iov_base = c->out_hdr + c->out_done;
+      iov[niov++].iov_len = WEFT__FRAME_HDR_LEN - c->out_done;
+    }
+    size_t pay_done = c->out_done > WEFT__FRAME_HDR_LEN ? c->out_done - WEFT__FRAME_HDR_LEN : 0;
+    if (pay_done < c->out_len) {
+      iov[niov].iov_base = (void *)(c->out_pay + pay_done);
+      iov[niov++].iov_len = c->out_len - pay_done;
+    }
+    if (niov == 0) {
+      finish_frame(c);
+      continue;
+    }
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)niov};
+    ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
+      char why[128];
+      snprintf(why, sizeof why, "send to rank %d failed: %s", c->peer, strerror(errno));
+      conn_close(c, false, why);
+      return;
+    }
+    c->out_done += (size_t)n;
+    if (c->out_done == WEFT__FRAME_HDR_LEN + c->out_len) finish_frame(c);
+  }
+  set_events(c);
+}
+
+static weft_result_t tcp_post_send(weft__transport_t *t, int peer, weft__xfer_t *x) {
+  uint32_t nframes = frame_count(t, x->len);
+  x->frames_left = nframes;
+  int used = (int)WEFT__MIN((uint32_t)t->nsocks, nframes);
+  for (int s = 0; s < used; s++) {
+    conn_t *c = conn_of(t, peer, s);
+    if (c->dead) return WEFT_ERR_PEER_LOST;
+  }
+  for (int s = 0; s < used; s++) {
+    conn_t *c = conn_of(t, peer, s);
+    if (c->qlen == c->qcap) {
+      size_t ncap = c->qcap ? c->qcap * 2 : 8;
+      send_entry_t *nq = malloc(ncap * sizeof *nq);
+      if (!nq) return WEFT_ERR_NO_MEMORY;
+      for (size_t i = 0; i < c->qlen; i++) nq[i] = c->q[(c->qhead + i) % c->qcap];
+      free(c->q);
+      c->q = nq;
+      c->qcap = ncap;
+      c->qhead = 0;
+    }
+    c->q[(c->qhead + c->qlen) % c->qcap] = (send_entry_t){.x = x, .next_frame = (uint32_t)s};
+    c->qlen++;
+    conn_write(c); /* write now: the common small message leaves without an epoll round trip */
+  }
+  return WEFT_SUCCESS;
+}
+
+static void queue_control(conn_t *c, const weft__frame_t *f, const void *payload) {
+  size_t need = c->ctl_len + WEFT__FRAME_HDR_LEN + f->len;
+  if (need > c->ctl_cap) {
+    uint8_t *n = realloc(c->ctl, need);
+    if (!n) return; /* best effort */
+    c->ctl = n;
+    c->ctl_cap = need;
+  }
+  weft__frame_encode(c->ctl + c->ctl_len, f);
+  if (f->len) memcpy(c->ctl + c->ctl_len + WEFT__FRAME_HDR_LEN, payload, f->len);
+  c->ctl_len = need;
+  conn_write(c);
+}
+
+static void tcp_broadcast_control(weft__transport_t *t, const weft__frame_t *f, const void *payload) {
+  for (int p = 0; p < t->size; p++)
+    if (p != t->rank && !conn_of(t, p, 0)->dead) queue_control(conn_of(t, p, 0), f, payload);
+}
+
+static void tcp_cancel_all(weft__transport_t *t) {
+  for (int i = 0; i < t->size * t->nsocks; i++) {
+    conn_t *c = &t->conns[i];
+    if (c->peer == t->rank || c->dead) continue;
+    c->qlen = 0;
+    if (c->writing && c->out_x) {
+      size_t pay_done = c->out_done > WEFT__FRAME_HDR_LEN ? c->out_done - WEFT__FRAME_HDR_LEN : 0;
+      size_t rest = c->out_len - pay_done;
+      c->tail = malloc(rest ? rest : 1);
+      if (!c->tail) {
+        conn_close(c, false, "out of memory while cancelling a frame");
+        continue;
+      }
+      memcpy(c->tail, c->out_pay + pay_done, rest);
+      /* Rebase so that out_pay + pay_done points at the copy. */
+      c->out_pay = c->tail - pay_done;
+      c->out_x = NULL;
+    }
+    if (c->in_payload && c->sink.kind != WEFT__SINK_DISCARD) {
+      if (!c->bounce && !(c->bounce = malloc(t->chunk))) {
+        conn_close(c, false, "out of memory while cancelling a receive");
+        continue;
+      }
+      c->sink.kind = WEFT__SINK_DISCARD;
+    }
+  }
+}
+
+/* ---- receiving -------------------------------------------------------------------------- */
+
+/* Returns false when the connection must stop reading now (parked, closed, would block). */
+static bool conn_read_once(conn_t *c) {
+  weft__transport_t *t = c->t;
+  if (!c->in_payload) {
+    if (c->in_hdr_got < WEFT__FRAME_HDR_LEN) {
+      ssize_t n = recv(c->fd, c->in_hdr + c->in_hdr_got, WEFT__FRAME_HDR_LEN - c->in_hdr_got, MSG_DONTWAIT);
+      if (n == 0) {
+        char why[96];
+        snprintf(why, sizeof why, "rank %d closed the connection%s", c->peer,
+                 c->bye_seen ? " (clean shutdown)" : " without saying goodbye (crashed?)");
+        conn_close(c, c->bye_seen, why);
+        return false;
+      }
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return false;
+        char why[128];
+        snprintf(why, sizeof why, "connection to rank %d failed: %s", c->peer, strerror(errno));
+        conn_close(c, false, why);
+        return false;
+      }
+      c->in_hdr_got += (size_t)n;
+      if (c->in_hdr_got < WEFT__FRAME_HDR_LEN) return true;
+      char why[160];
+      if (!weft__frame_decode(c->in_hdr, t->chunk, &c->in, why, sizeof why)) {
+        char msg[224];
+        snprintf(msg, sizeof msg, "malformed frame from rank %d: %s", c->peer, why);
+        conn_close(c, false, msg);
+        return false;
+      }
+      if (c->in.type == WEFT__FRAME_BYE) {
+        c->bye_seen = true;
+        c->in_hdr_got = 0;
+        return true;
+      }
+    }
+    /* A header is complete: ask the core where its payload goes. */
+    c->sink = t->cb.on_header(t->cb.ctx, c->peer, &c->in);
+    if (c->sink.kind == WEFT__SINK_PARK) {
+      c->parked = true;
+      set_events(c);
+      return false;
+    }
+    if (c->sink.kind == WEFT__SINK_CLOSE) {
+      char msg[96];
+      snprintf(msg, sizeof msg, "unexpected frame from rank %d", c->peer);
+      conn_close(c, false, msg);
+      return false;
+    }
+    c->parked = false;
+    c->in_payload = true;
+    c->in_got = 0;
+    if (c->sink.kind != WEFT__SINK_COPY && !c->bounce) {
+      c->bounce = malloc(t->chunk);
+      if (!c->bounce) {
+        conn_close(c, false, "out of memory for the receive bounce buffer");
+        return false;
+      }
+    }
+  }
+  if (c->in_got < c->in.len) {
+    uint8_t *dst;
+    size_t want = c->in.len - c->in_got;
+    switch (c->sink.kind) {
+      case WEFT__SINK_COPY: dst = c->sink.dst + c->in_got; break;
+      case WEFT__SINK_REDUCE: dst = c->bounce + c->in_got; break;
+      default: dst = c->bounce; break; /* discard: reuse the bounce buffer */
+    }
+    ssize_t n = recv(c->fd, dst, want, MSG_DONTWAIT);
+    if (n == 0) {
+      char why[96];
+      snprintf(why, sizeof why, "rank %d closed the connection in the middle of a frame", c->peer);
+      conn_close(c, false, why);
+      return false;
+    }
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return false;
+      char why[128];
+      snprintf(why, sizeof why, "connection to rank %d failed: %s", c->peer, strerror(errno));
+      conn_close(c, false, why);
+      return false;
+    }
+    c->in_got += (uint32_t)n;
+    if (c->in_got < c->in.len) return true;
+  }
+  /* Payload complete. */
+  weft__sink_t sink = c->sink;
+  weft__frame_t f = c->in;
+  c->in_payload = false;
+  c->in_hdr_got = 0;
+  if (sink.kind == WEFT__SINK_REDUCE) t->cb.on_reduce(t->cb.ctx, sink.target, &f, c->bounce);
+  if (sink.kind == WEFT__SINK_COPY || sink.kind == WEFT__SINK_REDUCE)
+    t->cb.on_recv_done(t->cb.ctx, sink.target, &f);
+  return true;
+}
+
+static void conn_read(conn_t *c) {
+  /* Bounded work per wake-up so one busy connection cannot starve the others. */
+  for (int i = 0; i < 256 && !c->dead && !c->parked; i++)
+    if (!conn_read_once(c)) break;
+}
+
+static void tcp_resume(weft__transport_t *t) {
+  for (int i = 0; i < t->size * t->nsocks; i++) {
+    conn_t *c = &t->conns[i];
+    if (c->peer == t->rank || c->dead || !c->parked) continue;
+    c->parked = false;
+    conn_read(c);
+    set_events(c);
+  }
+}
+
+static void tcp_handle_event(weft__transport_t *t, void *ptr, uint32_t events) {
+  (void)t;
+  conn_t *c = ptr;
+  if (c->dead) return;
+  if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) conn_read(c);
+  if (!c->dead && (events & (EPOLLOUT | EPOLLERR))) conn_write(c);
+  if (!c->dead) set_events(c);
+}
+
+/* ---- lifecycle -------------------------------------------------------------------------- */
+
+static weft_result_t tcp_create(const weft__transport_args_t *a, weft__transport_t **out) {
+  weft__transport_t *t = calloc(1, sizeof *t);
+  if (!t) return WEFT_ERR_NO_MEMORY;
+  t->rank = a->rank;
+  t->size = a->size;
+  t->nsocks = a->nsocks;
+  t->epfd = a->epoll_fd;
+  t->chunk = a->chunk;
+  t->cb = a->cb;
+  t->conns = calloc((size_t)a->size * (size_t)a->nsocks, sizeof *t->conns);
+  if (!t->conns) {
+    free(t);
+    return WEFT_ERR_NO_MEMORY;
+  }
+  for (int p = 0; p < a->size; p++) {
+    for (int s = 0; s < a->nsocks; s++) {
+      conn_t *c = conn_of(t, p, s);
+      c->t = t;
+      c->peer = p;
+      c->index = s;
+      c->fd = a->fds[p * a->nsocks + s];
+      if (p == a->rank) {
+        c->dead = true;
+        continue;
+      }
+      c->events = EPOLLIN;
+      struct epoll_event e = {.events = EPOLLIN, .data.ptr = c};
+      epoll_ctl(t->epfd, EPOLL_CTL_ADD, c->fd, &e);
+    }
+  }
+  *out = t;
+  return WEFT_SUCCESS;
+}
+
+static void tcp_destroy(weft__transport_t *t) {
+  if (!t) return;
+  weft__frame_t bye = {.type = WEFT__FRAME_BYE, .src_rank = (uint32_t)t->rank};
+  uint8_t hdr[WEFT__FRAME_HDR_LEN];
+  weft__frame_encode(hdr, &bye);
+  for (int i = 0; i < t->size * t->nsocks; i++) {
+    conn_t *c = &t->conns[i];
+    if (c->peer != t->rank && !c->dead) {
+      /* Only between frames: a BYE inside a half-written frame would corrupt the stream. */
+      if (!c->writing && c->ctl_len == 0) (void)!send(c->fd, hdr, sizeof hdr, MSG_NOSIGNAL | MSG_DONTWAIT);
+      epoll_ctl(t->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+      close(c->fd);
+    }
+    free(c->q);
+    free(c->tail);
+    free(c->ctl);
+    free(c->bounce);
+  }
+  free(t->conns);
+  free(t);
+}
+
+static weft_result_t tcp_mem_register(weft__transport_t *t, void *buf, size_t len,
+                                      weft__mem_type_t type, void **handle) {
+  (void)t, (void)buf, (void)len;
+  *handle = NULL;
+  return type == WEFT__MEM_HOST ? WEFT_SUCCESS : WEFT_ERR_UNSUPPORTED;
+}
+
+static void tcp_mem_deregister(weft__transport_t *t, void *handle) { (void)t, (void)handle; }
+
+const weft__transport_ops_t weft__tcp_ops = {
+    .size = sizeof(weft__transport_ops_t),
+    .name = "tcp",
+    .create = tcp_create,
+    .destroy = tcp_destroy,
+    .handle_event = tcp_handle_event,
+    .post_send = tcp_post_send,
+    .resume = tcp_resume,
+    .cancel_all = tcp_cancel_all,
+    .broadcast_control = tcp_broadcast_control,
+    .mem_register = tcp_mem_register,
+    .mem_deregister = tcp_mem_deregister,
+};
