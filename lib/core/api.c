@@ -70,7 +70,8 @@ static weft_result_t validate(weft_comm_t *comm, const call_t *k, size_t *send_b
   if (p2p && k->root == comm->rank)
     FAIL(WEFT_ERR_INVALID_ARGUMENT, "%s: peer %d is this rank itself", name, k->root);
   size_t n = (size_t)comm->size;
-  if (k->count > SIZE_MAX / es / n) FAIL(WEFT_ERR_INVALID_ARGUMENT, "%s: count %llu x %zu-byte %s overflows", name,
+  /* No object is larger than PTRDIFF_MAX bytes: a larger claim is a bad count, not a buffer. */
+  if (k->count > (uint64_t)PTRDIFF_MAX / es / n) FAIL(WEFT_ERR_INVALID_ARGUMENT, "%s: count %llu x %zu-byte %s overflows", name,
                                          (unsigned long long)k->count, es, weft_dtype_name(k->dtype));
   size_t bytes = (size_t)k->count * es, sb = 0, rb = 0;
   bool is_root = rooted && k->root == comm->rank;

@@ -110,6 +110,10 @@ struct weft_comm {
   bool *peer_gone;
   weft__pending_abort_t *aborts; /* per peer: an ABORT for an operation not yet started here */
   uint64_t stale_frames;         /* frames of another epoch or finished operation, dropped */
+  uint64_t recent_base, recent_ok; /* progress thread: bit k of recent_ok: seq recent_base-k succeeded */
+  weft_result_t late_code;       /* progress thread: a finished collective turned out mismatched */
+  uint64_t late_reported_seq;    /* progress thread: late reports already made up to this seq */
+  char late_msg[WEFT__ERR_LEN];
 
   /* coordinator hand-over (under mu) */
   bool epoch_ready;

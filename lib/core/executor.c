@@ -73,15 +73,47 @@ static void unlink_op(weft_comm_t *c, weft__op_t *op) {
   op->next = NULL;
 }
 
+/* Whether op is still running, decided without dereferencing it: once finished, its waiter
+ * may have freed it. */
+static bool still_running(const weft_comm_t *c, const weft__op_t *op) {
+  if (c->coll_head == op) return true;
+  for (const weft__op_t *p = c->p2p; p; p = p->next)
+    if (p == op) return true;
+  return false;
+}
+
 static void start_next_coll(weft_comm_t *c) {
   weft__op_t *op = c->coll_head;
   if (op && !op->started) run_phases(c, op);
 }
 
+static void record_outcome(weft_comm_t *c, uint64_t seq, bool ok) {
+  if (seq > c->recent_base) {
+    uint64_t shift = seq - c->recent_base;
+    c->recent_ok = shift >= 64 ? 0 : c->recent_ok << shift;
+    c->recent_base = seq;
+  }
+  uint64_t k = c->recent_base - seq;
+  if (k < 64) c->recent_ok = ok ? c->recent_ok | (1ull << k) : c->recent_ok & ~(1ull << k);
+}
+
+static bool succeeded_here(const weft_comm_t *c, uint64_t seq) {
+  uint64_t k = c->recent_base - seq;
+  return seq <= c->recent_base && k < 64 && (c->recent_ok >> k & 1);
+}
+
 static void finish_op(weft_comm_t *c, weft__op_t *op, weft_result_t code, const char *msg) {
+  bool coll = !is_p2p(op);
+  if (coll) record_outcome(c, op->seq, code == WEFT_SUCCESS);
+  if (coll && code != WEFT_SUCCESS && op->seq > c->late_reported_seq) {
+    /* This failure reaches every rank (ABORT): it stands for any late notice about earlier
+     * operations too, so a straggling notice cannot fail a later call on one rank alone. */
+    c->late_reported_seq = op->seq - 1;
+    c->late_code = WEFT_SUCCESS;
+  }
   unlink_op(c, op);
-  weft__op_complete(op, code, msg);
-  if (!is_p2p(op)) start_next_coll(c);
+  weft__op_complete(op, code, msg); /* from here on the waiter may free op */
+  if (coll) start_next_coll(c);
 }
 
 static void fail_op(weft_comm_t *c, weft__op_t *op, weft_result_t code, const char *msg, bool tell_peers) {
@@ -133,6 +165,13 @@ static bool check_start(weft_comm_t *c, weft__op_t *op) {
   pthread_mutex_unlock(&c->mu);
   if (revoked) {
     finish_op(c, op, WEFT_ERR_REVOKED, msg);
+    return false;
+  }
+  if (c->late_code != WEFT_SUCCESS && !is_p2p(op)) {
+    snprintf(msg, sizeof msg, "%s seq %llu not started: %s", op_name(op), (unsigned long long)op->seq, c->late_msg);
+    weft_result_t code = c->late_code;
+    c->late_code = WEFT_SUCCESS;
+    fail_op(c, op, code, msg, true); /* every rank fails this same call, and stays in step */
     return false;
   }
   if (!is_p2p(op)) {
@@ -217,12 +256,12 @@ static void run_phases(weft_comm_t *c, weft__op_t *op) {
         fail_op(c, op, r, msg, true);
         return;
       }
-      if (!op->started) return; /* failed inside a callback */
+      if (!still_running(c, op)) return; /* failed inside a callback */
     }
     op->in_setup = false;
     /* Receives of this phase are now posted: frames parked earlier may match. */
     c->tp_ops->resume(c->tp);
-    if (!op->started || op->done) return;
+    if (!still_running(c, op)) return;
     if (op->pending > 0) return;
   }
   finish_success(c, op);
@@ -303,6 +342,19 @@ static weft__op_t *op_of_step(weft_comm_t *c, void *target, int *idx) {
   }
 }
 
+/* A rank that only sends in a collective (a broadcast root, say) finishes it without seeing
+ * anyone's descriptor. If a frame or an ABORT for that operation arrives afterwards, the
+ * operation was not what every rank called: it already returned success here, so the next
+ * collective fails with the reason instead (the caller learns before using more results). */
+static void late_mismatch(weft_comm_t *c, int peer, uint64_t seq, const char *what) {
+  if (!succeeded_here(c, seq) || c->late_code != WEFT_SUCCESS || seq <= c->late_reported_seq) return;
+  c->late_code = WEFT_ERR_MISMATCH;
+  c->late_reported_seq = seq; /* several frames may tell of it: report it once */
+  snprintf(c->late_msg, sizeof c->late_msg,
+           "collective seq %llu completed on this rank, but rank %d %s: the ranks did not call the same "
+           "collective and its result here may be wrong", (unsigned long long)seq, peer, what);
+}
+
 static weft__sink_t on_header(void *ctx, int peer, const weft__frame_t *f) {
   weft_comm_t *c = ctx;
   const weft__sink_t discard = {.kind = WEFT__SINK_DISCARD};
@@ -346,6 +398,15 @@ static weft__sink_t on_header(void *ctx, int peer, const weft__frame_t *f) {
   }
   /* Collective data. */
   weft__op_t *op = c->coll_head;
+  if (f->seq <= c->recent_base) { /* an operation that already ended here */
+    char what[200];
+    weft__op_t probe = {.coll = (weft__coll_t)f->coll};
+    snprintf(what, sizeof what, "sent data for it as %s (count %llu, root %d)", op_name(&probe),
+             (unsigned long long)f->count, f->root);
+    late_mismatch(c, peer, f->seq, what);
+    c->stale_frames++;
+    return discard;
+  }
   if (!op || !op->started || f->seq > op->seq) return (weft__sink_t){.kind = WEFT__SINK_PARK};
   if (f->seq < op->seq) {
     c->stale_frames++;
@@ -394,8 +455,11 @@ static void on_recv_done(void *ctx, void *target, const weft__frame_t *f) {
                (unsigned long long)op->seq, peer, a->text);
       a->valid = false;
       fail_op(c, op, (weft_result_t)a->code, msg, false);
-    } else if (op && op->started && a->seq < op->seq) {
-      a->valid = false; /* about an operation that already ended here */
+    } else if (a->seq <= c->recent_base) {
+      char what[WEFT__ABORT_TEXT_MAX + 32];
+      snprintf(what, sizeof what, "failed it: %s", a->text);
+      a->valid = false;
+      if (a->code == WEFT_ERR_MISMATCH) late_mismatch(c, (int)(a - c->aborts), a->seq, what);
     }
     return;
   }
@@ -443,9 +507,10 @@ void weft__executor_submit(weft_comm_t *c, weft__op_t *op) {
   start_next_coll(c);
 }
 
+/* Whether an unfinished step of op still needs peer. */
 static bool op_uses_peer(const weft__op_t *op, int peer) {
   for (uint32_t i = op->step_begin; i < op->sched.nsteps; i++)
-    if (op->sched.steps[i].peer == peer) return true;
+    if (op->sched.steps[i].peer == peer && !(i < op->step_end && op->fin[i])) return true;
   return false;
 }
 
@@ -470,6 +535,17 @@ void weft__executor_peer_lost(weft_comm_t *c, int peer, bool clean, const char *
       uint8_t buf[256];
       size_t n = weft__coord_encode_revoke(buf, sizeof buf, WEFT__COORD_REPORT, &rep);
       if (n) weft__progress_coord_send(c, buf, n);
+    }
+    /* Ranks that do not exchange data with `peer` in this operation learn who was lost from us
+     * rather than blaming us when we give up. */
+    weft__op_t *cur = c->coll_head;
+    if (cur && cur->started && c->tp) {
+      weft__frame_t f;
+      frame_template(c, cur, &f);
+      f.type = WEFT__FRAME_ABORT;
+      f.code = WEFT_ERR_PEER_LOST;
+      f.len = (uint32_t)WEFT__MIN(strlen(msg), (size_t)WEFT__ABORT_TEXT_MAX);
+      c->tp_ops->broadcast_control(c->tp, &f, msg);
     }
     weft__executor_fail_all(c, WEFT_ERR_PEER_LOST, msg);
     return;
@@ -530,9 +606,10 @@ static void timeout_op(weft_comm_t *c, weft__op_t *op) {
 
 void weft__executor_check_deadlines(weft_comm_t *c, double now) {
   if (c->coll_head && c->coll_head->started && now >= c->coll_head->deadline) timeout_op(c, c->coll_head);
-  for (weft__op_t *op = c->p2p; op;) {
-    weft__op_t *next = op->next;
-    if (now >= op->deadline) timeout_op(c, op);
-    op = next;
-  }
+  /* A timeout ends every running operation (they share the connections): rescan after one. */
+  for (weft__op_t *op = c->p2p; op; op = op->next)
+    if (now >= op->deadline) {
+      timeout_op(c, op);
+      break;
+    }
 }

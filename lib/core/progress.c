@@ -38,19 +38,31 @@ void weft__progress_wake(weft_comm_t *c) {
   (void)!write(c->wake_fd, &one, sizeof one);
 }
 
+/* Without the coordinator nobody can vouch for membership, and it fences a member it failed by
+ * closing on it (it never takes the connection back): however the loss shows (EOF, a failed
+ * send, or silence noticed first, as after a SIGSTOP longer than the heartbeat timeout), this
+ * process fences itself. */
 static void coordinator_lost(weft_comm_t *c, const char *why) {
   if (c->coord_lost) return;
   c->coord_lost = true;
   WEFT__WARN("rank %d: lost the coordinator: %s", c->rank, why);
   epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->coord_fd, NULL);
+  char msg[WEFT__ERR_LEN];
+  snprintf(msg, sizeof msg, "lost the coordinator (%s); this process may have been evicted", why);
   pthread_mutex_lock(&c->mu);
   if (c->recover_answer == 0) {
     c->recover_answer = -1;
     c->coord_error.code = WEFT_ERR_TRANSPORT;
     snprintf(c->coord_error.text, sizeof c->coord_error.text, "lost the coordinator: %s", why);
   }
+  if (!c->revoked) {
+    c->revoked = true;
+    c->revoke_code = WEFT_ERR_REVOKED;
+    snprintf(c->revoke_msg, sizeof c->revoke_msg, "%s", msg);
+  }
   pthread_cond_broadcast(&c->cv);
   pthread_mutex_unlock(&c->mu);
+  if (!c->paused) weft__executor_fail_all(c, WEFT_ERR_REVOKED, msg);
 }
 
 static void handle_revoke(weft_comm_t *c, const weft__coord_revoke_t *rv) {
@@ -63,10 +75,9 @@ static void handle_revoke(weft_comm_t *c, const weft__coord_revoke_t *rv) {
     return;
   }
   if (rv->epoch != c->epoch || rv->rank < 0 || rv->rank >= c->size) return;
-  if (rv->reason == WEFT__FAIL_LEFT) {
-    weft__executor_peer_lost(c, rv->rank, true, rv->text);
-    return;
-  }
+  /* A clean departure is the data plane's to report: the transport says so only once the
+   * peer's every connection has drained, so frames it sent before leaving are still used. */
+  if (rv->reason == WEFT__FAIL_LEFT) return;
   if (rv->rank == c->rank) return; /* about us: the coordinator fences us by closing */
   char why[WEFT__ERR_LEN];
   snprintf(why, sizeof why, "coordinator: %s", rv->text);
@@ -132,17 +143,6 @@ static void read_coordinator(weft_comm_t *c) {
     if (r == 0) return;
     if (r < 0) {
       coordinator_lost(c, err);
-      /* Without the coordinator nobody can vouch for membership: fence ourselves. */
-      char msg[WEFT__ERR_LEN];
-      snprintf(msg, sizeof msg, "lost the coordinator (%s); this process may have been evicted", err);
-      pthread_mutex_lock(&c->mu);
-      if (!c->revoked) {
-        c->revoked = true;
-        c->revoke_code = WEFT_ERR_REVOKED;
-        snprintf(c->revoke_msg, sizeof c->revoke_msg, "%s", msg);
-      }
-      pthread_mutex_unlock(&c->mu);
-      if (!c->paused) weft__executor_fail_all(c, WEFT_ERR_REVOKED, msg);
       return;
     }
     c->coord_last_rx = weft__now();

@@ -91,6 +91,9 @@ weft_result_t weft__epoch_install(weft_comm_t *c, double deadline, char *err, si
   c->size = (int)e->size;
   c->coll_seq = 0;
   c->stale_frames = 0;
+  c->recent_base = c->recent_ok = 0;
+  c->late_code = WEFT_SUCCESS;
+  c->late_reported_seq = 0;
   pthread_mutex_lock(&c->mu);
   c->revoked = false;
   c->revoke_msg[0] = 0;
@@ -132,10 +135,10 @@ weft_result_t weft__epoch_wait_and_join(weft_comm_t *c, double deadline, char *e
   int a = weft__epoch_wait_answer(c, deadline);
   weft_result_t r;
   if (a == 2) {
+    /* Every member of epoch 1 carries the JOINED flag (all were waiting joiners), so the flag
+     * alone does not say "late": a process admitted by init is late exactly when the job
+     * already had an epoch. */
     c->joined_late = c->next_epoch.epoch > 1;
-    for (uint32_t i = 0; i < c->next_epoch.size; i++)
-      if (c->next_epoch.members[i].member_id == c->member_id && (c->next_epoch.members[i].flags & WEFT__MEMBER_JOINED))
-        c->joined_late = true;
     r = weft__epoch_install(c, deadline, err, errlen);
   } else if (a == -1) {
     r = c->coord_error.code ? (weft_result_t)c->coord_error.code : WEFT_ERR_TRANSPORT;

@@ -31,6 +31,20 @@ static void fill_info(const weft_comm_t *c, weft_recover_info_t *info, uint64_t 
   }
 }
 
+/* The coordinator fences a member it failed (crashed, hung, reported) by closing its connection,
+ * and it never reconnects one: a process that lost that connection has no way back into this
+ * communicator. Say so as a revoke, not as a transport error the caller might retry. */
+static weft_result_t evicted(weft_comm_t *c) {
+  char why[WEFT__ERR_LEN];
+  pthread_mutex_lock(&c->mu);
+  snprintf(why, sizeof why, "%s", c->revoked ? c->revoke_msg : c->coord_error.text);
+  pthread_mutex_unlock(&c->mu);
+  weft__comm_set_error(c, "weft_comm_recover: epoch %llu is over for this process: %s. It was evicted from the job "
+                       "(fenced after a failure, or stopped longer than WEFT_HEARTBEAT_TIMEOUT) or the coordinator "
+                       "died; start the process again to rejoin", (unsigned long long)c->epoch, why);
+  return WEFT_ERR_REVOKED;
+}
+
 WEFT_API weft_result_t weft_comm_recover(weft_comm_t *c, weft_recover_info_t *info) {
   if (!c) return WEFT_ERR_INVALID_ARGUMENT;
   if (atomic_fetch_add(&c->in_call, 1) != 0) {
@@ -60,12 +74,19 @@ WEFT_API weft_result_t weft_comm_recover(weft_comm_t *c, weft_recover_info_t *in
   size_t n = weft__coord_encode_epoch_ref(msg, sizeof msg, WEFT__COORD_RECOVER, c->epoch);
   double deadline = weft__now() + c->timeout;
   if (weft__progress_coord_send(c, msg, n) != WEFT_SUCCESS) {
+    if (c->coord_lost) {
+      r = evicted(c);
+      goto out;
+    }
     weft__comm_set_error(c, "weft_comm_recover: the coordinator is unreachable; the job cannot agree on a new membership");
     r = WEFT_ERR_TRANSPORT;
     goto out;
   }
   int a = weft__epoch_wait_answer(c, deadline);
-  if (a == 1) {
+  /* The connection dropped without the coordinator's word (coordinator_lost answered for it). */
+  if (a == -1 && c->coord_lost && c->coord_error.code == WEFT_ERR_TRANSPORT) {
+    r = evicted(c);
+  } else if (a == 1) {
     if (was_revoked) {
       /* Nobody else saw a failure (e.g. only this rank timed out): the membership stands but
        * this rank's view of the operation sequence may differ. Say so rather than guess. */

@@ -16,6 +16,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/transport.h"
@@ -81,6 +82,12 @@ static void conn_close(conn_t *c, bool clean, const char *why) {
   c->qlen = 0;
   c->writing = false;
   c->ctl_len = 0;
+  /* Each connection carries the peer's BYE after its last frame, but a frame for a later phase
+   * may still sit on another (parked) connection: a clean departure counts only once every
+   * connection of the peer has drained to its end. A failure counts at once. */
+  if (clean)
+    for (int s = 0; s < c->t->nsocks; s++)
+      if (!conn_of(c->t, c->peer, s)->dead) return;
   c->t->cb.on_peer_lost(c->t->cb.ctx, c->peer, clean, why);
 }
 
@@ -132,7 +139,7 @@ static void conn_write(conn_t *c) {
       ssize_t n = send(c->fd, c->ctl, c->ctl_len, MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
-        conn_close(c, false, strerror(errno));
+        conn_close(c, c->bye_seen, strerror(errno));
         return;
       }
       memmove(c->ctl, c->ctl + n, c->ctl_len - (size_t)n);
@@ -161,7 +168,7 @@ static void conn_write(conn_t *c) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
       char why[128];
       snprintf(why, sizeof why, "send to rank %d failed: %s", c->peer, strerror(errno));
-      conn_close(c, false, why);
+      conn_close(c, c->bye_seen, why);
       return;
     }
     c->out_done += (size_t)n;
@@ -263,7 +270,7 @@ static bool conn_read_once(conn_t *c) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return false;
         char why[128];
         snprintf(why, sizeof why, "connection to rank %d failed: %s", c->peer, strerror(errno));
-        conn_close(c, false, why);
+        conn_close(c, c->bye_seen, why);
         return false;
       }
       c->in_hdr_got += (size_t)n;
@@ -402,19 +409,55 @@ static weft_result_t tcp_create(const weft__transport_args_t *a, weft__transport
   return WEFT_SUCCESS;
 }
 
-static void tcp_destroy(weft__transport_t *t) {
-  if (!t) return;
+/* Closing a socket with unread input makes the kernel send a reset, which the peer could only
+ * read as a crash of this rank. So: BYE, half-close, then read and drop what is still coming
+ * until the peer closes too or a short bound passes. */
+static void close_gracefully(weft__transport_t *t) {
   weft__frame_t bye = {.type = WEFT__FRAME_BYE, .src_rank = (uint32_t)t->rank};
-  uint8_t hdr[WEFT__FRAME_HDR_LEN];
+  uint8_t hdr[WEFT__FRAME_HDR_LEN], sink[4096];
   weft__frame_encode(hdr, &bye);
+  int open_count = 0;
   for (int i = 0; i < t->size * t->nsocks; i++) {
     conn_t *c = &t->conns[i];
-    if (c->peer != t->rank && !c->dead) {
-      /* Only between frames: a BYE inside a half-written frame would corrupt the stream. */
-      if (!c->writing && c->ctl_len == 0) (void)!send(c->fd, hdr, sizeof hdr, MSG_NOSIGNAL | MSG_DONTWAIT);
-      epoll_ctl(t->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-      close(c->fd);
+    if (c->peer == t->rank || c->dead) continue;
+    epoll_ctl(t->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    /* Only between frames: a BYE inside a half-written frame would corrupt the stream. */
+    if (!c->writing && c->ctl_len == 0) (void)!send(c->fd, hdr, sizeof hdr, MSG_NOSIGNAL | MSG_DONTWAIT);
+    shutdown(c->fd, SHUT_WR);
+    open_count++;
+  }
+  double until = weft__now() + 0.2;
+  while (open_count > 0 && weft__now() < until) {
+    open_count = 0;
+    for (int i = 0; i < t->size * t->nsocks; i++) {
+      conn_t *c = &t->conns[i];
+      if (c->peer == t->rank || c->dead || c->fd < 0) continue;
+      ssize_t n;
+      while ((n = recv(c->fd, sink, sizeof sink, MSG_DONTWAIT)) > 0) {
+      }
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+        close(c->fd);
+        c->fd = -1;
+      } else {
+        open_count++;
+      }
     }
+    if (open_count > 0) {
+      struct timespec d = {0, 2000000};
+      nanosleep(&d, NULL);
+    }
+  }
+  for (int i = 0; i < t->size * t->nsocks; i++) {
+    conn_t *c = &t->conns[i];
+    if (c->peer != t->rank && !c->dead && c->fd >= 0) close(c->fd);
+  }
+}
+
+static void tcp_destroy(weft__transport_t *t) {
+  if (!t) return;
+  close_gracefully(t);
+  for (int i = 0; i < t->size * t->nsocks; i++) {
+    conn_t *c = &t->conns[i];
     free(c->q);
     free(c->tail);
     free(c->ctl);

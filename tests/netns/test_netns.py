@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Multi-host tests on one machine: test hosts are network namespaces joined by veth pairs to a
+bridge in the root namespace, where weftrun's coordinator listens.
+
+  test_netns.py WEFTRUN IN_HOST COLL_CHECK LOOP_RANK
+
+1. sweep: coll_check with 6 ranks spread over 3 hosts (two per host), both algorithms.
+2. partition: loop_rank with 6 ranks over 3 hosts; host 2's link is taken down; every rank must
+   report an error within WEFT_HEARTBEAT_TIMEOUT + margin, the survivors naming a rank of host 2,
+   and nothing may hang.
+Exits 77 (skipped) when not root or namespaces are unavailable."""
+import os, re, secrets, subprocess, sys, threading, time
+
+WEFTRUN, IN_HOST, COLL_CHECK, LOOP_RANK = sys.argv[1:5]
+HOSTS = 3
+tag = secrets.token_hex(2)
+PREFIX = f"wt{tag}h"          # namespaces wt<tag>h0..2
+BRIDGE = f"wtbr{tag}"
+SUBNET = 10 + int(tag, 16) % 200   # 10.77.<SUBNET>.0/24, private to this run
+GW = f"10.77.{SUBNET}.1"
+
+
+def sh(*args, check=True):
+    return subprocess.run(list(args), check=check, capture_output=True, text=True, timeout=30)
+
+
+def setup():
+    sh("ip", "link", "add", BRIDGE, "type", "bridge")
+    sh("ip", "addr", "add", f"{GW}/24", "dev", BRIDGE)
+    sh("ip", "link", "set", BRIDGE, "up")
+    for k in range(HOSTS):
+        ns = f"{PREFIX}{k}"
+        sh("ip", "netns", "add", ns)
+        sh("ip", "link", "add", f"wtv{tag}{k}", "type", "veth", "peer", "name", "eth0", "netns", ns)
+        sh("ip", "link", "set", f"wtv{tag}{k}", "master", BRIDGE, "up")
+        sh("ip", "-n", ns, "addr", "add", f"10.77.{SUBNET}.{11 + k}/24", "dev", "eth0")
+        sh("ip", "-n", ns, "link", "set", "eth0", "up")
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+
+
+def teardown():
+    for k in range(HOSTS):
+        sh("ip", "netns", "del", f"{PREFIX}{k}", check=False)
+    sh("ip", "link", "del", BRIDGE, check=False)
+
+
+def run_job(n, prog_args, env_extra, timeout):
+    env = dict(os.environ, WEFT_TEST_HOSTS=str(HOSTS), WEFT_TEST_NS_PREFIX=PREFIX, **env_extra)
+    cmd = [WEFTRUN, "-n", str(n), "--bind", GW, "--timeout", str(timeout), IN_HOST] + prog_args
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+
+
+def test_sweep():
+    for algo in ("ring", "tree"):
+        t0 = time.time()
+        p = run_job(6, [COLL_CHECK, "--no-big"], {"WEFT_ALGO": algo, "WEFT_TIMEOUT": "60"}, 240)
+        out, _ = p.communicate(timeout=300)
+        ok = [l for l in out.splitlines() if "0 wrong" in l]
+        print(f"sweep {algo}: exit {p.returncode}, {len(ok)}/6 ranks all right, {time.time() - t0:.1f} s")
+        if p.returncode != 0 or len(ok) != 6:
+            print(out[-4000:])
+            return False
+    return True
+
+
+def test_partition():
+    hb_timeout = 2.0
+    env = {"WEFT_HEARTBEAT_TIMEOUT": str(hb_timeout), "WEFT_HEARTBEAT_INTERVAL": "0.2", "WEFT_TIMEOUT": "60"}
+    p = run_job(6, [LOOP_RANK, "0"], env, 120)
+    lines, start = [], time.time()
+    reader = threading.Thread(target=lambda: lines.extend(l.rstrip("\n") for l in p.stdout), daemon=True)
+    reader.start()
+
+    def pump():
+        pass  # the reader thread appends lines as they come
+
+    # Wait until every rank has done some iterations.
+    while time.time() - start < 60:
+        pump()
+        if len({m.group(1) for l in lines if (m := re.search(r"rank (\d+): iteration 50 ok", l))}) == 6:
+            break
+        time.sleep(0.1)
+    else:
+        p.kill()
+        print("partition: job never got going:\n" + "\n".join(lines[-40:]))
+        return False
+    cut = time.time()
+    sh("ip", "-n", f"{PREFIX}2", "link", "set", "eth0", "down")   # host 2 (ranks 2 and 5) is cut off
+    try:
+        p.wait(timeout=hb_timeout * 4 + 20)
+    except subprocess.TimeoutExpired:
+        pump()
+        os.killpg(p.pid, 9)
+        print("partition: HANG: ranks still running long after the cut:\n" + "\n".join(lines[-40:]))
+        return False
+    reader.join(timeout=10)
+    elapsed = time.time() - cut
+    errors = {int(m.group(1)): l for l in lines if (m := re.search(r"\] rank (\d+): ERROR", l))}
+    print(f"partition: job ended {elapsed:.1f} s after the cut; errors from ranks {sorted(errors)}")
+    for r, l in sorted(errors.items()):
+        print("  " + l)
+    ok = sorted(errors) == list(range(6))
+    for r in (0, 1, 3, 4):   # survivors must name a rank of the cut host
+        if r in errors and not re.search(r"rank [25]\b", errors[r]):
+            print(f"partition: rank {r}'s error does not name rank 2 or 5")
+            ok = False
+    if elapsed > hb_timeout * 4 + 15:
+        ok = False
+    if any("WRONG" in l for l in lines):
+        ok = False
+    return ok
+
+
+def main():
+    if os.geteuid() != 0 or subprocess.run(["ip", "netns", "list"], capture_output=True).returncode != 0:
+        print("skipped: needs root and iproute2 network namespaces")
+        return 77
+    try:
+        setup()
+    except Exception as e:   # e.g. no bridge or veth support in this kernel
+        teardown()
+        print(f"skipped: cannot create test hosts: {e}")
+        return 77
+    try:
+        results = {"sweep": test_sweep(), "partition": test_partition()}
+    finally:
+        teardown()
+    print(" ".join(f"{k}={'ok' if v else 'FAIL'}" for k, v in results.items()))
+    return 0 if all(results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
