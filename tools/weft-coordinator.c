@@ -26,6 +26,7 @@
 
 #include "bootstrap/auth.h"
 #include "bootstrap/coord_proto.h"
+#include "core/config.h"
 #include "coordinator/clog.h"
 #include "coordinator/server.h"
 #include "core/sock.h"
@@ -48,7 +49,7 @@ static void usage(FILE *f) {
           "  --world-size N          ranks in the job; the first epoch waits for all of them\n"
           "  --min-size M            refuse memberships smaller than M (default 1)\n"
           "  --heartbeat-interval S  seconds between heartbeats (default 0.5)\n"
-          "  --heartbeat-timeout S   silence that fails a member (default 3.0)\n"
+          "  --heartbeat-timeout S   silence that fails a member (default WEFT_HEARTBEAT_TIMEOUT, 5 s)\n"
           "  --port-file FILE        write the bound port there (atomically)\n"
           "  --exit-when-done        exit once every member left or failed\n"
           "  --linger S              ... and nobody joined for S seconds (default 1)\n"
@@ -100,7 +101,10 @@ int main(int argc, char **argv) {
   const char *host = NULL, *port_file = NULL;
   double port = 29400, world = 0, min_size = 1;
   bool insecure = false;
-  weft__server_opts_t o = {.heartbeat_interval = 0.5, .heartbeat_timeout = 3.0, .linger = 1.0};
+  /* Defaults from the library's one settings table (and the same environment the ranks see). */
+  weft__server_opts_t o = {.heartbeat_interval = weft__cfg_get(WEFT__CFG_HEARTBEAT_INTERVAL),
+                           .heartbeat_timeout = weft__cfg_get(WEFT__CFG_HEARTBEAT_TIMEOUT),
+                           .linger = 1.0};
   int opt;
   while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
     bool ok = true;

@@ -178,10 +178,14 @@ static pid_t start_coordinator(job_t *j, const char *port_file) {
   /* Restarted ranks need the coordinator to outlive a moment when every rank is down. */
   if (j->o.restart > 0) { argv[k++] = "--linger"; argv[k++] = "30"; }
   if (j->o.bind) { argv[k++] = "--host"; argv[k++] = j->o.bind; }
+  const char *env_min = getenv("WEFT_MIN_SIZE"); /* the ranks' setting, unless --min-size says */
   if (j->o.min_size) {
     snprintf(min, sizeof min, "%d", j->o.min_size);
     argv[k++] = "--min-size";
     argv[k++] = min;
+  } else if (env_min && *env_min) {
+    argv[k++] = "--min-size";
+    argv[k++] = (char *)env_min;
   }
   /* The ranks read these from the environment: the coordinator must agree with them. */
   const char *hbi = getenv("WEFT_HEARTBEAT_INTERVAL"), *hbt = getenv("WEFT_HEARTBEAT_TIMEOUT");

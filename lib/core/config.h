@@ -15,7 +15,7 @@
     "bound on connecting and authenticating one peer")                                         \
   X(HEARTBEAT_INTERVAL, "WEFT_HEARTBEAT_INTERVAL", SECONDS, 0.5, 0.01, 60.0,                   \
     "how often a rank and the coordinator tell each other they are alive")                     \
-  X(HEARTBEAT_TIMEOUT, "WEFT_HEARTBEAT_TIMEOUT", SECONDS, 3.0, 0.05, 3600.0,                   \
+  X(HEARTBEAT_TIMEOUT, "WEFT_HEARTBEAT_TIMEOUT", SECONDS, 5.0, 0.05, 3600.0,                   \
     "silence after which a rank (or the coordinator) is declared hung")                        \
   X(ALGO, "WEFT_ALGO", ENUM_ALGO, 0, 0, 2, "auto|ring|tree: force the collective algorithm")  \
   X(TREE_THRESHOLD, "WEFT_TREE_THRESHOLD", BYTES, 65536, 0, 1099511627776.0,                    \

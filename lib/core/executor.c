@@ -454,7 +454,8 @@ static void on_recv_done(void *ctx, void *target, const weft__frame_t *f) {
       snprintf(msg, sizeof msg, "%s seq %llu aborted by rank %d: %s", op_name(op),
                (unsigned long long)op->seq, peer, a->text);
       a->valid = false;
-      fail_op(c, op, (weft_result_t)a->code, msg, false);
+      /* Pass it on: our peers' copies of the first ABORT may sit behind a parked frame. */
+      fail_op(c, op, (weft_result_t)a->code, msg, true);
     } else if (a->seq <= c->recent_base) {
       char what[WEFT__ABORT_TEXT_MAX + 32];
       snprintf(what, sizeof what, "failed it: %s", a->text);
@@ -548,6 +549,7 @@ void weft__executor_peer_lost(weft_comm_t *c, int peer, bool clean, const char *
       c->tp_ops->broadcast_control(c->tp, &f, msg);
     }
     weft__executor_fail_all(c, WEFT_ERR_PEER_LOST, msg);
+    if (c->tp) c->tp_ops->drop_peer(c->tp, peer);
     return;
   }
   snprintf(msg, sizeof msg, "rank %d left the communicator (weft_comm_destroy) while this rank still needed it", peer);

@@ -225,6 +225,8 @@ static void *progress_main(void *arg) {
         weft__transport_t *tp = __atomic_load_n(&c->tp, __ATOMIC_ACQUIRE);
         if (tp && !c->paused) c->tp_ops->handle_event(tp, ptr, evs[i].events);
       }
+      /* One event can mean many megabytes reduced; liveness must not wait for the batch. */
+      heartbeat(c, weft__now());
     }
     now = weft__now();
     heartbeat(c, now);

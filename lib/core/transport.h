@@ -91,6 +91,9 @@ typedef struct weft__transport_ops {
   void (*cancel_all)(weft__transport_t *t);
   /* Best effort small control frame (ABORT) to every live peer. */
   void (*broadcast_control)(weft__transport_t *t, const weft__frame_t *f, const void *payload);
+  /* Close every connection to a peer declared lost, at once and without callbacks: nothing
+   * more is read from it (data-plane fencing) and teardown does not wait for it. */
+  void (*drop_peer)(weft__transport_t *t, int peer);
   weft_result_t (*mem_register)(weft__transport_t *t, void *buf, size_t len,
                                 weft__mem_type_t type, void **handle);
   void (*mem_deregister)(weft__transport_t *t, void *handle);

@@ -242,7 +242,7 @@ static void *hostile_main(void *arg) {
     h->rc = weft__sock_read_all(fd, buf, 1, deadline); /* expect to be hung up on */
     break;
   case 1: /* holds the connection open, says nothing, until the mesh is long formed */
-    usleep(1500 * 1000);
+    usleep(3000 * 1000);
     break;
   case 2:
   case 3: { /* knows the token, but its hello is for another epoch / member */
@@ -278,7 +278,9 @@ static void test_mesh_rejects_strays(void **state) {
     if (i == 5) hs[i].mode = 2;
     assert_int_equal(pthread_create(&ht[i], NULL, hostile_main, &hs[i]), 0);
   }
-  for (int r = 0; r < 3; r++) j.ranks[r].start_delay = 0.15;
+  /* Generous head start: on a loaded machine (sanitizers, parallel tests) the hostile threads
+   * must still reach the listeners before the real ranks form the mesh and stop accepting. */
+  for (int r = 0; r < 3; r++) j.ranks[r].start_delay = 1.0;
   job_start(&j, -1);
   job_join(&j, -1);
   for (int i = 0; i < 6; i++) pthread_join(ht[i], NULL);

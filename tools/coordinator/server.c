@@ -351,7 +351,8 @@ static void send_heartbeats(server_t *s) {
   uint8_t hb[WEFT__COORD_HDR_LEN];
   size_t len = weft__coord_encode_empty(hb, sizeof hb, WEFT__COORD_HEARTBEAT);
   for (weft__conn_t *c = s->conns; c != NULL; c = c->next)
-    if (c->state != WEFT__CONN_AUTH && !c->closing) send_msg(s, c, hb, len);
+    /* Only to members: a rank waiting for WELCOME must see WELCOME (or ERROR) first. */
+    if (c->state == WEFT__CONN_MEMBER && !c->closing) send_msg(s, c, hb, len);
   reap_broken(s);
 }
 

@@ -467,6 +467,21 @@ static void tcp_destroy(weft__transport_t *t) {
   free(t);
 }
 
+static void tcp_drop_peer(weft__transport_t *t, int peer) {
+  if (peer < 0 || peer >= t->size || peer == t->rank) return;
+  for (int s = 0; s < t->nsocks; s++) {
+    conn_t *c = conn_of(t, peer, s);
+    if (c->dead) continue;
+    c->dead = true;
+    epoll_ctl(t->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    c->fd = -1;
+    c->qlen = 0;
+    c->writing = false;
+    c->ctl_len = 0;
+  }
+}
+
 static weft_result_t tcp_mem_register(weft__transport_t *t, void *buf, size_t len,
                                       weft__mem_type_t type, void **handle) {
   (void)t, (void)buf, (void)len;
@@ -486,6 +501,7 @@ const weft__transport_ops_t weft__tcp_ops = {
     .resume = tcp_resume,
     .cancel_all = tcp_cancel_all,
     .broadcast_control = tcp_broadcast_control,
+    .drop_peer = tcp_drop_peer,
     .mem_register = tcp_mem_register,
     .mem_deregister = tcp_mem_deregister,
 };

@@ -1,0 +1,563 @@
+/* weft.Comm: a communicator and every collective on it.
+ *
+ * Each public method is a row of `specs` (its Python signature and what each argument is);
+ * all of them go through resolve() (Python arguments -> pw_call_t: exported buffers, dtype,
+ * count, pointers, checked against each other) and issue() (the one switch over the C API),
+ * blocking with the GIL released or non-blocking into a Request. */
+#include <limits.h>
+#include <string.h>
+
+#include "pyweft.h"
+
+static pw_comm_t *open_head; /* every initialised, not yet closed communicator */
+
+static void open_link(pw_comm_t *c) {
+  c->open_prev = NULL;
+  c->open_next = open_head;
+  if (open_head) open_head->open_prev = c;
+  open_head = c;
+}
+
+static void open_unlink(pw_comm_t *c) {
+  if (c->open_prev) c->open_prev->open_next = c->open_next;
+  else if (open_head == c) open_head = c->open_next;
+  if (c->open_next) c->open_next->open_prev = c->open_prev;
+  c->open_prev = c->open_next = NULL;
+}
+
+static weft_comm_t *usable(pw_comm_t *self, const char *what) {
+  if (!self->comm || self->closing) {
+    pw_raise_fmt(WEFT_ERR_INVALID_USAGE, "%s: the communicator is %s", what,
+                 self->closing ? "closing or closed" : "not initialised or closed");
+    return NULL;
+  }
+  return self->comm;
+}
+
+/* ---- argument specs ------------------------------------------------------------------ */
+
+typedef enum { R_END = 0, R_SEND, R_RECV, R_BUF, R_OP, R_ROOT, R_DTYPE } role_t;
+
+typedef struct {
+  pw_coll_t coll;
+  const char *name;
+  const char *format;  /* PyArg format of the blocking method */
+  const char *iformat; /* ... of the i-variant (only the name after ':' differs) */
+  const char *kwlist[6];
+  role_t roles[6];
+} spec_t;
+
+#define SPEC(c, n, fmt, ...) {c, n, fmt ":" n, fmt ":i" n, __VA_ARGS__}
+static const spec_t specs[] = {
+    [PW_ALLREDUCE] = SPEC(PW_ALLREDUCE, "allreduce", "O|OO$O", {"send", "recv", "op", "dtype", NULL},
+                          {R_SEND, R_RECV, R_OP, R_DTYPE}),
+    [PW_ALLGATHER] = SPEC(PW_ALLGATHER, "allgather", "OO|$O", {"send", "recv", "dtype", NULL},
+                          {R_SEND, R_RECV, R_DTYPE}),
+    [PW_REDUCE_SCATTER] = SPEC(PW_REDUCE_SCATTER, "reduce_scatter", "OO|O$O", {"send", "recv", "op", "dtype", NULL},
+                               {R_SEND, R_RECV, R_OP, R_DTYPE}),
+    [PW_BROADCAST] = SPEC(PW_BROADCAST, "broadcast", "O|O$O", {"buf", "root", "dtype", NULL}, {R_BUF, R_ROOT, R_DTYPE}),
+    [PW_REDUCE] = SPEC(PW_REDUCE, "reduce", "O|OOO$O", {"send", "recv", "op", "root", "dtype", NULL},
+                       {R_SEND, R_RECV, R_OP, R_ROOT, R_DTYPE}),
+    [PW_BARRIER] = SPEC(PW_BARRIER, "barrier", "", {NULL}, {R_END}),
+    [PW_SEND] = SPEC(PW_SEND, "send", "OO|$O", {"buf", "peer", "dtype", NULL}, {R_SEND, R_ROOT, R_DTYPE}),
+    [PW_RECV] = SPEC(PW_RECV, "recv", "OO|$O", {"buf", "peer", "dtype", NULL}, {R_RECV, R_ROOT, R_DTYPE}),
+};
+
+/* Elements in a held buffer, or -1 (raised) if its bytes are not whole elements. */
+static Py_ssize_t elements(const pw_buf_t *b, size_t esize, const char *coll, const char *role) {
+  if (b->view.len % (Py_ssize_t)esize != 0) {
+    pw_raise_fmt(WEFT_ERR_INVALID_ARGUMENT, "%s: %s has %zd bytes, not a whole number of %zu-byte elements", coll,
+                 role, b->view.len, esize);
+    return -1;
+  }
+  return b->view.len / (Py_ssize_t)esize;
+}
+
+static int check_len(const char *coll, const char *what, Py_ssize_t got, Py_ssize_t want, const char *rule) {
+  if (got == want) return 0;
+  pw_raise_fmt(WEFT_ERR_INVALID_ARGUMENT, "%s: %s has %zd elements, expected %zd (%s)", coll, what, got, want, rule);
+  return -1;
+}
+
+/* Python arguments -> k. On failure an exception is set; k may hold buffers (pw_call_clear). */
+static int resolve(weft_comm_t *c, const spec_t *s, PyObject *const *slot, pw_call_t *k) {
+  const char *name = s->name;
+  PyObject *send_o = NULL, *recv_o = NULL, *op_o = NULL, *root_o = NULL, *dtype_o = NULL;
+  for (int i = 0; s->roles[i] != R_END; i++) {
+    PyObject *v = slot[i] == Py_None ? NULL : slot[i];
+    switch (s->roles[i]) {
+      case R_SEND: send_o = v; break;
+      case R_RECV: recv_o = v; break;
+      case R_BUF: send_o = recv_o = v; break;
+      case R_OP: op_o = v; break;
+      case R_ROOT: root_o = v; break;
+      case R_DTYPE: dtype_o = v; break;
+      case R_END: break;
+    }
+  }
+  int rank = weft_comm_rank(c), size = weft_comm_size(c);
+  k->coll = s->coll;
+  k->op = WEFT_SUM;
+  k->root = 0;
+  if (op_o && pw_op_from_object(op_o, &k->op, name) < 0) return -1;
+  if (root_o) {
+    int overflow = 0;
+    long v = PyLong_Check(root_o) ? PyLong_AsLongAndOverflow(root_o, &overflow) : -1;
+    if (!PyLong_Check(root_o) || overflow || v < INT_MIN || v > INT_MAX) {
+      PyErr_Clear();
+      pw_raise_fmt(WEFT_ERR_INVALID_ARGUMENT, "%s: %s %R is not a rank", name,
+                   s->coll == PW_SEND || s->coll == PW_RECV ? "peer" : "root", root_o);
+      return -1;
+    }
+    k->root = (int)v;
+  }
+  if (s->roles[0] == R_SEND && !send_o && s->coll != PW_RECV) {
+    pw_raise_fmt(WEFT_ERR_INVALID_ARGUMENT, "%s: send is None", name);
+    return -1;
+  }
+  if ((s->coll == PW_ALLGATHER || s->coll == PW_REDUCE_SCATTER || s->coll == PW_RECV ||
+       s->coll == PW_BROADCAST) && !recv_o) {
+    pw_raise_fmt(WEFT_ERR_INVALID_ARGUMENT, "%s: %s is None", name, s->coll == PW_ALLGATHER || s->coll == PW_REDUCE_SCATTER ? "recv" : "buf");
+    return -1;
+  }
+
+  /* Export the buffers. In place (allreduce or root's reduce without recv, broadcast): one
+   * writable export serves as both. Non-root reduce ranks export no receive buffer. */
+  int in_place = 0;
+  const char *send_role = s->coll == PW_SEND ? "buf" : "send", *recv_role = s->coll == PW_RECV ? "buf" : "recv";
+  switch (s->coll) {
+    case PW_ALLREDUCE:
+    case PW_REDUCE:
+      if (s->coll == PW_REDUCE && rank != k->root) {
+        recv_o = NULL;
+        if (pw_buf_get(&k->send, send_o, 0, name, "send") < 0) return -1;
+      } else if (!recv_o) {
+        in_place = 1;
+        if (pw_buf_get(&k->recv, send_o, 1, name, "send (in place)") < 0) return -1;
+      } else if (pw_buf_get(&k->send, send_o, 0, name, "send") < 0 || pw_buf_get(&k->recv, recv_o, 1, name, "recv") < 0) {
+        return -1;
+      }
+      break;
+    case PW_BROADCAST:
+      in_place = 1;
+      if (pw_buf_get(&k->recv, recv_o, 1, name, "buf") < 0) return -1;
+      break;
+    case PW_ALLGATHER:
+    case PW_REDUCE_SCATTER:
+      if (pw_buf_get(&k->send, send_o, 0, name, "send") < 0 || pw_buf_get(&k->recv, recv_o, 1, name, "recv") < 0)
+        return -1;
+      break;
+    case PW_SEND:
+      if (pw_buf_get(&k->send, send_o, 0, name, send_role) < 0) return -1;
+      break;
+    case PW_RECV:
+      if (pw_buf_get(&k->recv, recv_o, 1, name, recv_role) < 0) return -1;
+      break;
+    case PW_BARRIER:
+      k->dtype = WEFT_UINT8;
+      k->result = Py_None;
+      Py_INCREF(Py_None);
+      return 0;
+  }
+
+  /* The dtype: named, or from the buffers' formats (which must agree). */
+  if (dtype_o) {
+    if (pw_dtype_from_object(dtype_o, &k->dtype) < 0) return -1;
+  } else {
+    weft_dtype_t ds = WEFT_NUM_DTYPES, dr = WEFT_NUM_DTYPES;
+    if (k->send.held && pw_dtype_from_buffer(&k->send, &ds, name, send_role) < 0) return -1;
+    if (k->recv.held && pw_dtype_from_buffer(&k->recv, &dr, name, in_place ? "buf" : recv_role) < 0) return -1;
+    if (k->send.held && k->recv.held && ds != dr) {
+      pw_raise_fmt(WEFT_ERR_INVALID_ARGUMENT, "%s: send is %s but recv is %s (pass dtype= to reinterpret bytes)",
+                   name, weft_dtype_name(ds), weft_dtype_name(dr));
+      return -1;
+    }
+    k->dtype = k->send.held ? ds : dr;
+  }
+  size_t es = weft_dtype_size(k->dtype);
+  Py_ssize_t ns = 0, nr = 0;
+  if (k->send.held && (ns = elements(&k->send, es, name, send_role)) < 0) return -1;
+  if (k->recv.held && (nr = elements(&k->recv, es, name, in_place ? "buf" : recv_role)) < 0) return -1;
+  if (in_place) ns = nr;
+
+  switch (s->coll) {
+    case PW_ALLREDUCE:
+      if (check_len(name, "recv", nr, ns, "as many as send") < 0) return -1;
+      k->count = (size_t)ns;
+      break;
+    case PW_REDUCE:
+      if (k->recv.held && check_len(name, "recv", nr, ns, "as many as send") < 0) return -1;
+      k->count = (size_t)ns;
+      break;
+    case PW_ALLGATHER:
+      if (ns > PY_SSIZE_T_MAX / size || check_len(name, "recv", nr, ns * size, "send's times the world size") < 0) {
+        if (!PyErr_Occurred()) pw_raise_fmt(WEFT_ERR_INVALID_ARGUMENT, "%s: send is too large", name);
+        return -1;
+      }
+      k->count = (size_t)ns;
+      break;
+    case PW_REDUCE_SCATTER:
+      if (nr > PY_SSIZE_T_MAX / size || check_len(name, "send", ns, nr * size, "recv's times the world size") < 0) {
+        if (!PyErr_Occurred()) pw_raise_fmt(WEFT_ERR_INVALID_ARGUMENT, "%s: recv is too large", name);
+        return -1;
+      }
+      k->count = (size_t)nr;
+      break;
+    case PW_BROADCAST:
+    case PW_RECV:
+      k->count = (size_t)nr;
+      break;
+    case PW_SEND:
+      k->count = (size_t)ns;
+      break;
+    case PW_BARRIER: break;
+  }
+  k->recvbuf = k->recv.held ? k->recv.view.buf : NULL;
+  k->sendbuf = k->send.held ? k->send.view.buf : in_place ? k->recvbuf : NULL;
+
+  /* What the call returns: the buffer that holds the result on this rank. */
+  PyObject *res = Py_None;
+  if (s->coll == PW_ALLREDUCE || s->coll == PW_REDUCE) res = recv_o ? recv_o : in_place ? send_o : Py_None;
+  else if (s->coll != PW_SEND) res = recv_o;
+  Py_INCREF(res);
+  k->result = res;
+  return 0;
+}
+
+/* The one place that calls the C collectives: blocking when req is NULL. */
+static weft_result_t issue(weft_comm_t *c, const pw_call_t *k, weft_request_t **req) {
+  switch (k->coll) {
+    case PW_ALLREDUCE:
+      return req ? weft_iallreduce(c, k->sendbuf, k->recvbuf, k->count, k->dtype, k->op, req)
+                 : weft_allreduce(c, k->sendbuf, k->recvbuf, k->count, k->dtype, k->op);
+    case PW_ALLGATHER:
+      return req ? weft_iallgather(c, k->sendbuf, k->recvbuf, k->count, k->dtype, req)
+                 : weft_allgather(c, k->sendbuf, k->recvbuf, k->count, k->dtype);
+    case PW_REDUCE_SCATTER:
+      return req ? weft_ireduce_scatter(c, k->sendbuf, k->recvbuf, k->count, k->dtype, k->op, req)
+                 : weft_reduce_scatter(c, k->sendbuf, k->recvbuf, k->count, k->dtype, k->op);
+    case PW_BROADCAST:
+      return req ? weft_ibroadcast(c, k->sendbuf, k->recvbuf, k->count, k->dtype, k->root, req)
+                 : weft_broadcast(c, k->sendbuf, k->recvbuf, k->count, k->dtype, k->root);
+    case PW_REDUCE:
+      return req ? weft_ireduce(c, k->sendbuf, k->recvbuf, k->count, k->dtype, k->op, k->root, req)
+                 : weft_reduce(c, k->sendbuf, k->recvbuf, k->count, k->dtype, k->op, k->root);
+    case PW_BARRIER: return req ? weft_ibarrier(c, req) : weft_barrier(c);
+    case PW_SEND:
+      return req ? weft_isend(c, k->sendbuf, k->count, k->dtype, k->root, req)
+                 : weft_send(c, k->sendbuf, k->count, k->dtype, k->root);
+    case PW_RECV:
+      return req ? weft_irecv(c, k->recvbuf, k->count, k->dtype, k->root, req)
+                 : weft_recv(c, k->recvbuf, k->count, k->dtype, k->root);
+  }
+  return WEFT_ERR_INTERNAL;
+}
+
+static PyObject *run(pw_comm_t *self, PyObject *args, PyObject *kw, const spec_t *s, int nonblocking) {
+  PyObject *slot[6] = {NULL};
+  if (!PyArg_ParseTupleAndKeywords(args, kw, nonblocking ? s->iformat : s->format, (char **)s->kwlist, &slot[0],
+                                   &slot[1], &slot[2], &slot[3], &slot[4], &slot[5]))
+    return NULL;
+  weft_comm_t *c = usable(self, s->name);
+  if (!c) return NULL;
+  char detail[PW_DETAIL_LEN];
+  weft_result_t r;
+  if (nonblocking) {
+    /* The call lives in the Request from the start, so its exports never move. */
+    pw_request_t *rq = pw_request_new(self);
+    if (!rq) return NULL;
+    weft_request_t *req = NULL;
+    if (resolve(c, s, slot, &rq->call) < 0) {
+      Py_DECREF(rq);
+      return NULL;
+    }
+    r = issue(c, &rq->call, &req); /* enqueues only: no need to drop the GIL */
+    if (r != WEFT_SUCCESS) {
+      pw_raise(r, weft_comm_last_error(c));
+      Py_DECREF(rq);
+      return NULL;
+    }
+    pw_request_start(rq, req);
+    return (PyObject *)rq;
+  }
+  pw_call_t k;
+  memset(&k, 0, sizeof k);
+  if (resolve(c, s, slot, &k) < 0) {
+    pw_call_clear(&k);
+    return NULL;
+  }
+  self->active++;
+  Py_BEGIN_ALLOW_THREADS
+  r = issue(c, &k, NULL);
+  if (r != WEFT_SUCCESS) snprintf(detail, sizeof detail, "%s", weft_comm_last_error(c));
+  Py_END_ALLOW_THREADS
+  self->active--;
+  PyObject *res = NULL;
+  if (r == WEFT_SUCCESS) {
+    res = k.result;
+    k.result = NULL;
+  } else {
+    pw_raise(r, detail);
+  }
+  pw_call_clear(&k);
+  return res;
+}
+
+#define COLL_METHODS(c, fn)                                                                 \
+  static PyObject *comm_##fn(pw_comm_t *self, PyObject *args, PyObject *kw) {               \
+    return run(self, args, kw, &specs[c], 0);                                               \
+  }                                                                                         \
+  static PyObject *comm_i##fn(pw_comm_t *self, PyObject *args, PyObject *kw) {              \
+    return run(self, args, kw, &specs[c], 1);                                               \
+  }
+COLL_METHODS(PW_ALLREDUCE, allreduce)
+COLL_METHODS(PW_ALLGATHER, allgather)
+COLL_METHODS(PW_REDUCE_SCATTER, reduce_scatter)
+COLL_METHODS(PW_BROADCAST, broadcast)
+COLL_METHODS(PW_REDUCE, reduce)
+COLL_METHODS(PW_BARRIER, barrier)
+COLL_METHODS(PW_SEND, send)
+COLL_METHODS(PW_RECV, recv)
+
+/* ---- lifecycle ------------------------------------------------------------------------ */
+
+static int comm_init(pw_comm_t *self, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"rank", "size", "coordinator", "job_token", "timeout", NULL};
+  weft_config_t cfg;
+  weft_config_init(&cfg);
+  PyObject *rank = Py_None, *size = Py_None, *timeout = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "|$OOzzO:Comm", kwlist, &rank, &size, &cfg.coordinator, &cfg.job_token,
+                                   &timeout))
+    return -1;
+  if (rank != Py_None && (cfg.rank = (int)PyLong_AsLong(rank)) < 0) {
+    if (!PyErr_Occurred()) pw_raise_fmt(WEFT_ERR_INVALID_ARGUMENT, "Comm: rank %R is negative", rank);
+    return -1;
+  }
+  if (size != Py_None && (cfg.world_size = (int)PyLong_AsLong(size)) <= 0) {
+    if (!PyErr_Occurred()) pw_raise_fmt(WEFT_ERR_INVALID_ARGUMENT, "Comm: size %R is not positive", size);
+    return -1;
+  }
+  if (timeout != Py_None && ((cfg.timeout_s = PyFloat_AsDouble(timeout)) <= 0 || PyErr_Occurred())) {
+    if (!PyErr_Occurred()) pw_raise_fmt(WEFT_ERR_INVALID_ARGUMENT, "Comm: timeout %R is not positive", timeout);
+    return -1;
+  }
+  if (self->comm || self->closing) {
+    pw_raise_fmt(WEFT_ERR_INVALID_USAGE, "Comm.__init__: this communicator was already initialised");
+    return -1;
+  }
+  weft_comm_t *c = NULL;
+  weft_result_t r;
+  char detail[PW_DETAIL_LEN];
+  self->closing = 1; /* nothing may use it while init runs without the GIL */
+  Py_BEGIN_ALLOW_THREADS
+  r = weft_comm_init(&c, &cfg);
+  if (r != WEFT_SUCCESS) snprintf(detail, sizeof detail, "%s", weft_comm_last_error(NULL));
+  Py_END_ALLOW_THREADS
+  self->closing = 0;
+  if (r != WEFT_SUCCESS) {
+    pw_raise(r, detail);
+    return -1;
+  }
+  self->comm = c;
+  open_link(self);
+  return 0;
+}
+
+int pw_comm_close(pw_comm_t *self) {
+  if (!self->comm) return 0;
+  if (self->active || self->closing) {
+    pw_raise_fmt(WEFT_ERR_INVALID_USAGE, "close: another thread is inside a call on this communicator");
+    return -1;
+  }
+  for (pw_request_t *r = self->pending; r; r = r->next) {
+    if (r->busy) {
+      pw_raise_fmt(WEFT_ERR_INVALID_USAGE, "close: another thread is waiting on one of its requests");
+      return -1;
+    }
+  }
+  /* weft_comm_destroy does not complete outstanding operations: wait for each first (their
+   * buffers stay exported until then). Their outcomes stay readable through the Requests. */
+  self->closing = 1;
+  Py_INCREF(self);
+  while (self->pending) {
+    pw_request_t *r = self->pending;
+    Py_INCREF(r);
+    pw_request_finish(r);
+    Py_DECREF(r);
+  }
+  weft_comm_t *c = self->comm;
+  self->comm = NULL;
+  open_unlink(self);
+  Py_BEGIN_ALLOW_THREADS
+  weft_comm_destroy(c);
+  Py_END_ALLOW_THREADS
+  Py_DECREF(self);
+  return 0;
+}
+
+int pw_shutdown_all(void) {
+  PyObject *list = PyList_New(0);
+  if (!list) return -1;
+  for (pw_comm_t *c = open_head; c; c = c->open_next)
+    if (PyList_Append(list, (PyObject *)c) < 0) {
+      Py_DECREF(list);
+      return -1;
+    }
+  for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++) {
+    pw_comm_t *c = (pw_comm_t *)PyList_GET_ITEM(list, i);
+    /* A communicator another thread is still inside cannot be destroyed safely: left as is. */
+    if (c->active || c->closing) continue;
+    if (pw_comm_close(c) < 0) PyErr_Clear();
+  }
+  Py_DECREF(list);
+  return 0;
+}
+
+static PyObject *comm_close(pw_comm_t *self, PyObject *unused) {
+  (void)unused;
+  if (pw_comm_close(self) < 0) return NULL;
+  Py_RETURN_NONE;
+}
+
+static PyObject *comm_enter(pw_comm_t *self, PyObject *unused) {
+  (void)unused;
+  if (!usable(self, "__enter__")) return NULL;
+  Py_INCREF(self);
+  return (PyObject *)self;
+}
+
+static PyObject *comm_exit(pw_comm_t *self, PyObject *args) {
+  (void)args;
+  if (pw_comm_close(self) < 0) return NULL;
+  Py_RETURN_FALSE;
+}
+
+static PyObject *comm_recover(pw_comm_t *self, PyObject *unused) {
+  (void)unused;
+  weft_comm_t *c = usable(self, "recover");
+  if (!c) return NULL;
+  weft_recover_info_t info;
+  char detail[PW_DETAIL_LEN];
+  weft_result_t r;
+  self->active++;
+  Py_BEGIN_ALLOW_THREADS
+  r = weft_comm_recover(c, &info);
+  if (r != WEFT_SUCCESS) snprintf(detail, sizeof detail, "%s", weft_comm_last_error(c));
+  Py_END_ALLOW_THREADS
+  self->active--;
+  if (r != WEFT_SUCCESS) {
+    pw_raise(r, detail);
+    return NULL;
+  }
+  return pw_recover_info(&info);
+}
+
+static void comm_dealloc(pw_comm_t *self) {
+  /* Pending requests hold a reference, so none is left here. */
+  if (self->weakrefs) PyObject_ClearWeakRefs((PyObject *)self);
+  if (self->comm) {
+    weft_comm_t *c = self->comm;
+    self->comm = NULL;
+    open_unlink(self);
+    Py_BEGIN_ALLOW_THREADS
+    weft_comm_destroy(c);
+    Py_END_ALLOW_THREADS
+  }
+  Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *comm_repr(pw_comm_t *self) {
+  if (!self->comm) return PyUnicode_FromString("<weft.Comm closed>");
+  return PyUnicode_FromFormat("<weft.Comm rank %d of %d, epoch %llu>", weft_comm_rank(self->comm),
+                              weft_comm_size(self->comm), (unsigned long long)weft_comm_epoch(self->comm));
+}
+
+/* ---- properties ------------------------------------------------------------------------ */
+
+static PyObject *get_rank(pw_comm_t *self, void *x) {
+  (void)x;
+  return usable(self, "rank") ? PyLong_FromLong(weft_comm_rank(self->comm)) : NULL;
+}
+static PyObject *get_size(pw_comm_t *self, void *x) {
+  (void)x;
+  return usable(self, "size") ? PyLong_FromLong(weft_comm_size(self->comm)) : NULL;
+}
+static PyObject *get_epoch(pw_comm_t *self, void *x) {
+  (void)x;
+  return usable(self, "epoch") ? PyLong_FromUnsignedLongLong(weft_comm_epoch(self->comm)) : NULL;
+}
+static PyObject *get_joined_late(pw_comm_t *self, void *x) {
+  (void)x;
+  return usable(self, "joined_late") ? PyBool_FromLong(weft_comm_joined_late(self->comm)) : NULL;
+}
+static PyObject *get_last_error(pw_comm_t *self, void *x) {
+  (void)x;
+  return usable(self, "last_error") ? PyUnicode_FromString(weft_comm_last_error(self->comm)) : NULL;
+}
+static PyObject *get_closed(pw_comm_t *self, void *x) {
+  (void)x;
+  return PyBool_FromLong(!self->comm);
+}
+static PyObject *get_pending(pw_comm_t *self, void *x) {
+  (void)x;
+  long n = 0;
+  for (pw_request_t *r = self->pending; r; r = r->next) n++;
+  return PyLong_FromLong(n);
+}
+
+static PyGetSetDef comm_getset[] = {
+    {"rank", (getter)get_rank, NULL, "This process's rank in the current epoch.", NULL},
+    {"size", (getter)get_size, NULL, "Number of ranks in the current epoch.", NULL},
+    {"epoch", (getter)get_epoch, NULL, "The current epoch (membership generation), from 1.", NULL},
+    {"joined_late", (getter)get_joined_late, NULL,
+     "True when this process was admitted into an already running job (receive state first).", NULL},
+    {"last_error", (getter)get_last_error, NULL, "weft's detail string of the last failure on this communicator.",
+     NULL},
+    {"closed", (getter)get_closed, NULL, "True once close() ran (or init failed).", NULL},
+    {"pending", (getter)get_pending, NULL, "Number of issued requests not yet completed.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+#define KW (METH_VARARGS | METH_KEYWORDS)
+#define M(fn, doc) {#fn, (PyCFunction)(void (*)(void))comm_##fn, KW, doc}
+static PyMethodDef comm_methods[] = {
+    M(allreduce, "allreduce(send, recv=None, op='sum', *, dtype=None) -> recv (send when in place)"),
+    M(allgather, "allgather(send, recv, *, dtype=None) -> recv (size * len(send) elements)"),
+    M(reduce_scatter, "reduce_scatter(send, recv, op='sum', *, dtype=None) -> recv (len(send) / size elements)"),
+    M(broadcast, "broadcast(buf, root=0, *, dtype=None) -> buf (written on every rank but root)"),
+    M(reduce, "reduce(send, recv=None, op='sum', root=0, *, dtype=None) -> result at root, else None"),
+    M(barrier, "barrier() -> None"),
+    M(send, "send(buf, peer, *, dtype=None) -> None"),
+    M(recv, "recv(buf, peer, *, dtype=None) -> buf"),
+    M(iallreduce, "Non-blocking allreduce: returns a Request."),
+    M(iallgather, "Non-blocking allgather: returns a Request."),
+    M(ireduce_scatter, "Non-blocking reduce_scatter: returns a Request."),
+    M(ibroadcast, "Non-blocking broadcast: returns a Request."),
+    M(ireduce, "Non-blocking reduce: returns a Request."),
+    M(ibarrier, "Non-blocking barrier: returns a Request."),
+    M(isend, "Non-blocking send: returns a Request."),
+    M(irecv, "Non-blocking recv: returns a Request."),
+    {"recover", (PyCFunction)comm_recover, METH_NOARGS,
+     "recover() -> RecoverInfo: agree with the survivors on the next epoch (after PeerLostError or RevokedError)."},
+    {"close", (PyCFunction)comm_close, METH_NOARGS,
+     "Wait for pending requests, then leave the job and free the communicator. Idempotent."},
+    {"__enter__", (PyCFunction)comm_enter, METH_NOARGS, NULL},
+    {"__exit__", (PyCFunction)comm_exit, METH_VARARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+PyTypeObject pw_comm_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "weft.Comm",
+    .tp_basicsize = sizeof(pw_comm_t),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Comm(*, rank=None, size=None, coordinator=None, job_token=None, timeout=None)\n\n"
+              "A weft communicator. Without arguments rank, size and coordinator come from the environment\n"
+              "(weftrun, torchrun, Slurm or MPI launchers). Blocks until every rank has joined.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)comm_init,
+    .tp_dealloc = (destructor)comm_dealloc,
+    .tp_repr = (reprfunc)comm_repr,
+    .tp_methods = comm_methods,
+    .tp_getset = comm_getset,
+    .tp_weaklistoffset = offsetof(pw_comm_t, weakrefs),
+};

@@ -1,0 +1,177 @@
+/* Fuzz target: the coordinator protocol's decoders (lib/bootstrap/coord_proto.c):
+ * weft__coord_decode_hdr and every weft__coord_decode_* payload decoder, plus weft__addr_decode.
+ * Both ends of that protocol read these from the network: the coordinator from any process that
+ * authenticated, a rank from the coordinator.
+ *
+ * Input: byte 0 picks the caller's member capacity for EPOCH; the rest is one message (16-byte
+ * header, then payload). The header is decoded; every payload decoder then runs on the bytes
+ * after it (the one the header names first), whatever the header said, so each decoder sees
+ * every shape of input.
+ * Properties: an accepted message stays inside the documented bounds and re-encodes to the
+ * input bytes (text fields compared up to their NUL, since padding after it is not checked);
+ * nothing is read past the bytes given or written past the member arrays' capacity. */
+#include "bootstrap/coord_proto.h"
+#include "fuzz_common.h"
+
+#define TEXT_HOST_OFF 40
+#define TEXT_HOST_LEN 64
+#define TEXT_REVOKE_OFF 24
+#define TEXT_ERROR_OFF 4
+
+/* Re-encodes with the encoder (into a buffer with the header) and compares the payload with the
+ * input, after zeroing what follows the first NUL of a text field in a copy of the input. */
+static void same_payload(const uint8_t *msg, size_t msglen, const uint8_t *in, size_t inlen,
+                         size_t text_off, size_t text_len) {
+  FUZZ_CHECK(msglen == WEFT__COORD_HDR_LEN + inlen);
+  uint8_t *norm = fuzz_dup(in, inlen);
+  if (text_len) {
+    uint8_t *nul = memchr(norm + text_off, 0, text_len);
+    FUZZ_CHECK(nul != NULL);
+    memset(nul, 0, (size_t)(norm + text_off + text_len - nul));
+  }
+  FUZZ_CHECK(memcmp(msg + WEFT__COORD_HDR_LEN, norm, inlen) == 0);
+  free(norm);
+}
+
+static void check_hello(const uint8_t *p, size_t len) {
+  weft__coord_hello_t m;
+  if (!weft__coord_decode_hello(p, len, &m)) return;
+  FUZZ_CHECK(m.world_size <= WEFT__COORD_MAX_MEMBERS && m.rank_hint >= -1);
+  FUZZ_CHECK(m.world_size == 0 || m.rank_hint < (int32_t)m.world_size);
+  FUZZ_CHECK(m.listen_addr.family == 4 || m.listen_addr.family == 6);
+  FUZZ_CHECK(memchr(m.host, 0, sizeof m.host) != NULL);
+  uint8_t out[WEFT__COORD_HDR_LEN + 256];
+  size_t n = weft__coord_encode_hello(out, sizeof out, &m);
+  same_payload(out, n, p, len, TEXT_HOST_OFF, TEXT_HOST_LEN);
+}
+
+static void check_welcome(const uint8_t *p, size_t len) {
+  weft__coord_welcome_t m;
+  if (!weft__coord_decode_welcome(p, len, &m)) return;
+  uint8_t out[WEFT__COORD_HDR_LEN + 64];
+  size_t n = weft__coord_encode_welcome(out, sizeof out, &m);
+  same_payload(out, n, p, len, 0, 0);
+}
+
+static void check_epoch(const uint8_t *p, size_t len, uint32_t cap) {
+  weft__coord_epoch_t m;
+  /* Exactly `cap` entries each, on the heap: a write past the capacity is an ASan report. */
+  weft__coord_member_t *members = malloc((cap ? cap : 1) * sizeof *members);
+  weft__coord_left_t *left = malloc((cap ? cap : 1) * sizeof *left);
+  if (members == NULL || left == NULL) abort();
+  if (weft__coord_decode_epoch(p, len, &m, members, left, cap)) {
+    FUZZ_CHECK(m.epoch >= 1 && m.size >= 1);
+    FUZZ_CHECK(m.size <= cap && m.num_left <= cap && m.size <= WEFT__COORD_MAX_MEMBERS);
+    FUZZ_CHECK(m.members == members && (m.num_left == 0 || m.left == left));
+    for (uint32_t i = 0; i < m.size; i++) {
+      FUZZ_CHECK(m.members[i].rank_hint >= -1);
+      FUZZ_CHECK((m.members[i].flags & ~WEFT__MEMBER_JOINED) == 0);
+      FUZZ_CHECK(m.members[i].addr.family == 4 || m.members[i].addr.family == 6);
+    }
+    for (uint32_t i = 0; i < m.num_left; i++) {
+      FUZZ_CHECK(m.left[i].old_rank >= -1);
+      FUZZ_CHECK(m.left[i].reason >= WEFT__FAIL_CRASH && m.left[i].reason <= WEFT__FAIL_LEFT);
+    }
+    size_t total = weft__coord_epoch_wire_len(m.size, m.num_left);
+    FUZZ_CHECK(total == WEFT__COORD_HDR_LEN + len);
+    uint8_t *out = malloc(total);
+    if (out == NULL) abort();
+    size_t n = weft__coord_encode_epoch(out, total, &m);
+    same_payload(out, n, p, len, 0, 0);
+    FUZZ_CHECK(weft__coord_encode_epoch(out, total - 1, &m) == 0); /* one byte short: refused */
+    free(out);
+  }
+  free(left);
+  free(members);
+}
+
+static void check_revoke(const uint8_t *p, size_t len) {
+  weft__coord_revoke_t m;
+  if (!weft__coord_decode_revoke(p, len, &m)) return;
+  FUZZ_CHECK(m.epoch >= 1 && m.rank >= -1);
+  FUZZ_CHECK(m.reason >= WEFT__FAIL_CRASH && m.reason <= WEFT__FAIL_LEFT);
+  FUZZ_CHECK(memchr(m.text, 0, sizeof m.text) != NULL);
+  uint8_t out[WEFT__COORD_HDR_LEN + 256];
+  size_t n = weft__coord_encode_revoke(out, sizeof out, WEFT__COORD_REPORT, &m);
+  same_payload(out, n, p, len, TEXT_REVOKE_OFF, WEFT__COORD_TEXT_LEN);
+}
+
+static void check_epoch_ref(const uint8_t *p, size_t len) {
+  uint64_t e;
+  if (!weft__coord_decode_epoch_ref(p, len, &e)) return;
+  FUZZ_CHECK(e >= 1);
+  uint8_t out[WEFT__COORD_HDR_LEN + 64];
+  size_t n = weft__coord_encode_epoch_ref(out, sizeof out, WEFT__COORD_RECOVER, e);
+  same_payload(out, n, p, len, 0, 0);
+}
+
+static void check_error(const uint8_t *p, size_t len) {
+  weft__coord_error_t m;
+  if (!weft__coord_decode_error(p, len, &m)) return;
+  FUZZ_CHECK(m.code != WEFT_SUCCESS && m.code < WEFT_NUM_RESULTS);
+  FUZZ_CHECK(memchr(m.text, 0, sizeof m.text) != NULL);
+  uint8_t out[WEFT__COORD_HDR_LEN + 256];
+  size_t n = weft__coord_encode_error(out, sizeof out, &m);
+  same_payload(out, n, p, len, TEXT_ERROR_OFF, WEFT__COORD_TEXT_LEN);
+}
+
+static void check_addr(const uint8_t *p, size_t len) {
+  if (len < WEFT__ADDR_WIRE_LEN) return;
+  uint8_t *in = fuzz_dup(p, WEFT__ADDR_WIRE_LEN);
+  weft__addr_t a;
+  if (weft__addr_decode(in, &a)) {
+    uint8_t out[WEFT__ADDR_WIRE_LEN];
+    FUZZ_CHECK(a.family == 4 || a.family == 6);
+    weft__addr_encode(out, &a);
+    FUZZ_CHECK(memcmp(out, in, sizeof out) == 0);
+  }
+  free(in);
+}
+
+static void check_payload(uint8_t type, const uint8_t *p, size_t len, uint32_t cap) {
+  switch (type) {
+  case WEFT__COORD_HELLO: check_hello(p, len); break;
+  case WEFT__COORD_WELCOME: check_welcome(p, len); break;
+  case WEFT__COORD_EPOCH: check_epoch(p, len, cap); break;
+  case WEFT__COORD_REVOKE:
+  case WEFT__COORD_REPORT: check_revoke(p, len); break;
+  case WEFT__COORD_RECOVER:
+  case WEFT__COORD_NO_CHANGE: check_epoch_ref(p, len); break;
+  case WEFT__COORD_ERROR: check_error(p, len); break;
+  default: break; /* HEARTBEAT, LEAVE: no payload to decode */
+  }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  static const uint32_t caps[] = {1, 2, 3, 4, 8, 64, WEFT__COORD_MAX_MEMBERS, UINT32_MAX};
+  uint8_t sel = fuzz_take_u8(&data, &size);
+  uint32_t cap = caps[sel % WEFT__ARRAY_SIZE(caps)];
+  if (cap == UINT32_MAX) cap = WEFT__COORD_MAX_MEMBERS + 1; /* more room than the protocol allows */
+  uint8_t named = 0;
+
+  if (size >= WEFT__COORD_HDR_LEN) {
+    uint8_t *hdr = fuzz_dup(data, WEFT__COORD_HDR_LEN);
+    weft__coord_hdr_t h;
+    if (weft__coord_decode_hdr(hdr, &h)) {
+      FUZZ_CHECK(h.type >= WEFT__COORD_HELLO && h.type <= WEFT__COORD_ERROR);
+      FUZZ_CHECK(h.length <= WEFT__COORD_MAX_PAYLOAD);
+      uint8_t again[WEFT__COORD_HDR_LEN];
+      weft__coord_encode_hdr(again, h.type, h.length);
+      FUZZ_CHECK(memcmp(again, hdr, sizeof again) == 0);
+      named = h.type;
+    }
+    free(hdr);
+    data += WEFT__COORD_HDR_LEN;
+    size -= WEFT__COORD_HDR_LEN;
+  }
+
+  uint8_t *payload = fuzz_dup(data, size);
+  if (named) check_payload(named, payload, size, cap);
+  static const uint8_t each[] = {WEFT__COORD_HELLO,  WEFT__COORD_WELCOME, WEFT__COORD_EPOCH,
+                                 WEFT__COORD_REVOKE, WEFT__COORD_RECOVER, WEFT__COORD_ERROR};
+  for (size_t i = 0; i < WEFT__ARRAY_SIZE(each); i++)
+    if (each[i] != named) check_payload(each[i], payload, size, cap);
+  check_addr(payload, size);
+  free(payload);
+  return 0;
+}

@@ -1,0 +1,295 @@
+/* Writes the seed corpora of the fuzz targets: valid messages made by the library's own
+ * encoders, plus a few near misses, one file per input. Not part of the test run; to refresh
+ * the committed seeds:
+ *   build/tests/fuzz/fuzz_gen_corpus tests/fuzz/corpus
+ * Output is deterministic (fixed nonces and keys), so a refresh changes nothing unless an
+ * encoder or a layout changed. */
+#include <errno.h>
+#include <sodium.h>
+#include <sys/stat.h>
+
+#include "bootstrap/auth.h"
+#include "bootstrap/coord_proto.h"
+#include "bootstrap/mesh.h"
+#include "core/wire.h"
+#include "fuzz_common.h"
+
+static const char *root;
+
+static void put(const char *target, const char *name, const void *p, size_t len) {
+  char dir[1024], path[1200];
+  snprintf(dir, sizeof dir, "%s/%s", root, target);
+  if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+    perror(dir);
+    exit(1);
+  }
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "wb");
+  if (f == NULL || fwrite(p, 1, len, f) != len || fclose(f) != 0) {
+    perror(path);
+    exit(1);
+  }
+}
+
+/* Writes selector byte + body. */
+static void put_sel(const char *target, const char *name, uint8_t sel, const void *p, size_t len) {
+  uint8_t *b = malloc(len + 1);
+  if (b == NULL) abort();
+  b[0] = sel;
+  memcpy(b + 1, p, len);
+  put(target, name, b, len + 1);
+  free(b);
+}
+
+static void put_text(const char *target, const char *name, const char *s) {
+  put(target, name, s, strlen(s));
+}
+
+static void put_sel_text(const char *target, const char *name, uint8_t sel, const char *s) {
+  put_sel(target, name, sel, s, strlen(s));
+}
+
+static weft__addr_t v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint16_t port) {
+  weft__addr_t x;
+  memset(&x, 0, sizeof x);
+  x.family = 4;
+  x.port = port;
+  x.ip[0] = a, x.ip[1] = b, x.ip[2] = c, x.ip[3] = d;
+  return x;
+}
+
+static weft__addr_t v6_loopback(uint16_t port) {
+  weft__addr_t x;
+  memset(&x, 0, sizeof x);
+  x.family = 6;
+  x.port = port;
+  x.ip[15] = 1;
+  return x;
+}
+
+static void frames(void) {
+  const char *t = "fuzz_frame";
+  uint8_t h[WEFT__FRAME_HDR_LEN];
+  weft__frame_t f = {.type = WEFT__FRAME_DATA, .coll = 1, .dtype = 2, .redop = 0, .algo = 1,
+                     .flags = 0, .src_rank = 3, .epoch = 1, .seq = 42, .count = 1u << 20,
+                     .offset = 65536, .phase = 2, .root = -1, .len = 4096, .code = 0};
+  weft__frame_encode(h, &f);
+  put_sel(t, "data", 2, h, sizeof h);
+  f.type = WEFT__FRAME_P2P, f.root = 5, f.len = 524288;
+  weft__frame_encode(h, &f);
+  put_sel(t, "p2p", 3, h, sizeof h);
+  f.type = WEFT__FRAME_ABORT, f.len = 200, f.code = 7;
+  weft__frame_encode(h, &f);
+  put_sel(t, "abort", 0xff, h, sizeof h);
+  f.type = WEFT__FRAME_BYE, f.len = 0, f.code = 0;
+  weft__frame_encode(h, &f);
+  put_sel(t, "bye", 0x10, h, sizeof h);
+  f.type = WEFT__FRAME_DATA, f.len = 4097;
+  weft__frame_encode(h, &f);
+  put_sel(t, "data-too-long", 2, h, sizeof h);
+  h[4] = 2;
+  put_sel(t, "bad-version", 0x20, h, sizeof h);
+}
+
+static void peer_hellos(void) {
+  const char *t = "fuzz_peer_hello";
+  uint8_t h[WEFT__PEER_HELLO_LEN];
+  weft__peer_hello_t m = {.epoch = 3, .member_id = 0x1122334455667788ull, .rank = 1,
+                          .sock_index = 0, .size = 4};
+  weft__peer_hello_encode(h, &m);
+  put(t, "hello", h, sizeof h);
+  m.epoch = UINT64_MAX, m.rank = UINT32_MAX, m.sock_index = 15, m.size = UINT32_MAX;
+  weft__peer_hello_encode(h, &m);
+  put(t, "hello-max", h, sizeof h);
+  h[36] = 1;
+  put(t, "reserved-set", h, sizeof h);
+}
+
+/* All coordinator messages into one stream; each also as its own coord_msg seed. */
+static size_t coord_messages(uint8_t *stream, size_t cap) {
+  const char *t = "fuzz_coord_msg";
+  uint8_t buf[4096];
+  size_t n, used = 0;
+#define EMIT(name, sel)                                                                           \
+  do {                                                                                          \
+    if (n == 0) abort();                                                                        \
+    put_sel(t, name, sel, buf, n);                                                              \
+    if (used + n <= cap) {                                                                      \
+      memcpy(stream + used, buf, n);                                                            \
+      used += n;                                                                                \
+    }                                                                                           \
+  } while (0)
+  weft__coord_hello_t hello = {.world_size = 4, .rank_hint = 2, .incarnation = 0xdeadbeefcafeull,
+                               .listen_addr = v4(10, 0, 0, 7, 41000), .pid = 4242};
+  snprintf(hello.host, sizeof hello.host, "node07.cluster");
+  n = weft__coord_encode_hello(buf, sizeof buf, &hello);
+  EMIT("hello", 0);
+  hello.world_size = 0, hello.rank_hint = -1, hello.listen_addr = v6_loopback(29401);
+  snprintf(hello.host, sizeof hello.host, "%063d", 7);
+  n = weft__coord_encode_hello(buf, sizeof buf, &hello);
+  EMIT("hello-v6-longhost", 0);
+  weft__coord_welcome_t w = {.member_id = 9, .current_epoch = 0};
+  n = weft__coord_encode_welcome(buf, sizeof buf, &w);
+  EMIT("welcome", 0);
+  weft__coord_member_t members[4];
+  for (int i = 0; i < 4; i++)
+    members[i] = (weft__coord_member_t){.member_id = (uint64_t)(100 + i), .rank_hint = i,
+                                        .flags = i == 3 ? WEFT__MEMBER_JOINED : 0,
+                                        .addr = i == 1 ? v6_loopback(5000) : v4(10, 0, 0, (uint8_t)i, 5000)};
+  weft__coord_left_t left[2] = {{.member_id = 7, .old_rank = 1, .reason = WEFT__FAIL_CRASH},
+                                {.member_id = 8, .old_rank = -1, .reason = WEFT__FAIL_LEFT}};
+  weft__coord_epoch_t e = {.epoch = 1, .size = 4, .num_left = 0, .members = members, .left = left};
+  n = weft__coord_encode_epoch(buf, sizeof buf, &e);
+  EMIT("epoch-first", 5); /* capacity 64 */
+  e.epoch = 2, e.size = 3, e.num_left = 2;
+  n = weft__coord_encode_epoch(buf, sizeof buf, &e);
+  EMIT("epoch-recovered", 3); /* capacity 4 */
+  n = weft__coord_encode_epoch(buf, sizeof buf, &e);
+  EMIT("epoch-over-capacity", 1); /* capacity 2: refused */
+  n = weft__coord_encode_empty(buf, sizeof buf, WEFT__COORD_HEARTBEAT);
+  EMIT("heartbeat", 0);
+  weft__coord_revoke_t rv = {.epoch = 2, .member_id = 101, .rank = 1, .reason = WEFT__FAIL_HUNG};
+  snprintf(rv.text, sizeof rv.text, "rank 1 (member 101) missed heartbeats for 5s");
+  n = weft__coord_encode_revoke(buf, sizeof buf, WEFT__COORD_REVOKE, &rv);
+  EMIT("revoke", 0);
+  rv.reason = WEFT__FAIL_REPORTED;
+  n = weft__coord_encode_revoke(buf, sizeof buf, WEFT__COORD_REPORT, &rv);
+  EMIT("report", 0);
+  n = weft__coord_encode_epoch_ref(buf, sizeof buf, WEFT__COORD_RECOVER, 2);
+  EMIT("recover", 0);
+  n = weft__coord_encode_epoch_ref(buf, sizeof buf, WEFT__COORD_NO_CHANGE, 2);
+  EMIT("no-change", 0);
+  weft__coord_error_t er = {.code = 3};
+  snprintf(er.text, sizeof er.text, "world size 4 is full");
+  n = weft__coord_encode_error(buf, sizeof buf, &er);
+  EMIT("error", 0);
+  n = weft__coord_encode_empty(buf, sizeof buf, WEFT__COORD_LEAVE);
+  EMIT("leave", 0);
+#undef EMIT
+  return used;
+}
+
+static void coord_reader(const uint8_t *stream, size_t len) {
+  const char *t = "fuzz_coord_reader";
+  uint8_t *b = malloc(len + 2);
+  if (b == NULL) abort();
+  memcpy(b + 2, stream, len);
+  b[0] = 0x80, b[1] = 0; /* socketpair, err 65 bytes, all at once */
+  put(t, "stream-socketpair-whole", b, len + 2);
+  b[0] = 0x81, b[1] = 7; /* pipe, pieces of up to 7 bytes */
+  put(t, "stream-pipe-pieces", b, len + 2);
+  b[0] = 0x10, b[1] = 1; /* byte by byte, short err */
+  put(t, "stream-bytewise", b, WEFT__MIN(len + 2, (size_t)300));
+  b[0] = 0x80, b[1] = 0;
+  put(t, "stream-cut-mid-message", b, 2 + 16 + 50);
+  b[2 + 5] = 0; /* bad type in the first header */
+  put(t, "stream-bad-header", b, len + 2);
+  free(b);
+}
+
+static void auth(void) {
+  const char *t = "fuzz_auth";
+  weft__auth_key_t key;
+  if (!weft__auth_key_from_token("fuzz", &key)) abort();
+  for (int role = WEFT__AUTH_ROLE_COORD; role <= WEFT__AUTH_ROLE_PEER; role++) {
+    /* body = [40][challenge][64][response][32][server mac]; the target also reads nonce_s and
+     * nonce_c from body[0..32) and body[32..64), so the MACs are computed over those. */
+    uint8_t body[1 + 40 + 1 + 64 + 1 + 32];
+    uint8_t *c = body + 1, *r = body + 42, *m = body + 107;
+    body[0] = 40, body[41] = 64, body[106] = 32;
+    uint8_t nonce[WEFT__AUTH_NONCE_LEN];
+    for (int i = 0; i < WEFT__AUTH_NONCE_LEN; i++) nonce[i] = (uint8_t)(i * 7 + role);
+    c[0] = 0x57, c[1] = 0x46, c[2] = 0x41, c[3] = 0x55; /* "WFAU" little-endian */
+    c[4] = WEFT__AUTH_VERSION, c[5] = (uint8_t)role, c[6] = c[7] = 0;
+    memcpy(c + 8, nonce, sizeof nonce);
+    for (int i = 0; i < WEFT__AUTH_NONCE_LEN; i++) r[i] = (uint8_t)(0xa0 + i);
+    const uint8_t *nonce_s = body, *nonce_c = body + 32;
+    crypto_auth_hmacsha256_state st;
+    crypto_auth_hmacsha256_init(&st, key.bytes, sizeof key.bytes);
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)"weft/1 client", 13);
+    crypto_auth_hmacsha256_update(&st, (const uint8_t[]){(uint8_t)role}, 1);
+    crypto_auth_hmacsha256_update(&st, nonce_s, 32);
+    crypto_auth_hmacsha256_update(&st, r, 32);
+    crypto_auth_hmacsha256_final(&st, r + 32);
+    crypto_auth_hmacsha256_init(&st, key.bytes, sizeof key.bytes);
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)"weft/1 server", 13);
+    crypto_auth_hmacsha256_update(&st, (const uint8_t[]){(uint8_t)role}, 1);
+    crypto_auth_hmacsha256_update(&st, nonce_c, 32);
+    crypto_auth_hmacsha256_update(&st, nonce_s, 32);
+    crypto_auth_hmacsha256_final(&st, m);
+    uint8_t sel = role == WEFT__AUTH_ROLE_PEER ? 1 : 0;
+    put_sel(t, role == WEFT__AUTH_ROLE_PEER ? "exchange-peer" : "exchange-coord", sel, body,
+            sizeof body);
+  }
+  put_sel_text(t, "token-from-input", 0x80, "\x28WFAU\x01\x01");
+}
+
+static void config(void) {
+  const char *t = "fuzz_config";
+  static const char *const v[] = {"300", "0.5", "250ms", "2s", "1m", "1h", "100us", ".25",
+                                  "64K", "64KiB", "1M", "2G", "1TiB", "512B", "-1", "+16",
+                                  "9223372036854775807", "auto", "RING", "tree", "1e3", " 5"};
+  for (size_t i = 0; i < WEFT__ARRAY_SIZE(v); i++) {
+    char name[32];
+    snprintf(name, sizeof name, "value-%02zu", i);
+    put_text(t, name, v[i]);
+  }
+}
+
+static void hosts(void) {
+  const char *t = "fuzz_host";
+  static const char *const v[] = {"node01:29400", "[::1]:29401", "[fe80::1%eth0]:80",
+                                  "10.0.0.1:65535", "node[01-03,07],gpu5", "gpu[1-2]-ib[0-1]",
+                                  "a,b,c", "host:0", "n[1-"};
+  for (size_t i = 0; i < WEFT__ARRAY_SIZE(v); i++) {
+    char name[32];
+    snprintf(name, sizeof name, "value-%02zu", i);
+    put_sel_text(t, name, i == 8 ? 3 : 100, v[i]); /* 100: a WEFT__HOST_MAX buffer */
+  }
+}
+
+static void envs(void) {
+  const char *t = "fuzz_env";
+  static const char *const v[] = {
+      "WEFT_RANK=1\nWEFT_WORLD_SIZE=4\nWEFT_COORDINATOR=node01:29400\nWEFT_JOB_TOKEN=s3cret",
+      "RANK=3\nWORLD_SIZE=8\nLOCAL_RANK=3\nMASTER_ADDR=[::1]\nMASTER_PORT=29500\n"
+      "TORCHELASTIC_RUN_ID=abc",
+      "SLURM_PROCID=5\nSLURM_NTASKS=16\nSLURM_LOCALID=1\nSLURM_STEP_NODELIST=gpu[03-06]\n"
+      "SLURM_JOB_ID=123456\nSLURM_STEP_ID=0",
+      "SLURM_PROCID=0\nSLURM_NTASKS=1\nPMI_RANK=2\nPMI_SIZE=4\nPMI_KVSNAME=kvs_77\n"
+      "WEFT_COORDINATOR_PORT=31000",
+      "OMPI_COMM_WORLD_RANK=1\nOMPI_COMM_WORLD_SIZE=2\nOMPI_COMM_WORLD_LOCAL_RANK=1\n"
+      "OMPI_MCA_ess_base_jobid=99",
+      "WEFT_RANK=4\nWEFT_WORLD_SIZE=4",
+      "MASTER_ADDR=host\nMASTER_PORT=65535",
+      "SLURM_NODELIST=a,,b",
+  };
+  for (size_t i = 0; i < WEFT__ARRAY_SIZE(v); i++) {
+    char name[32];
+    snprintf(name, sizeof name, "env-%02zu", i);
+    put_sel_text(t, name, i == 7 ? 5 : 200, v[i]);
+  }
+}
+
+int main(int argc, char **argv) {
+  if (argc != 2) {
+    fprintf(stderr, "usage: %s CORPUS_DIR\n", argv[0]);
+    return 1;
+  }
+  root = argv[1];
+  if (mkdir(root, 0755) != 0 && errno != EEXIST) {
+    perror(root);
+    return 1;
+  }
+  if (sodium_init() < 0) return 1;
+  uint8_t stream[8192];
+  frames();
+  peer_hellos();
+  size_t n = coord_messages(stream, sizeof stream);
+  coord_reader(stream, n);
+  auth();
+  config();
+  hosts();
+  envs();
+  return 0;
+}
