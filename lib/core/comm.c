@@ -64,6 +64,7 @@ static weft_comm_t *comm_alloc(void) {
   pthread_mutex_init(&c->coord_wmu, NULL);
   pthread_cond_init(&c->cv, NULL);
   atomic_init(&c->in_call, 0);
+  atomic_init(&c->coord_lost, false);
   return c;
 }
 
@@ -129,7 +130,7 @@ WEFT_API weft_result_t weft_comm_init(weft_comm_t **out, const weft_config_t *cf
   gethostname(hello.host, sizeof hello.host - 1);
   weft__coord_welcome_t welcome;
   if ((r = weft__coord_connect(host, port, &c->key, &hello, deadline, &c->coord_fd, &welcome, err, sizeof err)) != WEFT_SUCCESS)
-    INIT_FAIL(r, "weft_comm_init: rank %d: coordinator %s:%d: %s", rank, host, port, err);
+    INIT_FAIL(r, "weft_comm_init: rank %d: %s", rank, err); /* err names the coordinator */
   c->member_id = welcome.member_id;
   c->rank = rank;
   c->size = world;
@@ -153,7 +154,7 @@ WEFT_API weft_result_t weft_comm_destroy(weft_comm_t *c) {
   if (c->tp) c->tp_ops->destroy(c->tp); /* says BYE to every peer */
   c->tp = NULL;
   if (c->coord_fd >= 0) {
-    if (!c->coord_lost) {
+    if (!atomic_load(&c->coord_lost)) {
       uint8_t msg[WEFT__COORD_HDR_LEN];
       size_t n = weft__coord_encode_empty(msg, sizeof msg, WEFT__COORD_LEAVE);
       weft__coord_send(c->coord_fd, msg, n, weft__now() + 1.0);

@@ -82,7 +82,7 @@ struct weft_comm {
   int coord_fd;
   weft__coord_reader_t coord_rd;
   double coord_last_rx, coord_last_tx;
-  bool coord_lost;
+  atomic_bool coord_lost;     /* set by the progress thread, read by callers */
   pthread_mutex_t coord_wmu; /* both threads send small coordinator messages */
   int epfd, wake_fd;
   const weft__transport_ops_t *tp_ops;

@@ -134,7 +134,8 @@ static void fail_op(weft_comm_t *c, weft__op_t *op, weft_result_t code, const ch
     if (p != op && p->started) finish_op(c, p, code, msg);
     p = next;
   }
-  finish_op(c, op, code, msg);
+  /* A transport callback above may already have ended it (and its waiter freed it). */
+  if (still_running(c, op)) finish_op(c, op, code, msg);
 }
 
 /* ---- running phases --------------------------------------------------------------------- */

@@ -26,10 +26,12 @@ static char wake_tag, coord_tag;
 
 weft_result_t weft__progress_coord_send(weft_comm_t *c, const uint8_t *msg, size_t len) {
   pthread_mutex_lock(&c->coord_wmu);
-  weft_result_t r = c->coord_fd >= 0 && !c->coord_lost ? weft__coord_send(c->coord_fd, msg, len, weft__now() + 2.0)
+  weft_result_t r = c->coord_fd >= 0 && !atomic_load(&c->coord_lost) ? weft__coord_send(c->coord_fd, msg, len, weft__now() + 2.0)
                                                         : WEFT_ERR_TRANSPORT;
   pthread_mutex_unlock(&c->coord_wmu);
-  if (r == WEFT_SUCCESS) c->coord_last_tx = weft__now();
+  /* Only the progress thread keeps the heartbeat clock; a caller's message (RECOVER) merely
+   * makes the next heartbeat slightly early. */
+  if (r == WEFT_SUCCESS && c->thread_started && pthread_equal(pthread_self(), c->thread)) c->coord_last_tx = weft__now();
   return r;
 }
 
@@ -43,8 +45,8 @@ void weft__progress_wake(weft_comm_t *c) {
  * send, or silence noticed first, as after a SIGSTOP longer than the heartbeat timeout), this
  * process fences itself. */
 static void coordinator_lost(weft_comm_t *c, const char *why) {
-  if (c->coord_lost) return;
-  c->coord_lost = true;
+  if (atomic_load(&c->coord_lost)) return;
+  atomic_store(&c->coord_lost, true);
   WEFT__WARN("rank %d: lost the coordinator: %s", c->rank, why);
   epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->coord_fd, NULL);
   char msg[WEFT__ERR_LEN];
@@ -137,7 +139,7 @@ static void handle_coord_message(weft_comm_t *c, uint8_t type, const uint8_t *p,
 }
 
 static void read_coordinator(weft_comm_t *c) {
-  for (int i = 0; i < 64 && !c->coord_lost; i++) {
+  for (int i = 0; i < 64 && !atomic_load(&c->coord_lost); i++) {
     char err[160];
     int r = weft__coord_reader_step(&c->coord_rd, c->coord_fd, err, sizeof err);
     if (r == 0) return;
@@ -165,7 +167,7 @@ static void drain_inbox(weft_comm_t *c) {
 }
 
 static void heartbeat(weft_comm_t *c, double now) {
-  if (c->coord_fd < 0 || c->coord_lost) return;
+  if (c->coord_fd < 0 || atomic_load(&c->coord_lost)) return;
   if (now - c->coord_last_tx >= c->hb_interval) {
     uint8_t msg[WEFT__COORD_HDR_LEN];
     size_t n = weft__coord_encode_empty(msg, sizeof msg, WEFT__COORD_HEARTBEAT);

@@ -39,9 +39,9 @@ void weft__epoch_pause(weft_comm_t *c, bool pause) {
 /* Waits for the coordinator's answer: 1 NO_CHANGE, 2 EPOCH, -1 error (code in coord_error). */
 int weft__epoch_wait_answer(weft_comm_t *c, double deadline) {
   pthread_mutex_lock(&c->mu);
-  while (c->recover_answer == 0 && !c->coord_lost && weft__now() < deadline) timed_wait(c, deadline);
+  while (c->recover_answer == 0 && !atomic_load(&c->coord_lost) && weft__now() < deadline) timed_wait(c, deadline);
   int a = c->recover_answer;
-  if (a == 0 && c->coord_lost) a = -1;
+  if (a == 0 && atomic_load(&c->coord_lost)) a = -1;
   pthread_mutex_unlock(&c->mu);
   return a;
 }

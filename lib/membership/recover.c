@@ -74,7 +74,7 @@ WEFT_API weft_result_t weft_comm_recover(weft_comm_t *c, weft_recover_info_t *in
   size_t n = weft__coord_encode_epoch_ref(msg, sizeof msg, WEFT__COORD_RECOVER, c->epoch);
   double deadline = weft__now() + c->timeout;
   if (weft__progress_coord_send(c, msg, n) != WEFT_SUCCESS) {
-    if (c->coord_lost) {
+    if (atomic_load(&c->coord_lost)) {
       r = evicted(c);
       goto out;
     }
@@ -84,7 +84,7 @@ WEFT_API weft_result_t weft_comm_recover(weft_comm_t *c, weft_recover_info_t *in
   }
   int a = weft__epoch_wait_answer(c, deadline);
   /* The connection dropped without the coordinator's word (coordinator_lost answered for it). */
-  if (a == -1 && c->coord_lost && c->coord_error.code == WEFT_ERR_TRANSPORT) {
+  if (a == -1 && atomic_load(&c->coord_lost) && c->coord_error.code == WEFT_ERR_TRANSPORT) {
     r = evicted(c);
   } else if (a == 1) {
     if (was_revoked) {

@@ -215,7 +215,9 @@ static void queue_control(conn_t *c, const weft__frame_t *f, const void *payload
   weft__frame_encode(c->ctl + c->ctl_len, f);
   if (f->len) memcpy(c->ctl + c->ctl_len + WEFT__FRAME_HDR_LEN, payload, f->len);
   c->ctl_len = need;
-  conn_write(c);
+  /* Written by the event loop, not now: a write can find the peer dead, and the callbacks that
+   * follow must not run inside the caller (which is in the middle of failing an operation). */
+  set_events(c);
 }
 
 static void tcp_broadcast_control(weft__transport_t *t, const weft__frame_t *f, const void *payload) {
