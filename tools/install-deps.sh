@@ -3,12 +3,16 @@
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-pkgs=(build-essential meson ninja-build pkg-config libsodium-dev libcmocka-dev python3
-      mpich libmpich-dev iproute2 nftables)
+pkgs=(build-essential meson ninja-build pkg-config libsodium-dev libcmocka-dev python3 python3-dev
+      python3-numpy python3-pytest python3-pip mpich libmpich-dev iproute2 nftables clang)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -q
   $SUDO apt-get install -y -q "${missing[@]}"
+fi
+# The python3 first on PATH may not be Debian's (pyenv, a venv): give it numpy and pytest too.
+if ! python3 -c "import numpy, pytest" >/dev/null 2>&1; then
+  python3 -m pip install --quiet numpy pytest || echo "install-deps: could not pip-install numpy/pytest for $(command -v python3); the Python tests will be skipped"
 fi

@@ -481,6 +481,14 @@ static short events_for(enum state s) {
 weft_result_t weft__mesh_connect(int listen_fd, const weft__auth_key_t *key, uint64_t epoch,
                                  int rank, int size, const weft__mesh_peer_t *peers, int nsocks,
                                  double deadline, int *fds, char *err, size_t errlen) {
+  return weft__mesh_connect_cancellable(listen_fd, key, epoch, rank, size, peers, nsocks, deadline, fds,
+                                        err, errlen, NULL, NULL);
+}
+
+weft_result_t weft__mesh_connect_cancellable(int listen_fd, const weft__auth_key_t *key, uint64_t epoch,
+                                             int rank, int size, const weft__mesh_peer_t *peers, int nsocks,
+                                             double deadline, int *fds, char *err, size_t errlen,
+                                             weft__mesh_cancel_fn cancelled, void *ctx) {
   mesh_t m = {.key = key, .epoch = epoch, .rank = rank, .size = size, .nsocks = nsocks,
               .peers = peers, .fds = fds, .fatal = WEFT_SUCCESS, .err = err, .errlen = errlen};
   conn_t *dials = NULL, *acc = NULL;
@@ -520,9 +528,13 @@ weft_result_t weft__mesh_connect(int listen_fd, const weft__auth_key_t *key, uin
     double now = weft__now();
     if (m.fatal != WEFT_SUCCESS) goto fail;
     if (m.dials_done == ndial && m.accepts_done == expected_accepts) break;
+    if (cancelled && cancelled(ctx, err, errlen)) {
+      m.fatal = WEFT_ERR_PEER_LOST;
+      goto fail;
+    }
 
     /* Timers: dial retries due, accepted handshakes expired. */
-    double next = deadline;
+    double next = cancelled ? WEFT__MIN(deadline, now + 0.05) : deadline;
     for (int i = 0; i < ndial; i++) {
       conn_t *c = &dials[i];
       if (c->state != D_WAIT_RETRY) continue;

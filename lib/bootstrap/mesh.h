@@ -42,4 +42,14 @@ weft_result_t weft__mesh_connect(int listen_fd, const weft__auth_key_t *key, uin
                                  int rank, int size, const weft__mesh_peer_t *peers, int nsocks,
                                  double deadline, int *fds, char *err, size_t errlen);
 
+/* The same, abandoned early when cancelled(ctx) returns true (checked at least every 50 ms):
+ * installing an epoch must give up at once when the coordinator revokes that epoch (one of its
+ * members died while the mesh was forming) instead of dialing a dead peer until the deadline.
+ * The callback writes the reason into why; the result is WEFT_ERR_PEER_LOST. */
+typedef bool (*weft__mesh_cancel_fn)(void *ctx, char *why, size_t whylen);
+weft_result_t weft__mesh_connect_cancellable(int listen_fd, const weft__auth_key_t *key, uint64_t epoch,
+                                             int rank, int size, const weft__mesh_peer_t *peers, int nsocks,
+                                             double deadline, int *fds, char *err, size_t errlen,
+                                             weft__mesh_cancel_fn cancelled, void *ctx);
+
 #endif

@@ -71,8 +71,10 @@ static void handle_revoke(weft_comm_t *c, const weft__coord_revoke_t *rv) {
   if (c->paused || rv->epoch > c->epoch) {
     /* About an epoch being installed right now: apply it once installed. */
     if (rv->epoch > c->epoch || c->paused) {
+      pthread_mutex_lock(&c->mu); /* read by the installing thread (epoch.c) */
       c->deferred_revoke = *rv;
       c->has_deferred_revoke = true;
+      pthread_mutex_unlock(&c->mu);
     }
     return;
   }

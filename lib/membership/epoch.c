@@ -64,6 +64,26 @@ static weft_result_t resize_state(weft_comm_t *c, int size) {
   return WEFT_SUCCESS;
 }
 
+/* While the mesh forms: give up as soon as the coordinator revokes the epoch being installed
+ * (a member died meanwhile) or is lost, rather than dialing a dead peer until the deadline. */
+static bool install_cancelled(void *ctx, char *why, size_t whylen) {
+  weft_comm_t *c = ctx;
+  bool stop = false;
+  pthread_mutex_lock(&c->mu);
+  if (c->has_deferred_revoke && c->deferred_revoke.epoch == c->next_epoch.epoch &&
+      c->deferred_revoke.reason != WEFT__FAIL_LEFT) {
+    snprintf(why, whylen, "epoch %llu was revoked while forming: rank %d failed (%s)",
+             (unsigned long long)c->deferred_revoke.epoch, c->deferred_revoke.rank, c->deferred_revoke.text);
+    stop = true;
+  }
+  pthread_mutex_unlock(&c->mu);
+  if (!stop && atomic_load(&c->coord_lost)) {
+    snprintf(why, whylen, "lost the coordinator while forming epoch %llu", (unsigned long long)c->next_epoch.epoch);
+    stop = true;
+  }
+  return stop;
+}
+
 /* Requires the progress thread paused and an EPOCH in c->next_epoch. */
 weft_result_t weft__epoch_install(weft_comm_t *c, double deadline, char *err, size_t errlen) {
   const weft__coord_epoch_t *e = &c->next_epoch;
@@ -109,7 +129,8 @@ weft_result_t weft__epoch_install(weft_comm_t *c, double deadline, char *err, si
     return WEFT_ERR_NO_MEMORY;
   }
   for (int i = 0; i < c->size; i++) peers[i] = (weft__mesh_peer_t){.member_id = c->members[i].member_id, .addr = c->members[i].addr};
-  r = weft__mesh_connect(c->listen_fd, &c->key, c->epoch, c->rank, c->size, peers, c->nsocks, deadline, fds, err, errlen);
+  r = weft__mesh_connect_cancellable(c->listen_fd, &c->key, c->epoch, c->rank, c->size, peers, c->nsocks, deadline,
+                                     fds, err, errlen, install_cancelled, c);
   free(peers);
   if (r == WEFT_SUCCESS) {
     weft__transport_args_t a = {.rank = c->rank, .size = c->size, .nsocks = c->nsocks, .fds = fds,

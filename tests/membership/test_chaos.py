@@ -19,7 +19,7 @@ time.time() taken just before each kill (same machine, same clock).
              (recover returned; per kill: the slowest survivor)
   rejoin     restarted process's init start -> weft_comm_init_env returned (admitted)
 
-usage: test_chaos.py WEFTRUN CHAOS_RANK [--duration S] [--seed N] [--sleep-ms MS]"""
+usage: test_chaos.py WEFTRUN CHAOS_RANK [--duration S] [--seed N] [--sleep-ms MS] [--verbose]"""
 import argparse
 import atexit
 import os
@@ -72,10 +72,10 @@ class Rank:
 class ChaosJob:
     """Runs the job, parses every line as it arrives (arrival time kept), watches for hangs."""
 
-    def __init__(self, weftrun, program, stop_file, sleep_ms):
+    def __init__(self, weftrun, program, stop_file, sleep_ms, verbose=False):
         env = dict(os.environ, WEFT_TIMEOUT=str(WEFT_TIMEOUT_S), CHAOS_RESTART_DELAY_MS=str(RESTART_DELAY_MS))
-        self.cmd = [weftrun, "-n", str(N), "--restart", "200", "--timeout", "400", "--",
-                    program, stop_file, str(sleep_ms)]
+        self.cmd = [weftrun, "-n", str(N), "--restart", "200", "--timeout", "400"] + \
+                   (["--verbose"] if verbose else []) + ["--", program, stop_file, str(sleep_ms)]
         self.lines = []       # (launcher rank or -1, text, arrival time)
         self.ranks = [Rank() for _ in range(N)]
         self.max_step, self.max_step_at = -1, time.time()
@@ -321,6 +321,7 @@ def main():
     ap.add_argument("--duration", type=float, default=60.0)
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--sleep-ms", type=int, default=5)
+    ap.add_argument("--verbose", action="store_true", help="weftrun and coordinator log lines in the output")
     a = ap.parse_args()
     seed = a.seed if a.seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
@@ -329,7 +330,7 @@ def main():
     atexit.register(shutil.rmtree, tmp, True)
     stop_file = os.path.join(tmp, "stop")
 
-    job = ChaosJob(a.weftrun, a.program, stop_file, a.sleep_ms)
+    job = ChaosJob(a.weftrun, a.program, stop_file, a.sleep_ms, a.verbose)
     t_start = time.time()
     events = run_chaos(job, rng, a.duration)
     # Let the last restarted ranks rejoin, then ask the members to finish together.

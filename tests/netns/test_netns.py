@@ -5,7 +5,10 @@ bridge in the root namespace, where weftrun's coordinator listens.
   test_netns.py WEFTRUN IN_HOST COLL_CHECK LOOP_RANK
 
 1. sweep: coll_check with 6 ranks spread over 3 hosts (two per host), both algorithms.
-2. partition: loop_rank with 6 ranks over 3 hosts; host 2's link is taken down; every rank must
+2. loss: 5% of the packets entering host 1 are dropped at random (nftables numgen); the sweep
+   must still pass — TCP retransmits, weft slows down but must not fail.
+3. slow: host 2's link is limited to 50 Mbit/s (tc tbf); the sweep must still pass.
+4. partition: loop_rank with 6 ranks over 3 hosts; host 2's link is taken down; every rank must
    report an error within WEFT_HEARTBEAT_TIMEOUT + margin, the survivors naming a rank of host 2,
    and nothing may hang.
 Exits 77 (skipped) when not root or namespaces are unavailable."""
@@ -62,6 +65,41 @@ def test_sweep():
             print(out[-4000:])
             return False
     return True
+
+
+def sweep_once(label, env_extra=None):
+    t0 = time.time()
+    env = {"WEFT_ALGO": "ring", "WEFT_TIMEOUT": "120"}
+    env.update(env_extra or {})
+    p = run_job(6, [COLL_CHECK, "--no-big"], env, 400)
+    out, _ = p.communicate(timeout=450)
+    ok = [l for l in out.splitlines() if "0 wrong" in l]
+    print(f"{label}: exit {p.returncode}, {len(ok)}/6 ranks all right, {time.time() - t0:.1f} s")
+    if p.returncode != 0 or len(ok) != 6:
+        print(out[-4000:])
+        return False
+    return True
+
+
+def test_loss():
+    ns = f"{PREFIX}1"
+    sh("ip", "netns", "exec", ns, "nft", "add", "table", "inet", "weftloss")
+    sh("ip", "netns", "exec", ns, "nft", "add chain inet weftloss in { type filter hook input priority 0; }")
+    sh("ip", "netns", "exec", ns, "nft", "add rule inet weftloss in numgen random mod 100 < 5 drop")
+    try:
+        return sweep_once("loss 5% into host 1")
+    finally:
+        sh("ip", "netns", "exec", ns, "nft", "delete", "table", "inet", "weftloss", check=False)
+
+
+def test_slow():
+    ns = f"{PREFIX}2"
+    sh("ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", "eth0", "root", "tbf", "rate", "50mbit",
+       "burst", "64kb", "latency", "100ms")
+    try:
+        return sweep_once("host 2 limited to 50 Mbit/s")
+    finally:
+        sh("ip", "netns", "exec", ns, "tc", "qdisc", "del", "dev", "eth0", "root", check=False)
 
 
 def test_partition():
@@ -123,7 +161,8 @@ def main():
         print(f"skipped: cannot create test hosts: {e}")
         return 77
     try:
-        results = {"sweep": test_sweep(), "partition": test_partition()}
+        results = {"sweep": test_sweep(), "loss": test_loss(), "slow": test_slow(),
+                   "partition": test_partition()}
     finally:
         teardown()
     print(" ".join(f"{k}={'ok' if v else 'FAIL'}" for k, v in results.items()))

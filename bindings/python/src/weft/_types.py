@@ -120,3 +120,8 @@ class RecoverInfo(NamedTuple):
     @property
     def changed(self):
         return self.new_epoch != self.old_epoch
+
+
+for _cls in list(ERRORS.values()) + [WeftError, RecoverInfo]:
+    _cls.__module__ = "weft"
+del _cls

@@ -124,7 +124,8 @@ static int resolve(weft_comm_t *c, const spec_t *s, PyObject *const *slot, pw_ca
   /* Export the buffers. In place (allreduce or root's reduce without recv, broadcast): one
    * writable export serves as both. Non-root reduce ranks export no receive buffer. */
   int in_place = 0;
-  const char *send_role = s->coll == PW_SEND ? "buf" : "send", *recv_role = s->coll == PW_RECV ? "buf" : "recv";
+  const char *send_role = s->coll == PW_SEND ? "buf" : "send";
+  const char *recv_role = s->coll == PW_RECV || s->coll == PW_BROADCAST ? "buf" : recv_o ? "recv" : "send";
   switch (s->coll) {
     case PW_ALLREDUCE:
     case PW_REDUCE:
@@ -133,7 +134,7 @@ static int resolve(weft_comm_t *c, const spec_t *s, PyObject *const *slot, pw_ca
         if (pw_buf_get(&k->send, send_o, 0, name, "send") < 0) return -1;
       } else if (!recv_o) {
         in_place = 1;
-        if (pw_buf_get(&k->recv, send_o, 1, name, "send (in place)") < 0) return -1;
+        if (pw_buf_get(&k->recv, send_o, 1, name, "send") < 0) return -1;
       } else if (pw_buf_get(&k->send, send_o, 0, name, "send") < 0 || pw_buf_get(&k->recv, recv_o, 1, name, "recv") < 0) {
         return -1;
       }
@@ -166,7 +167,7 @@ static int resolve(weft_comm_t *c, const spec_t *s, PyObject *const *slot, pw_ca
   } else {
     weft_dtype_t ds = WEFT_NUM_DTYPES, dr = WEFT_NUM_DTYPES;
     if (k->send.held && pw_dtype_from_buffer(&k->send, &ds, name, send_role) < 0) return -1;
-    if (k->recv.held && pw_dtype_from_buffer(&k->recv, &dr, name, in_place ? "buf" : recv_role) < 0) return -1;
+    if (k->recv.held && pw_dtype_from_buffer(&k->recv, &dr, name, recv_role) < 0) return -1;
     if (k->send.held && k->recv.held && ds != dr) {
       pw_raise_fmt(WEFT_ERR_INVALID_ARGUMENT, "%s: send is %s but recv is %s (pass dtype= to reinterpret bytes)",
                    name, weft_dtype_name(ds), weft_dtype_name(dr));
@@ -177,7 +178,7 @@ static int resolve(weft_comm_t *c, const spec_t *s, PyObject *const *slot, pw_ca
   size_t es = weft_dtype_size(k->dtype);
   Py_ssize_t ns = 0, nr = 0;
   if (k->send.held && (ns = elements(&k->send, es, name, send_role)) < 0) return -1;
-  if (k->recv.held && (nr = elements(&k->recv, es, name, in_place ? "buf" : recv_role)) < 0) return -1;
+  if (k->recv.held && (nr = elements(&k->recv, es, name, recv_role)) < 0) return -1;
   if (in_place) ns = nr;
 
   switch (s->coll) {

@@ -1,0 +1,428 @@
+"""One rank of a Python binding test: `weftrun -n N python3 rank_script.py CASE [ARGS]`.
+
+Every rank checks its own results against a numpy reference computed from all ranks' inputs
+(each rank can regenerate any rank's input from its seed), prints `ok CASE` and exits 0; an
+assertion failure exits non-zero with the traceback. Cases that expect a failure print what
+they saw as `KEY k=v ...` lines for the driver to check."""
+import array
+import os
+import signal
+import sys
+import threading
+import time
+
+import numpy as np
+
+import weft
+
+DTYPES = ["float32", "float64", "int32", "int64", "float16", "uint8"]
+OPS = ["sum", "prod", "min", "max", "avg"]
+COUNTS = [0, 1, 13, 1000, 100003]  # the last one spans several 512 KiB frames for 8-byte types
+
+
+def rank_input(rank, count, dtype, salt=0):
+    """Small positive integers: every op is exact in every dtype (products stay below 4**8)."""
+    rng = np.random.default_rng(1000 * rank + 7 * count + salt)
+    return rng.integers(1, 5, size=count).astype(dtype)
+
+
+def reference(inputs, op, dtype):
+    n = len(inputs)
+    wide = np.stack([x.astype(np.float64) for x in inputs])
+    if op == "sum":
+        r = wide.sum(0)
+    elif op == "prod":
+        r = wide.prod(0)
+    elif op == "min":
+        r = wide.min(0)
+    elif op == "max":
+        r = wide.max(0)
+    else:
+        s = wide.sum(0)
+        r = s / n if np.dtype(dtype).kind == "f" else np.floor(s / n)  # C division truncates
+    return r.astype(dtype)
+
+
+def check(got, want, what):
+    tol = 1e-2 if got.dtype == np.float16 else 1e-6
+    if got.dtype.kind == "f":
+        ok = np.allclose(got.astype(np.float64), want.astype(np.float64), rtol=tol, atol=0)
+    else:
+        ok = np.array_equal(got, want)
+    assert ok, "%s: got %s want %s" % (what, got[:8], want[:8])
+
+
+def case_collectives(comm):
+    n, me = comm.size, comm.rank
+    for dtype in DTYPES:
+        for count in COUNTS:
+            ins = [rank_input(r, count, dtype) for r in range(n)]
+            mine = ins[me]
+            for op in OPS:
+                what = "%s count %d %s" % (dtype, count, op)
+                want = reference(ins, op, dtype)
+                out = np.empty_like(mine)
+                res = comm.allreduce(mine, out, op=op)
+                assert res is out
+                check(out, want, "allreduce " + what)
+                check(mine, ins[me], "allreduce input untouched " + what)
+                inplace = mine.copy()
+                assert comm.allreduce(inplace, op=op) is inplace
+                check(inplace, want, "allreduce in place " + what)
+
+                # reduce_scatter: each rank gets its block of the reduction of n blocks.
+                big = [rank_input(r, count * n, dtype, salt=1) for r in range(n)]
+                block = np.empty(count, dtype)
+                comm.reduce_scatter(big[me], block, op)
+                check(block, reference(big, op, dtype)[me * count:(me + 1) * count], "reduce_scatter " + what)
+
+                root = (count + len(op)) % n
+                out = np.zeros_like(mine)
+                res = comm.reduce(mine, out, op, root)
+                if me == root:
+                    check(out, want, "reduce " + what)
+                    inplace = mine.copy()
+                    comm.reduce(inplace, None, op, root)
+                    check(inplace, want, "reduce in place " + what)
+                else:
+                    comm.reduce(mine.copy(), None, op, root)
+
+            gathered = np.empty(count * n, dtype)
+            comm.allgather(mine, gathered)
+            check(gathered, np.concatenate(ins), "allgather %s %d" % (dtype, count))
+            inplace = np.zeros(count * n, dtype)
+            inplace[me * count:(me + 1) * count] = mine
+            comm.allgather(inplace[me * count:(me + 1) * count], inplace)  # in place (NCCL's aliasing)
+            check(inplace, np.concatenate(ins), "allgather in place %s %d" % (dtype, count))
+
+            for root in range(n):
+                buf = ins[root].copy() if me == root else np.zeros(count, dtype)
+                assert comm.broadcast(buf, root) is buf
+                check(buf, ins[root], "broadcast root %d %s %d" % (root, dtype, count))
+    comm.barrier()
+
+
+def case_p2p_and_buffers(comm):
+    n, me = comm.size, comm.rank
+    nxt, prv = (me + 1) % n, (me - 1) % n
+    # send/recv around the ring (isend first so the blocking recv cannot deadlock).
+    for dtype in DTYPES:
+        out = rank_input(me, 777, dtype)
+        req = comm.isend(out, nxt)
+        got = np.empty(777, dtype)
+        assert comm.recv(got, prv) is got
+        assert req.wait() is None
+        check(got, rank_input(prv, 777, dtype), "recv %s" % dtype)
+        comm.send(out, nxt) if me % 2 == 0 else comm.recv(got, prv)
+        comm.recv(got, prv) if me % 2 == 0 else comm.send(out, nxt)
+        check(got, rank_input(prv, 777, dtype), "send/recv %s" % dtype)
+
+    # Other buffer-protocol objects: bytearray (uint8), array.array('d'), memoryview.
+    ba = bytearray([me + 1] * 10)
+    comm.allreduce(ba, op="max")
+    assert ba == bytearray([n] * 10), ba
+    arr = array.array("d", [float(me)] * 5)
+    comm.allreduce(arr)
+    assert list(arr) == [float(sum(range(n)))] * 5, arr
+    mv = memoryview(bytearray(np.full(4, me, np.int32).tobytes())).cast("i")
+    comm.allreduce(mv, op="min")
+    assert mv.tolist() == [0] * 4
+    # A read-only send is fine; bytes reinterpreted through dtype=.
+    src = np.full(6, 2.5, np.float32).tobytes()
+    dst = bytearray(len(src))
+    comm.allreduce(src, dst, dtype="float32")
+    assert np.frombuffer(dst, np.float32).tolist() == [2.5 * n] * 6
+    # bfloat16 through a uint16 view: 1.0 is 0x3f80; 1.0 * n for n <= 8 is exact in bfloat16.
+    bf = np.full(33, 0x3F80, np.uint16)
+    comm.allreduce(bf, dtype="bfloat16")
+    want = (np.array([float(n)], np.float32).view(np.uint32) >> 16).astype(np.uint16)[0]
+    assert (bf == want).all(), (bf[:4], want)
+    # numpy dtypes as dtype=.
+    x = np.ones(8, np.float64)
+    comm.allreduce(x, dtype=np.float64)
+    comm.allreduce(x, dtype=np.dtype("float64"), op=weft.MAX)
+    assert (x == n).all()
+    # 2-D arrays are fine when C-contiguous.
+    m = np.full((3, 4), me, np.int64)
+    comm.allreduce(m)
+    assert (m == sum(range(n))).all()
+
+
+def case_nonblocking(comm):
+    n, me = comm.size, comm.rank
+    ins = [rank_input(r, 5000, "float32") for r in range(n)]
+    outs, reqs = [], []
+    for op in OPS:  # several in flight at once, completed out of issue order
+        out = np.empty(5000, np.float32)
+        outs.append(out)
+        reqs.append(comm.iallreduce(ins[me], out, op))
+    gathered = np.empty(5000 * n, np.float32)
+    reqs.append(comm.iallgather(ins[me], gathered))
+    block = np.empty(5000 // n * 1, np.float32)
+    rs_in = [rank_input(r, (5000 // n) * n, "float32", salt=3) for r in range(n)]
+    reqs.append(comm.ireduce_scatter(rs_in[me], block, "max"))
+    bc = ins[0].copy() if me == 0 else np.zeros(5000, np.float32)
+    reqs.append(comm.ibroadcast(bc, 0))
+    red = np.zeros(5000, np.float32)
+    reqs.append(comm.ireduce(ins[me], red, "sum", n - 1))
+    reqs.append(comm.ibarrier())
+    assert comm.pending == len(reqs)
+    deadline = time.time() + 30
+    while not reqs[-1].test():
+        assert time.time() < deadline, "ibarrier never completed"
+        time.sleep(0.001)
+    for r in reversed(reqs[:-1]):
+        res = r.wait()
+        assert r.done and r.wait() is res  # waiting again returns the same outcome
+    assert comm.pending == 0
+    for op, out in zip(OPS, outs):
+        check(out, reference(ins, op, "float32"), "iallreduce " + op)
+    check(gathered, np.concatenate(ins), "iallgather")
+    check(block, reference(rs_in, "max", "float32")[me * len(block):(me + 1) * len(block)], "ireduce_scatter")
+    check(bc, ins[0], "ibroadcast")
+    if me == n - 1:
+        check(red, reference(ins, "sum", "float32"), "ireduce")
+    assert reqs[0].test() is True and "done" in repr(reqs[0])
+
+    # A request dropped without wait is completed by its destructor: the buffer outlives it.
+    x = np.ones(100000, np.float64)
+    r = comm.iallreduce(x)
+    del r
+    assert (x == n).all(), x[:4]
+    # The Request keeps the buffer alive even when the caller drops its own reference.
+    r = comm.iallreduce(np.ones(1000, np.int64))
+    res = r.wait()
+    assert (res == n).all()
+    # irecv/isend.
+    got = np.zeros(10, np.int32)
+    rr = comm.irecv(got, (me - 1) % n)
+    rs = comm.isend(np.full(10, me, np.int32), (me + 1) % n)
+    assert rr.wait() is got and rs.wait() is None
+    assert (got == (me - 1) % n).all()
+
+
+def case_exit_pending(comm):
+    """Leaves a request pending and a communicator open: the atexit hook must finish both."""
+    global KEEP
+    KEEP = (comm.iallreduce(np.ones(1 << 16, np.float32)), comm.ibarrier(), comm)
+    print("ok exit_pending", flush=True)
+    sys.exit(0)
+
+
+def case_close_pending(comm):
+    """close() with requests pending waits for them; their outcomes stay readable."""
+    x = np.ones(1 << 16, np.float32)
+    r1, r2 = comm.iallreduce(x), comm.ibarrier()
+    comm.close()
+    assert comm.closed and r1.done and r2.done
+    assert r1.wait() is x and (x == comm_size).all()
+    try:
+        comm.allreduce(x)
+        raise AssertionError("a closed communicator must refuse calls")
+    except weft.InvalidUsageError as e:
+        assert "closed" in e.detail, e.detail
+    comm.close()  # idempotent
+
+
+def case_invalid(comm):
+    n = comm.size
+    x = np.ones(10, np.float32)
+
+    def expect(fn, words, cls=weft.InvalidArgumentError):
+        try:
+            fn()
+        except cls as e:
+            assert isinstance(e, weft.WeftError) and e.code is not None, e
+            for w in words:
+                assert w in e.detail, "%r not in %r" % (w, e.detail)
+            print("invalid %s: %s" % (type(e).__name__, e.detail), flush=True)
+            return e
+        raise AssertionError("no %s for %s" % (cls.__name__, words))
+
+    e = expect(lambda: comm.allreduce(x, np.ones(11, np.float32)), ["allreduce", "11", "expected 10"])
+    assert isinstance(e, ValueError) and e.code == 1 and e.name == "WEFT_ERR_INVALID_ARGUMENT"
+    expect(lambda: comm.allreduce(x, np.ones(10, np.float64)), ["float32", "float64"])
+    expect(lambda: comm.allreduce(np.ones(4, np.int16)), ["format 'h'", "dtype="])
+    expect(lambda: comm.allreduce(np.ones(4, np.complex64)), ["format"])
+    expect(lambda: comm.allreduce(np.ones(20, np.float32)[::2]), ["contiguous"])
+    expect(lambda: comm.allreduce(x, b"\0" * 40), ["recv", "read-only"])
+    expect(lambda: comm.allreduce(b"\0" * 40), ["read-only"])
+    expect(lambda: comm.allreduce(x, op="median"), ["op 'median'"])
+    expect(lambda: comm.allreduce(x, dtype="int16"), ["int16"])
+    expect(lambda: comm.allreduce(np.ones(3, np.uint8), dtype="float32"), ["3 bytes", "4-byte"])
+    expect(lambda: comm.allreduce(object()), ["buffer protocol"])
+    expect(lambda: comm.allgather(x, np.empty(10 * n + 1, np.float32)), ["allgather", "expected %d" % (10 * n)])
+    expect(lambda: comm.reduce_scatter(x, np.empty(11, np.float32)), ["reduce_scatter"])
+    expect(lambda: comm.broadcast(x, n + 5), ["root %d out of range" % (n + 5)])
+    expect(lambda: comm.broadcast(x, "zero"), ["not a rank"])
+    expect(lambda: comm.send(x, comm.rank), ["peer %d is this rank itself" % comm.rank])
+    expect(lambda: comm.iallreduce(x, np.ones(3, np.float32)), ["expected 10"])
+    assert comm.pending == 0
+    # The communicator is still usable: invalid arguments are caught before the network.
+    comm.allreduce(x)
+    assert (x == n).all()
+
+
+def case_mismatch(comm):
+    count = 10 if comm.rank == 0 else 20
+    try:
+        comm.allreduce(np.ones(count, np.float32))
+    except weft.WeftError as e:
+        print("ERROR %s detail=%s" % (type(e).__name__, e.detail.replace(" ", "_")), flush=True)
+        return
+    raise AssertionError("mismatched counts did not fail")
+
+
+def case_kill(comm, victim="1"):
+    """The victim SIGKILLs itself mid-loop; survivors must fail with PeerLostError or
+    RevokedError naming it, quickly, and print what they saw."""
+    victim = int(victim)
+    x = np.ones(1 << 18, np.float32)
+    for i in range(1000000):
+        if comm.rank == victim and i == 20:
+            print("KILL t=%.3f" % time.time(), flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+        t0 = time.time()
+        try:
+            comm.allreduce(x, op="max")
+        except weft.WeftError as e:
+            print("ERROR cls=%s code=%d name=%s seconds=%.3f t=%.3f" % (
+                type(e).__name__, e.code, e.name, time.time() - t0, time.time()), flush=True)
+            print("DETAIL %s" % e.detail, flush=True)
+            return
+    raise AssertionError("no failure")
+
+
+def case_recover(comm, victim="2"):
+    victim, n = int(victim), comm.size
+    x = np.ones(1000, np.float64)
+    for i in range(1000000):
+        if comm.rank == victim and i == 10:
+            os.kill(os.getpid(), signal.SIGKILL)
+        try:
+            comm.allreduce(x, op="max")
+        except (weft.PeerLostError, weft.RevokedError):
+            break
+    info = comm.recover()
+    assert isinstance(info, weft.RecoverInfo), info
+    assert info.changed and info.new_epoch > info.old_epoch == 1, info
+    assert (info.old_size, info.new_size, info.left, info.num_left) == (n, n - 1, (victim,), 1), info
+    assert not info.is_new_member and info.joined == () and info.old_rank != victim, info
+    assert comm.size == n - 1 and comm.epoch == info.new_epoch and comm.rank == info.new_rank
+    y = np.full(7, comm.rank + 1, np.int64)
+    comm.allreduce(y)
+    assert (y == sum(range(1, n))).all(), y
+    print("RECOVER old_epoch=%d new_epoch=%d left=%s" % (info.old_epoch, info.new_epoch, info.left), flush=True)
+
+
+def case_gil(comm):
+    """While one rank waits in a blocking call (its peer joins 1 s late), a Python thread keeps
+    running: the wait must not hold the GIL."""
+    counter = [0]
+    stop = threading.Event()
+
+    def spin():
+        while not stop.is_set():
+            counter[0] += 1
+
+    x = np.ones(1000, np.float32)
+    comm.barrier()
+    results = []
+    for label, call in (("allreduce", lambda: comm.allreduce(x)),
+                        ("wait", lambda: comm.ibarrier().wait()),
+                        ("recv", lambda: comm.recv(x, 1) if comm.rank == 0 else comm.send(x, 0))):
+        if comm.rank == 0:
+            t = threading.Thread(target=spin)
+            t.start()
+            time.sleep(0.05)
+            before, t0 = counter[0], time.time()
+            call()
+            took, advanced = time.time() - t0, counter[0] - before
+            stop.set()
+            t.join()
+            stop.clear()
+            results.append("%s_seconds=%.3f %s_count=%d" % (label, took, label, advanced))
+        else:
+            time.sleep(1.0)
+            call()
+    if comm.rank == 0:
+        print("GIL " + " ".join(results), flush=True)
+
+
+def case_api(comm):
+    n, me = comm.size, comm.rank
+    assert 0 <= me < n and comm.epoch == 1 and comm.joined_late is False and not comm.closed
+    assert repr(comm) == "<weft.Comm rank %d of %d, epoch 1>" % (me, n)
+    assert isinstance(comm.last_error, str)
+    assert weft.dtype_size("bfloat16") == 2 and weft.dtype_size(np.float64) == 8
+    assert weft.result_name(3) == "WEFT_ERR_PEER_LOST" and "peer" in weft.strerror(3)
+    assert issubclass(weft.TimeoutError, TimeoutError) and issubclass(weft.TimeoutError, weft.WeftError)
+    assert issubclass(weft.InvalidArgumentError, ValueError)
+    try:
+        comm.__init__()
+        raise AssertionError("init twice")
+    except weft.InvalidUsageError:
+        pass
+    with comm as same:  # the context manager closes on exit
+        assert same is comm
+        y = np.ones(3, np.int32)
+        same.allreduce(y)
+        assert (y == n).all()
+    assert comm.closed and repr(comm) == "<weft.Comm closed>"
+    try:
+        comm.rank
+        raise AssertionError("rank of a closed communicator")
+    except weft.InvalidUsageError:
+        pass
+
+def case_threads(comm):
+    """One communicator, two threads: while one waits inside a call, the other's call on the
+    same communicator raises InvalidUsageError (as in C), and close() refuses to pull the
+    communicator from under the waiting thread."""
+    x = np.ones(100, np.float32)
+    if comm.rank == 1:
+        time.sleep(1.0)
+        comm.allreduce(x)
+        return
+    t = threading.Thread(target=comm.allreduce, args=(x,))
+    t.start()
+    time.sleep(0.3)
+    for fn in (lambda: comm.allreduce(np.ones(3, np.float32)), comm.close):
+        try:
+            fn()
+            raise AssertionError("a second thread got into a busy communicator")
+        except weft.InvalidUsageError as e:
+            print("busy: %s" % e.detail, flush=True)
+    t.join()
+    assert (x == 2).all()
+
+
+CASES = {
+    "collectives": case_collectives,
+    "p2p_and_buffers": case_p2p_and_buffers,
+    "nonblocking": case_nonblocking,
+    "exit_pending": case_exit_pending,
+    "close_pending": case_close_pending,
+    "invalid": case_invalid,
+    "mismatch": case_mismatch,
+    "kill": case_kill,
+    "recover": case_recover,
+    "gil": case_gil,
+    "api": case_api,
+    "threads": case_threads,
+}
+
+
+def main():
+    global comm_size
+    case, args = sys.argv[1], sys.argv[2:]
+    comm = weft.Comm()
+    comm_size = comm.size
+    CASES[case](comm, *args)
+    if case != "exit_pending":
+        comm.close()
+    print("ok " + case, flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""The package itself, without a job: import, exceptions, init errors; the pip build's source
+list against the library's; and (opt-in, WEFT_TEST_PIP=1: needs PyPI for meson-python) a real
+`pip install ./bindings/python` into a fresh virtual environment, then a 2-rank job with it."""
+import os
+import re
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from conftest import REPO
+
+
+def python_env(**extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WEFT_") or k == "WEFT_PYTHONPATH"}
+    if os.environ.get("WEFT_PYTHONPATH"):
+        env["PYTHONPATH"] = os.environ["WEFT_PYTHONPATH"] + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(extra)
+    return env
+
+
+def run_python(code, **extra):
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=python_env(**extra),
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_import_and_errors_without_a_job():
+    p = run_python("""
+        import builtins, weft
+        assert issubclass(weft.PeerLostError, weft.WeftError)
+        assert issubclass(weft.TimeoutError, builtins.TimeoutError)
+        assert issubclass(weft.InvalidArgumentError, ValueError)
+        assert weft.TimeoutError("x", code=5).code == 5
+        try:
+            weft.Comm()
+        except weft.InvalidArgumentError as e:
+            assert e.code == 1 and "WEFT_WORLD_SIZE" in e.detail, e.detail
+            print("init error:", e)
+        else:
+            raise AssertionError("Comm() without a job must fail")
+        try:
+            weft.Comm(rank=0, size=2, coordinator="not-an-address", job_token="t")
+        except weft.InvalidArgumentError as e:
+            assert "not-an-address" in e.detail, e.detail
+        print("ok", weft.version())
+    """)
+    assert p.returncode == 0 and "ok weft" in p.stdout, p.stdout + p.stderr
+
+
+def _c_sources(meson_file, prefix):
+    with open(os.path.join(REPO, meson_file)) as f:
+        return {prefix + s for s in re.findall(r"'([^'$]+\.c)'", f.read())}
+
+
+def test_pip_build_lists_every_library_source():
+    """bindings/python/meson.build compiles the library from its sources; it must list exactly
+    what lib/meson.build and transports/meson.build do (update it when they change)."""
+    want = _c_sources("lib/meson.build", "lib/") | _c_sources("transports/meson.build", "transports/")
+    with open(os.path.join(REPO, "bindings/python/meson.build")) as f:
+        got = set(re.findall(r"repo / '([^']+\.c)'", f.read()))
+    assert got == want, "missing %s, extra %s" % (sorted(want - got), sorted(got - want))
+
+
+@pytest.mark.skipif(os.environ.get("WEFT_TEST_PIP") != "1", reason="set WEFT_TEST_PIP=1 (needs PyPI)")
+def test_pip_install(tmp_path, run_ranks, monkeypatch):
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    py = str(venv / "bin" / "python")
+    p = subprocess.run([py, "-m", "pip", "install", "-q", os.path.join(REPO, "bindings", "python")],
+                       capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, p.stdout + p.stderr
+    monkeypatch.delenv("WEFT_PYTHONPATH", raising=False)
+    monkeypatch.setattr(sys, "executable", py)  # run_ranks launches the ranks with it
+    res = run_ranks(2, "api")
+    assert res.rc == 0 and "ok api" in res.lines(1), res.text
+    where = subprocess.run([py, "-c", "import weft; print(weft.__file__)"], capture_output=True, text=True,
+                           cwd=str(tmp_path))
+    assert str(venv) in where.stdout, where.stdout + where.stderr
