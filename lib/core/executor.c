@@ -538,17 +538,6 @@ void weft__executor_peer_lost(weft_comm_t *c, int peer, bool clean, const char *
       size_t n = weft__coord_encode_revoke(buf, sizeof buf, WEFT__COORD_REPORT, &rep);
       if (n) weft__progress_coord_send(c, buf, n);
     }
-    /* Ranks that do not exchange data with `peer` in this operation learn who was lost from us
-     * rather than blaming us when we give up. */
-    weft__op_t *cur = c->coll_head;
-    if (cur && cur->started && c->tp) {
-      weft__frame_t f;
-      frame_template(c, cur, &f);
-      f.type = WEFT__FRAME_ABORT;
-      f.code = WEFT_ERR_PEER_LOST;
-      f.len = (uint32_t)WEFT__MIN(strlen(msg), (size_t)WEFT__ABORT_TEXT_MAX);
-      c->tp_ops->broadcast_control(c->tp, &f, msg);
-    }
     weft__executor_fail_all(c, WEFT_ERR_PEER_LOST, msg);
     if (c->tp) c->tp_ops->drop_peer(c->tp, peer);
     return;
@@ -564,6 +553,17 @@ void weft__executor_peer_lost(weft_comm_t *c, int peer, bool clean, const char *
 }
 
 void weft__executor_fail_all(weft_comm_t *c, weft_result_t code, const char *msg) {
+  /* Peers learn the reason from us (an ABORT for the running collective) rather than only
+   * seeing us give up and leave, which they could not tell from a crash of ours. */
+  weft__op_t *cur = c->coll_head;
+  if (cur && cur->started && c->tp) {
+    weft__frame_t f;
+    frame_template(c, cur, &f);
+    f.type = WEFT__FRAME_ABORT;
+    f.code = (uint32_t)code;
+    f.len = (uint32_t)WEFT__MIN(strlen(msg), (size_t)WEFT__ABORT_TEXT_MAX);
+    c->tp_ops->broadcast_control(c->tp, &f, msg);
+  }
   if (c->tp) c->tp_ops->cancel_all(c->tp);
   while (c->p2p) finish_op(c, c->p2p, code, msg);
   weft__op_t *op = c->coll_head;

@@ -50,7 +50,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(++rounds <= max_rounds);
     if (off < size) {
       size_t want = size - off;
-      if (piece) want = WEFT__MIN(want, 1 + (pieces++ * 37u + piece) % piece);
+      if (piece) {
+        size_t cut = 1 + (pieces++ * 37u + piece) % piece; /* not inside WEFT__MIN: it evaluates twice */
+        want = WEFT__MIN(want, cut);
+      }
       ssize_t n = write(wfd, data + off, want);
       if (n > 0) off += (size_t)n;
       else FUZZ_CHECK(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));

@@ -74,7 +74,7 @@ static void check_slurm(const char *s, size_t hostlen) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   uint8_t sel = fuzz_take_u8(&data, &size);
   /* Mostly roomy buffers (the way env.c calls these), sometimes tiny ones. */
-  size_t hostlen = sel < 64 ? 1 + sel : sel < 128 ? WEFT__HOST_MAX : (size_t)sel + 200;
+  size_t hostlen = sel < 64 ? (size_t)sel + 1 : sel < 128 ? (size_t)WEFT__HOST_MAX : (size_t)sel + 200;
   char *s = fuzz_strdup(data, size);
   check_host_port(s, hostlen);
   check_slurm(s, hostlen);

@@ -423,6 +423,14 @@ static void close_gracefully(weft__transport_t *t) {
     conn_t *c = &t->conns[i];
     if (c->peer == t->rank || c->dead) continue;
     epoll_ctl(t->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    /* Queued control frames (an ABORT saying why we stop) go out before the BYE. */
+    if (!c->writing && c->ctl_len > 0) {
+      ssize_t n = send(c->fd, c->ctl, c->ctl_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n > 0) {
+        memmove(c->ctl, c->ctl + n, c->ctl_len - (size_t)n);
+        c->ctl_len -= (size_t)n;
+      }
+    }
     /* Only between frames: a BYE inside a half-written frame would corrupt the stream. */
     if (!c->writing && c->ctl_len == 0) (void)!send(c->fd, hdr, sizeof hdr, MSG_NOSIGNAL | MSG_DONTWAIT);
     shutdown(c->fd, SHUT_WR);
