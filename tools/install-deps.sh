@@ -4,7 +4,7 @@ set -euo pipefail
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 pkgs=(build-essential meson ninja-build pkg-config libsodium-dev libcmocka-dev python3 python3-dev
-      python3-numpy python3-pytest python3-pip mpich libmpich-dev iproute2 nftables clang)
+      python3-numpy python3-pytest python3-pip mpich libmpich-dev iproute2 nftables clang libclang-rt-14-dev)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "bootstrap/mesh.h"
+#include "core/wire.h"
 
 #define PEER_HELLO_VERSION 1
 #define RETRY_S 0.025
@@ -628,8 +629,16 @@ weft_result_t weft__mesh_connect_cancellable(int listen_fd, const weft__auth_key
 fail:
   for (int i = 0; i < ndial; i++) close_conn(&dials[i], C_DEAD);
   for (size_t i = 0; i < nacc; i++) close_conn(&acc[i], C_DEAD);
+  /* Connections that completed are already live on the peer's side (its mesh may be done):
+   * say goodbye on them, so the peer sees this rank leave the epoch rather than crash. */
+  uint8_t bye[WEFT__FRAME_HDR_LEN];
+  weft__frame_encode(bye, &(weft__frame_t){.type = WEFT__FRAME_BYE, .epoch = epoch, .src_rank = (uint32_t)rank});
   for (int i = 0; i < size * nsocks; i++) {
-    if (fds[i] >= 0) close(fds[i]);
+    if (fds[i] >= 0) {
+      (void)!send(fds[i], bye, sizeof bye, MSG_NOSIGNAL | MSG_DONTWAIT);
+      shutdown(fds[i], SHUT_WR);
+      close(fds[i]);
+    }
     fds[i] = -1;
   }
   WEFT__WARN("%s", err);

@@ -128,6 +128,8 @@ struct weft_comm {
   bool pause_req, paused;
   weft__coord_revoke_t deferred_revoke; /* a REVOKE for an epoch not installed yet */
   bool has_deferred_revoke;
+  uint64_t revoked_upto;      /* highest epoch the coordinator revoked (any reason), under mu */
+  char revoked_why[WEFT__COORD_TEXT_LEN + 32];
 
   atomic_int in_call;
   char last_error[WEFT__ERR_LEN];

@@ -523,14 +523,16 @@ void weft__executor_peer_lost(weft_comm_t *c, int peer, bool clean, const char *
   if (!clean) {
     snprintf(msg, sizeof msg, "lost rank %d (epoch %llu): %s", peer, (unsigned long long)c->epoch, why);
     pthread_mutex_lock(&c->mu);
+    bool first = !c->revoked;
     if (!c->revoked) {
       c->revoked = true;
       c->revoke_code = WEFT_ERR_PEER_LOST;
       snprintf(c->revoke_msg, sizeof c->revoke_msg, "%s", msg);
     }
     pthread_mutex_unlock(&c->mu);
-    /* Tell the coordinator, so ranks that do not talk to `peer` learn it too. */
-    if (c->coord_fd >= 0 && c->members) {
+    /* Tell the coordinator, so ranks that do not talk to `peer` learn it too; not when the epoch
+     * was already revoked (peers then close connections because of that, not because they died). */
+    if (first && c->coord_fd >= 0 && c->members && strncmp(why, "coordinator:", 12) != 0) {
       weft__coord_revoke_t rep = {.epoch = c->epoch, .member_id = c->members[peer].member_id,
                                   .rank = peer, .reason = WEFT__FAIL_REPORTED};
       snprintf(rep.text, sizeof rep.text, "%s", why);

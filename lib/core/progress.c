@@ -68,12 +68,24 @@ static void coordinator_lost(weft_comm_t *c, const char *why) {
 }
 
 static void handle_revoke(weft_comm_t *c, const weft__coord_revoke_t *rv) {
+  /* Remember that this epoch is revoked, whatever else arrives later: an epoch being installed
+   * must stop forming its mesh (a member that failed or left cannot join it). */
+  pthread_mutex_lock(&c->mu);
+  if (rv->epoch > c->revoked_upto) {
+    c->revoked_upto = rv->epoch;
+    snprintf(c->revoked_why, sizeof c->revoked_why, "rank %d %s: %s", rv->rank,
+             rv->reason == WEFT__FAIL_LEFT ? "left" : "failed", rv->text);
+  }
+  pthread_mutex_unlock(&c->mu);
   if (c->paused || rv->epoch > c->epoch) {
     /* About an epoch being installed right now: apply it once installed. */
     if (rv->epoch > c->epoch || c->paused) {
-      pthread_mutex_lock(&c->mu); /* read by the installing thread (epoch.c) */
-      c->deferred_revoke = *rv;
-      c->has_deferred_revoke = true;
+      pthread_mutex_lock(&c->mu);
+      /* A later LEFT notice must not erase an earlier failure. */
+      if (!c->has_deferred_revoke || c->deferred_revoke.epoch < rv->epoch || rv->reason != WEFT__FAIL_LEFT) {
+        c->deferred_revoke = *rv;
+        c->has_deferred_revoke = true;
+      }
       pthread_mutex_unlock(&c->mu);
     }
     return;

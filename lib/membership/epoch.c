@@ -70,10 +70,9 @@ static bool install_cancelled(void *ctx, char *why, size_t whylen) {
   weft_comm_t *c = ctx;
   bool stop = false;
   pthread_mutex_lock(&c->mu);
-  if (c->has_deferred_revoke && c->deferred_revoke.epoch == c->next_epoch.epoch &&
-      c->deferred_revoke.reason != WEFT__FAIL_LEFT) {
-    snprintf(why, whylen, "epoch %llu was revoked while forming: rank %d failed (%s)",
-             (unsigned long long)c->deferred_revoke.epoch, c->deferred_revoke.rank, c->deferred_revoke.text);
+  if (c->revoked_upto >= c->next_epoch.epoch) {
+    snprintf(why, whylen, "epoch %llu was revoked while forming: %s", (unsigned long long)c->next_epoch.epoch,
+             c->revoked_why);
     stop = true;
   }
   pthread_mutex_unlock(&c->mu);

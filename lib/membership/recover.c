@@ -6,11 +6,16 @@
  * or an ERROR (fewer than WEFT_MIN_SIZE would remain). Because the decision is the
  * coordinator's and every member receives the same message, members cannot disagree. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "membership/epoch.h"
 
-static void fill_info(const weft_comm_t *c, weft_recover_info_t *info, uint64_t old_epoch, int old_size, int old_rank) {
+/* What changed between the epoch recover started from and the one it ends in (possibly several
+ * epochs later, when a member died while an epoch was forming): compared by member id. */
+static void fill_info(const weft_comm_t *c, weft_recover_info_t *info, uint64_t old_epoch, int old_size, int old_rank,
+                      const uint64_t *old_ids) {
   memset(info, 0, sizeof *info);
   info->old_epoch = old_epoch;
   info->new_epoch = c->epoch;
@@ -19,16 +24,37 @@ static void fill_info(const weft_comm_t *c, weft_recover_info_t *info, uint64_t 
   info->old_rank = old_rank;
   info->new_rank = c->rank;
   if (old_epoch == c->epoch) return;
-  const weft__coord_epoch_t *e = &c->next_epoch;
-  for (uint32_t i = 0; i < e->num_left; i++) {
-    if (info->num_left < WEFT_RECOVER_MAX_LISTED) info->left_old_ranks[info->num_left] = e->left[i].old_rank;
+  for (int i = 0; i < old_size; i++) {
+    bool stays = false;
+    for (int j = 0; j < c->size && !stays; j++) stays = c->members[j].member_id == old_ids[i];
+    if (stays) continue;
+    if (info->num_left < WEFT_RECOVER_MAX_LISTED) info->left_old_ranks[info->num_left] = i;
     info->num_left++;
   }
-  for (uint32_t i = 0; i < e->size; i++) {
-    if (!(e->members[i].flags & WEFT__MEMBER_JOINED)) continue;
-    if (info->num_joined < WEFT_RECOVER_MAX_LISTED) info->joined_new_ranks[info->num_joined] = (int)i;
+  for (int j = 0; j < c->size; j++) {
+    bool was = false;
+    for (int i = 0; i < old_size && !was; i++) was = c->members[j].member_id == old_ids[i];
+    if (was) continue;
+    if (info->num_joined < WEFT_RECOVER_MAX_LISTED) info->joined_new_ranks[info->num_joined] = j;
     info->num_joined++;
   }
+}
+
+/* After a failed install: whether the coordinator revoked the epoch being formed. A peer that
+ * abandoned its half of the mesh did so because of that revoke, which is on its way to us too,
+ * so wait for it a little (bounded) before calling the failure our own. */
+static bool revoked_while_forming(weft_comm_t *c, double deadline) {
+  double until = WEFT__MIN(deadline, weft__now() + WEFT__MIN(c->hb_timeout, 2.0));
+  pthread_mutex_lock(&c->mu);
+  while (c->revoked_upto < c->epoch && !atomic_load(&c->coord_lost) && weft__now() < until) {
+    pthread_mutex_unlock(&c->mu);
+    struct timespec d = {0, 5000000};
+    nanosleep(&d, NULL);
+    pthread_mutex_lock(&c->mu);
+  }
+  bool revoked = c->revoked_upto >= c->epoch;
+  pthread_mutex_unlock(&c->mu);
+  return revoked;
 }
 
 /* The coordinator fences a member it failed (crashed, hung, reported) by closing its connection,
@@ -56,6 +82,7 @@ WEFT_API weft_result_t weft_comm_recover(weft_comm_t *c, weft_recover_info_t *in
   char err[WEFT__ERR_LEN] = "";
   uint64_t old_epoch = c->epoch;
   int old_size = c->size, old_rank = c->rank;
+  uint64_t *old_ids = NULL;
   weft__epoch_pause(c, true);
   if (c->coll_head || c->p2p || c->inbox) {
     weft__comm_set_error(c, "weft_comm_recover: operations are still pending; wait for them first");
@@ -63,49 +90,70 @@ WEFT_API weft_result_t weft_comm_recover(weft_comm_t *c, weft_recover_info_t *in
     goto out;
   }
   pthread_mutex_lock(&c->mu);
-  c->recover_answer = 0;
-  c->epoch_ready = false;
   bool was_revoked = c->revoked;
   char revoke_msg[WEFT__ERR_LEN];
   snprintf(revoke_msg, sizeof revoke_msg, "%s", c->revoke_msg);
   pthread_mutex_unlock(&c->mu);
-
-  uint8_t msg[64];
-  size_t n = weft__coord_encode_epoch_ref(msg, sizeof msg, WEFT__COORD_RECOVER, c->epoch);
-  double deadline = weft__now() + c->timeout;
-  if (weft__progress_coord_send(c, msg, n) != WEFT_SUCCESS) {
-    if (atomic_load(&c->coord_lost)) {
-      r = evicted(c);
-      goto out;
-    }
-    weft__comm_set_error(c, "weft_comm_recover: the coordinator is unreachable; the job cannot agree on a new membership");
-    r = WEFT_ERR_TRANSPORT;
+  old_ids = malloc((size_t)old_size * sizeof *old_ids);
+  if (!old_ids) {
+    r = WEFT_ERR_NO_MEMORY;
     goto out;
   }
-  int a = weft__epoch_wait_answer(c, deadline);
-  /* The connection dropped without the coordinator's word (coordinator_lost answered for it). */
-  if (a == -1 && atomic_load(&c->coord_lost) && c->coord_error.code == WEFT_ERR_TRANSPORT) {
-    r = evicted(c);
-  } else if (a == 1) {
-    if (was_revoked) {
-      /* Nobody else saw a failure (e.g. only this rank timed out): the membership stands but
-       * this rank's view of the operation sequence may differ. Say so rather than guess. */
-      weft__comm_set_error(c, "weft_comm_recover: the coordinator saw no membership change, but this rank's epoch %llu "
-                           "was revoked locally (%s)", (unsigned long long)c->epoch, revoke_msg);
-      r = WEFT_ERR_REVOKED;
+  for (int i = 0; i < old_size; i++) old_ids[i] = c->members[i].member_id;
+
+  double deadline = weft__now() + c->timeout;
+  for (;;) {
+    pthread_mutex_lock(&c->mu);
+    c->recover_answer = 0;
+    c->epoch_ready = false;
+    pthread_mutex_unlock(&c->mu);
+    uint8_t msg[64];
+    size_t n = weft__coord_encode_epoch_ref(msg, sizeof msg, WEFT__COORD_RECOVER, c->epoch);
+    if (weft__progress_coord_send(c, msg, n) != WEFT_SUCCESS) {
+      if (atomic_load(&c->coord_lost)) {
+        r = evicted(c);
+        goto out;
+      }
+      weft__comm_set_error(c, "weft_comm_recover: the coordinator is unreachable; the job cannot agree on a new membership");
+      r = WEFT_ERR_TRANSPORT;
+      goto out;
     }
-  } else if (a == 2) {
-    r = weft__epoch_install(c, deadline, err, sizeof err);
-    if (r != WEFT_SUCCESS) weft__comm_set_error(c, "weft_comm_recover: %s", err);
-  } else if (a == -1) {
-    r = c->coord_error.code ? (weft_result_t)c->coord_error.code : WEFT_ERR_TRANSPORT;
-    weft__comm_set_error(c, "weft_comm_recover: coordinator: %s", c->coord_error.text);
-  } else {
-    r = WEFT_ERR_TIMEOUT;
-    weft__comm_set_error(c, "weft_comm_recover: no decision from the coordinator within %.1f s", c->timeout);
+    int a = weft__epoch_wait_answer(c, deadline);
+    /* The connection dropped without the coordinator's word (coordinator_lost answered for it). */
+    if (a == -1 && atomic_load(&c->coord_lost)) {
+      r = evicted(c);
+    } else if (a == 1) {
+      if (was_revoked && c->epoch == old_epoch) {
+        /* Nobody else saw a failure (e.g. only this rank timed out): the membership stands but
+         * this rank's view of the operation sequence may differ. Say so rather than guess. */
+        weft__comm_set_error(c, "weft_comm_recover: the coordinator saw no membership change, but this rank's epoch %llu "
+                             "was revoked locally (%s)", (unsigned long long)c->epoch, revoke_msg);
+        r = WEFT_ERR_REVOKED;
+      }
+    } else if (a == 2) {
+      r = weft__epoch_install(c, deadline, err, sizeof err);
+      if (r != WEFT_SUCCESS && r != WEFT_ERR_NO_MEMORY && r != WEFT_ERR_REVOKED && revoked_while_forming(c, deadline)) {
+        /* A member of the new epoch failed before its mesh was up, and the coordinator revoked
+         * the epoch. Every member ends up here, whether or not its own mesh completed first: the
+         * epoch exists and is revoked (its operations fail with WEFT_ERR_REVOKED) and the next
+         * recover moves everyone on together, so all members see the same epochs. */
+        WEFT__INFO("rank %d: epoch %llu revoked while forming (%s)", c->rank, (unsigned long long)c->epoch, err);
+        r = WEFT_SUCCESS;
+      }
+      if (r != WEFT_SUCCESS && atomic_load(&c->coord_lost)) r = evicted(c); /* fenced while forming */
+      else if (r != WEFT_SUCCESS) weft__comm_set_error(c, "weft_comm_recover: %s", err);
+    } else if (a == -1) {
+      r = c->coord_error.code ? (weft_result_t)c->coord_error.code : WEFT_ERR_TRANSPORT;
+      weft__comm_set_error(c, "weft_comm_recover: coordinator: %s", c->coord_error.text);
+    } else {
+      r = WEFT_ERR_TIMEOUT;
+      weft__comm_set_error(c, "weft_comm_recover: no decision from the coordinator within %.1f s", c->timeout);
+    }
+    break;
   }
-  if (r == WEFT_SUCCESS && info) fill_info(c, info, old_epoch, old_size, old_rank);
+  if (r == WEFT_SUCCESS && info) fill_info(c, info, old_epoch, old_size, old_rank, old_ids);
 out:
+  free(old_ids);
   weft__epoch_pause(c, false);
   atomic_fetch_sub(&c->in_call, 1);
   return r;

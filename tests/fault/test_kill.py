@@ -6,11 +6,12 @@ non-zero naming the killed rank.
 
     python3 test_kill.py WEFTRUN FAULT_RANK [--n 4,8] [-v]
 
-For each world size n the victim is the first, a middle and the last rank during an 8 MiB
-allreduce loop, plus single cases of the other collectives (broadcast, allgather, reduce_scatter,
-reduce, barrier and a loop cycling through all of them). Detection latencies (the survivor's
-wall clock when its call returned minus the moment of the kill) are printed as a table; only the
-bound is asserted."""
+For each world size n the full matrix runs: every collective fault_rank loops on (allreduce,
+allgather, reduce_scatter, broadcast, reduce, barrier; 8 MiB per rank where it moves data) times
+every victim position (the first rank, a middle one n/2 and the last), plus the mixed loop that
+cycles through all of them with a middle victim. Detection latencies (the survivor's wall clock
+when its call returned minus the moment of the kill) are printed as a table; only the bound is
+asserted. --modes and --positions select a subset (e.g. to reproduce one case)."""
 import argparse
 import os
 import random
@@ -28,13 +29,19 @@ EXIT_TIMEOUT_S = 30.0   # kill -> weftrun exited
 JOB_TIMEOUT_S = 150     # weftrun --timeout: the backstop if everything else fails
 
 
-def cases(n):
-    out = [("allreduce-loop", v) for v in (0, n // 2, n - 1)]
-    if n == 4:
-        out += [("broadcast-loop", n // 2), ("reduce_scatter-loop", 0), ("reduce-loop", n - 1),
-                ("barrier-loop", 1), ("mixed-loop", 1)]
-    else:
-        out += [("allgather-loop", n - 1), ("broadcast-loop", 0), ("mixed-loop", n // 2)]
+MODES = ("allreduce", "allgather", "reduce_scatter", "broadcast", "reduce", "barrier")
+POSITIONS = ("first", "middle", "last")
+
+
+def victim_of(n, position):
+    return {"first": 0, "middle": n // 2, "last": n - 1}[position]
+
+
+def cases(n, modes=MODES, positions=POSITIONS, mixed=True):
+    """Every collective x every victim position, then the mixed loop with a middle victim."""
+    out = [(m + "-loop", victim_of(n, p)) for m in modes for p in positions]
+    if mixed:
+        out.append(("mixed-loop", victim_of(n, "middle")))
     return out
 
 
@@ -119,13 +126,23 @@ def main():
     ap.add_argument("-v", action="store_true")
     ap.add_argument("--strict-blame", action="store_true",
                     help="fail when a survivor blames another survivor instead of the killed rank")
+    ap.add_argument("--modes", default=",".join(MODES),
+                    help="comma-separated collectives (default: all of %s)" % ",".join(MODES))
+    ap.add_argument("--positions", default=",".join(POSITIONS),
+                    help="comma-separated victim positions among first,middle,last (default: all)")
+    ap.add_argument("--no-mixed", action="store_true", help="leave out the mixed-loop case")
     a = ap.parse_args()
+    modes = [m for m in a.modes.split(",") if m]
+    positions = [p for p in a.positions.split(",") if p]
+    bad = [m for m in modes if m not in MODES] + [p for p in positions if p not in POSITIONS]
+    if bad:
+        ap.error("unknown mode or position: %s" % ", ".join(bad))
     total_fail = 0
     all_cascades = 0
     rows = []
     t_start = time.time()
     for n in [int(x) for x in a.n.split(",")]:
-        for mode, victim in cases(n):
+        for mode, victim in cases(n, modes, positions, not a.no_mixed):
             t0 = time.time()
             cascades = []
             fails, lat = run_case(a.weftrun, a.rank_exe, n, mode, victim, a.v, a.strict_blame, cascades)

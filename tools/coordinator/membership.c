@@ -308,6 +308,14 @@ void weft__mship_fail(weft__mship_t *m, uint64_t member_id, weft__fail_reason_t 
   progress(m, now);
 }
 
+/* Whether a member of the current epoch failed (not merely left): the epoch is revoked. Gone
+ * records are dropped when the next epoch forms, so any that remain belong to this one. */
+static bool epoch_revoked(const weft__mship_t *m) {
+  for (size_t i = 0; i < m->n; i++)
+    if (m->v[i].state == M_GONE && m->v[i].reason != WEFT__FAIL_LEFT) return true;
+  return false;
+}
+
 void weft__mship_report(weft__mship_t *m, uint64_t reporter, const weft__coord_revoke_t *rep,
                         double now) {
   member_t *from = find(m, reporter);
@@ -315,6 +323,13 @@ void weft__mship_report(weft__mship_t *m, uint64_t reporter, const weft__coord_r
   if (rep->epoch != m->epoch) {
     logf_(m, "ignored a report from rank %d about epoch %" PRIu64 " (current %" PRIu64 ")",
           (int)from->rank, rep->epoch, m->epoch);
+    return;
+  }
+  /* Once the epoch is revoked every member is on its way to recover, and connections close
+   * for that reason alone: a report then is an echo of the failure, not evidence of another.
+   * A member that really died is still caught by its own connection and heartbeats. */
+  if (epoch_revoked(m)) {
+    logf_(m, "ignored a report from rank %d: epoch %" PRIu64 " is already revoked", (int)from->rank, m->epoch);
     return;
   }
   member_t *suspect = NULL;

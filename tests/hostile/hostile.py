@@ -1,0 +1,269 @@
+"""Helpers of the hostile-peer drivers (python3 standard library only): a job under weftrun with
+its output collected on a thread, the listening ports of a process found through /proc, the
+weft handshake (auth.h) and message layouts (coord_proto.h, mesh.h, wire.h) built by hand, and
+attack connections that never block the driver (every socket has a timeout)."""
+import hashlib
+import hmac
+import os
+import re
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+RANK_LINE = re.compile(r"^\[(\d+)\] (.*)$")
+
+AUTH_MAGIC = 0x55414657
+ROLE_COORD, ROLE_PEER = 1, 2
+COORD_MAGIC = 0x4F434657
+PEER_HELLO_MAGIC = 0x48504657
+FRAME_MAGIC = 0x54464557
+
+
+class Job:
+    """weftrun in its own session; merged output read on a thread, each line timestamped."""
+
+    def __init__(self, argv, env=None):
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        self.lines = []  # (wall time, rank or None, text)
+        self.cv = threading.Condition()
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, env=full_env,
+                                     start_new_session=True)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for raw in self.proc.stdout:
+            text = raw.decode(errors="replace").rstrip("\n")
+            m = RANK_LINE.match(text)
+            item = (time.time(), int(m.group(1)) if m else None, m.group(2) if m else text)
+            with self.cv:
+                self.lines.append(item)
+                self.cv.notify_all()
+        with self.cv:
+            self.cv.notify_all()
+
+    def wait_for(self, pred, timeout):
+        deadline = time.time() + timeout
+        with self.cv:
+            while True:
+                v = pred(self.lines)
+                if v:
+                    return v
+                left = deadline - time.time()
+                if left <= 0 or (self.proc.poll() is not None and not self.reader.is_alive()):
+                    return pred(self.lines) or None
+                self.cv.wait(min(left, 0.2))
+
+    def wait(self, timeout):
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        self.reader.join(timeout=10)
+        return rc
+
+    def snapshot(self):
+        with self.cv:
+            return list(self.lines)
+
+    def text(self):
+        return "\n".join(("[%s] %s" % (r, t)) if r is not None else t
+                         for (_, r, t) in self.snapshot())
+
+    def kill_all(self):
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+# --- /proc ------------------------------------------------------------------------------------
+
+def children(pid):
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        if int(fields[1]) == pid:
+            out.append(int(d))
+    return out
+
+
+def cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().split(b"\0")
+    except OSError:
+        return []
+
+
+def rss_kib(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+        return stat[stat.rfind(")") + 2] not in "ZX"
+    except OSError:
+        return False
+
+
+def listening_ports(pid):
+    """TCP ports pid listens on: its socket inodes matched against /proc/<pid>/net/tcp{,6}."""
+    inodes = set()
+    try:
+        for fd in os.listdir("/proc/%d/fd" % pid):
+            try:
+                link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
+    except OSError:
+        return []
+    ports = set()
+    for name in ("tcp", "tcp6"):
+        try:
+            with open("/proc/%d/net/%s" % (pid, name)) as f:
+                next(f)
+                for line in f:
+                    p = line.split()
+                    if p[3] == "0A" and p[9] in inodes:  # 0A: LISTEN
+                        ports.add(int(p[1].rsplit(":", 1)[1], 16))
+        except OSError:
+            continue
+    return sorted(ports)
+
+
+# --- wire formats -----------------------------------------------------------------------------
+
+def auth_key(token):
+    return hashlib.blake2b(token.encode(), digest_size=32).digest()
+
+
+def client_mac(key, role, nonce_s, nonce_c):
+    return hmac.new(key, b"weft/1 client" + bytes([role]) + nonce_s + nonce_c,
+                    hashlib.sha256).digest()
+
+
+def server_mac(key, role, nonce_c, nonce_s):
+    return hmac.new(key, b"weft/1 server" + bytes([role]) + nonce_c + nonce_s,
+                    hashlib.sha256).digest()
+
+
+def coord_hdr(msg_type, length, reserved=0):
+    return struct.pack("<IBBHII", COORD_MAGIC, 1, msg_type, 0, length, reserved)
+
+
+def coord_hdr_u64_length(msg_type, length64):
+    """A header whose bytes 8..15 hold a 64-bit length (the wire has u32 length + u32 zero)."""
+    return struct.pack("<IBBHQ", COORD_MAGIC, 1, msg_type, 0, length64)
+
+
+def peer_hello(epoch, member_id, rank, sock_index, size):
+    return struct.pack("<IB3xQQIIII", PEER_HELLO_MAGIC, 1, epoch, member_id, rank, sock_index,
+                       size, 0)
+
+
+def frame_hdr(epoch, seq, count, length, src_rank=0, magic=FRAME_MAGIC):
+    """A 64-byte DATA frame header (wire.h) of an allreduce of int64 SUM."""
+    hdr = struct.pack("<IBBBBBBHIQQQQIiII", magic, 1, 1, 0, 4, 0, 0, 0, src_rank, epoch, seq,
+                      count, 0, 0, -1, length, 0)
+    assert len(hdr) == 64
+    return hdr
+
+
+# --- attack connections -----------------------------------------------------------------------
+
+def connect(port, timeout=5.0):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def recv_exact(s, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            break
+        buf += chunk
+    return buf
+
+
+def read_challenge(s, role):
+    """The server's challenge; returns nonce_s or None (a rank outside mesh formation has not
+    accepted the connection yet and sends nothing)."""
+    try:
+        ch = recv_exact(s, 40)
+    except (socket.timeout, OSError):
+        return None
+    if len(ch) != 40:
+        return None
+    magic, version, got_role = struct.unpack_from("<IBB", ch)
+    if magic != AUTH_MAGIC or version != 1 or got_role != role:
+        raise AssertionError("unexpected challenge %r" % ch[:8])
+    return ch[8:]
+
+
+def handshake(s, key, role):
+    """A full, correct client handshake. Returns (nonce_s, response, server MAC ok)."""
+    nonce_s = read_challenge(s, role)
+    if nonce_s is None:
+        return None, None, False
+    nonce_c = os.urandom(32)
+    response = nonce_c + client_mac(key, role, nonce_s, nonce_c)
+    s.sendall(response)
+    try:
+        mac = recv_exact(s, 32)
+    except (socket.timeout, OSError):
+        mac = b""
+    return nonce_s, response, mac == server_mac(key, role, nonce_c, nonce_s)
+
+
+def peer_closed(s, timeout):
+    """True when the server closes (EOF or reset) within timeout, draining what it sends."""
+    s.settimeout(timeout)
+    deadline = time.time() + timeout
+    try:
+        while time.time() < deadline:
+            if not s.recv(4096):
+                return True
+    except socket.timeout:
+        return False
+    except OSError:
+        return True
+    return False
+
+
+def close_all(socks):
+    for s in socks:
+        try:
+            s.close()
+        except OSError:
+            pass
