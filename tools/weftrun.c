@@ -45,12 +45,16 @@
 #define KILL_GRACE_S 5.0    /* SIGTERM, then SIGKILL this much later */
 #define PIPE_LINGER_S 2.0   /* a rank's pipes held open by its orphans are cut after this */
 #define COORD_STOP_S 2.0
+#define WEFTRUN_MAX_HOSTS 256
 
 typedef struct {
   int n, port, restart, min_size;
   double timeout;
   bool prefix, verbose;
   const char *bind;
+  char *hosts[WEFTRUN_MAX_HOSTS]; /* --hosts: "local" or a network namespace name; NULL: local */
+  bool host_is_netns[WEFTRUN_MAX_HOSTS];
+  int nhosts;
   char **argv; /* PROGRAM ARGS..., NULL-terminated */
 } opts_t;
 
@@ -81,8 +85,10 @@ typedef struct {
 } job_t;
 
 static void usage(FILE *f) {
-  fprintf(f, "usage: weftrun -n N [--port P] [--restart K] [--timeout S] [--no-prefix]\n"
-             "               [--bind ADDR] [--min-size M] [--verbose] [--] PROGRAM [ARGS...]\n");
+  fprintf(f, "usage: weftrun -n N [--hosts H1,H2,...] [--port P] [--restart K] [--timeout S] [--no-prefix]\n"
+             "               [--bind ADDR] [--min-size M] [--verbose] [--] PROGRAM [ARGS...]\n"
+             "  --hosts   ranks go round-robin over these hosts: 'local', or 'netns:NAME' (a network\n"
+             "            namespace of this machine; needs --bind with an address it can reach)\n");
 }
 
 static bool parse_int(const char *s, long lo, long hi, int *out) {
@@ -91,6 +97,37 @@ static bool parse_int(const char *s, long lo, long hi, int *out) {
   long v = strtol(s, &end, 10);
   if (errno || end == s || *end || v < lo || v > hi) return false;
   *out = (int)v;
+  return true;
+}
+
+/* --hosts LIST: each entry 'local'/'localhost' or 'netns:NAME'. Remote hosts (ssh) are not
+ * supported yet: refused by name rather than tried. */
+static bool parse_hosts(char *list, opts_t *o) {
+  for (char *save = NULL, *h = strtok_r(list, ",", &save); h; h = strtok_r(NULL, ",", &save)) {
+    if (o->nhosts == WEFTRUN_MAX_HOSTS) {
+      fprintf(stderr, "weftrun: --hosts: more than %d hosts\n", WEFTRUN_MAX_HOSTS);
+      return false;
+    }
+    bool netns = !strncmp(h, "netns:", 6);
+    if (netns) {
+      const char *name = h + 6;
+      if (!*name || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != strlen(name)) {
+        fprintf(stderr, "weftrun: --hosts: '%s' is not a network namespace name\n", h);
+        return false;
+      }
+      h += 6;
+    } else if (strcmp(h, "local") && strcmp(h, "localhost")) {
+      fprintf(stderr, "weftrun: --hosts: '%s' is neither 'local' nor 'netns:NAME' (remote hosts are not "
+                      "supported yet: start the ranks there with your launcher and WEFT_COORDINATOR)\n", h);
+      return false;
+    }
+    o->host_is_netns[o->nhosts] = netns;
+    o->hosts[o->nhosts++] = netns ? h : NULL;
+  }
+  if (o->nhosts == 0) {
+    fprintf(stderr, "weftrun: --hosts: empty list\n");
+    return false;
+  }
   return true;
 }
 
@@ -118,6 +155,10 @@ static bool parse_args(int argc, char **argv, opts_t *o) {
     else if (!strcmp(name, "--restart")) ok = parse_int(val, 0, INT_MAX, &o->restart);
     else if (!strcmp(name, "--min-size")) ok = parse_int(val, 1, 16384, &o->min_size);
     else if (!strcmp(name, "--bind")) { o->bind = val; ok = *val != '\0'; }
+    else if (!strcmp(name, "--hosts")) {
+      if (!parse_hosts(strdup(val), o)) return false;
+      ok = true;
+    }
     else if (!strcmp(name, "--timeout")) {
       char *end;
       o->timeout = strtod(val, &end);
@@ -133,6 +174,12 @@ static bool parse_args(int argc, char **argv, opts_t *o) {
     return false;
   }
   if (o->min_size > o->n) { fprintf(stderr, "weftrun: --min-size exceeds -n\n"); return false; }
+  for (int h = 0; h < o->nhosts; h++)
+    if (o->host_is_netns[h] && !o->bind) {
+      fprintf(stderr, "weftrun: --hosts with netns: needs --bind ADDR, an address of this machine the "
+                      "namespaces can reach (the coordinator listens there)\n");
+      return false;
+    }
   o->argv = &argv[i];
   return true;
 }
@@ -245,14 +292,29 @@ static bool start_rank(job_t *j, int r) {
       int null = open("/dev/null", O_RDONLY);
       if (null >= 0) dup2(null, 0);
     }
+    int nh = j->o.nhosts ? j->o.nhosts : 1, host = r % nh;
     snprintf(v, sizeof v, "%d", r);
     setenv("WEFT_RANK", v, 1);
+    snprintf(v, sizeof v, "%d", r / nh); /* ranks go round-robin over the hosts */
     setenv("WEFT_LOCAL_RANK", v, 1);
     snprintf(v, sizeof v, "%d", j->o.n);
     setenv("WEFT_WORLD_SIZE", v, 1);
     snprintf(v, sizeof v, "%d", j->ranks[r].restarts);
     setenv("WEFT_RESTART_COUNT", v, 1);
     setenv("WEFT_COORDINATOR", j->coord_addr, 1);
+    if (j->o.nhosts && j->o.host_is_netns[host]) {
+      /* ip netns exec NAME PROGRAM ARGS... */
+      int argc = 0;
+      while (j->o.argv[argc]) argc++;
+      char **nargv = calloc((size_t)argc + 5, sizeof *nargv);
+      if (!nargv) _exit(127);
+      nargv[0] = "ip", nargv[1] = "netns", nargv[2] = "exec", nargv[3] = j->o.hosts[host];
+      for (int k = 0; k < argc; k++) nargv[4 + k] = j->o.argv[k];
+      execvp("ip", nargv);
+      fprintf(stderr, "weftrun: cannot run %s in network namespace %s: %s\n", j->o.argv[0], j->o.hosts[host],
+              strerror(errno));
+      _exit(127);
+    }
     execvp(j->o.argv[0], j->o.argv);
     fprintf(stderr, "weftrun: cannot run %s: %s\n", j->o.argv[0], strerror(errno));
     _exit(127);

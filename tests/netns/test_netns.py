@@ -2,7 +2,9 @@
 """Multi-host tests on one machine: test hosts are network namespaces joined by veth pairs to a
 bridge in the root namespace, where weftrun's coordinator listens.
 
-  test_netns.py WEFTRUN IN_HOST COLL_CHECK LOOP_RANK
+  test_netns.py WEFTRUN COLL_CHECK LOOP_RANK
+
+Ranks are placed on the hosts by weftrun itself: --hosts netns:A,netns:B,netns:C (round robin).
 
 1. sweep: coll_check with 6 ranks spread over 3 hosts (two per host), both algorithms.
 2. loss: 5% of the packets entering host 1 are dropped at random (nftables numgen); the sweep
@@ -14,7 +16,7 @@ bridge in the root namespace, where weftrun's coordinator listens.
 Exits 77 (skipped) when not root or namespaces are unavailable."""
 import os, re, secrets, subprocess, sys, threading, time
 
-WEFTRUN, IN_HOST, COLL_CHECK, LOOP_RANK = sys.argv[1:5]
+WEFTRUN, COLL_CHECK, LOOP_RANK = sys.argv[1:4]
 HOSTS = 3
 tag = secrets.token_hex(2)
 PREFIX = f"wt{tag}h"          # namespaces wt<tag>h0..2
@@ -48,8 +50,9 @@ def teardown():
 
 
 def run_job(n, prog_args, env_extra, timeout):
-    env = dict(os.environ, WEFT_TEST_HOSTS=str(HOSTS), WEFT_TEST_NS_PREFIX=PREFIX, **env_extra)
-    cmd = [WEFTRUN, "-n", str(n), "--bind", GW, "--timeout", str(timeout), IN_HOST] + prog_args
+    env = dict(os.environ, **env_extra)
+    hosts = ",".join(f"netns:{PREFIX}{k}" for k in range(HOSTS))
+    cmd = [WEFTRUN, "-n", str(n), "--hosts", hosts, "--bind", GW, "--timeout", str(timeout)] + prog_args
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
 

@@ -166,7 +166,7 @@ static void lost(server_t *s, weft__conn_t *c, const char *why) {
   uint64_t id = c->member_id;
   if (id == 0 && c->state == WEFT__CONN_AUTH)
     weft__clog("connection %s closed during authentication: %s", c->peer, why);
-  else if (id == 0) /* authenticated but broke the protocol before HELLO: always say why */
+  else if (id == 0 && c->state == WEFT__CONN_HELLO) /* authenticated, broke the protocol before HELLO */
     weft__clog_error("connection %s closed before HELLO: %s", c->peer, why);
   close_conn(s, c);
   if (id != 0) weft__mship_fail(s->m, id, WEFT__FAIL_CRASH, why, s->now);
