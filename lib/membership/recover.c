@@ -120,7 +120,9 @@ WEFT_API weft_result_t weft_comm_recover(weft_comm_t *c, weft_recover_info_t *in
     }
     int a = weft__epoch_wait_answer(c, deadline);
     /* The connection dropped without the coordinator's word (coordinator_lost answered for it). */
-    if (a == -1 && atomic_load(&c->coord_lost)) {
+    /* Our own "lost the coordinator" (TRANSPORT) means fenced; an ERROR the coordinator sent
+     * before closing (WEFT_ERR_MIN_SIZE, say) is its word and is reported as such. */
+    if (a == -1 && c->coord_error.code == WEFT_ERR_TRANSPORT) {
       r = evicted(c);
     } else if (a == 1) {
       if (was_revoked && c->epoch == old_epoch) {
