@@ -116,7 +116,6 @@ struct weft_comm {
   char late_msg[WEFT__ERR_LEN];
 
   /* coordinator hand-over (under mu) */
-  bool epoch_ready;
   weft__coord_epoch_t next_epoch;
   weft__coord_member_t *next_members;
   weft__coord_left_t *next_left;

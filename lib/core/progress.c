@@ -119,7 +119,6 @@ static void handle_coord_message(weft_comm_t *c, uint8_t type, const uint8_t *p,
         c->next_cap = c->next_members && c->next_left ? need : 0;
       }
       if (c->next_cap && weft__coord_decode_epoch(p, len, &c->next_epoch, c->next_members, c->next_left, c->next_cap)) {
-        c->epoch_ready = true;
         c->recover_answer = 2;
       } else {
         c->recover_answer = -1;

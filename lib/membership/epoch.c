@@ -93,7 +93,6 @@ weft_result_t weft__epoch_install(weft_comm_t *c, double deadline, char *err, si
   weft__transport_t *old = c->tp;
   __atomic_store_n(&c->tp, NULL, __ATOMIC_RELEASE);
   if (old) c->tp_ops->destroy(old);
-  c->epoch_ready = false;
   if (me < 0) {
     snprintf(err, errlen, "this process (member %llu) is not part of epoch %llu: it was evicted; start it again to rejoin",
              (unsigned long long)c->member_id, (unsigned long long)e->epoch);

@@ -105,7 +105,6 @@ WEFT_API weft_result_t weft_comm_recover(weft_comm_t *c, weft_recover_info_t *in
   for (;;) {
     pthread_mutex_lock(&c->mu);
     c->recover_answer = 0;
-    c->epoch_ready = false;
     pthread_mutex_unlock(&c->mu);
     uint8_t msg[64];
     size_t n = weft__coord_encode_epoch_ref(msg, sizeof msg, WEFT__COORD_RECOVER, c->epoch);

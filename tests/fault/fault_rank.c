@@ -25,24 +25,9 @@
 #include <unistd.h>
 
 #include "weft.h"
+#include "../common/rank_util.h"
 
 static int rank, size;
-
-static const char *code_name(weft_result_t r) {
-  switch (r) {
-#define CODE_NAME(name, value, text) \
-  case WEFT_##name: return "WEFT_" #name;
-    WEFT_RESULT_MAP(CODE_NAME)
-#undef CODE_NAME
-    default: return "WEFT_UNKNOWN";
-  }
-}
-
-static double mono_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static double wall_now(void) {
   struct timeval tv;

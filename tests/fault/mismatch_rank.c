@@ -22,24 +22,9 @@
 #include <time.h>
 
 #include "weft.h"
+#include "../common/rank_util.h"
 
 static int rank, size;
-
-static const char *code_name(weft_result_t r) {
-  switch (r) {
-#define CODE_NAME(name, value, text) \
-  case WEFT_##name: return "WEFT_" #name;
-    WEFT_RESULT_MAP(CODE_NAME)
-#undef CODE_NAME
-    default: return "WEFT_UNKNOWN";
-  }
-}
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 #define BIG (1u << 20)
 
@@ -64,11 +49,11 @@ static weft_result_t mismatched_call(weft_comm_t *comm, char which, float *fs, f
 /* A correct allreduce of count floats: element i of rank r is r + 1 + i % 5. */
 static void followup(weft_comm_t *comm, const char *what, size_t count, float *s, float *r) {
   for (size_t i = 0; i < count; i++) s[i] = (float)(rank + 1) + (float)(i % 5), r[i] = -1.0f;
-  double t0 = now();
+  double t0 = mono_now();
   weft_result_t res = weft_allreduce(comm, s, r, count, WEFT_FLOAT32, WEFT_SUM);
   if (res != WEFT_SUCCESS) {
     printf("rank %d: FOLLOWUP %s ERROR %s: %s after %.2f s\n", rank, what, code_name(res), weft_comm_last_error(comm),
-           now() - t0);
+           mono_now() - t0);
     return;
   }
   long bad = 0;
@@ -102,9 +87,9 @@ int main(int argc, char **argv) {
   if (!fs || !fr || !is || !ir) return 2;
   /* Rank-specific inputs, so a broadcast that "succeeds" can be checked against its root's. */
   for (size_t i = 0; i < cap; i++) fs[i] = (float)(rank * 100 + (int)(i % 7)), is[i] = 1;
-  double t0 = now();
+  double t0 = mono_now();
   r = mismatched_call(comm, which, fs, fr, is, ir);
-  printf("rank %d: RESULT %c %s after %.2f s: %s\n", rank, which, code_name(r), now() - t0,
+  printf("rank %d: RESULT %c %s after %.2f s: %s\n", rank, which, code_name(r), mono_now() - t0,
          r == WEFT_SUCCESS ? "(none)" : weft_comm_last_error(comm));
   if (r == WEFT_SUCCESS && (which == 'd' || (which == 'b' && rank == 0))) {
     int root = which == 'd' && rank == 1 ? 1 : 0; /* the root this rank passed */
