@@ -55,7 +55,8 @@ extern "C" {
   X(ERR_INVALID_USAGE, 11, "invalid usage of the API (e.g. concurrent calls on one communicator)") \
   X(ERR_IN_PROGRESS, 12, "request not complete yet")                                           \
   X(ERR_MIN_SIZE, 13, "membership fell below WEFT_MIN_SIZE")                                   \
-  X(ERR_PROTOCOL, 14, "malformed or unexpected message from a peer or the coordinator")
+  X(ERR_PROTOCOL, 14, "malformed or unexpected message from a peer or the coordinator")      \
+  X(ERR_JOB_FINISHED, 15, "the job has finished (its members left cleanly); a late joiner is refused")
 
 typedef enum {
 #define WEFT__RESULT_ENUM(name, value, text) WEFT_##name = value,

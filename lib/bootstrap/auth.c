@@ -8,19 +8,21 @@
  * Why it holds: each side's MAC covers the nonce the other side just chose, so a recorded
  * response is useless against a new challenge (replay), and the distinct labels stop a peer from
  * reflecting the server's own challenge back as a response. MACs are compared in constant time.
- * A side that cannot verify the other stops: the server simply does not answer (its caller closes
- * the fd), which the client reports as WEFT_ERR_UNAUTHORIZED.
+ * A server that cannot verify the client answers with the REJECT verdict and closes (the client
+ * reports WEFT_ERR_UNAUTHORIZED); a client that cannot verify the server stops.
  */
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "bootstrap/auth.h"
 #include "core/sock.h"
 
 static const char CLIENT_LABEL[] = "weft/1 client";
 static const char SERVER_LABEL[] = "weft/1 server";
+static const char REJECT_LABEL[] = "weft/1 reject";
 
 static pthread_once_t sodium_once = PTHREAD_ONCE_INIT;
 static bool sodium_ok;
@@ -142,6 +144,24 @@ static const char *io_text(weft_result_t rc) {
   }
 }
 
+void weft__auth_make_reject(uint8_t out[WEFT__AUTH_MAC_LEN]) {
+  memset(out, 0, WEFT__AUTH_MAC_LEN);
+  memcpy(out, REJECT_LABEL, sizeof REJECT_LABEL - 1);
+}
+
+bool weft__auth_is_reject(const uint8_t *mac, size_t len) {
+  uint8_t reject[WEFT__AUTH_MAC_LEN];
+  weft__auth_make_reject(reject);
+  return len == WEFT__AUTH_MAC_LEN && memcmp(mac, reject, sizeof reject) == 0;
+}
+
+void weft__auth_send_reject(int fd) {
+  uint8_t reject[WEFT__AUTH_MAC_LEN];
+  weft__auth_make_reject(reject);
+  ssize_t n = send(fd, reject, sizeof reject, MSG_DONTWAIT | MSG_NOSIGNAL);
+  (void)n;
+}
+
 weft_result_t weft__auth_client(int fd, const weft__auth_key_t *key, uint8_t role, double deadline,
                                 char *err, size_t errlen) {
   uint8_t challenge[WEFT__AUTH_CHALLENGE_LEN], nonce_s[WEFT__AUTH_NONCE_LEN];
@@ -164,14 +184,14 @@ weft_result_t weft__auth_client(int fd, const weft__auth_key_t *key, uint8_t rol
     return rc;
   }
   rc = weft__sock_read_all(fd, mac_s, sizeof mac_s, deadline);
-  if (rc == WEFT_ERR_PEER_LOST) {
-    /* The protocol's only way to say "your MAC is wrong" is to hang up here. */
-    snprintf(err, errlen, "auth: the server rejected our response (wrong job token?)");
-    return WEFT_ERR_UNAUTHORIZED;
-  }
   if (rc != WEFT_SUCCESS) {
+    /* Not a verdict on our token: the server went away before proving itself. */
     snprintf(err, errlen, "auth: waiting for the server's proof: %s", io_text(rc));
     return rc;
+  }
+  if (weft__auth_is_reject(mac_s, sizeof mac_s)) {
+    snprintf(err, errlen, "auth: the server rejected our response (wrong job token)");
+    return WEFT_ERR_UNAUTHORIZED;
   }
   if (!weft__auth_check_server_mac(key, role, response, nonce_s, mac_s, sizeof mac_s)) {
     snprintf(err, errlen, "auth: the server does not know the job token (bad server MAC)");
@@ -202,6 +222,7 @@ weft_result_t weft__auth_server(int fd, const weft__auth_key_t *key, uint8_t rol
     return rc;
   }
   if (!weft__auth_check_response(key, role, nonce_s, response, sizeof response, mac_s)) {
+    weft__auth_send_reject(fd);
     snprintf(err, errlen, "auth: the client does not know the job token (bad client MAC)");
     return WEFT_ERR_UNAUTHORIZED;
   }

@@ -5,8 +5,11 @@
  * Wire (after TCP connect, before anything else):
  *   server -> client  WEFT__AUTH_MAGIC u32 LE, version u8, role u8, 2 zero bytes, nonce_s[32]
  *   client -> server  nonce_c[32], mac_c[32] = HMAC(key, "weft/1 client" role nonce_s nonce_c)
- *   server -> client  mac_s[32] = HMAC(key, "weft/1 server" role nonce_c nonce_s)  (only if
- *                     mac_c verified; otherwise the server closes)
+ *   server -> client  mac_s[32] = HMAC(key, "weft/1 server" role nonce_c nonce_s)  if mac_c
+ *                     verified; otherwise the 32-byte REJECT verdict, then the server closes
+ * The explicit verdict lets a client tell "wrong job token" (UNAUTHORIZED) from a server that
+ * went away mid-handshake (PEER_LOST: it crashed, or gave up forming the epoch). It tells a
+ * stranger nothing the closed connection would not.
  * `role` separates coordinator connections (WEFT__AUTH_ROLE_COORD) from rank-to-rank ones
  * (WEFT__AUTH_ROLE_PEER) so a MAC for one is useless for the other. */
 #ifndef WEFT_BOOTSTRAP_AUTH_H
@@ -48,6 +51,13 @@ bool weft__auth_check_server_mac(const weft__auth_key_t *key, uint8_t role,
                                  const uint8_t response[WEFT__AUTH_RESPONSE_LEN],
                                  const uint8_t nonce_s[WEFT__AUTH_NONCE_LEN], const uint8_t *mac,
                                  size_t len);
+
+/* The REJECT verdict: "weft/1 reject" and zeros (a real MAC equals it with probability 2^-256).
+ * Servers send it best-effort (a fresh socket's buffer always takes 32 bytes) before closing. */
+void weft__auth_make_reject(uint8_t out[WEFT__AUTH_MAC_LEN]);
+bool weft__auth_is_reject(const uint8_t *mac, size_t len);
+/* Sends REJECT without blocking and ignores failure: the close that follows says the rest. */
+void weft__auth_send_reject(int fd);
 
 /* Blocking handshakes over a connected fd, bounded by deadline. WEFT_ERR_UNAUTHORIZED when the
  * other side does not prove the secret; err says why. */

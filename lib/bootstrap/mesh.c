@@ -226,9 +226,12 @@ static void dial_advance(mesh_t *m, conn_t *c) {
       break;
     case D_READ_SERVER_MAC:
       if ((r = io_step(c, false)) == 0) return;
-      if (r < 0) {
-        dial_fail(m, c, WEFT_ERR_UNAUTHORIZED, "it rejected our auth response (%s): wrong job token?",
-                  io_text(c));
+      if (r < 0) { /* gone before its verdict: it failed or gave up forming this epoch */
+        dial_fail(m, c, WEFT_ERR_PEER_LOST, "closed during the auth handshake (%s)", io_text(c));
+        return;
+      }
+      if (weft__auth_is_reject(c->buf, WEFT__AUTH_MAC_LEN)) {
+        dial_fail(m, c, WEFT_ERR_UNAUTHORIZED, "%s", "it rejected our auth response: wrong job token");
         return;
       }
       if (!weft__auth_check_server_mac(m->key, WEFT__AUTH_ROLE_PEER, c->response, c->nonce_s,
@@ -336,6 +339,7 @@ static void accept_advance(mesh_t *m, conn_t *c) {
       }
       if (!weft__auth_check_response(m->key, WEFT__AUTH_ROLE_PEER, c->nonce_s, c->buf,
                                      WEFT__AUTH_RESPONSE_LEN, mac_s)) {
+        weft__auth_send_reject(c->fd);
         reject(m, c, 0, "bad auth response (wrong job token or not a weft peer)");
         return;
       }

@@ -82,6 +82,8 @@ class Client:
         self.sock.sendall(nonce_c + mac)
         smac = self._read(32)
         if smac is None:
+            raise ConnectionError("coordinator closed the connection during auth")
+        if smac == b"weft/1 reject".ljust(32, b"\0"):
             raise ConnectionError("coordinator closed the connection (auth refused)")
         want = hmac.new(key, b"weft/1 server" + bytes([1]) + nonce_c + nonce_s, "sha256").digest()
         assert hmac.compare_digest(smac, want), "bad server mac"

@@ -239,7 +239,13 @@ static void *hostile_main(void *arg) {
     h->rc = weft__sock_read_all(fd, buf, WEFT__AUTH_CHALLENGE_LEN, deadline);
     memset(buf, 0xA5, sizeof buf);
     weft__sock_write_all(fd, buf, sizeof buf, deadline);
-    h->rc = weft__sock_read_all(fd, buf, 1, deadline); /* expect to be hung up on */
+    /* expect the REJECT verdict, then to be hung up on */
+    h->rc = weft__sock_read_all(fd, buf, WEFT__AUTH_MAC_LEN, deadline);
+    if (h->rc == WEFT_SUCCESS && !weft__auth_is_reject(buf, WEFT__AUTH_MAC_LEN)) {
+      h->rc = WEFT_ERR_INTERNAL; /* anything but the verdict fails the test */
+      break;
+    }
+    if (h->rc == WEFT_SUCCESS) h->rc = weft__sock_read_all(fd, buf, 1, deadline);
     break;
   case 1: /* holds the connection open, says nothing, until the mesh is long formed */
     usleep(3000 * 1000);
@@ -287,7 +293,7 @@ static void test_mesh_rejects_strays(void **state) {
   for (int r = 0; r < 3; r++)
     if (j.ranks[r].rc != WEFT_SUCCESS) fail_msg("rank %d: %s", r, j.ranks[r].err);
   check_mesh(&j);
-  /* Junk auth got hung up on; wrong epoch / member got a refusing ACK, not a slot. */
+  /* Junk auth got REJECT and was hung up on; wrong epoch / member got a refusing ACK, not a slot. */
   assert_int_equal(hs[0].rc, WEFT_ERR_PEER_LOST);
   assert_int_equal(hs[2].rc, WEFT_SUCCESS);
   assert_int_equal(hs[2].ack_status, WEFT_ERR_MISMATCH);

@@ -51,6 +51,11 @@ struct weft__mship {
   double orphan_since; /* joiners wait and no member of E is alive: since when (0: not so) */
   double short_since;  /* all of E recovered but too few for min_size: since when (0: not so) */
   double last_tick;
+  /* The job ended on purpose: the last live member of E left with LEAVE (weft_comm_destroy).
+   * A process that arrives then is a late restart of a finished job, not a rejoin: an epoch of
+   * its own would run the application a second time, so it is refused. When the last member
+   * crashed or hung instead, joiners may re-form the job (a whole-job restart). */
+  bool finished;
   weft__mship_dest_t *dests; /* scratch for event recipients */
   size_t dests_cap;
 };
@@ -215,6 +220,20 @@ static void refuse_min_size(weft__mship_t *m) {
   m->short_since = m->orphan_since = 0;
 }
 
+/* Tells waiting joiners the job is over and forgets them. */
+static void refuse_joiners_finished(weft__mship_t *m) {
+  if (m->n_waiting == 0) return;
+  weft__mship_event_t ev = {.kind = WEFT__MSHIP_ERROR};
+  ev.u.error.code = WEFT_ERR_JOB_FINISHED;
+  snprintf(ev.u.error.text, sizeof ev.u.error.text,
+           "the job finished at epoch %" PRIu64 ": its members left cleanly", m->epoch);
+  logf_(m, "refusing %zu joiners: %s", m->n_waiting, ev.u.error.text);
+  emit_to_state(m, &ev, M_WAITING);
+  for (size_t i = m->n; i-- > 0;)
+    if (m->v[i].state == M_WAITING) remove_record(m, &m->v[i]);
+  m->n_waiting = 0;
+}
+
 /* Decides whatever the current state allows: called after every change and every tick. */
 static void progress(weft__mship_t *m, double now) {
   double grace = m->cfg.heartbeat_timeout;
@@ -223,6 +242,10 @@ static void progress(weft__mship_t *m, double now) {
     return;
   }
   if (m->n_active == 0) {
+    if (m->finished) {
+      refuse_joiners_finished(m);
+      return;
+    }
     if (m->n_waiting == 0) {
       m->orphan_since = 0;
       return;
@@ -285,7 +308,10 @@ static void fail_record(weft__mship_t *m, member_t *r, uint32_t reason, const ch
     r->reason = reason;
     m->n_active--;
     m->n_gone++;
-    if (reason == WEFT__FAIL_LEFT)
+    if (reason == WEFT__FAIL_LEFT && m->n_active == 0) {
+      m->finished = true;
+      logf_(m, "epoch %" PRIu64 ": %s left, the last member: the job has finished", m->epoch, who);
+    } else if (reason == WEFT__FAIL_LEFT)
       logf_(m, "epoch %" PRIu64 ": %s left", m->epoch, who);
     else
       logf_(m, "epoch %" PRIu64 " revoked: %s failed (%s): %s [last heard %.2f s before]",
@@ -400,6 +426,9 @@ weft_result_t weft__mship_join(weft__mship_t *m, const weft__coord_hello_t *h, v
                     "rank %d is taken by live member %" PRIu64 " (host %s pid %u)",
                     (int)h->rank_hint, r->id, r->host, (unsigned)r->pid);
   }
+  if (m->finished)
+    return reject(err, WEFT_ERR_JOB_FINISHED,
+                  "the job finished at epoch %" PRIu64 ": its members left cleanly", m->epoch);
   if (m->n >= WEFT__COORD_MAX_MEMBERS)
     return reject(err, WEFT_ERR_NO_MEMORY, "the coordinator holds %d members already",
                   WEFT__COORD_MAX_MEMBERS);

@@ -189,6 +189,7 @@ static bool read_auth(server_t *s, weft__conn_t *c) {
   if (!weft__auth_check_response(&s->o->key, WEFT__AUTH_ROLE_COORD, c->nonce_s, c->resp,
                                  sizeof c->resp, mac)) {
     weft__clog_error("authentication failed from %s (wrong or missing job token)", c->peer);
+    weft__auth_send_reject(c->fd);
     close_conn(s, c);
     return false;
   }

@@ -21,6 +21,7 @@ from ._types import (  # noqa: F401
     InternalError,
     InvalidArgumentError,
     InvalidUsageError,
+    JobFinishedError,
     MinSizeError,
     MismatchError,
     NoMemoryError,
@@ -64,6 +65,6 @@ __all__ = [
     "Comm", "Request", "RecoverInfo", "WeftError", "InvalidArgumentError", "MismatchError",
     "PeerLostError", "RevokedError", "TimeoutError", "TransportError", "UnauthorizedError",
     "NoMemoryError", "UnsupportedError", "InternalError", "InvalidUsageError", "MinSizeError",
-    "ProtocolError", "DTYPES", "OPS", "SUM", "PROD", "MIN", "MAX", "AVG", "version", "strerror",
+    "ProtocolError", "JobFinishedError", "DTYPES", "OPS", "SUM", "PROD", "MIN", "MAX", "AVG", "version", "strerror",
     "result_name", "print_config", "dtype_size", "RECOVER_MAX_LISTED",
 ]

@@ -77,6 +77,10 @@ class ProtocolError(WeftError):
     """A malformed or unexpected message from a peer or the coordinator."""
 
 
+class JobFinishedError(WeftError):
+    """The job already finished (its members left cleanly): a late joiner is refused."""
+
+
 ERRORS = {
     1: InvalidArgumentError,
     2: MismatchError,
@@ -91,6 +95,7 @@ ERRORS = {
     11: InvalidUsageError,
     13: MinSizeError,
     14: ProtocolError,
+    15: JobFinishedError,
 }
 
 
