@@ -134,6 +134,17 @@ typedef struct {
   int joined_new_ranks[WEFT_RECOVER_MAX_LISTED]; /* ranks (in new_epoch) that joined */
 } weft_recover_info_t;
 WEFT_API weft_result_t weft_comm_recover(weft_comm_t *comm, weft_recover_info_t *info);
+/* An allreduce that survives failures (docs/FAULT_TOLERANCE.md): when members are lost during
+ * the call, the survivors agree on a smaller epoch (waiting joiners stay out until the next
+ * weft_comm_recover) and run it again with the caller's input, kept intact even in place.
+ * Returns the result over the members of the final epoch; *contributors (may be NULL) is their
+ * number, e.g. to turn a SUM of gradients into the right average; info (may be NULL) says what
+ * changed. Costs one coordinator round trip per call (the agreement that makes every member re-run
+ * or none) and, in place, a copy of the input. Errors other than a lost member (bad argument,
+ * mismatch, timeout, WEFT_ERR_MIN_SIZE) are returned as they are. */
+WEFT_API weft_result_t weft_allreduce_elastic(weft_comm_t *comm, const void *sendbuf, void *recvbuf,
+                                              size_t count, weft_dtype_t dtype, weft_redop_t op,
+                                              int *contributors, weft_recover_info_t *info);
 /* 1 when this process was admitted into an already running job (a restarted rank): the
  * application should receive its state, e.g. by weft_broadcast from rank 0. */
 WEFT_API int weft_comm_joined_late(const weft_comm_t *comm);

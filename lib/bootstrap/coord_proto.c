@@ -17,7 +17,8 @@
  *                   0 member_id u64 | 8 old_rank i32 | 12 reason u32
  *   REVOKE, REPORT (184)
  *                 0 epoch u64 | 8 member_id u64 | 16 rank i32 | 20 reason u32 | 24 text[160]
- *   RECOVER, NO_CHANGE (8)   0 epoch u64
+ *   RECOVER, SHRINK,
+ *   NO_CHANGE (8)            0 epoch u64
  *   ERROR (164)   0 code u32 | 4 text[160]
  *   HEARTBEAT, LEAVE (0)
  *
@@ -94,7 +95,7 @@ void weft__coord_encode_hdr(uint8_t out[WEFT__COORD_HDR_LEN], uint8_t type, uint
 
 bool weft__coord_decode_hdr(const uint8_t in[WEFT__COORD_HDR_LEN], weft__coord_hdr_t *hdr) {
   if (get32(in) != WEFT__COORD_MAGIC || in[4] != WEFT__COORD_VERSION) return false;
-  if (in[5] < WEFT__COORD_HELLO || in[5] > WEFT__COORD_ERROR) return false;
+  if (in[5] < WEFT__COORD_HELLO || in[5] > WEFT__COORD_SHRINK) return false;
   if (get16(in + 6) != 0 || get32(in + 12) != 0) return false;
   uint32_t length = get32(in + 8);
   if (length > WEFT__COORD_MAX_PAYLOAD) return false;
@@ -265,7 +266,8 @@ bool weft__coord_decode_revoke(const uint8_t *p, size_t len, weft__coord_revoke_
 }
 
 size_t weft__coord_encode_epoch_ref(uint8_t *out, size_t cap, uint8_t type, uint64_t epoch) {
-  if (type != WEFT__COORD_RECOVER && type != WEFT__COORD_NO_CHANGE) return 0;
+  if (type != WEFT__COORD_RECOVER && type != WEFT__COORD_SHRINK && type != WEFT__COORD_NO_CHANGE)
+    return 0;
   uint8_t *p = begin(out, cap, type, EPOCH_REF_LEN);
   if (p == NULL) return 0;
   put64(p, epoch);

@@ -16,6 +16,9 @@
  *   rank -> RECOVER                       this member is at a step boundary, ready to move on;
  *                                         coord answers NO_CHANGE (all members asked, nothing
  *                                         changed) or EPOCH (new membership) to every member
+ *   rank -> SHRINK                        RECOVER, but waiting joiners stay out of the next epoch
+ *                                         (they are admitted by a later RECOVER); any member
+ *                                         asking SHRINK makes the decision a shrink
  *   rank -> REPORT                        this rank saw a peer fail on the data plane
  *   rank -> LEAVE                         clean shutdown (weft_comm_destroy)
  */
@@ -44,6 +47,7 @@ typedef enum {
   WEFT__COORD_REPORT = 8,
   WEFT__COORD_LEAVE = 9,
   WEFT__COORD_ERROR = 10,
+  WEFT__COORD_SHRINK = 11, /* RECOVER that admits no joiner (weft_allreduce_elastic's re-run) */
 } weft__coord_type_t;
 
 typedef enum {
@@ -106,7 +110,7 @@ typedef struct {
 
 typedef struct {
   uint64_t epoch;
-} weft__coord_epoch_ref_t; /* payload of RECOVER and NO_CHANGE */
+} weft__coord_epoch_ref_t; /* payload of RECOVER, SHRINK and NO_CHANGE */
 
 typedef struct {
   uint32_t code; /* weft_result_t */

@@ -15,4 +15,9 @@ void weft__epoch_pause(weft_comm_t *c, bool pause);
 int weft__epoch_wait_answer(weft_comm_t *c, double deadline);
 weft_result_t weft__epoch_install(weft_comm_t *c, double deadline, char *err, size_t errlen);
 
+/* weft_comm_recover's body. admit=false asks the coordinator for a shrink (SHRINK): failed
+ * members leave, waiting joiners stay out (weft_allreduce_elastic re-runs among survivors).
+ * who names the API call in error details. */
+weft_result_t weft__comm_recover(weft_comm_t *c, weft_recover_info_t *info, bool admit, const char *who);
+
 #endif

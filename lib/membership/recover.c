@@ -60,22 +60,22 @@ static bool revoked_while_forming(weft_comm_t *c, double deadline) {
 /* The coordinator fences a member it failed (crashed, hung, reported) by closing its connection,
  * and it never reconnects one: a process that lost that connection has no way back into this
  * communicator. Say so as a revoke, not as a transport error the caller might retry. */
-static weft_result_t evicted(weft_comm_t *c) {
+static weft_result_t evicted(weft_comm_t *c, const char *who) {
   char why[WEFT__ERR_LEN];
   pthread_mutex_lock(&c->mu);
   snprintf(why, sizeof why, "%s", c->revoked ? c->revoke_msg : c->coord_error.text);
   pthread_mutex_unlock(&c->mu);
-  weft__comm_set_error(c, "weft_comm_recover: epoch %llu is over for this process: %s. It was evicted from the job "
+  weft__comm_set_error(c, "%s: epoch %llu is over for this process: %s. It was evicted from the job "
                        "(fenced after a failure, or stopped longer than WEFT_HEARTBEAT_TIMEOUT) or the coordinator "
-                       "died; start the process again to rejoin", (unsigned long long)c->epoch, why);
+                       "died; start the process again to rejoin", who, (unsigned long long)c->epoch, why);
   return WEFT_ERR_REVOKED;
 }
 
-WEFT_API weft_result_t weft_comm_recover(weft_comm_t *c, weft_recover_info_t *info) {
+weft_result_t weft__comm_recover(weft_comm_t *c, weft_recover_info_t *info, bool admit, const char *who) {
   if (!c) return WEFT_ERR_INVALID_ARGUMENT;
   if (atomic_fetch_add(&c->in_call, 1) != 0) {
     atomic_fetch_sub(&c->in_call, 1);
-    weft__comm_set_error(c, "weft_comm_recover: another thread is inside a call on this communicator");
+    weft__comm_set_error(c, "%s: another thread is inside a call on this communicator", who);
     return WEFT_ERR_INVALID_USAGE;
   }
   weft_result_t r = WEFT_SUCCESS;
@@ -85,7 +85,7 @@ WEFT_API weft_result_t weft_comm_recover(weft_comm_t *c, weft_recover_info_t *in
   uint64_t *old_ids = NULL;
   weft__epoch_pause(c, true);
   if (c->coll_head || c->p2p || c->inbox) {
-    weft__comm_set_error(c, "weft_comm_recover: operations are still pending; wait for them first");
+    weft__comm_set_error(c, "%s: operations are still pending; wait for them first", who);
     r = WEFT_ERR_INVALID_USAGE;
     goto out;
   }
@@ -107,13 +107,14 @@ WEFT_API weft_result_t weft_comm_recover(weft_comm_t *c, weft_recover_info_t *in
     c->recover_answer = 0;
     pthread_mutex_unlock(&c->mu);
     uint8_t msg[64];
-    size_t n = weft__coord_encode_epoch_ref(msg, sizeof msg, WEFT__COORD_RECOVER, c->epoch);
+    size_t n = weft__coord_encode_epoch_ref(msg, sizeof msg, admit ? WEFT__COORD_RECOVER : WEFT__COORD_SHRINK,
+                                            c->epoch);
     if (weft__progress_coord_send(c, msg, n) != WEFT_SUCCESS) {
       if (atomic_load(&c->coord_lost)) {
-        r = evicted(c);
+        r = evicted(c, who);
         goto out;
       }
-      weft__comm_set_error(c, "weft_comm_recover: the coordinator is unreachable; the job cannot agree on a new membership");
+      weft__comm_set_error(c, "%s: the coordinator is unreachable; the job cannot agree on a new membership", who);
       r = WEFT_ERR_TRANSPORT;
       goto out;
     }
@@ -122,13 +123,13 @@ WEFT_API weft_result_t weft_comm_recover(weft_comm_t *c, weft_recover_info_t *in
     /* Our own "lost the coordinator" (TRANSPORT) means fenced; an ERROR the coordinator sent
      * before closing (WEFT_ERR_MIN_SIZE, say) is its word and is reported as such. */
     if (a == -1 && c->coord_error.code == WEFT_ERR_TRANSPORT) {
-      r = evicted(c);
+      r = evicted(c, who);
     } else if (a == 1) {
       if (was_revoked && c->epoch == old_epoch) {
         /* Nobody else saw a failure (e.g. only this rank timed out): the membership stands but
          * this rank's view of the operation sequence may differ. Say so rather than guess. */
-        weft__comm_set_error(c, "weft_comm_recover: the coordinator saw no membership change, but this rank's epoch %llu "
-                             "was revoked locally (%s)", (unsigned long long)c->epoch, revoke_msg);
+        weft__comm_set_error(c, "%s: the coordinator saw no membership change, but this rank's epoch %llu "
+                             "was revoked locally (%s)", who, (unsigned long long)c->epoch, revoke_msg);
         r = WEFT_ERR_REVOKED;
       }
     } else if (a == 2) {
@@ -141,14 +142,14 @@ WEFT_API weft_result_t weft_comm_recover(weft_comm_t *c, weft_recover_info_t *in
         WEFT__INFO("rank %d: epoch %llu revoked while forming (%s)", c->rank, (unsigned long long)c->epoch, err);
         r = WEFT_SUCCESS;
       }
-      if (r != WEFT_SUCCESS && atomic_load(&c->coord_lost)) r = evicted(c); /* fenced while forming */
-      else if (r != WEFT_SUCCESS) weft__comm_set_error(c, "weft_comm_recover: %s", err);
+      if (r != WEFT_SUCCESS && atomic_load(&c->coord_lost)) r = evicted(c, who); /* fenced while forming */
+      else if (r != WEFT_SUCCESS) weft__comm_set_error(c, "%s: %s", who, err);
     } else if (a == -1) {
       r = c->coord_error.code ? (weft_result_t)c->coord_error.code : WEFT_ERR_TRANSPORT;
-      weft__comm_set_error(c, "weft_comm_recover: coordinator: %s", c->coord_error.text);
+      weft__comm_set_error(c, "%s: coordinator: %s", who, c->coord_error.text);
     } else {
       r = WEFT_ERR_TIMEOUT;
-      weft__comm_set_error(c, "weft_comm_recover: no decision from the coordinator within %.1f s", c->timeout);
+      weft__comm_set_error(c, "%s: no decision from the coordinator within %.1f s", who, c->timeout);
     }
     break;
   }
@@ -158,4 +159,8 @@ out:
   weft__epoch_pause(c, false);
   atomic_fetch_sub(&c->in_call, 1);
   return r;
+}
+
+WEFT_API weft_result_t weft_comm_recover(weft_comm_t *c, weft_recover_info_t *info) {
+  return weft__comm_recover(c, info, true, "weft_comm_recover");
 }

@@ -66,7 +66,7 @@ static void test_header(void **state) {
 
   for (unsigned t = 0; t < 256; t++) {
     weft__coord_encode_hdr(b, (uint8_t)t, 8);
-    assert_int_equal(weft__coord_decode_hdr(b, &h), t >= WEFT__COORD_HELLO && t <= WEFT__COORD_ERROR);
+    assert_int_equal(weft__coord_decode_hdr(b, &h), t >= WEFT__COORD_HELLO && t <= WEFT__COORD_SHRINK);
   }
   /* Every byte of magic, version and the reserved fields is checked. */
   const int checked[] = {0, 1, 2, 3, 4, 6, 7, 12, 13, 14, 15};
@@ -167,6 +167,9 @@ static void test_welcome_epoch_ref_empty(void **state) {
   len = check_hdr(b, n, WEFT__COORD_RECOVER);
   assert_true(weft__coord_decode_epoch_ref(b + H, len, &e));
   assert_true(e == 0xdeadbeefcafeull);
+  n = weft__coord_encode_epoch_ref(b, sizeof b, WEFT__COORD_SHRINK, 12);
+  len = check_hdr(b, n, WEFT__COORD_SHRINK);
+  assert_true(weft__coord_decode_epoch_ref(b + H, len, &e) && e == 12);
   n = weft__coord_encode_epoch_ref(b, sizeof b, WEFT__COORD_NO_CHANGE, 9);
   len = check_hdr(b, n, WEFT__COORD_NO_CHANGE);
   assert_true(weft__coord_decode_epoch_ref(b + H, len, &e) && e == 9);

@@ -245,10 +245,10 @@ static void recover_with_restarted_rank_keeps_positions(void **state) {
   /* A restarted rank 1 may join as soon as the original is gone. */
   uint64_t again = join(m, 1, 1.5);
   assert_int_equal(last(&s, WEFT__MSHIP_WELCOME)->welcome.current_epoch, 1);
-  weft__mship_recover(m, id[0], 1, 2);
-  weft__mship_recover(m, id[3], 1, 2);
+  weft__mship_recover(m, id[0], 1, true, 2);
+  weft__mship_recover(m, id[3], 1, true, 2);
   assert_int_equal(weft__mship_epoch(m), 1);
-  weft__mship_recover(m, id[2], 1, 2);
+  weft__mship_recover(m, id[2], 1, true, 2);
   assert_int_equal(weft__mship_epoch(m), 2);
   const rec_t *e = last(&s, WEFT__MSHIP_EPOCH);
   assert_int_equal(e->size, 4);
@@ -270,8 +270,8 @@ static void failure_during_recover_drops_out_of_the_wait(void **state) {
   uint64_t id[4];
   weft__mship_t *m = formed(&s, 4, 1, id);
   weft__mship_fail(m, id[0], WEFT__FAIL_CRASH, "closed", 1);
-  weft__mship_recover(m, id[1], 1, 2);
-  weft__mship_recover(m, id[2], 1, 2);
+  weft__mship_recover(m, id[1], 1, true, 2);
+  weft__mship_recover(m, id[2], 1, true, 2);
   weft__mship_fail(m, id[3], WEFT__FAIL_HUNG, "missed heartbeats", 3);
   const rec_t *e = last(&s, WEFT__MSHIP_EPOCH);
   assert_non_null(e);
@@ -286,15 +286,15 @@ static void recover_without_change_is_no_change(void **state) {
   sink_t s;
   uint64_t id[2];
   weft__mship_t *m = formed(&s, 2, 1, id);
-  weft__mship_recover(m, id[0], 1, 1);
+  weft__mship_recover(m, id[0], 1, true, 1);
   assert_null(last(&s, WEFT__MSHIP_NO_CHANGE));
-  weft__mship_recover(m, id[1], 1, 1);
+  weft__mship_recover(m, id[1], 1, true, 1);
   const rec_t *r = last(&s, WEFT__MSHIP_NO_CHANGE);
   assert_non_null(r);
   assert_int_equal(r->epoch_ref, 1);
   assert_int_equal(r->num_to, 2);
   /* The wait starts afresh: one member alone is not enough again. */
-  weft__mship_recover(m, id[0], 1, 2);
+  weft__mship_recover(m, id[0], 1, true, 2);
   assert_int_equal(count(&s, WEFT__MSHIP_NO_CHANGE), 1);
   weft__mship_destroy(m);
 }
@@ -304,7 +304,7 @@ static void stale_recover_is_an_error(void **state) {
   sink_t s;
   uint64_t id[3];
   weft__mship_t *m = formed(&s, 3, 1, id);
-  weft__mship_recover(m, id[2], 7, 1);
+  weft__mship_recover(m, id[2], 7, true, 1);
   const rec_t *e = last(&s, WEFT__MSHIP_ERROR);
   assert_non_null(e);
   assert_int_equal(e->error.code, WEFT_ERR_REVOKED);
@@ -359,8 +359,8 @@ static void below_min_size_waits_for_joiners_then_refuses(void **state) {
   uint64_t id[3];
   weft__mship_t *m = formed(&s, 3, 3, id);
   weft__mship_fail(m, id[2], WEFT__FAIL_CRASH, "closed", 1);
-  weft__mship_recover(m, id[0], 1, 1);
-  weft__mship_recover(m, id[1], 1, 1);
+  weft__mship_recover(m, id[0], 1, true, 1);
+  weft__mship_recover(m, id[1], 1, true, 1);
   weft__mship_heard(m, id[0], 3.5);
   weft__mship_heard(m, id[1], 3.5);
   weft__mship_tick(m, 2.0);
@@ -381,8 +381,8 @@ static void below_min_size_then_a_joiner_arrives(void **state) {
   uint64_t id[3];
   weft__mship_t *m = formed(&s, 3, 3, id);
   weft__mship_fail(m, id[2], WEFT__FAIL_CRASH, "closed", 1);
-  weft__mship_recover(m, id[0], 1, 1);
-  weft__mship_recover(m, id[1], 1, 1);
+  weft__mship_recover(m, id[0], 1, true, 1);
+  weft__mship_recover(m, id[1], 1, true, 1);
   weft__mship_tick(m, 1.5);
   join(m, 2, 2.0);
   const rec_t *e = last(&s, WEFT__MSHIP_EPOCH);
@@ -456,6 +456,43 @@ static void waiting_joiner_is_refused_when_the_job_ends(void **state) {
   weft__mship_destroy(m);
 }
 
+/* SHRINK: the survivors move on without the waiting joiner, which enters at the next RECOVER;
+ * with nothing failed a SHRINK is NO_CHANGE even though a joiner waits. */
+static void shrink_keeps_joiners_waiting(void **state) {
+  (void)state;
+  sink_t s;
+  uint64_t id[3];
+  weft__mship_t *m = formed(&s, 3, 1, id);
+  weft__mship_recover(m, id[0], 1, false, 1);
+  weft__mship_recover(m, id[1], 1, false, 1);
+  weft__mship_recover(m, id[2], 1, true, 1);
+  assert_int_equal(count(&s, WEFT__MSHIP_NO_CHANGE), 1);
+
+  weft__mship_fail(m, id[2], WEFT__FAIL_CRASH, "closed", 2);
+  uint64_t joiner = join(m, 2, 2.1);
+  weft__mship_recover(m, id[0], 1, true, 2.2); /* one asks RECOVER, one SHRINK: a shrink */
+  weft__mship_recover(m, id[1], 1, false, 2.2);
+  assert_int_equal(weft__mship_epoch(m), 2);
+  const rec_t *e = last(&s, WEFT__MSHIP_EPOCH);
+  assert_int_equal(e->size, 2);
+  assert_false(sent_to(e, joiner));
+  assert_int_equal(weft__mship_count_live(m), 3); /* the joiner still waits */
+
+  weft__mship_recover(m, id[0], 2, false, 3); /* nothing failed: SHRINK is NO_CHANGE */
+  weft__mship_recover(m, id[1], 2, false, 3);
+  assert_int_equal(count(&s, WEFT__MSHIP_NO_CHANGE), 2);
+  assert_int_equal(weft__mship_epoch(m), 2);
+
+  weft__mship_recover(m, id[0], 2, true, 4); /* a plain RECOVER admits it */
+  weft__mship_recover(m, id[1], 2, true, 4);
+  assert_int_equal(weft__mship_epoch(m), 3);
+  e = last(&s, WEFT__MSHIP_EPOCH);
+  assert_int_equal(e->size, 3);
+  assert_int_equal(e->members[2].member_id, joiner);
+  assert_int_equal(e->members[2].flags, WEFT__MEMBER_JOINED);
+  weft__mship_destroy(m);
+}
+
 static void bad_config_is_refused(void **state) {
   (void)state;
   sink_t s;
@@ -485,6 +522,7 @@ int main(void) {
       cmocka_unit_test(joiners_restart_a_dead_job),
       cmocka_unit_test(joiner_after_a_clean_end_is_refused),
       cmocka_unit_test(waiting_joiner_is_refused_when_the_job_ends),
+      cmocka_unit_test(shrink_keeps_joiners_waiting),
       cmocka_unit_test(bad_config_is_refused),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,7 +10,9 @@
  *
  * Epoch E+1 forms when every ACTIVE member has sent RECOVER for E (members failing meanwhile
  * drop out of the wait) and something changed (a GONE member or a waiting joiner); otherwise the
- * members hear NO_CHANGE. When E's members are all gone, waiting joiners form the next epoch on
+ * members hear NO_CHANGE. A member that asked SHRINK instead (a re-run of a failed operation is
+ * about to follow, which a joiner could not take part in) keeps waiting joiners out of that
+ * decision; they enter at a later RECOVER. When E's members are all gone, waiting joiners form the next epoch on
  * their own. Two grace periods (each one heartbeat timeout) keep a fast restart from turning
  * into a lost job: a membership below min_size waits that long for joiners before it is refused,
  * and joiners without survivors wait that long for the rest of the world before starting with
@@ -31,7 +33,8 @@ typedef struct {
   int32_t rank; /* position in the current epoch; -1 for a joiner */
   member_state_t state;
   uint32_t reason; /* weft__fail_reason_t once GONE */
-  bool recovered;  /* sent RECOVER for the current epoch */
+  bool recovered;  /* sent RECOVER (or SHRINK) for the current epoch */
+  bool shrink;     /* ... and it was SHRINK: no joiner may enter */
   double last_heard;
   void *peer;
   uint32_t pid;
@@ -46,7 +49,7 @@ struct weft__mship {
   void *user;
   member_t *v;
   size_t n, cap;
-  size_t n_waiting, n_active, n_gone, n_recovered;
+  size_t n_waiting, n_active, n_gone, n_recovered, n_shrink;
   uint64_t next_id, epoch;
   double orphan_since; /* joiners wait and no member of E is alive: since when (0: not so) */
   double short_since;  /* all of E recovered but too few for min_size: since when (0: not so) */
@@ -150,9 +153,10 @@ static int by_rank_hint(const void *a, const void *b) {
   return x->id < y->id ? -1 : x->id > y->id;
 }
 
-/* Epoch E+1 = the live members of E plus every waiting joiner, in rank-hint order. */
-static void form_epoch(weft__mship_t *m) {
-  size_t size = m->n_active + m->n_waiting;
+/* Epoch E+1 = the live members of E plus (admit) every waiting joiner, in rank-hint order.
+ * Joiners left out stay waiting for a later epoch. */
+static void form_epoch(weft__mship_t *m, bool admit) {
+  size_t size = m->n_active + (admit ? m->n_waiting : 0);
   member_t **order = calloc(size ? size : 1, sizeof *order);
   weft__coord_member_t *members = calloc(size ? size : 1, sizeof *members);
   weft__coord_left_t *left = calloc(m->n_gone ? m->n_gone : 1, sizeof *left);
@@ -165,7 +169,7 @@ static void form_epoch(weft__mship_t *m) {
     member_t *r = &m->v[i];
     if (r->state == M_GONE)
       left[nl++] = (weft__coord_left_t){r->id, r->rank, r->reason};
-    else
+    else if (r->state == M_ACTIVE || admit)
       order[k++] = r;
   }
   qsort(order, size, sizeof *order, by_rank_hint);
@@ -184,13 +188,14 @@ static void form_epoch(weft__mship_t *m) {
   for (size_t i = 0; i < size; i++) {
     order[i]->state = M_ACTIVE;
     order[i]->rank = (int32_t)i;
-    order[i]->recovered = false;
+    order[i]->recovered = order[i]->shrink = false;
   }
   for (size_t i = m->n; i-- > 0;)
     if (m->v[i].state == M_GONE) remove_record(m, &m->v[i]);
   m->epoch++;
   m->n_active = size;
-  m->n_waiting = m->n_gone = m->n_recovered = 0;
+  if (admit) m->n_waiting = 0;
+  m->n_gone = m->n_recovered = m->n_shrink = 0;
   m->orphan_since = m->short_since = 0;
 
   logf_(m, "epoch %" PRIu64 " formed: %zu members (%zu joined, %zu gone since the last epoch)",
@@ -216,7 +221,7 @@ static void refuse_min_size(weft__mship_t *m) {
   emit_to_state(m, &ev, M_WAITING);
   for (size_t i = m->n; i-- > 0;)
     if (m->v[i].state != M_GONE) remove_record(m, &m->v[i]);
-  m->n_active = m->n_waiting = m->n_recovered = 0;
+  m->n_active = m->n_waiting = m->n_recovered = m->n_shrink = 0;
   m->short_since = m->orphan_since = 0;
 }
 
@@ -238,7 +243,7 @@ static void refuse_joiners_finished(weft__mship_t *m) {
 static void progress(weft__mship_t *m, double now) {
   double grace = m->cfg.heartbeat_timeout;
   if (m->epoch == 0) {
-    if (m->n_waiting >= m->cfg.world_size) form_epoch(m);
+    if (m->n_waiting >= m->cfg.world_size) form_epoch(m, true);
     return;
   }
   if (m->n_active == 0) {
@@ -257,27 +262,29 @@ static void progress(weft__mship_t *m, double now) {
     }
     if (m->n_waiting >= m->cfg.world_size ||
         (m->n_waiting >= m->cfg.min_size && now - m->orphan_since >= grace))
-      form_epoch(m);
+      form_epoch(m, true);
     return;
   }
   m->orphan_since = 0;
   if (m->n_recovered < m->n_active) return;
-  if (m->n_gone == 0 && m->n_waiting == 0) {
+  bool admit = m->n_shrink == 0;
+  size_t joiners = admit ? m->n_waiting : 0;
+  if (m->n_gone == 0 && joiners == 0) {
     weft__mship_event_t ev = {.kind = WEFT__MSHIP_NO_CHANGE, .u.epoch_ref = m->epoch};
-    for (size_t i = 0; i < m->n; i++) m->v[i].recovered = false;
-    m->n_recovered = 0;
+    for (size_t i = 0; i < m->n; i++) m->v[i].recovered = m->v[i].shrink = false;
+    m->n_recovered = m->n_shrink = 0;
     logf_(m, "recover of epoch %" PRIu64 ": no change", m->epoch);
     emit_to_state(m, &ev, M_ACTIVE);
     return;
   }
-  if (m->n_active + m->n_waiting >= m->cfg.min_size) {
-    form_epoch(m);
+  if (m->n_active + joiners >= m->cfg.min_size) {
+    form_epoch(m, admit);
     return;
   }
   if (m->short_since == 0) {
     m->short_since = now;
     logf_(m, "recover of epoch %" PRIu64 ": %zu processes, below min size %u; waiting %.1f s "
-          "for joiners", m->epoch, m->n_active + m->n_waiting, (unsigned)m->cfg.min_size, grace);
+          "for joiners", m->epoch, m->n_active + joiners, (unsigned)m->cfg.min_size, grace);
   }
   if (now - m->short_since >= grace) refuse_min_size(m);
 }
@@ -304,6 +311,7 @@ static void fail_record(weft__mship_t *m, member_t *r, uint32_t reason, const ch
     /* Truncated to fit the wire field: who first, it names the process. */
     snprintf(ev.u.revoke.text, sizeof ev.u.revoke.text, "%.90s %.68s", who, why);
     if (r->recovered) m->n_recovered--;
+    if (r->shrink) m->n_shrink--;
     r->state = M_GONE;
     r->reason = reason;
     m->n_active--;
@@ -463,7 +471,8 @@ void weft__mship_heard(weft__mship_t *m, uint64_t member_id, double now) {
   if (r != NULL) r->last_heard = now;
 }
 
-void weft__mship_recover(weft__mship_t *m, uint64_t member_id, uint64_t epoch, double now) {
+void weft__mship_recover(weft__mship_t *m, uint64_t member_id, uint64_t epoch, bool admit,
+                         double now) {
   member_t *r = find(m, member_id);
   if (r == NULL || r->state != M_ACTIVE) return; /* joiners wait for EPOCH; GONE are fenced */
   if (epoch != m->epoch) {
@@ -479,8 +488,12 @@ void weft__mship_recover(weft__mship_t *m, uint64_t member_id, uint64_t epoch, d
   if (!r->recovered) {
     r->recovered = true;
     m->n_recovered++;
-    logf_(m, "recover of epoch %" PRIu64 ": rank %d ready (%zu/%zu)", m->epoch, (int)r->rank,
-          m->n_recovered, m->n_active);
+    if (!admit) {
+      r->shrink = true;
+      m->n_shrink++;
+    }
+    logf_(m, "%s of epoch %" PRIu64 ": rank %d ready (%zu/%zu)", admit ? "recover" : "shrink",
+          m->epoch, (int)r->rank, m->n_recovered, m->n_active);
   }
   progress(m, now);
 }

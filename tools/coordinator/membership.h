@@ -76,8 +76,10 @@ void weft__mship_fail(weft__mship_t *m, uint64_t member_id, weft__fail_reason_t 
  * ignored, as is one from a connection that is not a live member. */
 void weft__mship_report(weft__mship_t *m, uint64_t reporter, const weft__coord_revoke_t *r,
                         double now);
-/* RECOVER{epoch} from a member. */
-void weft__mship_recover(weft__mship_t *m, uint64_t member_id, uint64_t epoch, double now);
+/* RECOVER{epoch} (admit) or SHRINK{epoch} (!admit) from a member. When all have asked, waiting
+ * joiners enter the next epoch only if none asked SHRINK. */
+void weft__mship_recover(weft__mship_t *m, uint64_t member_id, uint64_t epoch, bool admit,
+                         double now);
 /* Time passes: heartbeat timeouts and grace periods. Call at least every heartbeat interval. */
 void weft__mship_tick(weft__mship_t *m, double now);
 

@@ -240,10 +240,11 @@ static void on_message(server_t *s, weft__conn_t *c, uint8_t type, const uint8_t
   switch (type) {
   case WEFT__COORD_HEARTBEAT:
     return;
-  case WEFT__COORD_RECOVER: {
+  case WEFT__COORD_RECOVER:
+  case WEFT__COORD_SHRINK: {
     uint64_t epoch;
     if (!weft__coord_decode_epoch_ref(p, len, &epoch)) break;
-    weft__mship_recover(s->m, c->member_id, epoch, s->now);
+    weft__mship_recover(s->m, c->member_id, epoch, type == WEFT__COORD_RECOVER, s->now);
     return;
   }
   case WEFT__COORD_REPORT: {
