@@ -56,7 +56,7 @@ extern "C" {
   X(ERR_IN_PROGRESS, 12, "request not complete yet")                                           \
   X(ERR_MIN_SIZE, 13, "membership fell below WEFT_MIN_SIZE")                                   \
   X(ERR_PROTOCOL, 14, "malformed or unexpected message from a peer or the coordinator")      \
-  X(ERR_JOB_FINISHED, 15, "the job has finished (its members left cleanly); a late joiner is refused")
+  X(ERR_JOB_FINISHED, 15, "the job has finished (its members left cleanly); only all its ranks together may run it again")
 
 typedef enum {
 #define WEFT__RESULT_ENUM(name, value, text) WEFT_##name = value,

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """A restarted rank that arrives after the job finished cleanly is refused, not given an epoch of
-its own (which would run the application a second time, alone).
+its own (which would run the application a second time, alone); the whole world calling init
+again starts a new run at once (a program that creates communicators in a loop).
 
     test_late_joiner.py WEFT_COORDINATOR ALLREDUCE_DEMO ELASTIC_SGD
 
 A long-lived weft-coordinator (as under Slurm or Kubernetes, where it outlives the ranks) serves
 a 2-rank job of examples/allreduce_demo, which finishes and destroys its communicator (LEAVE).
-Then a third process starts as rank 1 of the same job: weft_comm_init_env must fail at once with
-WEFT_ERR_JOB_FINISHED. For contrast, in a second job (examples/elastic_sgd) where both ranks are
+Then a third process starts as rank 1 of the same job: weft_comm_init_env must fail with
+WEFT_ERR_JOB_FINISHED after two heartbeat timeouts (the coordinator waits that long for the rest
+of the world). Then both ranks start again together: that run must complete. For contrast, in a second job (examples/elastic_sgd) where both ranks are
 SIGKILLed mid-run (no clean end), a restarted rank pair re-forms the job and completes. Every wait is bounded."""
 import os
 import secrets
@@ -91,6 +93,14 @@ def clean_end_refuses_late_joiner(tmp):
             fail(f"the late joiner's error does not say the job finished: {out!r}")
         if "finished at epoch 1" not in out:
             fail(f"the late joiner's error does not name the epoch: {out!r}")
+        if took > 20:
+            fail(f"the late joiner was refused only after {took:.1f} s")
+        again = [spawn(port, token, r) for r in range(2)]
+        for r, p in enumerate(again):
+            rc, out = finish(p, f"rank {r} of the second run")
+            if rc != 0:
+                fail(f"rank {r} of a second run of the whole world exited {rc}:\n{out}")
+        print("second run of the whole world: both ranks finished")
     finally:
         log = stop(coord)
     if "the job has finished" not in log:

@@ -416,7 +416,7 @@ static void joiners_restart_a_dead_job(void **state) {
 }
 
 /* The last member left cleanly: the job is over, and a restarted rank arriving late must not
- * run the application again in an epoch of its own. */
+ * run the application again in an epoch of its own: it is refused after two grace periods. */
 static void joiner_after_a_clean_end_is_refused(void **state) {
   (void)state;
   sink_t s;
@@ -426,33 +426,36 @@ static void joiner_after_a_clean_end_is_refused(void **state) {
   weft__mship_fail(m, id[0], WEFT__FAIL_LEFT, NULL, 2);       /* ... then the survivors quit */
   weft__mship_fail(m, id[1], WEFT__FAIL_LEFT, NULL, 2);
   assert_true(weft__mship_done(m));
-  weft__coord_hello_t h = {.rank_hint = 2, .pid = 9};
-  uint64_t late = 0;
-  weft__coord_error_t err;
-  assert_int_equal(weft__mship_join(m, &h, &g_peer, 3, &late, &err), WEFT_ERR_JOB_FINISHED);
-  assert_int_equal(err.code, WEFT_ERR_JOB_FINISHED);
-  assert_non_null(strstr(err.text, "finished at epoch 1"));
-  weft__mship_tick(m, 30); /* no grace period turns it into an epoch later either */
+  uint64_t late = join(m, 2, 3);
+  weft__mship_heard(m, late, 8.9);
+  weft__mship_tick(m, 8.9); /* 5.9 s: past one grace (min size 1 would have formed), not two */
+  assert_int_equal(weft__mship_epoch(m), 1);
+  assert_null(last(&s, WEFT__MSHIP_ERROR));
+  weft__mship_tick(m, 9.1);
+  const rec_t *e = last(&s, WEFT__MSHIP_ERROR);
+  assert_non_null(e);
+  assert_int_equal(e->error.code, WEFT_ERR_JOB_FINISHED);
+  assert_true(sent_to(e, late));
+  assert_non_null(strstr(e->error.text, "finished at epoch 1"));
   assert_int_equal(weft__mship_epoch(m), 1);
   assert_true(weft__mship_done(m));
   weft__mship_destroy(m);
 }
 
-/* A restarted rank that joined just before the others finished hears ERROR, not an epoch. */
-static void waiting_joiner_is_refused_when_the_job_ends(void **state) {
+/* A program that destroys its communicator and creates a new one (every rank) starts a new run
+ * of the finished job at once. */
+static void whole_world_restarts_a_finished_job(void **state) {
   (void)state;
   sink_t s;
   uint64_t id[2];
-  weft__mship_t *m = formed(&s, 2, 1, id);
-  weft__mship_fail(m, id[1], WEFT__FAIL_CRASH, "closed", 1);
-  uint64_t j = join(m, 1, 1.5);
-  weft__mship_fail(m, id[0], WEFT__FAIL_LEFT, NULL, 2);
-  const rec_t *e = last(&s, WEFT__MSHIP_ERROR);
-  assert_non_null(e);
-  assert_int_equal(e->error.code, WEFT_ERR_JOB_FINISHED);
-  assert_true(sent_to(e, j));
-  assert_int_equal(weft__mship_epoch(m), 1);
-  assert_true(weft__mship_done(m));
+  weft__mship_t *m = formed(&s, 2, 2, id);
+  weft__mship_fail(m, id[0], WEFT__FAIL_LEFT, NULL, 1);
+  weft__mship_fail(m, id[1], WEFT__FAIL_LEFT, NULL, 1);
+  join(m, 1, 1.1);
+  join(m, 0, 1.2);
+  assert_int_equal(weft__mship_epoch(m), 2);
+  assert_int_equal(last(&s, WEFT__MSHIP_EPOCH)->size, 2);
+  assert_null(last(&s, WEFT__MSHIP_ERROR));
   weft__mship_destroy(m);
 }
 
@@ -521,7 +524,7 @@ int main(void) {
       cmocka_unit_test(below_min_size_then_a_joiner_arrives),
       cmocka_unit_test(joiners_restart_a_dead_job),
       cmocka_unit_test(joiner_after_a_clean_end_is_refused),
-      cmocka_unit_test(waiting_joiner_is_refused_when_the_job_ends),
+      cmocka_unit_test(whole_world_restarts_a_finished_job),
       cmocka_unit_test(shrink_keeps_joiners_waiting),
       cmocka_unit_test(bad_config_is_refused),
   };

@@ -55,9 +55,11 @@ struct weft__mship {
   double short_since;  /* all of E recovered but too few for min_size: since when (0: not so) */
   double last_tick;
   /* The job ended on purpose: the last live member of E left with LEAVE (weft_comm_destroy).
-   * A process that arrives then is a late restart of a finished job, not a rejoin: an epoch of
-   * its own would run the application a second time, so it is refused. When the last member
-   * crashed or hung instead, joiners may re-form the job (a whole-job restart). */
+   * Then only the whole world may start it again (every rank calling init anew, as a program
+   * that creates communicators in a loop does); a lone process that arrives is a late restart of
+   * a finished job, and an epoch of its own would run the application a second time, so it is
+   * refused after FINISHED_GRACE heartbeat timeouts. When the last member crashed or hung
+   * instead, min_size joiners may re-form the job after one grace period (a whole-job restart). */
   bool finished;
   weft__mship_dest_t *dests; /* scratch for event recipients */
   size_t dests_cap;
@@ -225,18 +227,22 @@ static void refuse_min_size(weft__mship_t *m) {
   m->short_since = m->orphan_since = 0;
 }
 
+#define FINISHED_GRACE 2
+
 /* Tells waiting joiners the job is over and forgets them. */
 static void refuse_joiners_finished(weft__mship_t *m) {
   if (m->n_waiting == 0) return;
   weft__mship_event_t ev = {.kind = WEFT__MSHIP_ERROR};
   ev.u.error.code = WEFT_ERR_JOB_FINISHED;
   snprintf(ev.u.error.text, sizeof ev.u.error.text,
-           "the job finished at epoch %" PRIu64 ": its members left cleanly", m->epoch);
+           "the job finished at epoch %" PRIu64 " (its members left cleanly); running it again "
+           "needs all %u ranks, %zu came", m->epoch, (unsigned)m->cfg.world_size, m->n_waiting);
   logf_(m, "refusing %zu joiners: %s", m->n_waiting, ev.u.error.text);
   emit_to_state(m, &ev, M_WAITING);
   for (size_t i = m->n; i-- > 0;)
     if (m->v[i].state == M_WAITING) remove_record(m, &m->v[i]);
   m->n_waiting = 0;
+  m->orphan_since = 0;
 }
 
 /* Decides whatever the current state allows: called after every change and every tick. */
@@ -247,10 +253,6 @@ static void progress(weft__mship_t *m, double now) {
     return;
   }
   if (m->n_active == 0) {
-    if (m->finished) {
-      refuse_joiners_finished(m);
-      return;
-    }
     if (m->n_waiting == 0) {
       m->orphan_since = 0;
       return;
@@ -260,9 +262,14 @@ static void progress(weft__mship_t *m, double now) {
       logf_(m, "no member of epoch %" PRIu64 " is alive; %zu joiners wait for the world (%u)",
             m->epoch, m->n_waiting, (unsigned)m->cfg.world_size);
     }
-    if (m->n_waiting >= m->cfg.world_size ||
-        (m->n_waiting >= m->cfg.min_size && now - m->orphan_since >= grace))
+    if (m->n_waiting >= m->cfg.world_size) {
+      m->finished = false; /* the whole world is back: a new run of the job */
       form_epoch(m, true);
+    } else if (m->finished) {
+      if (now - m->orphan_since >= FINISHED_GRACE * grace) refuse_joiners_finished(m);
+    } else if (m->n_waiting >= m->cfg.min_size && now - m->orphan_since >= grace) {
+      form_epoch(m, true);
+    }
     return;
   }
   m->orphan_since = 0;
@@ -318,7 +325,8 @@ static void fail_record(weft__mship_t *m, member_t *r, uint32_t reason, const ch
     m->n_gone++;
     if (reason == WEFT__FAIL_LEFT && m->n_active == 0) {
       m->finished = true;
-      logf_(m, "epoch %" PRIu64 ": %s left, the last member: the job has finished", m->epoch, who);
+      logf_(m, "epoch %" PRIu64 ": %s left, the last member: the job has finished (only all %u "
+            "ranks together may start it again)", m->epoch, who, (unsigned)m->cfg.world_size);
     } else if (reason == WEFT__FAIL_LEFT)
       logf_(m, "epoch %" PRIu64 ": %s left", m->epoch, who);
     else
@@ -434,9 +442,6 @@ weft_result_t weft__mship_join(weft__mship_t *m, const weft__coord_hello_t *h, v
                     "rank %d is taken by live member %" PRIu64 " (host %s pid %u)",
                     (int)h->rank_hint, r->id, r->host, (unsigned)r->pid);
   }
-  if (m->finished)
-    return reject(err, WEFT_ERR_JOB_FINISHED,
-                  "the job finished at epoch %" PRIu64 ": its members left cleanly", m->epoch);
   if (m->n >= WEFT__COORD_MAX_MEMBERS)
     return reject(err, WEFT_ERR_NO_MEMORY, "the coordinator holds %d members already",
                   WEFT__COORD_MAX_MEMBERS);
