@@ -195,12 +195,7 @@ static weft_result_t submit(weft_comm_t *comm, const call_t *k, weft_request_t *
     weft__op_free(op);
     goto out;
   }
-  pthread_mutex_lock(&comm->mu);
-  if (comm->inbox_tail) comm->inbox_tail->next = op;
-  else comm->inbox = op;
-  comm->inbox_tail = op;
-  pthread_mutex_unlock(&comm->mu);
-  weft__progress_wake(comm);
+  weft__progress_submit(comm, op, req == NULL);
   if (req) *req = op;
   else r = weft__op_wait(op);
 out:

@@ -61,8 +61,11 @@ static weft_comm_t *comm_alloc(void) {
   c->listen_fd = c->coord_fd = c->epfd = c->wake_fd = -1;
   c->tp_ops = &weft__tcp_ops;
   pthread_mutex_init(&c->mu, NULL);
+  pthread_mutex_init(&c->engine_mu, NULL);
   pthread_mutex_init(&c->coord_wmu, NULL);
   pthread_cond_init(&c->cv, NULL);
+  pthread_cond_init(&c->engine_cv, NULL);
+  atomic_init(&c->drivers, 0);
   atomic_init(&c->in_call, 0);
   atomic_init(&c->coord_lost, false);
   return c;
@@ -174,8 +177,10 @@ WEFT_API weft_result_t weft_comm_destroy(weft_comm_t *c) {
   free(c->peer_gone);
   free(c->aborts);
   pthread_mutex_destroy(&c->mu);
+  pthread_mutex_destroy(&c->engine_mu);
   pthread_mutex_destroy(&c->coord_wmu);
   pthread_cond_destroy(&c->cv);
+  pthread_cond_destroy(&c->engine_cv);
   free(c);
   return WEFT_SUCCESS;
 }

@@ -1,9 +1,12 @@
 /* The communicator and its operations (internal). Ownership is split by thread:
  *   - the caller's thread validates, builds the schedule and submits an operation (api.c);
- *   - the communicator's one progress thread (progress.c) owns every socket, runs operations
- *     (executor.c) and completes their requests;
+ *   - the engine — every socket, the executor's operation lists, the transport, heartbeats —
+ *     belongs to whichever thread holds `engine_mu`: the communicator's progress thread
+ *     (progress.c) when nobody waits, or a caller blocked in a wait, which then runs the engine
+ *     itself instead of handing over to the progress thread and back (progress.c explains why);
  *   - `mu` guards what both touch: the inbox of submitted operations, completion flags, the
  *     revoked state and the epoch table handed over by the coordinator.
+ * Lock order: engine_mu before mu, never the other way.
  */
 #ifndef WEFT_CORE_COMM_H
 #define WEFT_CORE_COMM_H
@@ -91,6 +94,11 @@ struct weft_comm {
   /* progress thread */
   pthread_t thread;
   bool thread_started;
+  pthread_mutex_t engine_mu; /* held by whoever runs the engine (see the top of this file) */
+  pthread_cond_t engine_cv;  /* the progress thread steps aside on it while callers drive */
+  atomic_int drivers;        /* callers running the engine now */
+  double last_drive_end;     /* under mu */
+  bool progress_wanted;      /* under mu: work was left for the progress thread */
   pthread_mutex_t mu;
   pthread_cond_t cv;
   bool stop;                   /* under mu */
@@ -146,6 +154,12 @@ void weft__executor_peer_lost(weft_comm_t *comm, int peer, bool clean, const cha
 weft_result_t weft__progress_start(weft_comm_t *comm);
 void weft__progress_stop(weft_comm_t *comm);
 void weft__progress_wake(weft_comm_t *comm);
+/* Hands a new operation to the engine: directly when the engine is free (its sends start at
+ * once), else through the inbox and a wake-up of the progress thread. */
+void weft__progress_submit(weft_comm_t *comm, weft__op_t *op, bool caller_waits);
+/* A caller waiting for op runs the engine itself while it can (the engine is free and no pause
+ * or stop is requested), until op completes or `limit`. Returns at once when it cannot. */
+void weft__progress_drive(weft_comm_t *comm, weft__op_t *op, double limit);
 /* Send one coordinator message from either thread (serialised by coord_wmu, bounded). */
 weft_result_t weft__progress_coord_send(weft_comm_t *comm, const uint8_t *msg, size_t len);
 

@@ -1,8 +1,17 @@
-/* The progress engine: one thread per communicator, one epoll set. It owns every socket (the
- * mesh's connections through the transport, the coordinator's connection) and runs the
- * operations. Callers submit through an inbox and an eventfd and then wait on a condition
- * variable: nothing busy-polls, so eight ranks on two cores do not starve each other (a waiter
- * spins WEFT_SPIN_US at most before it blocks).
+/* The progress engine: one epoll set per communicator holding every socket (the mesh's
+ * connections through the transport, the coordinator's connection), and the code that runs the
+ * operations on them. The engine belongs to whichever thread holds c->engine_mu:
+ *   - a caller blocked in a wait, when the engine is free: it submits its operation directly
+ *     and polls the sockets itself (epoll_wait with timeout 0 for WEFT_SPIN_US, then blocking),
+ *     so a small operation costs no thread hand-off at all. Handing each operation to a progress
+ *     thread and its completion back costs two wake-ups per rank per operation, which is most of
+ *     a small allreduce's time when ranks outnumber cores;
+ *   - the communicator's progress thread otherwise: it sleeps in epoll_wait *without* the lock
+ *     and takes it to handle what woke it, so it runs non-blocking operations in the background
+ *     and keeps heartbeats going while the application computes. When a driver holds the
+ *     engine, the progress thread waits for the lock; an event it was woken for stays ready
+ *     (level-triggered epoll re-arms it and wakes the driver's epoll_wait), so nothing is lost.
+ * Nothing busy-polls for long, so eight ranks on two cores do not starve each other.
  *
  * Liveness: every WEFT_HEARTBEAT_INTERVAL the thread tells the coordinator it is alive; the
  * coordinator's silence for WEFT_HEARTBEAT_TIMEOUT means the coordinator is lost. Because
@@ -29,9 +38,6 @@ weft_result_t weft__progress_coord_send(weft_comm_t *c, const uint8_t *msg, size
   weft_result_t r = c->coord_fd >= 0 && !atomic_load(&c->coord_lost) ? weft__coord_send(c->coord_fd, msg, len, weft__now() + 2.0)
                                                         : WEFT_ERR_TRANSPORT;
   pthread_mutex_unlock(&c->coord_wmu);
-  /* Only the progress thread keeps the heartbeat clock; a caller's message (RECOVER) merely
-   * makes the next heartbeat slightly early. */
-  if (r == WEFT_SUCCESS && c->thread_started && pthread_equal(pthread_self(), c->thread)) c->coord_last_tx = weft__now();
   return r;
 }
 
@@ -165,9 +171,8 @@ static void read_coordinator(weft_comm_t *c) {
   }
 }
 
-static void drain_inbox(weft_comm_t *c) {
-  uint64_t v;
-  (void)!read(c->wake_fd, &v, sizeof v);
+/* Submits what callers queued while the engine was busy, in order. */
+static void take_inbox(weft_comm_t *c) {
   pthread_mutex_lock(&c->mu);
   weft__op_t *list = c->inbox;
   c->inbox = c->inbox_tail = NULL;
@@ -179,12 +184,19 @@ static void drain_inbox(weft_comm_t *c) {
   }
 }
 
+static void drain_inbox(weft_comm_t *c) {
+  uint64_t v;
+  (void)!read(c->wake_fd, &v, sizeof v);
+  take_inbox(c);
+}
+
 static void heartbeat(weft_comm_t *c, double now) {
   if (c->coord_fd < 0 || atomic_load(&c->coord_lost)) return;
   if (now - c->coord_last_tx >= c->hb_interval) {
     uint8_t msg[WEFT__COORD_HDR_LEN];
     size_t n = weft__coord_encode_empty(msg, sizeof msg, WEFT__COORD_HEARTBEAT);
     if (weft__progress_coord_send(c, msg, n) != WEFT_SUCCESS) coordinator_lost(c, "cannot send heartbeat");
+    else c->coord_last_tx = now; /* the engine's holder keeps the heartbeat clock */
   }
   if (now - c->coord_last_rx > c->hb_timeout) {
     char why[96];
@@ -211,39 +223,157 @@ static void pause_point(weft_comm_t *c) {
   pthread_mutex_unlock(&c->mu);
 }
 
+/* Handles what epoll reported; the caller holds the engine. */
+static void dispatch(weft_comm_t *c, const struct epoll_event *evs, int n) {
+  for (int i = 0; i < n; i++) {
+    void *ptr = evs[i].data.ptr;
+    if (ptr == &wake_tag) {
+      if (c->paused) {
+        uint64_t v;
+        (void)!read(c->wake_fd, &v, sizeof v);
+      } else {
+        drain_inbox(c);
+      }
+    }
+    else if (ptr == &coord_tag) read_coordinator(c);
+    else {
+      weft__transport_t *tp = __atomic_load_n(&c->tp, __ATOMIC_ACQUIRE);
+      if (tp && !c->paused) c->tp_ops->handle_event(tp, ptr, evs[i].events);
+    }
+    /* One event can mean many megabytes reduced; liveness must not wait for the batch. */
+    heartbeat(c, weft__now());
+  }
+}
+
+/* When the engine must next run even without events: the next heartbeat, the coordinator's
+ * silence becoming a failure, or an operation's deadline. Read by the engine's holder. */
+static double next_wake(weft_comm_t *c) {
+  double next = WEFT__MIN(c->coord_last_tx + c->hb_interval, c->coord_last_rx + c->hb_timeout);
+  return WEFT__MIN(next, weft__executor_next_deadline(c));
+}
+
+static int ms_until(double when, double now, double cap_ms) {
+  return when <= now ? 0 : (int)WEFT__MIN(ceil((when - now) * 1000.0), cap_ms);
+}
+
+/* Wakes the progress thread if it stepped aside: there is background work for it. */
+static void call_back_progress(weft_comm_t *c) {
+  pthread_mutex_lock(&c->mu);
+  c->progress_wanted = true;
+  pthread_cond_signal(&c->engine_cv);
+  pthread_mutex_unlock(&c->mu);
+}
+
+void weft__progress_submit(weft_comm_t *c, weft__op_t *op, bool caller_waits) {
+  if (c->thread_started && pthread_mutex_trylock(&c->engine_mu) == 0) {
+    /* The engine is free (and not paused: a paused progress thread keeps it locked). Earlier
+     * operations still in the inbox go first, so collectives keep their issue order. */
+    take_inbox(c);
+    weft__executor_submit(c, op);
+    pthread_mutex_unlock(&c->engine_mu);
+    /* A non-blocking call returns to the application: the progress thread runs it from here. */
+    if (!caller_waits) call_back_progress(c);
+    return;
+  }
+  pthread_mutex_lock(&c->mu);
+  if (c->inbox_tail) c->inbox_tail->next = op;
+  else c->inbox = op;
+  c->inbox_tail = op;
+  pthread_mutex_unlock(&c->mu);
+  weft__progress_wake(c);
+}
+
+void weft__progress_drive(weft_comm_t *c, weft__op_t *op, double limit) {
+  if (!c->thread_started || pthread_equal(pthread_self(), c->thread)) return;
+  if (pthread_mutex_trylock(&c->engine_mu) != 0) return; /* someone else runs it: wait instead */
+  atomic_fetch_add(&c->drivers, 1);
+  struct epoll_event evs[64];
+  double spin_until = weft__now() + c->spin_us * 1e-6;
+  while (!atomic_load_explicit(&op->done, memory_order_acquire)) {
+    /* An epoch install (pause) or destroy (stop) needs the engine back: hand it over. They
+     * write the eventfd, which wakes this epoll_wait. */
+    pthread_mutex_lock(&c->mu);
+    bool leave = c->pause_req || c->stop;
+    pthread_mutex_unlock(&c->mu);
+    double now = weft__now();
+    if (leave || now >= limit) break;
+    /* Spin briefly (the answer is often microseconds away), then block in the kernel. The cap
+     * keeps a driver that missed a wake-up from sleeping long. */
+    int timeout_ms = now < spin_until ? 0 : ms_until(next_wake(c), now, 100.0);
+    int n = epoll_wait(c->epfd, evs, 64, timeout_ms);
+    if (n < 0 && errno != EINTR) break;
+    dispatch(c, evs, n > 0 ? n : 0);
+    now = weft__now();
+    heartbeat(c, now);
+    weft__executor_check_deadlines(c, now);
+  }
+  bool pending = c->coll_head || c->p2p;
+  pthread_mutex_lock(&c->mu);
+  c->last_drive_end = weft__now();
+  atomic_fetch_sub(&c->drivers, 1);
+  if (pending) { /* others' operations still run: the progress thread takes over */
+    c->progress_wanted = true;
+    pthread_cond_signal(&c->engine_cv);
+  }
+  pthread_mutex_unlock(&c->mu);
+  pthread_mutex_unlock(&c->engine_mu);
+}
+
+/* While callers drive the engine — or did a moment ago and nothing is left running — the
+ * progress thread stays off the epoll set: sleeping in epoll_wait there, it would be woken
+ * first for every event the driver is waiting for (one more wake-up per operation, which on
+ * a loaded machine is most of a small operation's cost). It comes back when the callers have
+ * been away for STEP_ASIDE_S (the application computes: heartbeats and failure detection
+ * resume), when a caller leaves work behind (call_back_progress), or to send a heartbeat. */
+#define STEP_ASIDE_S 0.005
+
+static void step_aside(weft_comm_t *c, double wake_at) {
+  pthread_mutex_lock(&c->mu);
+  for (;;) {
+    double now = weft__now();
+    bool driving = atomic_load(&c->drivers) > 0;
+    double until = driving ? wake_at : WEFT__MIN(wake_at, c->last_drive_end + STEP_ASIDE_S);
+    if (c->stop || c->pause_req || c->inbox || c->progress_wanted || now >= until) break;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    double wait_s = WEFT__MIN(until - now, 0.1);
+    long ns = ts.tv_nsec + (long)(wait_s * 1e9);
+    ts.tv_sec += ns / 1000000000L;
+    ts.tv_nsec = ns % 1000000000L;
+    pthread_cond_timedwait(&c->engine_cv, &c->mu, &ts);
+  }
+  c->progress_wanted = false;
+  pthread_mutex_unlock(&c->mu);
+}
+
 static void *progress_main(void *arg) {
   weft_comm_t *c = arg;
   struct epoll_event evs[64];
+  pthread_mutex_lock(&c->engine_mu);
   for (;;) {
     pause_point(c);
-    double now = weft__now();
-    double next = WEFT__MIN(c->coord_last_tx + c->hb_interval, c->coord_last_rx + c->hb_timeout);
-    next = WEFT__MIN(next, weft__executor_next_deadline(c));
-    int timeout_ms = next <= now ? 0 : (int)WEFT__MIN(ceil((next - now) * 1000.0), 1000.0);
+    /* Paused, this thread keeps the engine locked (the installer owns the transport), so no
+     * caller can start driving; otherwise it sleeps without the lock, letting callers drive. */
+    bool keep = c->paused;
+    bool idle = !c->coll_head && !c->p2p;
+    double wake_at = next_wake(c);
+    if (!keep) pthread_mutex_unlock(&c->engine_mu);
+    if (!keep && idle) step_aside(c, wake_at);
+    int timeout_ms = ms_until(wake_at, weft__now(), 1000.0);
     int n = epoll_wait(c->epfd, evs, 64, timeout_ms);
-    if (n < 0 && errno != EINTR) {
-      WEFT__ERROR("epoll_wait: %s", strerror(errno));
+    int err = errno;
+    if (!keep) {
+      pthread_mutex_lock(&c->engine_mu);
+      /* A driver may have handled (or closed) what woke us: ask again, under the lock. */
+      if (n > 0) n = epoll_wait(c->epfd, evs, 64, 0);
+      err = errno;
+    }
+    if (n < 0 && err != EINTR) {
+      WEFT__ERROR("epoll_wait: %s", strerror(err));
       break;
     }
-    for (int i = 0; i < n; i++) {
-      void *ptr = evs[i].data.ptr;
-      if (ptr == &wake_tag) {
-        if (c->paused) {
-          uint64_t v;
-          (void)!read(c->wake_fd, &v, sizeof v);
-        } else {
-          drain_inbox(c);
-        }
-      }
-      else if (ptr == &coord_tag) read_coordinator(c);
-      else {
-        weft__transport_t *tp = __atomic_load_n(&c->tp, __ATOMIC_ACQUIRE);
-        if (tp && !c->paused) c->tp_ops->handle_event(tp, ptr, evs[i].events);
-      }
-      /* One event can mean many megabytes reduced; liveness must not wait for the batch. */
-      heartbeat(c, weft__now());
-    }
-    now = weft__now();
+    dispatch(c, evs, n > 0 ? n : 0);
+    double now = weft__now();
     heartbeat(c, now);
     if (!c->paused) weft__executor_check_deadlines(c, now);
     pthread_mutex_lock(&c->mu);
@@ -259,6 +389,7 @@ static void *progress_main(void *arg) {
     c->coll_head = op->next;
     weft__op_complete(op, WEFT_ERR_INVALID_USAGE, "the communicator was destroyed");
   }
+  pthread_mutex_unlock(&c->engine_mu);
   return NULL;
 }
 

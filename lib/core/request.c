@@ -1,7 +1,8 @@
-/* Requests: an operation is its own request. Completion is published under comm->mu and with an
- * atomic flag, so a waiter can spin briefly on the flag and then sleep on the condition
- * variable (spin-then-block: cheap when the answer is microseconds away, no CPU burnt when it
- * is not). */
+/* Requests: an operation is its own request. A waiter first runs the engine itself when it is
+ * free (progress.c: no thread hand-off on the critical path). Otherwise, or when it must stop
+ * driving, it waits for the completion, which is published under comm->mu and with an atomic
+ * flag: it spins briefly on the flag and then sleeps on the condition variable (spin-then-block:
+ * cheap when the answer is microseconds away, no CPU burnt when it is not). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -58,12 +59,13 @@ static void record(weft__op_t *op) {
 
 weft_result_t weft__op_wait(weft__op_t *op) {
   weft_comm_t *c = op->comm;
-  double spin_until = weft__now() + c->spin_us * 1e-6;
-  while (!atomic_load_explicit(&op->done, memory_order_acquire) && weft__now() < spin_until) {
-  }
   /* The progress thread fails the operation at its deadline; the extra grace here only guards
    * against a wedged progress thread, so that even then this call returns. */
   double limit = op->deadline + 5.0;
+  weft__progress_drive(c, op, limit);
+  double spin_until = weft__now() + c->spin_us * 1e-6;
+  while (!atomic_load_explicit(&op->done, memory_order_acquire) && weft__now() < spin_until) {
+  }
   pthread_mutex_lock(&c->mu);
   while (!atomic_load_explicit(&op->done, memory_order_acquire)) {
     double now = weft__now();
