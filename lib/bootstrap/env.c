@@ -330,6 +330,20 @@ static weft_result_t discover_token(const ctx_t *c, weft__env_t *out) {
   return WEFT_SUCCESS;
 }
 
+/* An interface name as the kernel allows it: 1-15 bytes, no '/', ':' or white space. */
+static weft_result_t discover_ifname(const ctx_t *c, weft__env_t *out) {
+  const char *s = lookup(c, "WEFT_SOCKET_IFNAME");
+  if (!s) return WEFT_SUCCESS;
+  size_t n = strlen(s);
+  if (n == 0 || n >= sizeof out->ifname)
+    return fail(c, "WEFT_SOCKET_IFNAME", s, "not an interface name (1 to %zu characters)", sizeof out->ifname - 1);
+  for (size_t i = 0; i < n; i++)
+    if (s[i] == '/' || s[i] == ':' || s[i] <= ' ' || s[i] == 0x7f)
+      return fail(c, "WEFT_SOCKET_IFNAME", s, "not an interface name (no '/', ':' or spaces)");
+  memcpy(out->ifname, s, n + 1);
+  return WEFT_SUCCESS;
+}
+
 weft_result_t weft__env_discover_from(weft__getenv_fn get, void *user, weft__env_t *out,
                                       char *err, size_t errlen) {
   ctx_t c = {get, user, err, errlen};
@@ -343,6 +357,7 @@ weft_result_t weft__env_discover_from(weft__getenv_fn get, void *user, weft__env
   if (!get) return WEFT_ERR_INVALID_ARGUMENT;
   if ((rc = discover_ranks(&c, out))) return rc;
   if ((rc = discover_coordinator(&c, out))) return rc;
+  if ((rc = discover_ifname(&c, out))) return rc;
   return discover_token(&c, out);
 }
 

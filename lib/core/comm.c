@@ -123,9 +123,15 @@ WEFT_API weft_result_t weft_comm_init(weft_comm_t **out, const weft_config_t *cf
 
   double deadline = weft__now() + weft__cfg_get(WEFT__CFG_INIT_TIMEOUT);
   int listen_port = 0;
-  if ((r = weft__sock_listen(NULL, 0, &c->listen_fd, &listen_port, err, sizeof err)) != WEFT_SUCCESS)
+  /* WEFT_SOCKET_IFNAME: listen on that interface's address only and tell peers to dial it;
+   * otherwise listen everywhere and advertise the address that routes to the coordinator. */
+  char if_host[64] = "";
+  if (env.ifname[0] && (r = weft__sock_ifname_addr(env.ifname, if_host, sizeof if_host, err, sizeof err)) != WEFT_SUCCESS)
+    INIT_FAIL(r, "weft_comm_init: WEFT_SOCKET_IFNAME=%s: %s", env.ifname, err);
+  if ((r = weft__sock_listen(if_host, 0, &c->listen_fd, &listen_port, err, sizeof err)) != WEFT_SUCCESS)
     INIT_FAIL(r, "weft_comm_init: listen: %s", err);
-  if (routable_addr(host, port, listen_port, &c->my_addr) != WEFT_SUCCESS)
+  if (if_host[0] ? weft__sock_local_addr(c->listen_fd, listen_port, &c->my_addr) != WEFT_SUCCESS
+                 : routable_addr(host, port, listen_port, &c->my_addr) != WEFT_SUCCESS)
     INIT_FAIL(WEFT_ERR_TRANSPORT, "weft_comm_init: no route to the coordinator %s:%d", host, port);
   c->incarnation = weft__auth_random_u64();
   weft__coord_hello_t hello = {.world_size = (uint32_t)world, .rank_hint = rank, .incarnation = c->incarnation,

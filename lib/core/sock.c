@@ -11,6 +11,8 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
@@ -423,4 +425,44 @@ weft_result_t weft__sock_local_addr(int fd, int port, weft__addr_t *out) {
   if (port < 0 || port > 65535) return WEFT_ERR_INVALID_ARGUMENT;
   return addr_from_sockaddr((struct sockaddr *)&ss, port, out) ? WEFT_SUCCESS
                                                                 : WEFT_ERR_UNSUPPORTED;
+}
+
+weft_result_t weft__sock_ifname_addr(const char *ifname, char *host, size_t hostlen, char *err,
+                                     size_t errlen) {
+  struct ifaddrs *all = NULL;
+  if (getifaddrs(&all) != 0) {
+    set_err(err, errlen, "cannot list network interfaces: %s", strerror(errno));
+    return WEFT_ERR_TRANSPORT;
+  }
+  const struct ifaddrs *v4 = NULL, *v6 = NULL;
+  bool exists = false, up = false;
+  char names[256] = "";
+  for (const struct ifaddrs *i = all; i != NULL; i = i->ifa_next) {
+    if (i->ifa_name && !strstr(names, i->ifa_name) && strlen(names) + strlen(i->ifa_name) + 3 < sizeof names) {
+      if (names[0]) strcat(names, ", ");
+      strcat(names, i->ifa_name);
+    }
+    if (!i->ifa_name || strcmp(i->ifa_name, ifname) != 0) continue;
+    exists = true;
+    up |= (i->ifa_flags & IFF_UP) != 0;
+    if (!i->ifa_addr || !(i->ifa_flags & IFF_UP)) continue;
+    if (i->ifa_addr->sa_family == AF_INET && !v4) v4 = i;
+    if (i->ifa_addr->sa_family == AF_INET6 && !v6) v6 = i;
+  }
+  const struct ifaddrs *pick = v4 ? v4 : v6;
+  weft_result_t rc = WEFT_SUCCESS;
+  if (!pick) {
+    set_err(err, errlen, "interface \"%s\" %s (interfaces here: %s)", ifname,
+            !exists ? "does not exist" : !up ? "is down" : "has no IP address", names);
+    rc = WEFT_ERR_INVALID_ARGUMENT;
+  } else {
+    socklen_t sl = pick->ifa_addr->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    int g = getnameinfo(pick->ifa_addr, sl, host, (socklen_t)hostlen, NULL, 0, NI_NUMERICHOST);
+    if (g != 0) {
+      set_err(err, errlen, "interface \"%s\": %s", ifname, gai_strerror(g));
+      rc = WEFT_ERR_TRANSPORT;
+    }
+  }
+  freeifaddrs(all);
+  return rc;
 }

@@ -31,6 +31,11 @@ weft_result_t weft__sock_read_all(int fd, void *buf, size_t len, double deadline
 /* Local address of a connected socket, with port replaced: what peers should dial. */
 weft_result_t weft__sock_local_addr(int fd, int port, weft__addr_t *out);
 void weft__addr_format(const weft__addr_t *a, char *buf, size_t len); /* "1.2.3.4:5" */
+/* The address of network interface `ifname` (its first IPv4 address, else its first IPv6 one)
+ * as a numeric string for weft__sock_listen. err says why not (no such interface, down, no
+ * address) and lists the interfaces there are. */
+weft_result_t weft__sock_ifname_addr(const char *ifname, char *host, size_t hostlen, char *err,
+                                     size_t errlen);
 /* The two halves of a non-blocking connect, for callers that multiplex many in one poll loop
  * (mesh formation). start returns 0 with *fd a new non-blocking close-on-exec socket whose
  * connect completed or is in progress, or an errno value with *fd = -1. result, called once

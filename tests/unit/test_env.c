@@ -267,6 +267,19 @@ static void test_errors_name_the_variable(void **state) {
                  {"WEFT_COORDINATOR_PORT", "70000"});
   DISCOVER_FAILS("WEFT_COORDINATOR_PORT=-1: not a port", {"PMI_RANK", "0"},
                  {"WEFT_COORDINATOR_PORT", "-1"});
+  DISCOVER_FAILS("WEFT_SOCKET_IFNAME=a-name-far-too-long: not an interface name",
+                 {"WEFT_SOCKET_IFNAME", "a-name-far-too-long"});
+  DISCOVER_FAILS("WEFT_SOCKET_IFNAME=eth0 : not an interface name", {"WEFT_SOCKET_IFNAME", "eth0 "});
+  DISCOVER_FAILS("WEFT_SOCKET_IFNAME=eth0:1: not an interface name", {"WEFT_SOCKET_IFNAME", "eth0:1"});
+}
+
+static void test_socket_ifname(void **state) {
+  (void)state;
+  weft__env_t e;
+  DISCOVER_OK(&e, {"WEFT_RANK", "0"});
+  assert_string_equal(e.ifname, "");
+  DISCOVER_OK(&e, {"WEFT_SOCKET_IFNAME", "enp65s0f1np1"});
+  assert_string_equal(e.ifname, "enp65s0f1np1");
 }
 
 static void test_long_values(void **state) {
@@ -417,6 +430,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_empty_environment),
       cmocka_unit_test(test_weft_variables),
+      cmocka_unit_test(test_socket_ifname),
       cmocka_unit_test(test_torchrun),
       cmocka_unit_test(test_slurm),
       cmocka_unit_test(test_mpich),
