@@ -16,8 +16,12 @@
  * peer fails auth, rejects our hello, or hangs up mid-handshake) fails the whole mesh at once.
  * On the accept side nothing a connecting party does can fail the mesh: an unauthenticated,
  * malformed, duplicate, wrong-epoch or idle connection is answered (where it got that far),
- * logged, counted and closed, and accepting goes on. Idle accepted connections are dropped after
- * ACCEPT_HANDSHAKE_S and at most MAX_PENDING are held, so strays cannot exhaust fds either.
+ * logged, counted and closed, and accepting goes on. An accepted connection that has not answered
+ * the challenge within SILENT_ACCEPT_S is dropped (a real peer answers within a round trip; a
+ * stray that filled the listen backlog between epochs would otherwise hold its place for the
+ * whole handshake limit), one that answered gets ACCEPT_HANDSHAKE_S in all, and at most
+ * MAX_PENDING are held: when full, the oldest silent one makes room for the newcomer, so strays
+ * can neither exhaust fds nor keep real peers out.
  * Everything is bounded by the caller's deadline; at the deadline the error names the lowest
  * rank still missing and what it was waiting for.
  */
@@ -37,6 +41,7 @@
 #define PEER_HELLO_VERSION 1
 #define RETRY_S 0.025
 #define ACCEPT_HANDSHAKE_S 10.0
+#define SILENT_ACCEPT_S 3.0
 #define MAX_PENDING 1024
 #define ACCEPTS_PER_WAKE 64
 #define SLOT_RESERVED (-2) /* fds[] entry: hello accepted, our ACK not yet written */
@@ -344,6 +349,7 @@ static void accept_advance(mesh_t *m, conn_t *c) {
         return;
       }
       memcpy(c->buf, mac_s, sizeof mac_s);
+      c->until += ACCEPT_HANDSHAKE_S - SILENT_ACCEPT_S; /* it answered: the full handshake limit */
       begin_io(c, A_WRITE_MAC, WEFT__AUTH_MAC_LEN);
       break;
     case A_WRITE_MAC:
@@ -393,6 +399,19 @@ static void accept_advance(mesh_t *m, conn_t *c) {
   }
 }
 
+/* Drops the oldest accepted connection that has said nothing yet; false if there is none. */
+static bool evict_oldest_silent(mesh_t *m, conn_t *acc, size_t nacc) {
+  conn_t *oldest = NULL;
+  for (size_t k = 0; k < nacc; k++) {
+    conn_t *c = &acc[k];
+    bool silent = c->state == A_WRITE_CHALLENGE || (c->state == A_READ_RESPONSE && c->off == 0);
+    if (silent && (oldest == NULL || c->until < oldest->until)) oldest = c;
+  }
+  if (oldest == NULL) return false;
+  reject(m, oldest, 0, "silent, and the pending connections are full: making room");
+  return true;
+}
+
 /* Takes what the listener has queued, up to the pending limit; returns false on a fatal error. */
 static bool accept_new(mesh_t *m, int listen_fd, conn_t **acc, size_t *nacc, size_t *cap) {
   for (int i = 0; i < ACCEPTS_PER_WAKE; i++) {
@@ -406,10 +425,17 @@ static bool accept_new(mesh_t *m, int listen_fd, conn_t **acc, size_t *nacc, siz
       m->fatal = WEFT_ERR_TRANSPORT;
       return false;
     }
-    if (*nacc >= MAX_PENDING) {
+    if (*nacc >= MAX_PENDING && !evict_oldest_silent(m, *acc, *nacc)) {
       close(fd);
       m->rejected++;
       continue;
+    }
+    if (*nacc >= MAX_PENDING) { /* reuse the evicted entry's place: compaction happens later */
+      for (size_t k = 0; k < *nacc; k++)
+        if ((*acc)[k].state == C_DEAD) {
+          (*acc)[k] = (*acc)[--(*nacc)];
+          break;
+        }
     }
     if (*nacc == *cap) {
       size_t ncap = *cap ? *cap * 2 : 16;
@@ -425,7 +451,7 @@ static bool accept_new(mesh_t *m, int listen_fd, conn_t **acc, size_t *nacc, siz
     memset(c, 0, sizeof *c);
     c->fd = fd;
     c->peer = c->slot = -1;
-    c->until = weft__now() + ACCEPT_HANDSHAKE_S;
+    c->until = weft__now() + SILENT_ACCEPT_S; /* extended once it answers (accept_advance) */
     weft__sock_tune(fd);
     weft__auth_make_challenge(WEFT__AUTH_ROLE_PEER, c->nonce_s, c->buf);
     begin_io(c, A_WRITE_CHALLENGE, WEFT__AUTH_CHALLENGE_LEN);
