@@ -16,3 +16,9 @@ fi
 if ! python3 -c "import numpy, pytest" >/dev/null 2>&1; then
   python3 -m pip install --quiet numpy pytest || echo "install-deps: could not pip-install numpy/pytest for $(command -v python3); the Python tests will be skipped"
 fi
+# PyTorch for the weft.torch backend and its tests (suite torch), and Gloo's numbers in
+# bench/compare. The CPU wheel pinned here is the one the project targets (docs/PYTORCH.md);
+# an unpinned `pip install torch` would fetch gigabytes of CUDA libraries.
+if ! python3 -c "import torch" >/dev/null 2>&1; then
+  python3 -m pip install --quiet torch==2.13.0 || echo "install-deps: could not pip-install torch==2.13.0 for $(command -v python3); the torch tests will be skipped"
+fi

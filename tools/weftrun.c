@@ -7,7 +7,10 @@
  * with --exit-when-done on an ephemeral port (or --port), learns the port from its port file,
  * then runs N ranks of PROGRAM with WEFT_RANK, WEFT_WORLD_SIZE, WEFT_LOCAL_RANK,
  * WEFT_COORDINATOR=ADDR:port, WEFT_JOB_TOKEN (generated unless already set; it travels in the
- * environment, never in argv) and WEFT_RESTART_COUNT (how often this rank was restarted).
+ * environment, never in argv) and WEFT_RESTART_COUNT (how often this rank was restarted). For
+ * programs that rendezvous through torch.distributed's env:// store (init_process_group under
+ * weftrun), it also exports MASTER_ADDR (the coordinator's address) and MASTER_PORT (a port that
+ * was free a moment ago), as torchrun does, unless they are set already.
  *
  * Each rank's stdout and stderr come back line by line prefixed "[rank] " (tools/launcher/
  * output.c). One poll() loop watches every pipe plus a signalfd for SIGCHLD/SIGINT/SIGTERM/
@@ -39,6 +42,7 @@
 #include <unistd.h>
 
 #include "bootstrap/auth.h"
+#include "core/sock.h"
 #include "launcher/output.h"
 
 #define PORT_FILE_WAIT_S 10.0
@@ -538,6 +542,31 @@ static void format_coord_addr(job_t *j, int port) {
            port);
 }
 
+/* MASTER_ADDR/MASTER_PORT for torch's env:// rendezvous: the coordinator's host, and a port the
+ * kernel just handed out (bound and released: another process could take it meanwhile, which is
+ * how torchrun picks one too). Left alone when the user set them. */
+static void export_torch_rendezvous(const job_t *j) {
+  char host[64];
+  const char *colon = strrchr(j->coord_addr, ':');
+  size_t n = colon ? (size_t)(colon - j->coord_addr) : 0;
+  if (n == 0 || n >= sizeof host) return;
+  memcpy(host, j->coord_addr, n);
+  host[n] = '\0';
+  if (host[0] == '[') { /* [v6] */
+    memmove(host, host + 1, n);
+    host[strcspn(host, "]")] = '\0';
+  }
+  if (!getenv("MASTER_ADDR")) setenv("MASTER_ADDR", host, 1);
+  if (getenv("MASTER_PORT")) return;
+  char err[128];
+  int fd = -1, port = 0;
+  if (weft__sock_listen(j->o.bind, 0, &fd, &port, err, sizeof err) != WEFT_SUCCESS) return;
+  close(fd);
+  char v[16];
+  snprintf(v, sizeof v, "%d", port);
+  setenv("MASTER_PORT", v, 1);
+}
+
 int main(int argc, char **argv) {
   job_t j = {.sfd = -1};
   char dir[] = "/tmp/weftrun.XXXXXX", port_file[64] = "";
@@ -575,6 +604,7 @@ int main(int argc, char **argv) {
   int port = wait_port(&j, port_file);
   if (port == 0) goto out;
   format_coord_addr(&j, port);
+  export_torch_rendezvous(&j);
   if (j.o.verbose) fprintf(stderr, "weftrun: coordinator at %s\n", j.coord_addr);
   for (int r = 0; r < j.o.n; r++) {
     if (!start_rank(&j, r)) {

@@ -20,6 +20,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -302,6 +303,10 @@ void weft__progress_drive(weft_comm_t *c, weft__op_t *op, double limit) {
     int timeout_ms = now < spin_until ? 0 : ms_until(next_wake(c), now, 100.0);
     int n = epoll_wait(c->epfd, evs, 64, timeout_ms);
     if (n < 0 && errno != EINTR) break;
+    /* Nothing yet while spinning: yield the core. The peer we wait for may share it — the
+     * scheduler likes to wake a task on its waker's core (wake-affine), so two ranks that
+     * ping-pong end up on one core — and then our spin would only delay its answer. */
+    if (n == 0 && timeout_ms == 0) sched_yield();
     dispatch(c, evs, n > 0 ? n : 0);
     now = weft__now();
     heartbeat(c, now);

@@ -4,6 +4,7 @@
  * flag: it spins briefly on the flag and then sleeps on the condition variable (spin-then-block:
  * cheap when the answer is microseconds away, no CPU burnt when it is not). */
 #include <errno.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,8 +65,8 @@ weft_result_t weft__op_wait(weft__op_t *op) {
   double limit = op->deadline + 5.0;
   weft__progress_drive(c, op, limit);
   double spin_until = weft__now() + c->spin_us * 1e-6;
-  while (!atomic_load_explicit(&op->done, memory_order_acquire) && weft__now() < spin_until) {
-  }
+  while (!atomic_load_explicit(&op->done, memory_order_acquire) && weft__now() < spin_until)
+    sched_yield(); /* whoever completes it may need this core (see progress.c) */
   pthread_mutex_lock(&c->mu);
   while (!atomic_load_explicit(&op->done, memory_order_acquire)) {
     double now = weft__now();
