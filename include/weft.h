@@ -108,8 +108,10 @@ WEFT_API const char *weft_redop_name(weft_redop_t op);
 WEFT_API size_t weft_dtype_size(weft_dtype_t dtype); /* 0 for an invalid dtype */
 WEFT_API const char *weft_version_string(void);
 
-/* Detail of the last failure on this communicator (thread-local to the calling thread's last
- * call on comm): which peer, which operation, which sequence number. Never NULL. */
+/* Detail of the last failure on this communicator: which argument, peer, operation, sequence
+ * number. One buffer per communicator (drive each communicator from one thread at a time, see
+ * above). weft_comm_last_error(NULL): the calling thread's last failure that had no
+ * communicator to hold it (a failed init, a call given a NULL comm or request). Never NULL. */
 WEFT_API const char *weft_comm_last_error(const weft_comm_t *comm);
 
 /* Communicators. init discovers rank, size and coordinator from weft's, torchrun's, Slurm's or

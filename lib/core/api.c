@@ -164,7 +164,7 @@ static weft_result_t build(weft_comm_t *comm, const call_t *k, weft__op_t *op) {
 }
 
 static weft_result_t submit(weft_comm_t *comm, const call_t *k, weft_request_t **req) {
-  if (!comm) return WEFT_ERR_INVALID_ARGUMENT;
+  if (!comm) return weft__null_error(WEFT_ERR_INVALID_ARGUMENT, "weft_%s: comm is NULL", weft__coll_name(k->coll));
   if (atomic_fetch_add(&comm->in_call, 1) != 0) {
     atomic_fetch_sub(&comm->in_call, 1);
     weft__comm_set_error(comm, "%s: another thread is inside a call on this communicator", weft__coll_name(k->coll));
@@ -203,12 +203,19 @@ out:
   return r;
 }
 
+/* The non-blocking forms: submit, but the request pointer is an argument to check first. */
+static weft_result_t isubmit(weft_comm_t *comm, const call_t *k, weft_request_t **req) {
+  if (req) return submit(comm, k, req);
+  if (!comm) return weft__null_error(WEFT_ERR_INVALID_ARGUMENT, "weft_i%s: comm is NULL", weft__coll_name(k->coll));
+  weft__comm_set_error(comm, "weft_i%s: request (output pointer) is NULL", weft__coll_name(k->coll));
+  return WEFT_ERR_INVALID_ARGUMENT;
+}
+
 #define CALL(...) ((call_t){__VA_ARGS__})
 
 WEFT_API weft_result_t weft_iallreduce(weft_comm_t *comm, const void *sendbuf, void *recvbuf, size_t count,
                                        weft_dtype_t dtype, weft_redop_t op, weft_request_t **request) {
-  if (!request) return WEFT_ERR_INVALID_ARGUMENT;
-  return submit(comm, &CALL(WEFT__COLL_ALLREDUCE, sendbuf, recvbuf, count, dtype, op, 0), request);
+  return isubmit(comm, &CALL(WEFT__COLL_ALLREDUCE, sendbuf, recvbuf, count, dtype, op, 0), request);
 }
 WEFT_API weft_result_t weft_allreduce(weft_comm_t *comm, const void *sendbuf, void *recvbuf, size_t count,
                                       weft_dtype_t dtype, weft_redop_t op) {
@@ -216,8 +223,7 @@ WEFT_API weft_result_t weft_allreduce(weft_comm_t *comm, const void *sendbuf, vo
 }
 WEFT_API weft_result_t weft_iallgather(weft_comm_t *comm, const void *sendbuf, void *recvbuf, size_t sendcount,
                                        weft_dtype_t dtype, weft_request_t **request) {
-  if (!request) return WEFT_ERR_INVALID_ARGUMENT;
-  return submit(comm, &CALL(WEFT__COLL_ALLGATHER, sendbuf, recvbuf, sendcount, dtype, WEFT_SUM, 0), request);
+  return isubmit(comm, &CALL(WEFT__COLL_ALLGATHER, sendbuf, recvbuf, sendcount, dtype, WEFT_SUM, 0), request);
 }
 WEFT_API weft_result_t weft_allgather(weft_comm_t *comm, const void *sendbuf, void *recvbuf, size_t sendcount,
                                       weft_dtype_t dtype) {
@@ -225,8 +231,7 @@ WEFT_API weft_result_t weft_allgather(weft_comm_t *comm, const void *sendbuf, vo
 }
 WEFT_API weft_result_t weft_ireduce_scatter(weft_comm_t *comm, const void *sendbuf, void *recvbuf, size_t recvcount,
                                             weft_dtype_t dtype, weft_redop_t op, weft_request_t **request) {
-  if (!request) return WEFT_ERR_INVALID_ARGUMENT;
-  return submit(comm, &CALL(WEFT__COLL_REDUCE_SCATTER, sendbuf, recvbuf, recvcount, dtype, op, 0), request);
+  return isubmit(comm, &CALL(WEFT__COLL_REDUCE_SCATTER, sendbuf, recvbuf, recvcount, dtype, op, 0), request);
 }
 WEFT_API weft_result_t weft_reduce_scatter(weft_comm_t *comm, const void *sendbuf, void *recvbuf, size_t recvcount,
                                            weft_dtype_t dtype, weft_redop_t op) {
@@ -234,8 +239,7 @@ WEFT_API weft_result_t weft_reduce_scatter(weft_comm_t *comm, const void *sendbu
 }
 WEFT_API weft_result_t weft_ibroadcast(weft_comm_t *comm, const void *sendbuf, void *recvbuf, size_t count,
                                        weft_dtype_t dtype, int root, weft_request_t **request) {
-  if (!request) return WEFT_ERR_INVALID_ARGUMENT;
-  return submit(comm, &CALL(WEFT__COLL_BROADCAST, sendbuf, recvbuf, count, dtype, WEFT_SUM, root), request);
+  return isubmit(comm, &CALL(WEFT__COLL_BROADCAST, sendbuf, recvbuf, count, dtype, WEFT_SUM, root), request);
 }
 WEFT_API weft_result_t weft_broadcast(weft_comm_t *comm, const void *sendbuf, void *recvbuf, size_t count,
                                       weft_dtype_t dtype, int root) {
@@ -243,32 +247,28 @@ WEFT_API weft_result_t weft_broadcast(weft_comm_t *comm, const void *sendbuf, vo
 }
 WEFT_API weft_result_t weft_ireduce(weft_comm_t *comm, const void *sendbuf, void *recvbuf, size_t count,
                                     weft_dtype_t dtype, weft_redop_t op, int root, weft_request_t **request) {
-  if (!request) return WEFT_ERR_INVALID_ARGUMENT;
-  return submit(comm, &CALL(WEFT__COLL_REDUCE, sendbuf, recvbuf, count, dtype, op, root), request);
+  return isubmit(comm, &CALL(WEFT__COLL_REDUCE, sendbuf, recvbuf, count, dtype, op, root), request);
 }
 WEFT_API weft_result_t weft_reduce(weft_comm_t *comm, const void *sendbuf, void *recvbuf, size_t count,
                                    weft_dtype_t dtype, weft_redop_t op, int root) {
   return submit(comm, &CALL(WEFT__COLL_REDUCE, sendbuf, recvbuf, count, dtype, op, root), NULL);
 }
 WEFT_API weft_result_t weft_ibarrier(weft_comm_t *comm, weft_request_t **request) {
-  if (!request) return WEFT_ERR_INVALID_ARGUMENT;
-  return submit(comm, &CALL(WEFT__COLL_BARRIER, NULL, NULL, 0, WEFT_UINT8, WEFT_SUM, 0), request);
+  return isubmit(comm, &CALL(WEFT__COLL_BARRIER, NULL, NULL, 0, WEFT_UINT8, WEFT_SUM, 0), request);
 }
 WEFT_API weft_result_t weft_barrier(weft_comm_t *comm) {
   return submit(comm, &CALL(WEFT__COLL_BARRIER, NULL, NULL, 0, WEFT_UINT8, WEFT_SUM, 0), NULL);
 }
 WEFT_API weft_result_t weft_isend(weft_comm_t *comm, const void *buf, size_t count, weft_dtype_t dtype, int peer,
                                   weft_request_t **request) {
-  if (!request) return WEFT_ERR_INVALID_ARGUMENT;
-  return submit(comm, &CALL(WEFT__COLL_SEND, buf, NULL, count, dtype, WEFT_SUM, peer), request);
+  return isubmit(comm, &CALL(WEFT__COLL_SEND, buf, NULL, count, dtype, WEFT_SUM, peer), request);
 }
 WEFT_API weft_result_t weft_send(weft_comm_t *comm, const void *buf, size_t count, weft_dtype_t dtype, int peer) {
   return submit(comm, &CALL(WEFT__COLL_SEND, buf, NULL, count, dtype, WEFT_SUM, peer), NULL);
 }
 WEFT_API weft_result_t weft_irecv(weft_comm_t *comm, void *buf, size_t count, weft_dtype_t dtype, int peer,
                                   weft_request_t **request) {
-  if (!request) return WEFT_ERR_INVALID_ARGUMENT;
-  return submit(comm, &CALL(WEFT__COLL_RECV, NULL, buf, count, dtype, WEFT_SUM, peer), request);
+  return isubmit(comm, &CALL(WEFT__COLL_RECV, NULL, buf, count, dtype, WEFT_SUM, peer), request);
 }
 WEFT_API weft_result_t weft_recv(weft_comm_t *comm, void *buf, size_t count, weft_dtype_t dtype, int peer) {
   return submit(comm, &CALL(WEFT__COLL_RECV, NULL, buf, count, dtype, WEFT_SUM, peer), NULL);

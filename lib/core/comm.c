@@ -2,6 +2,7 @@
  * destroy, and the accessors. Recovery lives in lib/membership/recover.c. */
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,14 @@
 
 /* Init failures have no communicator to hold their detail: keep it per thread. */
 static __thread char init_error[WEFT__ERR_LEN];
+
+weft_result_t weft__null_error(weft_result_t code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(init_error, sizeof init_error, fmt, ap);
+  va_end(ap);
+  return code;
+}
 
 WEFT_API const char *weft_comm_last_error(const weft_comm_t *comm) {
   if (!comm) return init_error;

@@ -169,5 +169,8 @@ void weft__op_free(weft__op_t *op);
 void weft__op_complete(weft__op_t *op, weft_result_t result, const char *err);
 weft_result_t weft__op_wait(weft__op_t *op);
 void weft__comm_set_error(weft_comm_t *comm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A call without a communicator to hold its detail: the detail goes where
+ * weft_comm_last_error(NULL) reads (thread-local, shared with failed inits). Returns code. */
+weft_result_t weft__null_error(weft_result_t code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -96,12 +96,12 @@ weft_result_t weft__op_wait(weft__op_t *op) {
 }
 
 WEFT_API weft_result_t weft_wait(weft_request_t *request) {
-  if (!request) return WEFT_ERR_INVALID_ARGUMENT;
+  if (!request) return weft__null_error(WEFT_ERR_INVALID_ARGUMENT, "weft_wait: request is NULL");
   return weft__op_wait(request);
 }
 
 WEFT_API weft_result_t weft_test(weft_request_t *request) {
-  if (!request) return WEFT_ERR_INVALID_ARGUMENT;
+  if (!request) return weft__null_error(WEFT_ERR_INVALID_ARGUMENT, "weft_test: request is NULL");
   if (!atomic_load_explicit(&request->done, memory_order_acquire)) return WEFT_ERR_IN_PROGRESS;
   /* Take the lock once so the completion's writes are visible and the progress thread is done
    * with the operation. */

@@ -42,7 +42,7 @@ WEFT_API weft_result_t weft_allreduce_elastic(weft_comm_t *comm, const void *sen
                                               weft_recover_info_t *info) {
   if (contributors) *contributors = 0;
   if (info) memset(info, 0, sizeof *info);
-  if (!comm) return WEFT_ERR_INVALID_ARGUMENT;
+  if (!comm) return weft__null_error(WEFT_ERR_INVALID_ARGUMENT, "%s: comm is NULL", WHO);
   if (info) {
     info->old_epoch = info->new_epoch = comm->epoch;
     info->old_size = info->new_size = comm->size;

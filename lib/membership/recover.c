@@ -72,7 +72,7 @@ static weft_result_t evicted(weft_comm_t *c, const char *who) {
 }
 
 weft_result_t weft__comm_recover(weft_comm_t *c, weft_recover_info_t *info, bool admit, const char *who) {
-  if (!c) return WEFT_ERR_INVALID_ARGUMENT;
+  if (!c) return weft__null_error(WEFT_ERR_INVALID_ARGUMENT, "%s: comm is NULL", who);
   if (atomic_fetch_add(&c->in_call, 1) != 0) {
     atomic_fetch_sub(&c->in_call, 1);
     weft__comm_set_error(c, "%s: another thread is inside a call on this communicator", who);

@@ -35,14 +35,7 @@ def main():
     with faultlib.Job(argv) as job:
         pids = job.wait_for(lambda ls: faultlib.rank_pids(ls, N), 60)
 
-        def flowing(lines):
-            oks = {}
-            for _, r, t in lines:
-                if r is not None and re.match(r"rank \d+ ok ", t):
-                    oks[r] = oks.get(r, 0) + 1
-            return len(oks) == N and min(oks.values()) >= 2
-
-        if not pids or not job.wait_for(flowing, 90):
+        if not pids or not job.wait_for(faultlib.flowing(N), 90):
             print("FAIL: the job did not start flowing\n" + job.text())
             return 1
         coords = [c for c in faultlib.children(job.proc.pid) if faultlib.comm_of(c).startswith("weft-coord")]

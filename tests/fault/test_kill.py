@@ -55,14 +55,7 @@ def run_case(weftrun, rank_exe, n, mode, victim, verbose, strict_blame, cascades
         if not pids:
             return ["ranks did not all print their pid:\n" + job.text()], {}
 
-        def flowing(lines):
-            oks = {}
-            for _, r, t in lines:
-                if r is not None and re.match(r"rank \d+ ok ", t):
-                    oks[r] = oks.get(r, 0) + 1
-            return len(oks) == n and min(oks.values()) >= 2
-
-        if not job.wait_for(flowing, FLOW_TIMEOUT_S):
+        if not job.wait_for(faultlib.flowing(n), FLOW_TIMEOUT_S):
             return ["operations did not flow on every rank within %.0f s:\n%s" % (FLOW_TIMEOUT_S, job.text())], {}
         time.sleep(random.uniform(0.0, 0.3))  # land somewhere inside an operation
         kill_time = time.time()

@@ -1,19 +1,17 @@
-"""Helpers of the hostile-peer drivers (python3 standard library only): a job under weftrun with
-its output collected on a thread, the listening ports of a process found through /proc, the
-weft handshake (auth.h) and message layouts (coord_proto.h, mesh.h, wire.h) built by hand, and
-attack connections that never block the driver (every socket has a timeout)."""
+"""Helpers of the hostile-peer drivers (python3 standard library only): the listening ports of a
+process found through /proc, the weft handshake (auth.h) and message layouts (coord_proto.h,
+mesh.h, wire.h) built by hand, and attack connections that never block the driver (every socket
+has a timeout). The job under weftrun is tests/common/weftjob.py's, re-exported here."""
 import hashlib
 import hmac
 import os
-import re
-import signal
 import socket
 import struct
-import subprocess
-import threading
+import sys
 import time
 
-RANK_LINE = re.compile(r"^\[(\d+)\] (.*)$")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from weftjob import Job, alive, children  # noqa: E402,F401  (the drivers use them from here)
 
 AUTH_MAGIC = 0x55414657
 ROLE_COORD, ROLE_PEER = 1, 2
@@ -22,87 +20,7 @@ PEER_HELLO_MAGIC = 0x48504657
 FRAME_MAGIC = 0x54464557
 
 
-class Job:
-    """weftrun in its own session; merged output read on a thread, each line timestamped."""
-
-    def __init__(self, argv, env=None):
-        full_env = dict(os.environ)
-        full_env.update(env or {})
-        self.lines = []  # (wall time, rank or None, text)
-        self.cv = threading.Condition()
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=full_env,
-                                     start_new_session=True)
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        for raw in self.proc.stdout:
-            text = raw.decode(errors="replace").rstrip("\n")
-            m = RANK_LINE.match(text)
-            item = (time.time(), int(m.group(1)) if m else None, m.group(2) if m else text)
-            with self.cv:
-                self.lines.append(item)
-                self.cv.notify_all()
-        with self.cv:
-            self.cv.notify_all()
-
-    def wait_for(self, pred, timeout):
-        deadline = time.time() + timeout
-        with self.cv:
-            while True:
-                v = pred(self.lines)
-                if v:
-                    return v
-                left = deadline - time.time()
-                if left <= 0 or (self.proc.poll() is not None and not self.reader.is_alive()):
-                    return pred(self.lines) or None
-                self.cv.wait(min(left, 0.2))
-
-    def wait(self, timeout):
-        try:
-            rc = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return None
-        self.reader.join(timeout=10)
-        return rc
-
-    def snapshot(self):
-        with self.cv:
-            return list(self.lines)
-
-    def text(self):
-        return "\n".join(("[%s] %s" % (r, t)) if r is not None else t
-                         for (_, r, t) in self.snapshot())
-
-    def kill_all(self):
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-
-
 # --- /proc ------------------------------------------------------------------------------------
-
-def children(pid):
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2:].split()
-        if int(fields[1]) == pid:
-            out.append(int(d))
-    return out
-
 
 def cmdline(pid):
     try:
@@ -121,15 +39,6 @@ def rss_kib(pid):
     except OSError:
         pass
     return None
-
-
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            stat = f.read()
-        return stat[stat.rfind(")") + 2] not in "ZX"
-    except OSError:
-        return False
 
 
 def listening_ports(pid):

@@ -5,7 +5,7 @@
 Ranks only accept during mesh formation; outside it, connections queue in the kernel backlog
 (1024). Here rank 2 of 3 stays out of init for a few seconds while the driver opens --conns idle
 connections to rank 1's port. When the mesh forms, rank 1 must take them, refuse them (they
-never answer the challenge: dropped after the mesh's accept-handshake limit, 10 s) and still
+never answer the challenge: dropped after 3 s of silence, or sooner to make room) and still
 form the mesh: every rank ready within BOUND_S, results exact, weftrun exit 0. The delay the
 flood causes is printed (it is the accept-handshake limit: see docs/SECURITY.md)."""
 import argparse

@@ -1,16 +1,16 @@
-"""Shared driver for the membership tests: runs `weftrun ... elastic_sgd` as a real job, collects
-its prefixed output line by line (with arrival times), finds each rank's pid from elastic_sgd's
-start line, and parses the lines elastic_sgd prints (see examples/elastic_sgd.c).
+"""Shared driver for the membership tests: runs `weftrun ... elastic_sgd` as a real job (through
+tests/common/weftjob.py: its own session, output read on a thread with arrival times, bounded
+waits), finds each rank's pid from elastic_sgd's start line, and parses the lines elastic_sgd
+prints (see examples/elastic_sgd.c), including the epoch changes the survivors of a failure saw.
 
 Every wait is bounded; stop() kills the whole job (weftrun's process group) whatever happened."""
 import atexit
 import os
 import re
-import signal
-import subprocess
 import sys
-import threading
-import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+import weftjob  # noqa: E402
 
 START_RE = re.compile(r"^\[(\d+)\] elastic_sgd: (started in|joined late into) epoch (\d+) as rank (\d+) "
                       r"of (\d+) \(pid (\d+), t=([\d.]+)\)")
@@ -26,43 +26,31 @@ def fail(msg):
     sys.exit(1)
 
 
-class Job:
+class Job(weftjob.Job):
+    """weftrun -n N [ARGS] -- elastic_sgd STEPS SLEEP_MS. Lines are kept whole, prefix included:
+    entries are (arrival time, line), and wait_for's predicate gets the lines alone."""
+
     def __init__(self, weftrun, program, n, steps, sleep_ms, weftrun_args=(), env=None, timeout=150):
-        e = dict(os.environ)
-        e.update(env or {})
         self.cmd = [weftrun, "-n", str(n), "--timeout", str(timeout)] + list(weftrun_args) + \
                    ["--", program, str(steps), str(sleep_ms)]
-        self.lines = []  # (arrival time, line)
-        self.cv = threading.Condition()
-        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     env=e, start_new_session=True)
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
+        super().__init__(self.cmd, env)
         atexit.register(self.stop)  # whatever happens, nothing of the job outlives the test
 
-    def _read(self):
-        for raw in self.proc.stdout:
-            line = raw.decode(errors="replace").rstrip("\n")
-            with self.cv:
-                self.lines.append((time.time(), line))
-                self.cv.notify_all()
-        with self.cv:
-            self.cv.notify_all()
+    def entry(self, now, line):
+        return (now, line)
 
     def wait_for(self, pred, timeout, what):
-        """Waits until pred(lines) returns something truthy; fails the test after timeout."""
-        until = time.time() + timeout
-        with self.cv:
-            while True:
-                got = pred([l for _, l in self.lines])
-                if got:
-                    return got
-                left = until - time.time()
-                if left <= 0:
-                    self.stop()
-                    self.dump()
-                    fail("timed out after %.0f s waiting for %s" % (timeout, what))
-                self.cv.wait(min(left, 0.5))
+        """Waits until pred(lines) returns something truthy; fails the test after timeout (or
+        once the job exited without it)."""
+        got = super().wait_for(lambda entries: pred([l for _, l in entries]), timeout)
+        if got:
+            return got
+        rc = self.proc.poll()
+        self.stop()
+        self.dump()
+        if rc is not None:
+            fail("weftrun exited with status %d while waiting for %s" % (rc, what))
+        fail("timed out after %.0f s waiting for %s" % (timeout, what))
 
     def pids(self, n, timeout=60):
         """{launcher rank: pid} of the first incarnations, once all n started."""
@@ -76,29 +64,19 @@ class Job:
         return self.wait_for(started, timeout, "all %d ranks to start" % n)
 
     def wait_exit(self, timeout):
-        try:
-            rc = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
+        rc = self.wait(timeout)
+        if rc is None:
             self.stop()
             self.dump()
             fail("weftrun did not exit within %.0f s" % timeout)
-        self.reader.join(timeout=10)
         return rc
 
     def stop(self):
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
+        self.kill_all()
 
     def text(self):
-        with self.cv:
-            return [l for _, l in self.lines]
+        """The lines, prefix included (a list, unlike weftjob.Job.text)."""
+        return [l for _, l in self.snapshot()]
 
     def dump(self):
         print("---- job output (%s) ----" % " ".join(self.cmd))
@@ -172,3 +150,46 @@ def recovery_times(job, t0, ranks):
         if e[0] in ranks and e[7] >= t0 and e[0] not in out:
             out[e[0]] = round(e[6], 3) if e[0] in failed else "in recover"
     return out
+
+
+def epoch_changes(job, ranks, t0):
+    """{launcher rank: [(epoch, size, left, joined, t)]} in print order, for changes after t0."""
+    out = {r: [] for r in ranks}
+    for r, ep, size, left, joined, _rec, _since, t in epochs(job):
+        if r in out and t >= t0:
+            out[r].append((ep, size, left, joined, t))
+    return out
+
+
+def replay(members, changes):
+    """Applies epoch changes (left lists are ranks of the previous epoch) to a list of launcher
+    ranks ordered by rank; returns the final list, or None if a change does not fit."""
+    members = list(members)
+    for _ep, size, left, joined, _t in changes:
+        if joined or any(x < 0 or x >= len(members) for x in left):
+            return None
+        members = [m for i, m in enumerate(members) if i not in left]
+        if len(members) != size:
+            return None
+    return members
+
+
+def check_membership(job, all_ranks, survivors, t0, label):
+    """Every survivor saw the same epoch changes after t0 and they remove exactly the others of
+    all_ranks. Returns ({survivor: its changes}, the common list of changes)."""
+    changes = epoch_changes(job, survivors, t0)
+    seqs = {r: [(ep, size, tuple(left), tuple(joined)) for ep, size, left, joined, _ in changes[r]]
+            for r in survivors}
+    if len(set(map(tuple, seqs.values()))) != 1:
+        job.dump()
+        fail("%s: the survivors saw different epoch changes: %s" % (label, seqs))
+    common = changes[survivors[0]]
+    if not common:
+        job.dump()
+        fail("%s: no epoch change after the fault" % label)
+    final = replay(all_ranks, common)
+    if final != sorted(survivors):
+        job.dump()
+        fail("%s: epoch changes %s leave launcher ranks %s, expected %s" %
+             (label, seqs[survivors[0]], final, sorted(survivors)))
+    return changes, common

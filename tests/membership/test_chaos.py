@@ -34,6 +34,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+import weftjob  # noqa: E402
+
 N = 8
 HANG_S = 30.0            # a live rank silent this long, or a job without a step this long: hung
 WEFT_TIMEOUT_S = 30      # bounds every blocking call in the ranks
@@ -179,14 +182,7 @@ class ChaosJob:
 
     def stop(self):
         if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
+            weftjob.kill_session(self.proc)
 
     def dump(self, last=400):
         with self.cv:

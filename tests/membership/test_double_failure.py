@@ -18,7 +18,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from elastic_job import Job, assert_done, epochs, fail, first_event  # noqa: E402
+from elastic_job import (Job, assert_done, check_membership, epoch_changes, epochs,  # noqa: E402
+                         fail, first_event)
 
 N = 8
 STEPS, SLEEP_MS = 400, 10     # >= 4 s of steps: the kills land mid-run
@@ -27,49 +28,6 @@ DETECT_BOUND_S = 10.0         # a dead process is noticed at once; generous for 
 RECOVER_BOUND_S = 30.0        # kill -> the size-6 epoch on every survivor
 JOB_TIMEOUT_S = 100           # weftrun --timeout: the backstop of one case
 EXIT_BOUND_S = 110            # kill -> weftrun exited
-
-
-def epoch_changes(job, ranks, t0):
-    """{launcher rank: [(epoch, size, left, joined, t)]} in print order, for changes after t0."""
-    out = {r: [] for r in ranks}
-    for r, ep, size, left, joined, _rec, _since, t in epochs(job):
-        if r in out and t >= t0:
-            out[r].append((ep, size, left, joined, t))
-    return out
-
-
-def replay(members, changes):
-    """Applies epoch changes (left lists are ranks of the previous epoch) to a list of launcher
-    ranks ordered by rank; returns the final list, or None if a change does not fit."""
-    members = list(members)
-    for _ep, size, left, joined, _t in changes:
-        if joined or any(x < 0 or x >= len(members) for x in left):
-            return None
-        members = [m for i, m in enumerate(members) if i not in left]
-        if len(members) != size:
-            return None
-    return members
-
-
-def check_membership(job, all_ranks, survivors, t0, label):
-    """Every survivor saw the same epoch changes after t0 and they remove exactly the victims.
-    Returns the common list of changes."""
-    changes = epoch_changes(job, survivors, t0)
-    seqs = {r: [(ep, size, tuple(left), tuple(joined)) for ep, size, left, joined, _ in changes[r]]
-            for r in survivors}
-    if len(set(map(tuple, seqs.values()))) != 1:
-        job.dump()
-        fail("%s: the survivors saw different epoch changes: %s" % (label, seqs))
-    common = changes[survivors[0]]
-    if not common:
-        job.dump()
-        fail("%s: no epoch change after the kill" % label)
-    final = replay(all_ranks, common)
-    if final != sorted(survivors):
-        job.dump()
-        fail("%s: epoch changes %s leave launcher ranks %s, expected %s" %
-             (label, seqs[survivors[0]], final, sorted(survivors)))
-    return common
 
 
 def run_case(weftrun, program, victims):
@@ -96,7 +54,7 @@ def run_case(weftrun, program, victims):
     if rc != 128 + signal.SIGKILL:
         job.dump()
         fail("%s: weftrun exited %d, expected %d (ranks killed, none restarted)" % (label, rc, 128 + signal.SIGKILL))
-    common = check_membership(job, list(range(N)), survivors, t_kill - 0.05, label)
+    _, common = check_membership(job, list(range(N)), survivors, t_kill - 0.05, label)
 
     seen = first_event(job, t_kill - 0.05, survivors)
     detect = {r: seen[r] - t_kill for r in seen}

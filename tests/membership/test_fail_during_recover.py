@@ -27,7 +27,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from elastic_job import EPOCH_RE, FAIL_RE, Job, assert_done, epochs, fail, first_event  # noqa: E402
+from elastic_job import (EPOCH_RE, FAIL_RE, Job, assert_done, check_membership,  # noqa: E402
+                         epoch_changes, fail, first_event)
 
 N = 6
 FIRST, SECOND = 1, 4
@@ -45,28 +46,6 @@ EXIT_EVICTED = 3
 OP_TIMEOUT_S = 20             # WEFT_TIMEOUT: a stuck recover or collective fails by then, visibly
 
 CASES = ["kill-5ms", "kill-20ms", "kill-50ms", "kill-on-error", "kill-on-epoch", "stop-on-error"]
-
-
-def epoch_changes(job, ranks, t0):
-    """{launcher rank: [(epoch, size, left, joined, t)]} in print order, for changes after t0."""
-    out = {r: [] for r in ranks}
-    for r, ep, size, left, joined, _rec, _since, t in epochs(job):
-        if r in out and t >= t0:
-            out[r].append((ep, size, left, joined, t))
-    return out
-
-
-def replay(members, changes):
-    """Applies epoch changes (left lists are ranks of the previous epoch) to a list of launcher
-    ranks ordered by rank; returns the final list, or None if a change does not fit."""
-    members = list(members)
-    for _ep, size, left, joined, _t in changes:
-        if joined or any(x < 0 or x >= len(members) for x in left):
-            return None
-        members = [m for i, m in enumerate(members) if i not in left]
-        if len(members) != size:
-            return None
-    return members
 
 
 def wait_line(job, regexes, ranks, t0, what):
@@ -141,16 +120,7 @@ def run_case(weftrun, program, case):
         job.dump()
         fail("%s: faulted rank(s) %s printed 'done': the faults came too late" % (label, early))
     # One sequence of epochs, the same on every survivor, removing exactly ranks 1 and 4.
-    changes = epoch_changes(job, SURVIVORS, t1 - 0.05)
-    seqs = {r: [(ep, size, tuple(left), tuple(joined)) for ep, size, left, joined, _ in cs] for r, cs in changes.items()}
-    if len(set(map(tuple, seqs.values()))) != 1:
-        job.dump()
-        fail("%s: the survivors saw different epoch changes: %s" % (label, seqs))
-    common = changes[SURVIVORS[0]]
-    final = replay(range(N), common)
-    if final != SURVIVORS:
-        job.dump()
-        fail("%s: epoch changes %s leave launcher ranks %s, expected %s" % (label, seqs[SURVIVORS[0]], final, SURVIVORS))
+    changes, common = check_membership(job, list(range(N)), SURVIVORS, t1 - 0.05, label)
     # How the job exits: rank 1's SIGKILL is the first final failure weftrun reports.
     if rc != 128 + signal.SIGKILL:
         job.dump()
