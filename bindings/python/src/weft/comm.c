@@ -366,6 +366,11 @@ static int comm_init(pw_comm_t *self, PyObject *args, PyObject *kw) {
 
 int pw_comm_close(pw_comm_t *self) {
   if (!self->comm) return 0;
+  if (self->pinned) {
+    pw_raise_fmt(WEFT_ERR_INVALID_USAGE, "close: the communicator is in use by %d torch process group(s); "
+                 "destroy them first (torch.distributed.destroy_process_group)", self->pinned);
+    return -1;
+  }
   if (self->active || self->closing) {
     pw_raise_fmt(WEFT_ERR_INVALID_USAGE, "close: another thread is inside a call on this communicator");
     return -1;
@@ -407,7 +412,7 @@ int pw_shutdown_all(void) {
   for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++) {
     pw_comm_t *c = (pw_comm_t *)PyList_GET_ITEM(list, i);
     /* A communicator another thread is still inside cannot be destroyed safely: left as is. */
-    if (c->active || c->closing) continue;
+    if (c->active || c->closing || c->pinned) continue;
     if (pw_comm_close(c) < 0) PyErr_Clear();
   }
   Py_DECREF(list);
@@ -437,6 +442,12 @@ static PyObject *comm_recover(pw_comm_t *self, PyObject *unused) {
   (void)unused;
   weft_comm_t *c = usable(self, "recover");
   if (!c) return NULL;
+  if (self->pinned) {
+    /* The process group's completion thread may be inside weft_wait on it. */
+    pw_raise_fmt(WEFT_ERR_INVALID_USAGE, "recover: the communicator is in use by a torch process group; "
+                 "call weft.torch.recover(comm), which first completes its pending operations");
+    return NULL;
+  }
   weft_recover_info_t info;
   char detail[PW_DETAIL_LEN];
   weft_result_t r;

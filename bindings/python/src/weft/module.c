@@ -142,7 +142,7 @@ PyMODINIT_FUNC PyInit__weft(void) {
   Py_INCREF(&pw_request_type);
   if (PyModule_AddObject(m, "Comm", (PyObject *)&pw_comm_type) < 0 ||
       PyModule_AddObject(m, "Request", (PyObject *)&pw_request_type) < 0 ||
-      PyModule_AddIntConstant(m, "RECOVER_MAX_LISTED", WEFT_RECOVER_MAX_LISTED) < 0) {
+      PyModule_AddIntConstant(m, "RECOVER_MAX_LISTED", WEFT_RECOVER_MAX_LISTED) < 0 || pw_capi_add(m) < 0) {
     Py_DECREF(m);
     return NULL;
   }

@@ -1,7 +1,8 @@
 /* weft._weft: the CPython extension over libweft.
  *
  * Files: module.c (module, errors, shutdown), buffers.c (buffer protocol, dtypes, ops),
- * comm.c (the Comm type and every collective), request.c (the Request type).
+ * comm.c (the Comm type and every collective), request.c (the Request type), capi.c (the
+ * _C_API capsule other extensions call weft through; its table is weft_capi.h).
  *
  * Contract kept by every file:
  *   - The GIL is released around every weft call that can block (init, collectives, wait,
@@ -59,6 +60,7 @@ typedef struct pw_comm {
   weft_comm_t *comm;        /* NULL before init and after close */
   int active;               /* blocking calls inside comm with the GIL released */
   int closing;              /* close() started: no new operations */
+  int pinned;               /* pins held through the _C_API capsule (a torch process group) */
   pw_request_t *pending;    /* requests issued on comm and not completed yet */
   struct pw_comm *open_prev, *open_next; /* every open communicator, closed at exit */
   PyObject *weakrefs;
@@ -95,6 +97,9 @@ void pw_call_clear(pw_call_t *k);
 /* comm.c */
 int pw_comm_close(pw_comm_t *self);
 int pw_shutdown_all(void);
+
+/* capi.c */
+int pw_capi_add(PyObject *module);
 
 /* request.c */
 pw_request_t *pw_request_new(pw_comm_t *owner);
