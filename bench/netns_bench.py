@@ -23,16 +23,18 @@ limits, load averages before and after each run, cores) to --out. Tears the host
 also on failure or Ctrl-C. Needs root; exit status 0 when every run passed its check, 1 when one
 failed, 2 on a usage error, 77 when it cannot create namespaces.
 """
-import argparse, json, os, secrets, signal, socket, statistics, subprocess, sys, time
+import argparse, json, os, signal, socket, statistics, subprocess, sys, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-TAG = secrets.token_hex(2)
-PREFIX, BRIDGE = f"wb{TAG}h", f"wbbr{TAG}"
-NET = f"10.79.{10 + int(TAG, 16) % 200}"      # private to this run
-GW = f"{NET}.1"
+sys.path.insert(0, os.path.join(REPO, "tests", "common"))
+from testnet import TestNet  # noqa: E402
+
 HOSTS = 2
 MTU = 1500                                     # --mtu
+NETW = TestNet("wb", 79, HOSTS)               # namespaces wb<tag>h0..1 on 10.79.x.0/24
+PREFIX, NET, GW = NETW.prefix, NETW.net, NETW.gw
+setup, teardown = NETW.setup, NETW.teardown
 
 
 def log(msg):
@@ -42,35 +44,6 @@ def log(msg):
 
 def loadavg():
     return "%.2f %.2f %.2f" % os.getloadavg()
-
-
-def sh(*args, check=True):
-    return subprocess.run(list(args), check=check, capture_output=True, text=True, timeout=30)
-
-
-def setup():
-    sh("ip", "link", "add", BRIDGE, "type", "bridge")
-    sh("ip", "addr", "add", f"{GW}/24", "dev", BRIDGE)
-    sh("ip", "link", "set", BRIDGE, "up")
-    for k in range(HOSTS):
-        ns = f"{PREFIX}{k}"
-        sh("ip", "netns", "add", ns)
-        sh("ip", "link", "add", f"wbv{TAG}{k}", "type", "veth", "peer", "name", "eth0", "netns", ns)
-        sh("ip", "link", "set", f"wbv{TAG}{k}", "master", BRIDGE, "up")
-        sh("ip", "-n", ns, "addr", "add", f"{NET}.{11 + k}/24", "dev", "eth0")
-        sh("ip", "-n", ns, "link", "set", "eth0", "up")
-        sh("ip", "-n", ns, "link", "set", "lo", "up")
-    if MTU != 1500:   # the bridge follows its ports' smallest MTU
-        for k in range(HOSTS):
-            sh("ip", "link", "set", f"wbv{TAG}{k}", "mtu", str(MTU))
-            sh("ip", "-n", f"{PREFIX}{k}", "link", "set", "eth0", "mtu", str(MTU))
-        sh("ip", "link", "set", BRIDGE, "mtu", str(MTU))
-
-
-def teardown():
-    for k in range(HOSTS):
-        sh("ip", "netns", "del", f"{PREFIX}{k}", check=False)
-    sh("ip", "link", "del", BRIDGE, check=False)
 
 
 # ---- single-stream TCP: this script runs itself as sender and receiver inside the hosts --------
@@ -218,7 +191,7 @@ def main():
     ap.add_argument("--out", default="netns_bench.json")
     a = ap.parse_args()
     global MTU
-    MTU = a.mtu
+    MTU = NETW.mtu = a.mtu
     a.weftrun = os.path.join(a.build, "tools", "weftrun")
     a.weft_bench = os.path.join(a.build, "bench", "weft-bench")
     if not (os.access(a.weftrun, os.X_OK) and os.access(a.weft_bench, os.X_OK)):

@@ -34,7 +34,7 @@ for the data in flight), and there is no per-packet jitter or reordering.
    an error naming rank 3, and nothing may hang (a detector silenced by the relay would pass
    the first half).
 Exits 77 (skipped) when not root or namespaces/nftables NAT are unavailable."""
-import os, re, secrets, subprocess, sys, time
+import os, re, subprocess, sys, time
 
 WEFTRUN, COLL_CHECK, LOOP_RANK = sys.argv[1:4]
 DELAY_MS = float(sys.argv[4]) if len(sys.argv) > 4 else 50.0
@@ -42,31 +42,12 @@ HB_DELAY_MS = float(sys.argv[5]) if len(sys.argv) > 5 else 200.0
 RELAY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "delay_relay.py")
 HOSTS, RANKS = 2, 4
 RELAY_PORT, MARK = 7411, 0x77
-tag = secrets.token_hex(2)
-PREFIX = f"wd{tag}h"            # namespaces wd<tag>h0..1
-BRIDGE = f"wdbr{tag}"
-SUBNET = 10 + int(tag, 16) % 200
-NET = f"10.78.{SUBNET}"         # 10.78.x.0/24: apart from test_netns.py's 10.77.x.0/24
-GW = f"{NET}.1"
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from testnet import TestNet, sh  # noqa: E402
+
+NETW = TestNet("wd", 78, HOSTS)  # namespaces wd<tag>h0..1 on 10.78.x.0/24, apart from test_netns.py's
+PREFIX, NET, GW = NETW.prefix, NETW.net, NETW.gw
 relays = {}
-
-
-def sh(*args, check=True):
-    return subprocess.run(list(args), check=check, capture_output=True, text=True, timeout=30)
-
-
-def setup():
-    sh("ip", "link", "add", BRIDGE, "type", "bridge")
-    sh("ip", "addr", "add", f"{GW}/24", "dev", BRIDGE)
-    sh("ip", "link", "set", BRIDGE, "up")
-    for k in range(HOSTS):
-        ns = f"{PREFIX}{k}"
-        sh("ip", "netns", "add", ns)
-        sh("ip", "link", "add", f"wdv{tag}{k}", "type", "veth", "peer", "name", "eth0", "netns", ns)
-        sh("ip", "link", "set", f"wdv{tag}{k}", "master", BRIDGE, "up")
-        sh("ip", "-n", ns, "addr", "add", f"{NET}.{11 + k}/24", "dev", "eth0")
-        sh("ip", "-n", ns, "link", "set", "eth0", "up")
-        sh("ip", "-n", ns, "link", "set", "lo", "up")
 
 
 def redirect_on():
@@ -112,14 +93,12 @@ def relays_stop():
 
 def teardown():
     relays_stop()
-    for k in range(HOSTS):
-        sh("ip", "netns", "del", f"{PREFIX}{k}", check=False)
-    sh("ip", "link", "del", BRIDGE, check=False)
+    NETW.teardown()
 
 
 def run_job(prog_args, env_extra, timeout):
     env = dict(os.environ, **env_extra)
-    hosts = ",".join(f"netns:{PREFIX}{k}" for k in range(HOSTS))
+    hosts = NETW.hosts_arg()
     cmd = [WEFTRUN, "-n", str(RANKS), "--hosts", hosts, "--bind", GW, "--timeout", str(timeout)] + prog_args
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                          start_new_session=True)
@@ -241,7 +220,7 @@ def main():
         print("skipped: needs root and iproute2 network namespaces")
         return 77
     try:
-        setup()
+        NETW.setup()
         probe = ["ip", "netns", "exec", f"{PREFIX}0", "nft"]   # is nftables NAT available?
         sh(*probe, "add", "table", "ip", "weftprobe")
         sh(*probe, "add chain ip weftprobe out { type nat hook output priority -100; }")

@@ -14,39 +14,16 @@ Ranks are placed on the hosts by weftrun itself: --hosts netns:A,netns:B,netns:C
    report an error within WEFT_HEARTBEAT_TIMEOUT + margin, the survivors naming a rank of host 2,
    and nothing may hang.
 Exits 77 (skipped) when not root or namespaces are unavailable."""
-import os, re, secrets, subprocess, sys, threading, time
+import os, re, subprocess, sys, threading, time
 
 WEFTRUN, COLL_CHECK, LOOP_RANK = sys.argv[1:4]
 HOSTS = 3
-tag = secrets.token_hex(2)
-PREFIX = f"wt{tag}h"          # namespaces wt<tag>h0..2
-BRIDGE = f"wtbr{tag}"
-SUBNET = 10 + int(tag, 16) % 200   # 10.77.<SUBNET>.0/24, private to this run
-GW = f"10.77.{SUBNET}.1"
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from testnet import TestNet, sh  # noqa: E402
 
-
-def sh(*args, check=True):
-    return subprocess.run(list(args), check=check, capture_output=True, text=True, timeout=30)
-
-
-def setup():
-    sh("ip", "link", "add", BRIDGE, "type", "bridge")
-    sh("ip", "addr", "add", f"{GW}/24", "dev", BRIDGE)
-    sh("ip", "link", "set", BRIDGE, "up")
-    for k in range(HOSTS):
-        ns = f"{PREFIX}{k}"
-        sh("ip", "netns", "add", ns)
-        sh("ip", "link", "add", f"wtv{tag}{k}", "type", "veth", "peer", "name", "eth0", "netns", ns)
-        sh("ip", "link", "set", f"wtv{tag}{k}", "master", BRIDGE, "up")
-        sh("ip", "-n", ns, "addr", "add", f"10.77.{SUBNET}.{11 + k}/24", "dev", "eth0")
-        sh("ip", "-n", ns, "link", "set", "eth0", "up")
-        sh("ip", "-n", ns, "link", "set", "lo", "up")
-
-
-def teardown():
-    for k in range(HOSTS):
-        sh("ip", "netns", "del", f"{PREFIX}{k}", check=False)
-    sh("ip", "link", "del", BRIDGE, check=False)
+NETW = TestNet("wt", 77, HOSTS)   # namespaces wt<tag>h0..2 on 10.77.x.0/24
+PREFIX, GW = NETW.prefix, NETW.gw
+setup, teardown = NETW.setup, NETW.teardown
 
 
 def run_job(n, prog_args, env_extra, timeout):
