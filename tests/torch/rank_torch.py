@@ -357,7 +357,10 @@ def case_torchrun():
     out = torch.empty(n, dtype=torch.int64)
     dist.all_gather_into_tensor(out, torch.tensor([me]))
     assert out.tolist() == list(range(n)), out
-    print("TORCHRUN rank=%d size=%d ok" % (me, n), flush=True)
+    # One write per line: torchrun's ranks share one stdout, and print's separate write of the
+    # newline let two ranks' lines run together.
+    sys.stdout.write("TORCHRUN rank=%d size=%d ok\n" % (me, n))
+    sys.stdout.flush()
     dist.destroy_process_group()
 
 
