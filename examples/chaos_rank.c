@@ -45,6 +45,8 @@
 
 #include <weft.h>
 
+#include "example_clock.h"
+
 #define MAX_COUNT 40000
 #define MAX_IDS 24 /* element 0 holds 2^id: exact in float32 below 2^24 */
 #define VOTE_EVERY 8
@@ -75,24 +77,6 @@ typedef struct {
   double slowest;      /* longest single call, seconds */
   double last_progress;
 } chaos_t;
-
-static double unix_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static double mono_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static void sleep_ms(int ms) {
-  struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-  while (nanosleep(&ts, &ts) != 0) {
-  }
-}
 
 /* What launcher rank id contributes at element i of step s: an integer in [0, 4096), or 2^id. */
 static double contribution(int id, int64_t s, size_t i) {

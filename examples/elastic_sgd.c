@@ -40,6 +40,8 @@
 
 #include <weft.h>
 
+#include "example_clock.h"
+
 #define MODEL_LEN 1024
 #define LEARNING_RATE 0.01f
 
@@ -52,24 +54,6 @@ typedef struct {
   int64_t step;
   bool has_state;   /* false for a joiner until the model reached it */
 } trainer_t;
-
-static double unix_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static double mono_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static void sleep_ms(int ms) {
-  struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-  while (nanosleep(&ts, &ts) != 0) {
-  }
-}
 
 static void fake_gradient(const trainer_t *t, float *grad) {
   for (int i = 0; i < MODEL_LEN; i++)
