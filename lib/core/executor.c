@@ -558,9 +558,21 @@ void weft__executor_fail_all(weft_comm_t *c, weft_result_t code, const char *msg
   /* Peers learn the reason from us (an ABORT for the running collective) rather than only
    * seeing us give up and leave, which they could not tell from a crash of ours. */
   weft__op_t *cur = c->coll_head;
-  if (cur && cur->started && c->tp) {
+  bool running = cur && cur->started;
+  if (c->tp && (running || code != WEFT_ERR_INVALID_USAGE)) {
     weft__frame_t f;
-    frame_template(c, cur, &f);
+    if (running) {
+      frame_template(c, cur, &f);
+    } else {
+      /* Between collectives, the epoch revoked here: this rank will never run the next
+       * collective of this epoch, which its peers may already be running. Without this ABORT
+       * they would learn only that we left (our BYE), not why -- e.g. that we lost the
+       * coordinator. (Not on destroy, INVALID_USAGE: there the BYE says it all.) */
+      memset(&f, 0, sizeof f);
+      f.src_rank = (uint32_t)c->rank;
+      f.epoch = c->epoch;
+      f.seq = c->recent_base + 1;
+    }
     f.type = WEFT__FRAME_ABORT;
     f.code = (uint32_t)code;
     f.len = (uint32_t)WEFT__MIN(strlen(msg), (size_t)WEFT__ABORT_TEXT_MAX);
