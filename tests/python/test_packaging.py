@@ -62,6 +62,17 @@ def test_pip_build_lists_every_library_source():
     assert got == want, "missing %s, extra %s" % (sorted(want - got), sorted(got - want))
 
 
+def test_pip_build_lists_every_coordinator_source():
+    """The same for the weft-coordinator the package carries (tools/meson.build builds it for C)."""
+    with open(os.path.join(REPO, "tools/meson.build")) as f:
+        tools = f.read()
+    listed = re.search(r"coordinator_sources = files\((.*?)\)", tools, re.S).group(1)
+    want = {"tools/" + s for s in re.findall(r"'([^']+\.c)'", listed)} | {"tools/weft-coordinator.c"}
+    with open(os.path.join(REPO, "bindings/python/meson.build")) as f:
+        got = {"tools/" + s for s in re.findall(r"tools_dir / '([^']+\.c)'", f.read())}
+    assert got == want, "missing %s, extra %s" % (sorted(want - got), sorted(got - want))
+
+
 @pytest.mark.skipif(os.environ.get("WEFT_TEST_PIP") != "1", reason="set WEFT_TEST_PIP=1 (needs PyPI)")
 def test_pip_install(tmp_path, run_ranks, monkeypatch):
     venv = tmp_path / "venv"
@@ -77,3 +88,40 @@ def test_pip_install(tmp_path, run_ranks, monkeypatch):
     where = subprocess.run([py, "-c", "import weft; print(weft.__file__)"], capture_output=True, text=True,
                            cwd=str(tmp_path))
     assert str(venv) in where.stdout, where.stdout + where.stderr
+    # The package carries its own weft-coordinator (weft/bin/), the one torchrun jobs need.
+    coord = os.path.join(os.path.dirname(where.stdout.strip()), "bin", "weft-coordinator")
+    assert os.access(coord, os.X_OK), "no executable %s in the installed package" % coord
+    h = subprocess.run([coord, "--help"], capture_output=True, text=True, timeout=30)
+    assert "--world-size" in h.stdout + h.stderr, h.stdout + h.stderr
+    _torchrun_with_the_installed_package(py, tmp_path)
+
+
+TORCHRUN_SCRIPT = """
+import torch, torch.distributed as dist, weft.torch
+dist.init_process_group("weft")
+t = torch.ones(4) * (dist.get_rank() + 1)
+dist.all_reduce(t)
+assert t.tolist() == [3.0] * 4, t
+print("PIPTORCHRUN rank=%d ok" % dist.get_rank(), flush=True)
+dist.destroy_process_group()
+"""
+
+
+def _torchrun_with_the_installed_package(py, tmp_path):
+    """Plain torchrun, nothing of the build tree on PATH: rank 0 must find the bundled coordinator."""
+    if subprocess.run([py, "-c", "import torch"], capture_output=True).returncode != 0:
+        print("torch is not installed: the torchrun check is left out")
+        return  # torch is optional for the weft package; tests/torch covers the rest
+    script = tmp_path / "piptorchrun.py"
+    script.write_text(TORCHRUN_SCRIPT)
+    env = python_env()
+    env.pop("PYTHONPATH", None)
+    env["PATH"] = os.pathsep.join(d for d in env.get("PATH", "").split(os.pathsep)
+                                  if not os.path.exists(os.path.join(d, "weft-coordinator")))
+    env["OMP_NUM_THREADS"] = "1"
+    p = subprocess.run([py, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(script)],
+                       capture_output=True, text=True, timeout=600, env=env, cwd=str(tmp_path))
+    text = p.stdout + p.stderr
+    ok = sorted(int(r) for r in re.findall(r"PIPTORCHRUN rank=(\d+) ok", text))
+    assert p.returncode == 0 and ok == [0, 1], "rc %d:\n%s" % (p.returncode, text[-4000:])
+    print("torchrun with the installed package: ranks %s ok" % ok)

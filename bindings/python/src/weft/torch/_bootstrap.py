@@ -8,7 +8,8 @@ weftrun: it started the coordinator and set WEFT_COORDINATOR, WEFT_RANK, ...: we
   makes alike: a hash of the job token into 20000-31999, below Linux's ephemeral range
   (32768-60999) where outgoing connections take their ports.
 torchrun: nobody starts a weft coordinator (weft's rule puts it at MASTER_ADDR:MASTER_PORT+1
-  but does not run it). Rank 0 starts one (weft-coordinator from WEFT_COORDINATOR_BIN or PATH)
+  but does not run it). Rank 0 starts one (weft-coordinator from WEFT_COORDINATOR_BIN, the
+  package's weft/bin/, or PATH)
   on an ephemeral port with a fresh job token and publishes address and token in torch's store,
   which every rank already shares; the others read them from there. The token is then only as
   secret as the TCPStore, which torch does not authenticate either.
@@ -48,13 +49,20 @@ def _under_torchrun():
         and (bool(e.get("TORCHELASTIC_RUN_ID")) or bool(e.get("RANK")))
 
 
+def bundled_coordinator():
+    """The weft-coordinator a pip install puts in the package (weft/bin/), or None."""
+    path = os.path.join(os.path.dirname(os.path.abspath(weft.__file__)), "bin", "weft-coordinator")
+    return path if os.access(path, os.X_OK) else None
+
+
 def _coordinator_binary():
-    path = os.environ.get("WEFT_COORDINATOR_BIN") or shutil.which("weft-coordinator")
+    """WEFT_COORDINATOR_BIN, else the package's own (same version as the library), else PATH."""
+    path = os.environ.get("WEFT_COORDINATOR_BIN") or bundled_coordinator() or shutil.which("weft-coordinator")
     if not path or not os.access(path, os.X_OK):
         raise RuntimeError("weft.torch under torchrun: rank 0 must start a weft coordinator but found no "
-                           "weft-coordinator (set WEFT_COORDINATOR_BIN or put it on PATH; it is built with the "
-                           "library: build/tools/weft-coordinator), or start one yourself and set "
-                           "WEFT_COORDINATOR=host:port and WEFT_JOB_TOKEN on every rank")
+                           "weft-coordinator (a pip install puts one in weft/bin/; otherwise set "
+                           "WEFT_COORDINATOR_BIN or put it on PATH: build/tools/weft-coordinator), or start one "
+                           "yourself and set WEFT_COORDINATOR=host:port and WEFT_JOB_TOKEN on every rank")
     return path
 
 
