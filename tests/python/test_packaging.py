@@ -63,11 +63,14 @@ def test_pip_build_lists_every_library_source():
 
 
 def test_pip_build_lists_every_coordinator_source():
-    """The same for the weft-coordinator the package carries (tools/meson.build builds it for C)."""
+    """The same for the weft-coordinator and weftrun the package carries (tools/meson.build builds
+    them for C)."""
     with open(os.path.join(REPO, "tools/meson.build")) as f:
         tools = f.read()
     listed = re.search(r"coordinator_sources = files\((.*?)\)", tools, re.S).group(1)
     want = {"tools/" + s for s in re.findall(r"'([^']+\.c)'", listed)} | {"tools/weft-coordinator.c"}
+    launcher = re.search(r"executable\('weftrun', files\((.*?)\)", tools, re.S).group(1)
+    want |= {"tools/" + s for s in re.findall(r"'([^']+\.c)'", launcher)}
     with open(os.path.join(REPO, "bindings/python/meson.build")) as f:
         got = {"tools/" + s for s in re.findall(r"tools_dir / '([^']+\.c)'", f.read())}
     assert got == want, "missing %s, extra %s" % (sorted(want - got), sorted(got - want))
@@ -93,6 +96,18 @@ def test_pip_install(tmp_path, run_ranks, monkeypatch):
     assert os.access(coord, os.X_OK), "no executable %s in the installed package" % coord
     h = subprocess.run([coord, "--help"], capture_output=True, text=True, timeout=30)
     assert "--world-size" in h.stdout + h.stderr, h.stdout + h.stderr
+    # ... and its own launcher, as the `weftrun` command (nothing of the build tree involved).
+    env = python_env()
+    env.pop("PYTHONPATH", None)
+    job = subprocess.run([str(venv / "bin" / "weftrun"), "-n", "2", "--timeout", "120", py, "-c",
+                          "import weft, numpy as np\n"
+                          "with weft.Comm() as c:\n"
+                          "    a = np.full(4, c.rank + 1, np.float32); c.allreduce(a)\n"
+                          "    print('PIPWEFTRUN', c.rank, a.tolist(), flush=True)"],
+                         capture_output=True, text=True, timeout=180, env=env, cwd=str(tmp_path))
+    assert job.returncode == 0, job.stdout + job.stderr
+    for r in (0, 1):
+        assert "[%d] PIPWEFTRUN %d [3.0, 3.0, 3.0, 3.0]" % (r, r) in job.stdout, job.stdout + job.stderr
     _torchrun_with_the_installed_package(py, tmp_path)
 
 
