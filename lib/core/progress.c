@@ -54,7 +54,9 @@ void weft__progress_wake(weft_comm_t *c) {
 static void coordinator_lost(weft_comm_t *c, const char *why) {
   if (atomic_load(&c->coord_lost)) return;
   atomic_store(&c->coord_lost, true);
-  WEFT__WARN("rank %d: lost the coordinator: %s", c->rank, why);
+  /* The member id, not the rank: this runs while an epoch is being installed too, and the
+   * installer renumbers c->rank meanwhile (ThreadSanitizer caught the read). */
+  WEFT__WARN("member %llu: lost the coordinator: %s", (unsigned long long)c->member_id, why);
   epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->coord_fd, NULL);
   char msg[WEFT__ERR_LEN];
   snprintf(msg, sizeof msg, "lost the coordinator (%s); this process may have been evicted", why);
@@ -145,7 +147,7 @@ static void handle_coord_message(weft_comm_t *c, uint8_t type, const uint8_t *p,
     case WEFT__COORD_ERROR: {
       weft__coord_error_t e;
       if (!weft__coord_decode_error(p, len, &e)) break;
-      WEFT__WARN("rank %d: coordinator error %u: %s", c->rank, e.code, e.text);
+      WEFT__WARN("member %llu: coordinator error %u: %s", (unsigned long long)c->member_id, e.code, e.text);
       pthread_mutex_lock(&c->mu);
       c->coord_error = e;
       c->recover_answer = -1;
@@ -154,7 +156,7 @@ static void handle_coord_message(weft_comm_t *c, uint8_t type, const uint8_t *p,
       break;
     }
     default:
-      WEFT__DEBUG("rank %d: ignoring coordinator message type %u", c->rank, type);
+      WEFT__DEBUG("member %llu: ignoring coordinator message type %u", (unsigned long long)c->member_id, type);
   }
 }
 
