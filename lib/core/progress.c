@@ -52,8 +52,7 @@ void weft__progress_wake(weft_comm_t *c) {
  * send, or silence noticed first, as after a SIGSTOP longer than the heartbeat timeout), this
  * process fences itself. */
 static void coordinator_lost(weft_comm_t *c, const char *why) {
-  if (atomic_load(&c->coord_lost)) return;
-  atomic_store(&c->coord_lost, true);
+  if (atomic_load(&c->coord_lost)) return; /* only the engine's holder gets here: no race */
   /* The member id, not the rank: this runs while an epoch is being installed too, and the
    * installer renumbers c->rank meanwhile (ThreadSanitizer caught the read). */
   WEFT__WARN("member %llu: lost the coordinator: %s", (unsigned long long)c->member_id, why);
@@ -61,16 +60,22 @@ static void coordinator_lost(weft_comm_t *c, const char *why) {
   char msg[WEFT__ERR_LEN];
   snprintf(msg, sizeof msg, "lost the coordinator (%s); this process may have been evicted", why);
   pthread_mutex_lock(&c->mu);
-  if (c->recover_answer == 0) {
-    c->recover_answer = -1;
+  /* The loss is the answer to any recover, now or later -- unless the coordinator's own ERROR
+   * (sent before it closed) is waiting: that is its word and stays. */
+  if (c->recover_answer != -1) {
     c->coord_error.code = WEFT_ERR_TRANSPORT;
     snprintf(c->coord_error.text, sizeof c->coord_error.text, "lost the coordinator: %s", why);
   }
+  if (c->recover_answer == 0) c->recover_answer = -1;
   if (!c->revoked) {
     c->revoked = true;
     c->revoke_code = WEFT_ERR_REVOKED;
     snprintf(c->revoke_msg, sizeof c->revoke_msg, "%s", msg);
   }
+  /* Published only now, with the details above under the same lock: a waiter that sees the flag
+   * (weft__epoch_wait_answer) must also see why. Published first, a recover once read the flag,
+   * then an empty error code, and reported "transport error" instead of the eviction. */
+  atomic_store(&c->coord_lost, true);
   pthread_cond_broadcast(&c->cv);
   pthread_mutex_unlock(&c->mu);
   if (!c->paused) weft__executor_fail_all(c, WEFT_ERR_REVOKED, msg);
