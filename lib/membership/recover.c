@@ -63,7 +63,8 @@ static bool revoked_while_forming(weft_comm_t *c, double deadline) {
 static weft_result_t evicted(weft_comm_t *c, const char *who) {
   char why[WEFT__ERR_LEN];
   pthread_mutex_lock(&c->mu);
-  snprintf(why, sizeof why, "%s", c->revoked ? c->revoke_msg : c->coord_error.text);
+  const char *known = c->revoked ? c->revoke_msg : c->coord_error.text;
+  snprintf(why, sizeof why, "%s", known[0] ? known : "the connection to the coordinator broke");
   pthread_mutex_unlock(&c->mu);
   weft__comm_set_error(c, "%s: epoch %llu is over for this process: %s. It was evicted from the job "
                        "(fenced after a failure, or stopped longer than WEFT_HEARTBEAT_TIMEOUT) or the coordinator "
@@ -110,12 +111,10 @@ weft_result_t weft__comm_recover(weft_comm_t *c, weft_recover_info_t *info, bool
     size_t n = weft__coord_encode_epoch_ref(msg, sizeof msg, admit ? WEFT__COORD_RECOVER : WEFT__COORD_SHRINK,
                                             c->epoch);
     if (weft__progress_coord_send(c, msg, n) != WEFT_SUCCESS) {
-      if (atomic_load(&c->coord_lost)) {
-        r = evicted(c, who);
-        goto out;
-      }
-      weft__comm_set_error(c, "%s: the coordinator is unreachable; the job cannot agree on a new membership", who);
-      r = WEFT_ERR_TRANSPORT;
+      /* The connection is broken whether or not the progress thread has noticed yet (a write
+       * can fail before the EOF is read), and the coordinator never takes one back: the same
+       * answer as a loss already seen, so a fenced process always hears that it was evicted. */
+      r = evicted(c, who);
       goto out;
     }
     int a = weft__epoch_wait_answer(c, deadline);
