@@ -57,8 +57,14 @@ struct weft_request {
   char err[WEFT__ERR_LEN];
 };
 
+/* ABORTs kept per peer for operations that have not started here. More than one: a rank slow to
+ * start seq k can receive a peer's ABORT for k and then its ABORT for k+1 (passed on from a third
+ * rank), and with one slot the second would overwrite the first, leaving seq k to its timeout. */
+#define WEFT__ABORT_SLOTS 4
+
 typedef struct {
   bool valid;
+  int peer;
   uint64_t seq;
   uint32_t code;
   char text[WEFT__ABORT_TEXT_MAX + 1];
@@ -116,7 +122,7 @@ struct weft_comm {
   weft_result_t revoke_code;
   char revoke_msg[WEFT__ERR_LEN];
   bool *peer_gone;
-  weft__pending_abort_t *aborts; /* per peer: an ABORT for an operation not yet started here */
+  weft__pending_abort_t *aborts; /* size * WEFT__ABORT_SLOTS; peer p's from p * WEFT__ABORT_SLOTS */
   uint64_t stale_frames;         /* frames of another epoch or finished operation, dropped */
   uint64_t recent_base, recent_ok; /* progress thread: bit k of recent_ok: seq recent_base-k succeeded */
   weft_result_t late_code;       /* progress thread: a finished collective turned out mismatched */

@@ -176,12 +176,12 @@ static bool check_start(weft_comm_t *c, weft__op_t *op) {
     return false;
   }
   if (!is_p2p(op)) {
-    for (int p = 0; p < c->size; p++) {
-      weft__pending_abort_t *a = &c->aborts[p];
+    for (size_t i = 0; i < (size_t)c->size * WEFT__ABORT_SLOTS; i++) {
+      weft__pending_abort_t *a = &c->aborts[i];
       if (a->valid && a->seq == op->seq) {
         a->valid = false;
         snprintf(msg, sizeof msg, "%s seq %llu aborted by rank %d: %s", op_name(op),
-                 (unsigned long long)op->seq, p, a->text);
+                 (unsigned long long)op->seq, a->peer, a->text);
         finish_op(c, op, (weft_result_t)a->code, msg);
         return false;
       }
@@ -356,6 +356,20 @@ static void late_mismatch(weft_comm_t *c, int peer, uint64_t seq, const char *wh
            "collective and its result here may be wrong", (unsigned long long)seq, peer, what);
 }
 
+/* Where a new ABORT from peer goes: a free slot, else one about an operation that already ended
+ * here, else the one furthest in the future (the least urgent to lose). */
+static weft__pending_abort_t *abort_slot(weft_comm_t *c, int peer) {
+  weft__pending_abort_t *s = &c->aborts[(size_t)peer * WEFT__ABORT_SLOTS];
+  for (int i = 0; i < WEFT__ABORT_SLOTS; i++)
+    if (!s[i].valid) return &s[i];
+  for (int i = 0; i < WEFT__ABORT_SLOTS; i++)
+    if (s[i].seq <= c->recent_base) return &s[i];
+  weft__pending_abort_t *last = &s[0];
+  for (int i = 1; i < WEFT__ABORT_SLOTS; i++)
+    if (s[i].seq > last->seq) last = &s[i];
+  return last;
+}
+
 static weft__sink_t on_header(void *ctx, int peer, const weft__frame_t *f) {
   weft_comm_t *c = ctx;
   const weft__sink_t discard = {.kind = WEFT__SINK_DISCARD};
@@ -366,8 +380,9 @@ static weft__sink_t on_header(void *ctx, int peer, const weft__frame_t *f) {
     return discard;
   }
   if (f->type == WEFT__FRAME_ABORT) {
-    weft__pending_abort_t *a = &c->aborts[peer];
+    weft__pending_abort_t *a = abort_slot(c, peer);
     a->valid = true;
+    a->peer = peer;
     a->seq = f->seq;
     a->code = f->code;
     memset(a->text, 0, sizeof a->text);
@@ -451,9 +466,8 @@ static void on_recv_done(void *ctx, void *target, const weft__frame_t *f) {
     weft__op_t *op = c->coll_head;
     if (op && op->started && op->seq == a->seq) {
       char msg[WEFT__ERR_LEN];
-      int peer = (int)(a - c->aborts);
       snprintf(msg, sizeof msg, "%s seq %llu aborted by rank %d: %s", op_name(op),
-               (unsigned long long)op->seq, peer, a->text);
+               (unsigned long long)op->seq, a->peer, a->text);
       a->valid = false;
       /* Pass it on: our peers' copies of the first ABORT may sit behind a parked frame. */
       fail_op(c, op, (weft_result_t)a->code, msg, true);
@@ -461,7 +475,7 @@ static void on_recv_done(void *ctx, void *target, const weft__frame_t *f) {
       char what[WEFT__ABORT_TEXT_MAX + 32];
       snprintf(what, sizeof what, "failed it: %s", a->text);
       a->valid = false;
-      if (a->code == WEFT_ERR_MISMATCH) late_mismatch(c, (int)(a - c->aborts), a->seq, what);
+      if (a->code == WEFT_ERR_MISMATCH) late_mismatch(c, a->peer, a->seq, what);
     }
     return;
   }

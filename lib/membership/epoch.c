@@ -59,7 +59,7 @@ static weft_result_t resize_state(weft_comm_t *c, int size) {
   c->p2p_recv_seq = calloc((size_t)size, sizeof *c->p2p_recv_seq);
   c->p2p_recv_started = calloc((size_t)size, sizeof *c->p2p_recv_started);
   c->peer_gone = calloc((size_t)size, sizeof *c->peer_gone);
-  c->aborts = calloc((size_t)size, sizeof *c->aborts);
+  c->aborts = calloc((size_t)size * WEFT__ABORT_SLOTS, sizeof *c->aborts);
   if (!c->p2p_send_seq || !c->p2p_recv_seq || !c->p2p_recv_started || !c->peer_gone || !c->aborts) return WEFT_ERR_NO_MEMORY;
   return WEFT_SUCCESS;
 }

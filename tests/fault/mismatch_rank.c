@@ -87,6 +87,14 @@ int main(int argc, char **argv) {
   if (!fs || !fr || !is || !ir) return 2;
   /* Rank-specific inputs, so a broadcast that "succeeds" can be checked against its root's. */
   for (size_t i = 0; i < cap; i++) fs[i] = (float)(rank * 100 + (int)(i % 7)), is[i] = 1;
+  /* MISMATCH_LATE_RANK=R MISMATCH_LATE_MS=T: rank R starts its mismatched call T ms late, so its
+   * peers' ABORTs for this call and the next one both arrive before it starts. */
+  const char *late = getenv("MISMATCH_LATE_RANK");
+  if (late && atoi(late) == rank) {
+    const char *ms = getenv("MISMATCH_LATE_MS");
+    struct timespec d = {0, (long)(ms ? atoi(ms) : 300) * 1000000L};
+    nanosleep(&d, NULL);
+  }
   double t0 = mono_now();
   r = mismatched_call(comm, which, fs, fr, is, ir);
   printf("rank %d: RESULT %c %s after %.2f s: %s\n", rank, which, code_name(r), mono_now() - t0,
