@@ -113,29 +113,21 @@ def main():
     ap.add_argument("--strict", action="store_true", help="no tolerance for the known issue")
     ap.add_argument("-v", action="store_true")
     a = ap.parse_args()
-    failed = known_total = 0
     t_start = time.time()
-    for n in [int(x) for x in a.n.split(",")]:
-        for case in "abcdefg":
-            t0 = time.time()
-            fails, known = run_case(a.weftrun, a.exe, n, case, a.strict, a.v)
-            print("n=%d case %s (%s): %s (%.1f s)" % (n, case, KEYWORD[case], "FAIL" if fails else "ok",
-                                                      time.time() - t0), flush=True)
-            for f in fails:
-                print("    " + f.replace("\n", "\n    "))
-            for k in known:
-                print("    late report (documented): " + k)
-            failed += bool(fails)
-            known_total += len(known)
+    # Each entry: (label, n, case, late rank or None).
+    runs = [("n=%d case %s (%s)" % (n, case, KEYWORD[case]), n, case, None)
+            for n in [int(x) for x in a.n.split(",")] for case in "abcdefg"]
     # The last rank starts the mismatched broadcast/allreduce 300 ms late, so its peers' ABORTs
     # (for this call, and often the next) arrive before it starts: they must still fail the
     # right calls, at once.
     n = max(int(x) for x in a.n.split(","))
     if n >= 4:
+        runs.append(("n=%d case b, rank %d late" % (n, n - 1), n, "b", n - 1))
+    failed = known_total = 0
+    for label, n, case, late in runs:
         t0 = time.time()
-        fails, known = run_case(a.weftrun, a.exe, n, "b", a.strict, a.v, late_rank=n - 1)
-        print("n=%d case b, rank %d late: %s (%.1f s)" % (n, n - 1, "FAIL" if fails else "ok", time.time() - t0),
-              flush=True)
+        fails, known = run_case(a.weftrun, a.exe, n, case, a.strict, a.v, late_rank=late)
+        print("%s: %s (%.1f s)" % (label, "FAIL" if fails else "ok", time.time() - t0), flush=True)
         for f in fails:
             print("    " + f.replace("\n", "\n    "))
         for k in known:
