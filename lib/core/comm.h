@@ -153,7 +153,10 @@ weft__transport_cb_t weft__executor_callbacks(weft_comm_t *comm);
 void weft__executor_submit(weft_comm_t *comm, weft__op_t *op);
 void weft__executor_check_deadlines(weft_comm_t *comm, double now);
 double weft__executor_next_deadline(weft_comm_t *comm);
-void weft__executor_fail_all(weft_comm_t *comm, weft_result_t code, const char *msg);
+/* Fails every running and queued operation. epoch_over: this rank will run no further collective
+ * of the epoch (revoked), so peers are told even between collectives; false on destroy, where
+ * the BYE that follows says it all. */
+void weft__executor_fail_all(weft_comm_t *comm, weft_result_t code, const char *msg, bool epoch_over);
 void weft__executor_peer_lost(weft_comm_t *comm, int peer, bool clean, const char *why);
 
 /* progress.c */

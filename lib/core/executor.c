@@ -554,7 +554,7 @@ void weft__executor_peer_lost(weft_comm_t *c, int peer, bool clean, const char *
       size_t n = weft__coord_encode_revoke(buf, sizeof buf, WEFT__COORD_REPORT, &rep);
       if (n) weft__progress_coord_send(c, buf, n);
     }
-    weft__executor_fail_all(c, WEFT_ERR_PEER_LOST, msg);
+    weft__executor_fail_all(c, WEFT_ERR_PEER_LOST, msg, true);
     if (c->tp) c->tp_ops->drop_peer(c->tp, peer);
     return;
   }
@@ -568,12 +568,12 @@ void weft__executor_peer_lost(weft_comm_t *c, int peer, bool clean, const char *
   }
 }
 
-void weft__executor_fail_all(weft_comm_t *c, weft_result_t code, const char *msg) {
+void weft__executor_fail_all(weft_comm_t *c, weft_result_t code, const char *msg, bool epoch_over) {
   /* Peers learn the reason from us (an ABORT for the running collective) rather than only
    * seeing us give up and leave, which they could not tell from a crash of ours. */
   weft__op_t *cur = c->coll_head;
   bool running = cur && cur->started;
-  if (c->tp && (running || code != WEFT_ERR_INVALID_USAGE)) {
+  if (c->tp && (running || epoch_over)) {
     weft__frame_t f;
     if (running) {
       frame_template(c, cur, &f);
@@ -581,7 +581,7 @@ void weft__executor_fail_all(weft_comm_t *c, weft_result_t code, const char *msg
       /* Between collectives, the epoch revoked here: this rank will never run the next
        * collective of this epoch, which its peers may already be running. Without this ABORT
        * they would learn only that we left (our BYE), not why -- e.g. that we lost the
-       * coordinator. (Not on destroy, INVALID_USAGE: there the BYE says it all.) */
+       * coordinator. */
       memset(&f, 0, sizeof f);
       f.src_rank = (uint32_t)c->rank;
       f.epoch = c->epoch;

@@ -78,7 +78,7 @@ static void coordinator_lost(weft_comm_t *c, const char *why) {
   atomic_store(&c->coord_lost, true);
   pthread_cond_broadcast(&c->cv);
   pthread_mutex_unlock(&c->mu);
-  if (!c->paused) weft__executor_fail_all(c, WEFT_ERR_REVOKED, msg);
+  if (!c->paused) weft__executor_fail_all(c, WEFT_ERR_REVOKED, msg, true);
 }
 
 static void handle_revoke(weft_comm_t *c, const weft__coord_revoke_t *rv) {
@@ -395,7 +395,7 @@ static void *progress_main(void *arg) {
   }
   /* Anything still queued or running ends now, with a clear error. */
   drain_inbox(c);
-  weft__executor_fail_all(c, WEFT_ERR_INVALID_USAGE, "the communicator was destroyed");
+  weft__executor_fail_all(c, WEFT_ERR_INVALID_USAGE, "the communicator was destroyed", false);
   while (c->coll_head) {
     weft__op_t *op = c->coll_head;
     c->coll_head = op->next;
