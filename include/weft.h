@@ -123,6 +123,27 @@ WEFT_API weft_result_t weft_comm_destroy(weft_comm_t *comm); /* NULL is a no-op 
 WEFT_API int weft_comm_rank(const weft_comm_t *comm);
 WEFT_API int weft_comm_size(const weft_comm_t *comm);
 WEFT_API uint64_t weft_comm_epoch(const weft_comm_t *comm);
+/* 0 for a communicator weft_comm_init made; a child's id, the same on all its members, names it
+ * in error details and on the wire. */
+WEFT_API uint64_t weft_comm_id(const weft_comm_t *comm);
+
+/* Sub-communicators (docs/DESIGN.md, "Groups"). A child shares its parent's context — engine,
+ * threads, coordinator and epoch — and has its own ranks, connections and operation order, so
+ * groups progress independently of each other. A failure on any communicator revokes the epoch
+ * for every communicator of the context. After weft_comm_recover (on the root, the communicator
+ * weft_comm_init made) a child of the old epoch fails every call with WEFT_ERR_REVOKED until it
+ * is destroyed and made again. Children may be destroyed before or after their parent.
+ *
+ * weft_comm_split: collective over every rank of parent (MPI_Comm_split / ncclCommSplit). Ranks
+ * passing the same color form one child, ordered by key, then by rank in parent; a rank passing
+ * WEFT_SPLIT_NOCOLOR takes part but gets *child = NULL.
+ * weft_comm_create_group: collective over the listed members only (MPI_Comm_create_group): every
+ * member passes the same ranks (of parent, in the child's rank order) and tag; ranks not listed
+ * do not call it. Members must make groups with the same members in the same order. */
+#define WEFT_SPLIT_NOCOLOR (-1)
+WEFT_API weft_result_t weft_comm_split(weft_comm_t *parent, int color, int key, weft_comm_t **child);
+WEFT_API weft_result_t weft_comm_create_group(weft_comm_t *parent, int nranks, const int *ranks, uint64_t tag,
+                                              weft_comm_t **child);
 
 /* Membership (docs/FAULT_TOLERANCE.md). */
 #define WEFT_RECOVER_MAX_LISTED 64

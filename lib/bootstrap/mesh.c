@@ -38,12 +38,13 @@
 #include "bootstrap/mesh.h"
 #include "core/wire.h"
 
-#define PEER_HELLO_VERSION 1
+#define PEER_HELLO_VERSION 2
 #define RETRY_S 0.025
 #define ACCEPT_HANDSHAKE_S 10.0
 #define SILENT_ACCEPT_S 3.0
 #define MAX_PENDING 1024
 #define ACCEPTS_PER_WAKE 64
+#define STASH_S 60.0 /* how long a connection for another communicator is kept */
 #define SLOT_RESERVED (-2) /* fds[] entry: hello accepted, our ACK not yet written */
 
 enum state {
@@ -59,6 +60,7 @@ enum state {
   A_WRITE_MAC,
   A_READ_HELLO,
   A_WRITE_ACK,
+  A_KEPT, /* hello for another communicator of the epoch: waits in the stash, unanswered */
   C_DONE,
   C_DEAD,
 };
@@ -75,11 +77,13 @@ typedef struct {
   uint8_t buf[64];
   uint8_t nonce_s[WEFT__AUTH_NONCE_LEN];
   uint8_t response[WEFT__AUTH_RESPONSE_LEN]; /* dial: kept to check the server's MAC */
+  weft__peer_hello_t hello;                  /* A_KEPT: what it asked for */
 } conn_t;
 
 typedef struct {
   const weft__auth_key_t *key;
-  uint64_t epoch;
+  uint64_t epoch, comm_id;
+  weft__mesh_stash_t *stash;
   int rank, size, nsocks;
   const weft__mesh_peer_t *peers;
   int *fds;
@@ -110,6 +114,7 @@ void weft__peer_hello_encode(uint8_t out[WEFT__PEER_HELLO_LEN], const weft__peer
   put32(out + 28, h->sock_index);
   put32(out + 32, h->size);
   put32(out + 36, 0);
+  put64(out + 40, h->comm_id);
 }
 
 bool weft__peer_hello_decode(const uint8_t *in, size_t len, weft__peer_hello_t *h) {
@@ -121,6 +126,7 @@ bool weft__peer_hello_decode(const uint8_t *in, size_t len, weft__peer_hello_t *
   h->rank = get32(in + 24);
   h->sock_index = get32(in + 28);
   h->size = get32(in + 32);
+  h->comm_id = get64(in + 40);
   return true;
 }
 
@@ -248,7 +254,8 @@ static void dial_advance(mesh_t *m, conn_t *c) {
                                    .member_id = m->peers[m->rank].member_id,
                                    .rank = (uint32_t)m->rank,
                                    .sock_index = (uint32_t)c->sock_index,
-                                   .size = (uint32_t)m->size};
+                                   .size = (uint32_t)m->size,
+                                   .comm_id = m->comm_id};
       weft__peer_hello_encode(c->buf, &hello);
       begin_io(c, D_WRITE_HELLO, WEFT__PEER_HELLO_LEN);
       break;
@@ -309,6 +316,7 @@ static void reject(mesh_t *m, conn_t *c, uint32_t ack_status, const char *why) {
 static const char *hello_problem(const mesh_t *m, const weft__peer_hello_t *h, uint32_t *status) {
   *status = WEFT_ERR_MISMATCH;
   if (h->epoch != m->epoch) return "PEER_HELLO for another epoch";
+  if (h->comm_id != m->comm_id) return "PEER_HELLO for another communicator";
   if (h->size != (uint32_t)m->size) return "PEER_HELLO with another epoch size";
   if (h->rank >= (uint32_t)m->rank) return "PEER_HELLO from a rank that should not dial us";
   if (h->member_id != m->peers[h->rank].member_id) return "PEER_HELLO member id does not match";
@@ -318,6 +326,96 @@ static const char *hello_problem(const mesh_t *m, const weft__peer_hello_t *h, u
     return "duplicate PEER_HELLO for a connected slot";
   }
   return NULL;
+}
+
+/* The hello is valid: the connection takes its slot and our ACK goes out. */
+static void take_slot(mesh_t *m, conn_t *c, const weft__peer_hello_t *h) {
+  c->peer = (int)h->rank;
+  c->sock_index = (int)h->sock_index;
+  c->slot = c->peer * m->nsocks + c->sock_index;
+  m->fds[c->slot] = SLOT_RESERVED;
+  encode_ack(c->buf, WEFT_SUCCESS);
+  begin_io(c, A_WRITE_ACK, WEFT__PEER_ACK_LEN);
+}
+
+/* ---- the stash: connections kept for a later formation ------------------------------------ */
+
+struct weft__mesh_stash {
+  conn_t *conns;
+  size_t n;
+};
+
+weft__mesh_stash_t *weft__mesh_stash_new(void) { return calloc(1, sizeof(weft__mesh_stash_t)); }
+
+void weft__mesh_stash_free(weft__mesh_stash_t *st) {
+  if (!st) return;
+  for (size_t i = 0; i < st->n; i++) close_conn(&st->conns[i], C_DEAD);
+  free(st->conns);
+  free(st);
+}
+
+/* An authenticated connection whose hello named another communicator of this epoch: it waits,
+ * unanswered (its dialer waits for our ACK), for the formation of that communicator. */
+static void keep_for_later(mesh_t *m, conn_t *c, const weft__peer_hello_t *h) {
+  c->hello = *h;
+  c->state = A_KEPT;
+  c->until = weft__now() + STASH_S;
+  WEFT__DEBUG("mesh epoch %" PRIu64 " rank %d: kept a connection for communicator %016" PRIx64 " (its rank %u)",
+              m->epoch, m->rank, h->comm_id, h->rank);
+}
+
+/* Start of a formation: the kept connections join this formation's accepted ones. Those for this
+ * communicator take their slot (or are rejected), those of another epoch are closed, those in
+ * their handshake go on with a fresh time limit (nobody read them since the last formation). */
+static bool stash_take(mesh_t *m, conn_t **acc, size_t *nacc, size_t *cap) {
+  weft__mesh_stash_t *st = m->stash;
+  double now = weft__now();
+  for (size_t i = 0; i < st->n; i++) {
+    conn_t *src = &st->conns[i];
+    if (src->state == A_KEPT && src->hello.epoch != m->epoch) {
+      close_conn(src, C_DEAD);
+      continue;
+    }
+    if (*nacc == *cap) {
+      size_t ncap = *cap ? *cap * 2 : 16;
+      conn_t *grown = realloc(*acc, ncap * sizeof *grown);
+      if (!grown) {
+        for (size_t j = i; j < st->n; j++) close_conn(&st->conns[j], C_DEAD);
+        st->n = 0;
+        return false;
+      }
+      *acc = grown;
+      *cap = ncap;
+    }
+    conn_t *c = &(*acc)[(*nacc)++];
+    *c = *src;
+    if (c->state != A_KEPT) {
+      c->until = now + ACCEPT_HANDSHAKE_S;
+    } else if (c->hello.comm_id == m->comm_id) {
+      uint32_t status;
+      const char *why = hello_problem(m, &c->hello, &status);
+      if (why) reject(m, c, status, why);
+      else take_slot(m, c, &c->hello);
+    }
+  }
+  st->n = 0;
+  return true;
+}
+
+/* End of a formation: what is still open is kept for the next one (closed when there is no
+ * stash or no memory). */
+static void stash_keep(mesh_t *m, conn_t *acc, size_t nacc) {
+  weft__mesh_stash_t *st = m->stash;
+  size_t live = 0;
+  for (size_t i = 0; i < nacc; i++) live += acc[i].state != C_DONE && acc[i].state != C_DEAD;
+  conn_t *room = st && live ? realloc(st->conns, (st->n + live) * sizeof *room) : NULL;
+  if (room) st->conns = room;
+  for (size_t i = 0; i < nacc; i++) {
+    conn_t *c = &acc[i];
+    if (c->state == C_DONE || c->state == C_DEAD) continue;
+    if (room && c->slot < 0) st->conns[st->n++] = *c;
+    else close_conn(c, C_DEAD);
+  }
 }
 
 static void accept_advance(mesh_t *m, conn_t *c) {
@@ -370,16 +468,15 @@ static void accept_advance(mesh_t *m, conn_t *c) {
         reject(m, c, WEFT_ERR_PROTOCOL, "malformed PEER_HELLO");
         return;
       }
+      if (h.epoch == m->epoch && h.comm_id != m->comm_id && m->stash) {
+        keep_for_later(m, c, &h);
+        return;
+      }
       if ((why = hello_problem(m, &h, &status)) != NULL) {
         reject(m, c, status, why);
         return;
       }
-      c->peer = (int)h.rank;
-      c->sock_index = (int)h.sock_index;
-      c->slot = c->peer * m->nsocks + c->sock_index;
-      m->fds[c->slot] = SLOT_RESERVED;
-      encode_ack(c->buf, WEFT_SUCCESS);
-      begin_io(c, A_WRITE_ACK, WEFT__PEER_ACK_LEN);
+      take_slot(m, c, &h);
       break;
     case A_WRITE_ACK:
       if ((r = io_step(c, true)) == 0) return;
@@ -520,8 +617,22 @@ weft_result_t weft__mesh_connect_cancellable(int listen_fd, const weft__auth_key
                                              int rank, int size, const weft__mesh_peer_t *peers, int nsocks,
                                              double deadline, int *fds, char *err, size_t errlen,
                                              weft__mesh_cancel_fn cancelled, void *ctx) {
-  mesh_t m = {.key = key, .epoch = epoch, .rank = rank, .size = size, .nsocks = nsocks,
-              .peers = peers, .fds = fds, .fatal = WEFT_SUCCESS, .err = err, .errlen = errlen};
+  weft__mesh_args_t a = {.listen_fd = listen_fd, .key = key, .epoch = epoch, .rank = rank, .size = size,
+                         .nsocks = nsocks, .peers = peers, .deadline = deadline, .cancelled = cancelled,
+                         .cancel_ctx = ctx};
+  return weft__mesh_form(&a, fds, err, errlen);
+}
+
+weft_result_t weft__mesh_form(const weft__mesh_args_t *args, int *fds, char *err, size_t errlen) {
+  int listen_fd = args->listen_fd, rank = args->rank, size = args->size, nsocks = args->nsocks;
+  const weft__auth_key_t *key = args->key;
+  const weft__mesh_peer_t *peers = args->peers;
+  uint64_t epoch = args->epoch;
+  double deadline = args->deadline;
+  weft__mesh_cancel_fn cancelled = args->cancelled;
+  void *ctx = args->cancel_ctx;
+  mesh_t m = {.key = key, .epoch = epoch, .comm_id = args->comm_id, .stash = args->stash, .rank = rank,
+              .size = size, .nsocks = nsocks, .peers = peers, .fds = fds, .fatal = WEFT_SUCCESS, .err = err, .errlen = errlen};
   conn_t *dials = NULL, *acc = NULL;
   size_t nacc = 0, acc_cap = 0, pfd_cap = 0;
   struct pollfd *pfds = NULL;
@@ -553,6 +664,11 @@ weft_result_t weft__mesh_connect_cancellable(int listen_fd, const weft__auth_key
     c->sock_index = i % nsocks;
     dial_start(c, &peers[c->peer]);
     dial_advance(&m, c);
+  }
+  if (m.stash && !stash_take(&m, &acc, &nacc, &acc_cap)) {
+    m.fatal = WEFT_ERR_NO_MEMORY;
+    snprintf(err, errlen, "mesh: out of memory");
+    goto fail;
   }
 
   for (;;) {
@@ -615,6 +731,7 @@ weft_result_t weft__mesh_connect_cancellable(int listen_fd, const weft__auth_key
       pfds[np++] = (struct pollfd){.fd = dials[i].fd, .events = events_for(dials[i].state)};
     }
     for (size_t i = 0; i < nacc; i++) {
+      if (acc[i].state == A_KEPT) continue; /* nothing to do with it in this formation */
       pfd_conn[np] = &acc[i];
       pfds[np++] = (struct pollfd){.fd = acc[i].fd, .events = events_for(acc[i].state)};
     }
@@ -643,7 +760,7 @@ weft_result_t weft__mesh_connect_cancellable(int listen_fd, const weft__auth_key
       goto fail;
   }
 
-  for (size_t i = 0; i < nacc; i++) close_conn(&acc[i], C_DEAD); /* strays still talking */
+  stash_keep(&m, acc, nacc); /* connections still talking may be for the next communicator */
   if (m.rejected > 0)
     WEFT__INFO("mesh epoch %" PRIu64 " rank %d: formed; rejected %d stray connection(s)", epoch,
                rank, m.rejected);
@@ -658,11 +775,12 @@ weft_result_t weft__mesh_connect_cancellable(int listen_fd, const weft__auth_key
 
 fail:
   for (int i = 0; i < ndial; i++) close_conn(&dials[i], C_DEAD);
-  for (size_t i = 0; i < nacc; i++) close_conn(&acc[i], C_DEAD);
+  stash_keep(&m, acc, nacc);
   /* Connections that completed are already live on the peer's side (its mesh may be done):
    * say goodbye on them, so the peer sees this rank leave the epoch rather than crash. */
   uint8_t bye[WEFT__FRAME_HDR_LEN];
-  weft__frame_encode(bye, &(weft__frame_t){.type = WEFT__FRAME_BYE, .epoch = epoch, .src_rank = (uint32_t)rank});
+  weft__frame_encode(bye, &(weft__frame_t){.type = WEFT__FRAME_BYE, .epoch = epoch, .src_rank = (uint32_t)rank,
+                                           .comm_id = args->comm_id});
   for (int i = 0; i < size * nsocks; i++) {
     if (fds[i] >= 0) {
       (void)!send(fds[i], bye, sizeof bye, MSG_NOSIGNAL | MSG_DONTWAIT);

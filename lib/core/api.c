@@ -174,16 +174,7 @@ static weft_result_t submit(weft_comm_t *comm, const call_t *k, weft_request_t *
   weft_result_t r = validate(comm, k, &sb, &rb);
   weft__op_t *op = NULL;
   if (r != WEFT_SUCCESS) goto out;
-  pthread_mutex_lock(&comm->mu);
-  bool revoked = comm->revoked;
-  if (revoked)
-    weft__comm_set_error(comm, "%s: epoch %llu is revoked (%s); call weft_comm_recover", weft__coll_name(k->coll),
-                         (unsigned long long)comm->epoch, comm->revoke_msg);
-  pthread_mutex_unlock(&comm->mu);
-  if (revoked) {
-    r = WEFT_ERR_REVOKED;
-    goto out;
-  }
+  if ((r = weft__comm_check_usable(comm, weft__coll_name(k->coll))) != WEFT_SUCCESS) goto out;
   op = weft__op_new(comm);
   if (!op) {
     r = WEFT_ERR_NO_MEMORY;
@@ -195,7 +186,7 @@ static weft_result_t submit(weft_comm_t *comm, const call_t *k, weft_request_t *
     weft__op_free(op);
     goto out;
   }
-  weft__progress_submit(comm, op, req == NULL);
+  weft__progress_submit(comm->ctx, op, req == NULL);
   if (req) *req = op;
   else r = weft__op_wait(op);
 out:

@@ -33,6 +33,7 @@ WEFT_API const char *weft_comm_last_error(const weft_comm_t *comm) {
 }
 
 WEFT_API int weft_comm_rank(const weft_comm_t *comm) { return comm ? comm->rank : -1; }
+WEFT_API uint64_t weft_comm_id(const weft_comm_t *comm) { return comm ? comm->comm_id : 0; }
 WEFT_API int weft_comm_size(const weft_comm_t *comm) { return comm ? comm->size : 0; }
 WEFT_API uint64_t weft_comm_epoch(const weft_comm_t *comm) { return comm ? comm->epoch : 0; }
 
@@ -69,6 +70,14 @@ static weft_comm_t *comm_alloc(void) {
   if (!c) return NULL;
   c->listen_fd = c->coord_fd = c->epfd = c->wake_fd = -1;
   c->tp_ops = &weft__tcp_ops;
+  c->ctx = c;
+  c->refs = 1;
+  c->stash = weft__mesh_stash_new();
+  if (!c->stash) {
+    free(c);
+    return NULL;
+  }
+  pthread_mutex_init(&c->excl_mu, NULL);
   pthread_mutex_init(&c->mu, NULL);
   pthread_mutex_init(&c->engine_mu, NULL);
   pthread_mutex_init(&c->coord_wmu, NULL);
@@ -166,8 +175,8 @@ fail:
 WEFT_API weft_result_t weft_comm_init_env(weft_comm_t **comm) { return weft_comm_init(comm, NULL); }
 
 
-WEFT_API weft_result_t weft_comm_destroy(weft_comm_t *c) {
-  if (!c) return WEFT_SUCCESS;
+/* The context's end: the root handle and every child are gone. */
+static void ctx_teardown(weft_comm_t *c) {
   weft__progress_stop(c);
   if (c->tp) c->tp_ops->destroy(c->tp); /* says BYE to every peer */
   c->tp = NULL;
@@ -196,6 +205,36 @@ WEFT_API weft_result_t weft_comm_destroy(weft_comm_t *c) {
   pthread_mutex_destroy(&c->coord_wmu);
   pthread_cond_destroy(&c->cv);
   pthread_cond_destroy(&c->engine_cv);
+  pthread_mutex_destroy(&c->excl_mu);
+  weft__mesh_stash_free(c->stash);
+  free(c->group_keys);
   free(c);
+}
+
+void weft__ctx_unref(weft_comm_t *ctx) {
+  pthread_mutex_lock(&ctx->mu);
+  bool last = --ctx->refs == 0;
+  pthread_mutex_unlock(&ctx->mu);
+  if (last) ctx_teardown(ctx);
+}
+
+WEFT_API weft_result_t weft_comm_destroy(weft_comm_t *c) {
+  if (!c) return WEFT_SUCCESS;
+  if (c != c->ctx) return weft__group_destroy(c);
+  pthread_mutex_lock(&c->mu);
+  bool children = c->children != NULL;
+  pthread_mutex_unlock(&c->mu);
+  if (children && c->thread_started) {
+    /* The children still need the context (engine, coordinator): only the root's own view
+     * ends now — its operations and its lanes, with a BYE to its peers. */
+    weft__ctx_exclusive_begin(c);
+    c->closing = true;
+    weft__executor_fail_all(c, WEFT_ERR_INVALID_USAGE, "the communicator was destroyed", false);
+    if (c->tp) c->tp_ops->destroy(c->tp);
+    c->tp = NULL;
+    c->root_closed = true;
+    weft__ctx_exclusive_end(c);
+  }
+  weft__ctx_unref(c);
   return WEFT_SUCCESS;
 }

@@ -1,4 +1,16 @@
-/* The communicator and its operations (internal). Ownership is split by thread:
+/* The communicator and its operations (internal).
+ *
+ * Context and views. The communicator weft_comm_init makes is the root of a *context*: it owns
+ * what one process has once per job — the engine (epoll set, progress thread, engine_mu), the
+ * coordinator connection, the membership and its epoch, the listener. Communicators made from it
+ * by weft_comm_split / weft_comm_create_group (lib/core/group.c) are views on that context:
+ * each has its own ranks, its own transport over its own connections (lanes: a parked frame of
+ * one group never holds back another's), its own operation queues, sequence numbers and error
+ * detail, and `ctx` points at the root for everything shared. Fields marked [ctx] are meaningful
+ * in the root only; code reaches them through c->ctx. A failure revokes the context's epoch, and
+ * with it every communicator of the context (lib/core/context.c).
+ *
+ * Ownership is split by thread:
  *   - the caller's thread validates, builds the schedule and submits an operation (api.c);
  *   - the engine — every socket, the executor's operation lists, the transport, heartbeats —
  *     belongs to whichever thread holds `engine_mu`: the communicator's progress thread
@@ -17,6 +29,7 @@
 #include "algo/schedule.h"
 #include "bootstrap/auth.h"
 #include "bootstrap/coord_proto.h"
+#include "bootstrap/mesh.h"
 #include "core/transport.h"
 
 #define WEFT__ERR_LEN 512
@@ -70,12 +83,32 @@ typedef struct {
   char text[WEFT__ABORT_TEXT_MAX + 1];
 } weft__pending_abort_t;
 
+typedef struct {
+  uint64_t key, count;
+} weft__group_key_t;
+
 struct weft_comm {
-  /* identity of the current epoch (changed only by init/recover, with no operation pending) */
+  /* the context (see the top of this file) */
+  weft_comm_t *ctx;        /* the root communicator; itself for the root */
+  uint64_t comm_id;        /* 0 for the root; on the wire in every frame and PEER_HELLO */
+  int *world_rank;         /* child: the root rank of each of its ranks (root: NULL) */
+  weft_comm_t *next_child; /* child: next in ctx->children */
+  weft_comm_t *children;   /* [ctx] live children, changed under ctx->mu with the engine paused */
+  int refs;                /* [ctx] 1 for the root handle + one per live child, under mu */
+  bool root_closed;        /* [ctx] the root handle was destroyed; children keep the context */
+  pthread_mutex_t excl_mu; /* [ctx] one exclusive engine section (pause) at a time */
+  weft__mesh_stash_t *stash; /* [ctx] connections for communicators not formed yet */
+  uint64_t groups_made;    /* weft_comm_split calls on this communicator (ids) */
+  weft__group_key_t *group_keys; /* weft_comm_create_group calls per (tag, ranks) key (ids) */
+  size_t n_group_keys;
+  bool closing;            /* being destroyed: queued operations must not start */
+
+  /* identity of the current epoch (changed only by init/recover, with no operation pending);
+   * a child's epoch is the one it was made in: once the context moves on it only fails */
   int rank, size;
   uint64_t epoch, member_id, incarnation;
   bool joined_late;
-  weft__coord_member_t *members; /* size entries */
+  weft__coord_member_t *members; /* [ctx] size entries */
 
   /* settings snapshot */
   double timeout, hb_interval, hb_timeout, connect_timeout;
@@ -158,6 +191,32 @@ double weft__executor_next_deadline(weft_comm_t *comm);
  * the BYE that follows says it all. */
 void weft__executor_fail_all(weft_comm_t *comm, weft_result_t code, const char *msg, bool epoch_over);
 void weft__executor_peer_lost(weft_comm_t *comm, int peer, bool clean, const char *why);
+
+/* context.c: what a failure or a timer does to every communicator of a context */
+/* Marks the context's epoch revoked (first cause kept); true if this call revoked it. */
+bool weft__ctx_revoke(weft_comm_t *ctx, weft_result_t code, const char *msg);
+bool weft__ctx_is_revoked(weft_comm_t *ctx);
+void weft__ctx_fail_all(weft_comm_t *ctx, weft_result_t code, const char *msg, bool epoch_over);
+/* Closes, in every communicator of the context, the lanes to the member with root rank r. */
+void weft__ctx_drop_member(weft_comm_t *ctx, int world_rank);
+double weft__ctx_next_deadline(weft_comm_t *ctx);
+void weft__ctx_check_deadlines(weft_comm_t *ctx, double now);
+bool weft__ctx_busy(weft_comm_t *ctx); /* any operation running or queued on any communicator */
+/* Exclusive use of the engine (transports, children list): the progress thread paused, callers
+ * not driving. One section at a time per context; recover and init hold one too. */
+void weft__ctx_exclusive_begin(weft_comm_t *ctx);
+void weft__ctx_exclusive_end(weft_comm_t *ctx);
+/* The root rank of rank r of c. */
+static inline int weft__world_rank(const weft_comm_t *c, int r) { return c->world_rank ? c->world_rank[r] : r; }
+/* A child made in an epoch the context has left: it only fails (re-create it). */
+static inline bool weft__comm_stale(const weft_comm_t *c) { return c != c->ctx && c->epoch != c->ctx->epoch; }
+/* Refuses a call on a communicator whose epoch is revoked or over, with the detail set. */
+weft_result_t weft__comm_check_usable(weft_comm_t *c, const char *who);
+/* group.c: epoch install ends the children's lanes (they belong to the old epoch). */
+void weft__groups_epoch_over(weft_comm_t *ctx);
+weft_result_t weft__group_destroy(weft_comm_t *child);
+/* comm.c: a reference on the context was dropped; the last one tears it down. */
+void weft__ctx_unref(weft_comm_t *ctx);
 
 /* progress.c */
 weft_result_t weft__progress_start(weft_comm_t *comm);

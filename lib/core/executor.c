@@ -55,6 +55,7 @@ static void frame_template(weft_comm_t *c, const weft__op_t *op, weft__frame_t *
   f->count = op->count;
   f->root = op->root;
   f->phase = op->phase;
+  f->comm_id = c->comm_id;
 }
 
 /* ---- completion ------------------------------------------------------------------------- */
@@ -158,12 +159,17 @@ static weft_result_t ensure_arrays(weft__op_t *op) {
 
 static bool check_start(weft_comm_t *c, weft__op_t *op) {
   char msg[WEFT__ERR_LEN];
-  pthread_mutex_lock(&c->mu);
-  bool revoked = c->revoked;
-  if (revoked)
+  weft_comm_t *ctx = c->ctx;
+  pthread_mutex_lock(&ctx->mu);
+  bool revoked = ctx->revoked || weft__comm_stale(c) || c->closing;
+  if (c->closing)
+    snprintf(msg, sizeof msg, "%s seq %llu not started: the communicator was destroyed", op_name(op),
+             (unsigned long long)op->seq);
+  else if (revoked)
     snprintf(msg, sizeof msg, "%s seq %llu not started: epoch %llu is revoked (%s)", op_name(op),
-             (unsigned long long)op->seq, (unsigned long long)c->epoch, c->revoke_msg);
-  pthread_mutex_unlock(&c->mu);
+             (unsigned long long)op->seq, (unsigned long long)c->epoch,
+             weft__comm_stale(c) ? "the communicator's context moved to a new epoch" : ctx->revoke_msg);
+  pthread_mutex_unlock(&ctx->mu);
   if (revoked) {
     finish_op(c, op, WEFT_ERR_REVOKED, msg);
     return false;
@@ -245,6 +251,7 @@ static void run_phases(weft_comm_t *c, weft__op_t *op) {
       if (s->kind != WEFT__STEP_SEND) continue;
       weft__xfer_t *x = &op->xfers[i];
       frame_template(c, op, &x->hdr);
+      x->hdr.msg_count = s->count;
       x->len = s->count * op->esize;
       x->buf = at(op, s->src_buf, s->src_off * op->esize, x->len);
       x->user = op;
@@ -314,6 +321,14 @@ static bool same_call(const weft__op_t *op, const weft__frame_t *f, char *diff, 
 static weft__sink_t sink_for_step(weft__op_t *op, int idx, const weft__frame_t *f, int peer, weft_comm_t *c) {
   const weft__step_t *s = &op->sched.steps[idx];
   uint64_t expected = s->count * op->esize;
+  if (f->msg_count != s->count) {
+    char msg[WEFT__ERR_LEN];
+    snprintf(msg, sizeof msg, "%s seq %llu phase %u: rank %d sends a message of %llu elements where this rank "
+             "receives %llu (were the counts the same on every rank?)", op_name(op), (unsigned long long)op->seq,
+             op->phase, peer, (unsigned long long)f->msg_count, (unsigned long long)s->count);
+    fail_op(c, op, WEFT_ERR_MISMATCH, msg, !is_p2p(op));
+    return (weft__sink_t){.kind = WEFT__SINK_DISCARD};
+  }
   if (f->offset > expected || f->len > expected - f->offset || (f->len % op->esize) != 0) {
     char msg[WEFT__ERR_LEN];
     snprintf(msg, sizeof msg, "%s seq %llu phase %u: rank %d sent bytes [%llu, +%u) but %llu were expected",
@@ -373,7 +388,7 @@ static weft__pending_abort_t *abort_slot(weft_comm_t *c, int peer) {
 static weft__sink_t on_header(void *ctx, int peer, const weft__frame_t *f) {
   weft_comm_t *c = ctx;
   const weft__sink_t discard = {.kind = WEFT__SINK_DISCARD};
-  if (f->epoch != c->epoch || f->src_rank != (uint32_t)peer) {
+  if (f->epoch != c->epoch || f->src_rank != (uint32_t)peer || f->comm_id != c->comm_id) {
     c->stale_frames++;
     WEFT__DEBUG("dropped a frame from rank %d of epoch %llu (ours %llu)", peer,
                 (unsigned long long)f->epoch, (unsigned long long)c->epoch);
@@ -534,28 +549,29 @@ void weft__executor_peer_lost(weft_comm_t *c, int peer, bool clean, const char *
   if (c->peer_gone[peer]) return;
   c->peer_gone[peer] = true;
   char msg[WEFT__ERR_LEN];
+  weft_comm_t *ctx = c->ctx;
   if (!clean) {
-    snprintf(msg, sizeof msg, "lost rank %d (epoch %llu): %s", peer, (unsigned long long)c->epoch, why);
-    pthread_mutex_lock(&c->mu);
-    bool first = !c->revoked;
-    if (!c->revoked) {
-      c->revoked = true;
-      c->revoke_code = WEFT_ERR_PEER_LOST;
-      snprintf(c->revoke_msg, sizeof c->revoke_msg, "%s", msg);
-    }
-    pthread_mutex_unlock(&c->mu);
+    int world = weft__world_rank(c, peer);
+    if (c == ctx)
+      snprintf(msg, sizeof msg, "lost rank %d (epoch %llu): %s", peer, (unsigned long long)c->epoch, why);
+    else
+      snprintf(msg, sizeof msg, "lost rank %d of communicator %016llx (rank %d of the root, epoch %llu): %s", peer,
+               (unsigned long long)c->comm_id, world, (unsigned long long)c->epoch, why);
+    bool first = weft__ctx_revoke(ctx, WEFT_ERR_PEER_LOST, msg);
     /* Tell the coordinator, so ranks that do not talk to `peer` learn it too; not when the epoch
      * was already revoked (peers then close connections because of that, not because they died). */
-    if (first && c->coord_fd >= 0 && c->members && strncmp(why, "coordinator:", 12) != 0) {
-      weft__coord_revoke_t rep = {.epoch = c->epoch, .member_id = c->members[peer].member_id,
-                                  .rank = peer, .reason = WEFT__FAIL_REPORTED};
+    if (first && ctx->coord_fd >= 0 && ctx->members && strncmp(why, "coordinator:", 12) != 0) {
+      weft__coord_revoke_t rep = {.epoch = ctx->epoch, .member_id = ctx->members[world].member_id,
+                                  .rank = world, .reason = WEFT__FAIL_REPORTED};
       snprintf(rep.text, sizeof rep.text, "%s", why);
       uint8_t buf[256];
       size_t n = weft__coord_encode_revoke(buf, sizeof buf, WEFT__COORD_REPORT, &rep);
-      if (n) weft__progress_coord_send(c, buf, n);
+      if (n) weft__progress_coord_send(ctx, buf, n);
     }
-    weft__executor_fail_all(c, WEFT_ERR_PEER_LOST, msg, true);
-    if (c->tp) c->tp_ops->drop_peer(c->tp, peer);
+    /* The epoch is the context's: every communicator of it fails, and none reads from the lost
+     * member again (data-plane fencing). */
+    weft__ctx_fail_all(ctx, WEFT_ERR_PEER_LOST, msg, true);
+    weft__ctx_drop_member(ctx, world);
     return;
   }
   snprintf(msg, sizeof msg, "rank %d left the communicator (weft_comm_destroy) while this rank still needed it", peer);
@@ -625,13 +641,7 @@ static void timeout_op(weft_comm_t *c, weft__op_t *op) {
   snprintf(msg, sizeof msg, "%s seq %llu timed out after %.1f s in phase %u waiting for%s", op_name(op),
            (unsigned long long)op->seq, c->timeout, op->phase, w ? waiting : " nothing (internal)");
   /* The peers' state is unknown: the epoch cannot be trusted any more. */
-  pthread_mutex_lock(&c->mu);
-  if (!c->revoked) {
-    c->revoked = true;
-    c->revoke_code = WEFT_ERR_TIMEOUT;
-    snprintf(c->revoke_msg, sizeof c->revoke_msg, "%s", msg);
-  }
-  pthread_mutex_unlock(&c->mu);
+  weft__ctx_revoke(c->ctx, WEFT_ERR_TIMEOUT, msg);
   fail_op(c, op, WEFT_ERR_TIMEOUT, msg, true);
 }
 

@@ -78,7 +78,7 @@ static void coordinator_lost(weft_comm_t *c, const char *why) {
   atomic_store(&c->coord_lost, true);
   pthread_cond_broadcast(&c->cv);
   pthread_mutex_unlock(&c->mu);
-  if (!c->paused) weft__executor_fail_all(c, WEFT_ERR_REVOKED, msg, true);
+  if (!c->paused) weft__ctx_fail_all(c, WEFT_ERR_REVOKED, msg, true);
 }
 
 static void handle_revoke(weft_comm_t *c, const weft__coord_revoke_t *rv) {
@@ -188,7 +188,7 @@ static void take_inbox(weft_comm_t *c) {
   while (list) {
     weft__op_t *op = list;
     list = list->next;
-    weft__executor_submit(c, op);
+    weft__executor_submit(op->comm, op);
   }
 }
 
@@ -244,9 +244,11 @@ static void dispatch(weft_comm_t *c, const struct epoll_event *evs, int n) {
       }
     }
     else if (ptr == &coord_tag) read_coordinator(c);
-    else {
-      weft__transport_t *tp = __atomic_load_n(&c->tp, __ATOMIC_ACQUIRE);
-      if (tp && !c->paused) c->tp_ops->handle_event(tp, ptr, evs[i].events);
+    else if (!c->paused) {
+      /* Some communicator's transport (transport.h: weft__watch_t). While paused, the
+       * transports may be being replaced: their events wait (level-triggered). */
+      const weft__watch_t *w = ptr;
+      w->ops->handle_event(w->transport, ptr, evs[i].events);
     }
     /* One event can mean many megabytes reduced; liveness must not wait for the batch. */
     heartbeat(c, weft__now());
@@ -257,7 +259,7 @@ static void dispatch(weft_comm_t *c, const struct epoll_event *evs, int n) {
  * silence becoming a failure, or an operation's deadline. Read by the engine's holder. */
 static double next_wake(weft_comm_t *c) {
   double next = WEFT__MIN(c->coord_last_tx + c->hb_interval, c->coord_last_rx + c->hb_timeout);
-  return WEFT__MIN(next, weft__executor_next_deadline(c));
+  return WEFT__MIN(next, weft__ctx_next_deadline(c));
 }
 
 static int ms_until(double when, double now, double cap_ms) {
@@ -277,7 +279,7 @@ void weft__progress_submit(weft_comm_t *c, weft__op_t *op, bool caller_waits) {
     /* The engine is free (and not paused: a paused progress thread keeps it locked). Earlier
      * operations still in the inbox go first, so collectives keep their issue order. */
     take_inbox(c);
-    weft__executor_submit(c, op);
+    weft__executor_submit(op->comm, op);
     pthread_mutex_unlock(&c->engine_mu);
     /* A non-blocking call returns to the application: the progress thread runs it from here. */
     if (!caller_waits) call_back_progress(c);
@@ -292,6 +294,7 @@ void weft__progress_submit(weft_comm_t *c, weft__op_t *op, bool caller_waits) {
 }
 
 void weft__progress_drive(weft_comm_t *c, weft__op_t *op, double limit) {
+  c = c->ctx;
   if (!c->thread_started || pthread_equal(pthread_self(), c->thread)) return;
   if (pthread_mutex_trylock(&c->engine_mu) != 0) return; /* someone else runs it: wait instead */
   atomic_fetch_add(&c->drivers, 1);
@@ -317,9 +320,9 @@ void weft__progress_drive(weft_comm_t *c, weft__op_t *op, double limit) {
     dispatch(c, evs, n > 0 ? n : 0);
     now = weft__now();
     heartbeat(c, now);
-    weft__executor_check_deadlines(c, now);
+    weft__ctx_check_deadlines(c, now);
   }
-  bool pending = c->coll_head || c->p2p;
+  bool pending = weft__ctx_busy(c);
   pthread_mutex_lock(&c->mu);
   c->last_drive_end = weft__now();
   atomic_fetch_sub(&c->drivers, 1);
@@ -367,7 +370,7 @@ static void *progress_main(void *arg) {
     /* Paused, this thread keeps the engine locked (the installer owns the transport), so no
      * caller can start driving; otherwise it sleeps without the lock, letting callers drive. */
     bool keep = c->paused;
-    bool idle = !c->coll_head && !c->p2p;
+    bool idle = !weft__ctx_busy(c);
     double wake_at = next_wake(c);
     if (!keep) pthread_mutex_unlock(&c->engine_mu);
     if (!keep && idle) step_aside(c, wake_at);
@@ -387,7 +390,7 @@ static void *progress_main(void *arg) {
     dispatch(c, evs, n > 0 ? n : 0);
     double now = weft__now();
     heartbeat(c, now);
-    if (!c->paused) weft__executor_check_deadlines(c, now);
+    if (!c->paused) weft__ctx_check_deadlines(c, now);
     pthread_mutex_lock(&c->mu);
     bool stop = c->stop;
     pthread_mutex_unlock(&c->mu);
@@ -395,7 +398,7 @@ static void *progress_main(void *arg) {
   }
   /* Anything still queued or running ends now, with a clear error. */
   drain_inbox(c);
-  weft__executor_fail_all(c, WEFT_ERR_INVALID_USAGE, "the communicator was destroyed", false);
+  weft__ctx_fail_all(c, WEFT_ERR_INVALID_USAGE, "the communicator was destroyed", false);
   while (c->coll_head) {
     weft__op_t *op = c->coll_head;
     c->coll_head = op->next;

@@ -32,7 +32,7 @@ void weft__op_free(weft__op_t *op) {
 }
 
 void weft__op_complete(weft__op_t *op, weft_result_t result, const char *err) {
-  weft_comm_t *c = op->comm;
+  weft_comm_t *c = op->comm->ctx; /* completions are published under the context's lock */
   op->started = false;
   pthread_mutex_lock(&c->mu);
   op->result = result;
@@ -59,7 +59,7 @@ static void record(weft__op_t *op) {
 }
 
 weft_result_t weft__op_wait(weft__op_t *op) {
-  weft_comm_t *c = op->comm;
+  weft_comm_t *c = op->comm->ctx; /* the engine, its lock and condition are the context's */
   /* The progress thread fails the operation at its deadline; the extra grace here only guards
    * against a wedged progress thread, so that even then this call returns. */
   double limit = op->deadline + 5.0;
@@ -73,7 +73,7 @@ weft_result_t weft__op_wait(weft__op_t *op) {
     if (now >= limit) {
       op->abandoned = true;
       pthread_mutex_unlock(&c->mu);
-      snprintf(c->last_error, sizeof c->last_error, "%s seq %llu: no completion %.1f s past its deadline",
+      snprintf(op->comm->last_error, sizeof op->comm->last_error, "%s seq %llu: no completion %.1f s past its deadline",
                weft__coll_name(op->coll), (unsigned long long)op->seq, now - op->deadline);
       return WEFT_ERR_TIMEOUT;
     }
@@ -105,7 +105,7 @@ WEFT_API weft_result_t weft_test(weft_request_t *request) {
   if (!atomic_load_explicit(&request->done, memory_order_acquire)) return WEFT_ERR_IN_PROGRESS;
   /* Take the lock once so the completion's writes are visible and the progress thread is done
    * with the operation. */
-  weft_comm_t *c = request->comm;
+  weft_comm_t *c = request->comm->ctx;
   pthread_mutex_lock(&c->mu);
   pthread_mutex_unlock(&c->mu);
   weft_result_t r = request->result;

@@ -21,6 +21,15 @@
 #include "core/wire.h"
 
 typedef struct weft__transport weft__transport_t;
+struct weft__transport_ops;
+
+/* What a transport registers as epoll data.ptr (first member of its per-fd state): the engine,
+ * which runs every communicator's transports on one epoll set, hands the event to `transport`
+ * through `ops->handle_event`, whatever communicator it belongs to (libuv's uv__io_t idea). */
+typedef struct weft__watch {
+  const struct weft__transport_ops *ops;
+  weft__transport_t *transport;
+} weft__watch_t;
 
 typedef enum {
   WEFT__MEM_HOST = 0,
@@ -78,7 +87,7 @@ typedef struct weft__transport_ops {
   const char *name;
   weft_result_t (*create)(const weft__transport_args_t *args, weft__transport_t **out);
   void (*destroy)(weft__transport_t *t); /* sends BYE on every live connection first */
-  /* An epoll event whose data.ptr the transport registered. */
+  /* An epoll event whose data.ptr (a weft__watch_t) the transport registered. */
   void (*handle_event)(weft__transport_t *t, void *ptr, uint32_t events);
   /* Queue x to peer, striped over its connections in frames of at most chunk bytes (a zero
    * length message is one header-only frame). Never blocks. */

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-_Static_assert(WEFT__FRAME_HDR_LEN == 64, "frame header is 64 bytes on the wire");
+_Static_assert(WEFT__FRAME_HDR_LEN == 80, "frame header is 80 bytes on the wire");
 
 static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
 static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
@@ -40,6 +40,8 @@ void weft__frame_encode(uint8_t out[WEFT__FRAME_HDR_LEN], const weft__frame_t *f
   put32(out + 52, (uint32_t)f->root);
   put32(out + 56, f->len);
   put32(out + 60, f->code);
+  put64(out + 64, f->comm_id);
+  put64(out + 72, f->msg_count);
 }
 
 bool weft__frame_decode(const uint8_t in[WEFT__FRAME_HDR_LEN], uint32_t max_payload,
@@ -70,6 +72,8 @@ bool weft__frame_decode(const uint8_t in[WEFT__FRAME_HDR_LEN], uint32_t max_payl
   f->root = (int32_t)get32(in + 52);
   f->len = get32(in + 56);
   f->code = get32(in + 60);
+  f->comm_id = get64(in + 64);
+  f->msg_count = get64(in + 72);
   if (f->type < WEFT__FRAME_DATA || f->type > WEFT__FRAME_BYE) {
     snprintf(why, whylen, "unknown frame type %u", f->type);
     return false;

@@ -1,4 +1,4 @@
-/* The data-plane frame (lib/core/wire.c): a fixed-width, versioned 64-byte header in front of
+/* The data-plane frame (lib/core/wire.c): a fixed-width, versioned 80-byte header in front of
  * every payload on a rank-to-rank connection. It names the epoch, the operation's sequence
  * number and its full descriptor, so a receiver can reject a frame from another epoch or
  * operation (stale data is never mixed into a result) and can name the difference when two
@@ -9,6 +9,13 @@
  *   8 redop u8           9 algo u8     10 flags u16            12 src_rank u32
  *  16 epoch u64         24 seq u64     32 count u64            40 offset u64 (bytes, in step)
  *  48 phase u32         52 root i32    56 len u32 (payload)    60 code u32 (ABORT: weft_result_t)
+ *  64 comm_id u64 (the communicator: 0 for the one weft_comm_init made, else derived by
+ *                  weft_comm_split/weft_comm_create_group identically on every member)
+ *  72 msg_count u64 (DATA/P2P: elements of the whole message this frame is part of, so a
+ *                  sender and receiver that disagree on a message's size learn it at its first
+ *                  frame instead of waiting for bytes that never come; 0 otherwise)
+ *
+ * Version 2 added comm_id and msg_count (version 1 was the first 64 bytes).
  */
 #ifndef WEFT_CORE_WIRE_H
 #define WEFT_CORE_WIRE_H
@@ -16,8 +23,8 @@
 #include "core/common.h"
 
 #define WEFT__WIRE_MAGIC 0x54464557u /* "WEFT" */
-#define WEFT__WIRE_VERSION 1
-#define WEFT__FRAME_HDR_LEN 64
+#define WEFT__WIRE_VERSION 2
+#define WEFT__FRAME_HDR_LEN 80
 #define WEFT__FRAME_MAX_PAYLOAD (64u << 20) /* == the largest WEFT_CHUNK_SIZE */
 #define WEFT__ABORT_TEXT_MAX 512
 
@@ -37,6 +44,8 @@ typedef struct {
   int32_t root;
   uint32_t len;
   uint32_t code;
+  uint64_t comm_id;
+  uint64_t msg_count;
 } weft__frame_t;
 
 void weft__frame_encode(uint8_t out[WEFT__FRAME_HDR_LEN], const weft__frame_t *f);

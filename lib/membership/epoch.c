@@ -23,6 +23,7 @@ static void timed_wait(weft_comm_t *c, double until) {
 void weft__epoch_pause(weft_comm_t *c, bool pause) {
   pthread_mutex_lock(&c->mu);
   c->pause_req = pause;
+  pthread_cond_signal(&c->engine_cv); /* a progress thread stepping aside answers at once */
   pthread_mutex_unlock(&c->mu);
   if (!c->thread_started) {
     c->paused = pause;
@@ -89,10 +90,12 @@ weft_result_t weft__epoch_install(weft_comm_t *c, double deadline, char *err, si
   int me = -1;
   for (uint32_t i = 0; i < e->size; i++)
     if (e->members[i].member_id == c->member_id) me = (int)i;
-  /* Whatever happens next, the old epoch's connections are finished. */
+  /* Whatever happens next, the old epoch's connections are finished: the root's and every
+   * child's (children made in the old epoch only fail from now on: group.c). */
   weft__transport_t *old = c->tp;
   __atomic_store_n(&c->tp, NULL, __ATOMIC_RELEASE);
   if (old) c->tp_ops->destroy(old);
+  weft__groups_epoch_over(c);
   if (me < 0) {
     snprintf(err, errlen, "this process (member %llu) is not part of epoch %llu: it was evicted; start it again to rejoin",
              (unsigned long long)c->member_id, (unsigned long long)e->epoch);
@@ -127,8 +130,10 @@ weft_result_t weft__epoch_install(weft_comm_t *c, double deadline, char *err, si
     return WEFT_ERR_NO_MEMORY;
   }
   for (int i = 0; i < c->size; i++) peers[i] = (weft__mesh_peer_t){.member_id = c->members[i].member_id, .addr = c->members[i].addr};
-  r = weft__mesh_connect_cancellable(c->listen_fd, &c->key, c->epoch, c->rank, c->size, peers, c->nsocks, deadline,
-                                     fds, err, errlen, install_cancelled, c);
+  weft__mesh_args_t ma = {.listen_fd = c->listen_fd, .key = &c->key, .epoch = c->epoch, .comm_id = 0,
+                         .rank = c->rank, .size = c->size, .nsocks = c->nsocks, .peers = peers,
+                         .deadline = deadline, .cancelled = install_cancelled, .cancel_ctx = c, .stash = c->stash};
+  r = weft__mesh_form(&ma, fds, err, errlen);
   free(peers);
   if (r == WEFT_SUCCESS) {
     weft__transport_args_t a = {.rank = c->rank, .size = c->size, .nsocks = c->nsocks, .fds = fds,

@@ -84,9 +84,15 @@ weft_result_t weft__comm_recover(weft_comm_t *c, weft_recover_info_t *info, bool
   uint64_t old_epoch = c->epoch;
   int old_size = c->size, old_rank = c->rank;
   uint64_t *old_ids = NULL;
-  weft__epoch_pause(c, true);
-  if (c->coll_head || c->p2p || c->inbox) {
-    weft__comm_set_error(c, "%s: operations are still pending; wait for them first", who);
+  if (c != c->ctx) {
+    atomic_fetch_sub(&c->in_call, 1);
+    weft__comm_set_error(c, "%s: this communicator was made by weft_comm_split/weft_comm_create_group: recover "
+                         "the root communicator (the one weft_comm_init made), then make this one again", who);
+    return WEFT_ERR_INVALID_USAGE;
+  }
+  weft__ctx_exclusive_begin(c);
+  if (weft__ctx_busy(c) || c->inbox) {
+    weft__comm_set_error(c, "%s: operations are still pending (on this or a derived communicator); wait for them first", who);
     r = WEFT_ERR_INVALID_USAGE;
     goto out;
   }
@@ -155,7 +161,7 @@ weft_result_t weft__comm_recover(weft_comm_t *c, weft_recover_info_t *info, bool
   if (r == WEFT_SUCCESS && info) fill_info(c, info, old_epoch, old_size, old_rank, old_ids);
 out:
   free(old_ids);
-  weft__epoch_pause(c, false);
+  weft__ctx_exclusive_end(c);
   atomic_fetch_sub(&c->in_call, 1);
   return r;
 }

@@ -72,7 +72,8 @@ static void frames(void) {
   uint8_t h[WEFT__FRAME_HDR_LEN];
   weft__frame_t f = {.type = WEFT__FRAME_DATA, .coll = 1, .dtype = 2, .redop = 0, .algo = 1,
                      .flags = 0, .src_rank = 3, .epoch = 1, .seq = 42, .count = 1u << 20,
-                     .offset = 65536, .phase = 2, .root = -1, .len = 4096, .code = 0};
+                     .offset = 65536, .phase = 2, .root = -1, .len = 4096, .code = 0,
+                     .comm_id = 0x5eed5eed5eed5eedull, .msg_count = 1u << 20};
   weft__frame_encode(h, &f);
   put_sel(t, "data", 2, h, sizeof h);
   f.type = WEFT__FRAME_P2P, f.root = 5, f.len = 524288;
@@ -87,7 +88,7 @@ static void frames(void) {
   f.type = WEFT__FRAME_DATA, f.len = 4097;
   weft__frame_encode(h, &f);
   put_sel(t, "data-too-long", 2, h, sizeof h);
-  h[4] = 2;
+  h[4] = 1; /* version 1: 64-byte headers without comm_id */
   put_sel(t, "bad-version", 0x20, h, sizeof h);
 }
 
@@ -98,7 +99,7 @@ static void peer_hellos(void) {
                           .sock_index = 0, .size = 4};
   weft__peer_hello_encode(h, &m);
   put(t, "hello", h, sizeof h);
-  m.epoch = UINT64_MAX, m.rank = UINT32_MAX, m.sock_index = 15, m.size = UINT32_MAX;
+  m.epoch = UINT64_MAX, m.rank = UINT32_MAX, m.sock_index = 15, m.size = UINT32_MAX, m.comm_id = UINT64_MAX;
   weft__peer_hello_encode(h, &m);
   put(t, "hello-max", h, sizeof h);
   h[36] = 1;

@@ -94,15 +94,16 @@ def coord_hdr_u64_length(msg_type, length64):
 
 
 def peer_hello(epoch, member_id, rank, sock_index, size):
-    return struct.pack("<IB3xQQIIII", PEER_HELLO_MAGIC, 1, epoch, member_id, rank, sock_index,
-                       size, 0)
+    return struct.pack("<IB3xQQIIIIQ", PEER_HELLO_MAGIC, 2, epoch, member_id, rank, sock_index,
+                       size, 0, 0)
 
 
 def frame_hdr(epoch, seq, count, length, src_rank=0, magic=FRAME_MAGIC):
-    """A 64-byte DATA frame header (wire.h) of an allreduce of int64 SUM."""
-    hdr = struct.pack("<IBBBBBBHIQQQQIiII", magic, 1, 1, 0, 4, 0, 0, 0, src_rank, epoch, seq,
-                      count, 0, 0, -1, length, 0)
-    assert len(hdr) == 64
+    """An 80-byte DATA frame header (wire.h, version 2) of an allreduce of int64 SUM on the root
+    communicator (comm_id 0)."""
+    hdr = struct.pack("<IBBBBBBHIQQQQIiIIQQ", magic, 2, 1, 0, 4, 0, 0, 0, src_rank, epoch, seq,
+                      count, 0, 0, -1, length, 0, 0, count)
+    assert len(hdr) == 80
     return hdr
 
 

@@ -14,7 +14,8 @@ static weft__frame_t sample(void) {
   return (weft__frame_t){.type = WEFT__FRAME_DATA, .coll = 2, .dtype = 8, .redop = 3, .algo = 1,
                          .flags = 0x0102, .src_rank = 7, .epoch = 0x1122334455667788ull,
                          .seq = 0x99aabbccddeeff00ull, .count = 123456789, .offset = 1u << 20,
-                         .phase = 5, .root = -1, .len = 4096, .code = 0};
+                         .phase = 5, .root = -1, .len = 4096, .code = 0,
+                         .comm_id = 0x0807060504030201ull, .msg_count = 1u << 30};
 }
 
 static void test_layout_is_little_endian_and_fixed(void **state) {
@@ -35,6 +36,9 @@ static void test_layout_is_little_endian_and_fixed(void **state) {
   assert_int_equal(b[52], 0xff); /* root -1 */
   assert_int_equal(b[56], 0x00); /* len 4096 = 0x1000 */
   assert_int_equal(b[57], 0x10);
+  assert_int_equal(b[64], 0x01); /* comm_id (version 2) */
+  assert_int_equal(b[71], 0x08);
+  assert_int_equal(b[75], 0x40); /* msg_count 2^30 */
 }
 
 static void test_round_trip(void **state) {
@@ -58,6 +62,7 @@ static void test_round_trip(void **state) {
     assert_int_equal(g.phase, f.phase);
     assert_int_equal(g.root, f.root);
     assert_int_equal(g.len, f.len);
+    assert_true(g.comm_id == f.comm_id && g.msg_count == f.msg_count);
     assert_int_equal(g.code, f.code);
   }
 }

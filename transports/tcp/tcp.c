@@ -32,6 +32,7 @@ typedef struct {
 } send_entry_t;
 
 typedef struct conn {
+  weft__watch_t watch; /* first: epoll's data.ptr (transport.h) */
   struct weft__transport *t;
   int fd, peer, index;
   bool dead, parked, bye_seen;
@@ -435,6 +436,7 @@ static weft_result_t tcp_create(const weft__transport_args_t *a, weft__transport
   for (int p = 0; p < a->size; p++) {
     for (int s = 0; s < a->nsocks; s++) {
       conn_t *c = conn_of(t, p, s);
+      c->watch = (weft__watch_t){.ops = &weft__tcp_ops, .transport = t};
       c->t = t;
       c->peer = p;
       c->index = s;
