@@ -187,6 +187,44 @@ WEFT_API weft_result_t weft_broadcast(weft_comm_t *comm, const void *sendbuf, vo
 WEFT_API weft_result_t weft_reduce(weft_comm_t *comm, const void *sendbuf, void *recvbuf,
                                    size_t count, weft_dtype_t dtype, weft_redop_t op, int root);
 WEFT_API weft_result_t weft_barrier(weft_comm_t *comm);
+/* Uneven, personalised and rooted collectives (MPI argument order; counts and displacements in
+ * elements, every array has weft_comm_size entries). Blocks of one buffer must not overlap.
+ *   alltoall:   block j (count elements at j*count) of sendbuf goes to rank j, and rank j's
+ *               block for this rank lands at j*count in recvbuf. In place when sendbuf ==
+ *               recvbuf (the input is read as it was before the call).
+ *   alltoallv:  block j of sendbuf (sendcounts[j] at sdispls[j]) goes to rank j, rank j's block
+ *               lands at rdispls[j] (recvcounts[j] elements); recvcounts[j] on this rank must
+ *               equal sendcounts[this rank] on rank j. In place when sendbuf == recvbuf (the
+ *               input is read as it was before the call; costs a copy of the send extent).
+ *   allgatherv: rank r's sendcount (== recvcounts[r]) elements land at displs[r] in every
+ *               recvbuf; recvcounts and displs the same on every rank. In place when
+ *               sendbuf == recvbuf + displs[rank] * dtype size.
+ *   reduce_scatterv: sendbuf holds sum(recvcounts) elements, block r starting at
+ *               sum(recvcounts[<r]); rank r receives block r reduced over all ranks
+ *               (recvcounts[r] elements; WEFT_AVG divides them). recvcounts the same on every
+ *               rank. In place when recvbuf == sendbuf + sum(recvcounts[<rank]) * dtype size.
+ *   gather:     every rank's count elements land at rank*count in the root's recvbuf (size*count
+ *               elements, written and needed at root only). In place at the root when sendbuf ==
+ *               recvbuf + rank*count * dtype size.
+ *   scatter:    block r (count elements at r*count) of the root's sendbuf (needed at root only)
+ *               lands in rank r's recvbuf. In place at the root when recvbuf == sendbuf +
+ *               rank*count * dtype size. */
+WEFT_API weft_result_t weft_alltoall(weft_comm_t *comm, const void *sendbuf, void *recvbuf,
+                                     size_t count, weft_dtype_t dtype);
+WEFT_API weft_result_t weft_alltoallv(weft_comm_t *comm, const void *sendbuf,
+                                      const size_t *sendcounts, const size_t *sdispls,
+                                      void *recvbuf, const size_t *recvcounts,
+                                      const size_t *rdispls, weft_dtype_t dtype);
+WEFT_API weft_result_t weft_allgatherv(weft_comm_t *comm, const void *sendbuf, size_t sendcount,
+                                       void *recvbuf, const size_t *recvcounts,
+                                       const size_t *displs, weft_dtype_t dtype);
+WEFT_API weft_result_t weft_reduce_scatterv(weft_comm_t *comm, const void *sendbuf, void *recvbuf,
+                                            const size_t *recvcounts, weft_dtype_t dtype,
+                                            weft_redop_t op);
+WEFT_API weft_result_t weft_gather(weft_comm_t *comm, const void *sendbuf, void *recvbuf,
+                                   size_t count, weft_dtype_t dtype, int root);
+WEFT_API weft_result_t weft_scatter(weft_comm_t *comm, const void *sendbuf, void *recvbuf,
+                                    size_t count, weft_dtype_t dtype, int root);
 /* Point to point: matched in order per (sender, receiver) pair. */
 WEFT_API weft_result_t weft_send(weft_comm_t *comm, const void *buf, size_t count,
                                  weft_dtype_t dtype, int peer);
@@ -211,6 +249,27 @@ WEFT_API weft_result_t weft_ireduce(weft_comm_t *comm, const void *sendbuf, void
                                     size_t count, weft_dtype_t dtype, weft_redop_t op, int root,
                                     weft_request_t **request);
 WEFT_API weft_result_t weft_ibarrier(weft_comm_t *comm, weft_request_t **request);
+WEFT_API weft_result_t weft_ialltoall(weft_comm_t *comm, const void *sendbuf, void *recvbuf,
+                                      size_t count, weft_dtype_t dtype, weft_request_t **request);
+WEFT_API weft_result_t weft_ialltoallv(weft_comm_t *comm, const void *sendbuf,
+                                       const size_t *sendcounts, const size_t *sdispls,
+                                       void *recvbuf, const size_t *recvcounts,
+                                       const size_t *rdispls, weft_dtype_t dtype,
+                                       weft_request_t **request);
+WEFT_API weft_result_t weft_iallgatherv(weft_comm_t *comm, const void *sendbuf, size_t sendcount,
+                                        void *recvbuf, const size_t *recvcounts,
+                                        const size_t *displs, weft_dtype_t dtype,
+                                        weft_request_t **request);
+WEFT_API weft_result_t weft_ireduce_scatterv(weft_comm_t *comm, const void *sendbuf,
+                                             void *recvbuf, const size_t *recvcounts,
+                                             weft_dtype_t dtype, weft_redop_t op,
+                                             weft_request_t **request);
+WEFT_API weft_result_t weft_igather(weft_comm_t *comm, const void *sendbuf, void *recvbuf,
+                                    size_t count, weft_dtype_t dtype, int root,
+                                    weft_request_t **request);
+WEFT_API weft_result_t weft_iscatter(weft_comm_t *comm, const void *sendbuf, void *recvbuf,
+                                     size_t count, weft_dtype_t dtype, int root,
+                                     weft_request_t **request);
 WEFT_API weft_result_t weft_isend(weft_comm_t *comm, const void *buf, size_t count,
                                   weft_dtype_t dtype, int peer, weft_request_t **request);
 WEFT_API weft_result_t weft_irecv(weft_comm_t *comm, void *buf, size_t count, weft_dtype_t dtype,

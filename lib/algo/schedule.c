@@ -1,5 +1,6 @@
 /* Schedule construction: argument checks, the size-1 shortcut, dispatch to the ring and tree
- * builders, and the growable step list they append to (contract in lib/algo/schedule.h).
+ * builders (and to the builders of alltoall.c, gatherv.c and rooted.c, which serve both
+ * algorithm choices and handle one rank themselves), and the growable step list they append to (contract in lib/algo/schedule.h).
  *
  * A built schedule is sorted by phase (stably, so steps of one phase keep the order the builder
  * gave them: the executor performs COPY steps in list order) and its nphases is max phase + 1.
@@ -74,10 +75,12 @@ void weft__emit_copy(weft__emit_t *e, uint32_t phase, weft__buf_t src, uint64_t 
 
 static bool args_valid(const weft__sched_args_t *a) {
   if (a->size < 1 || a->size > SCHED_MAX_SIZE || a->rank < 0 || a->rank >= a->size) return false;
-  if ((unsigned)a->coll > WEFT__COLL_BARRIER) return false;
+  if ((unsigned)a->coll >= WEFT__NUM_COLLS || a->coll == WEFT__COLL_SEND || a->coll == WEFT__COLL_RECV)
+    return false;
   if (a->algo != WEFT__ALGO_RING && a->algo != WEFT__ALGO_TREE) return false;
-  if ((a->coll == WEFT__COLL_BROADCAST || a->coll == WEFT__COLL_REDUCE) &&
-      (a->root < 0 || a->root >= a->size))
+  bool rooted = a->coll == WEFT__COLL_BROADCAST || a->coll == WEFT__COLL_REDUCE ||
+                a->coll == WEFT__COLL_GATHER || a->coll == WEFT__COLL_SCATTER;
+  if (rooted && (a->root < 0 || a->root >= a->size))
     return false;
   /* Offsets of n*count buffers must be representable. */
   if (a->count > UINT64_MAX / (uint64_t)a->size) return false;
@@ -114,7 +117,13 @@ weft_result_t weft__sched_build(const weft__sched_args_t *args, weft__sched_t *o
   if (!args_valid(args)) return WEFT_ERR_INVALID_ARGUMENT;
 
   weft_result_t rc;
-  if (args->size == 1)
+  if (args->coll == WEFT__COLL_ALLTOALL || args->coll == WEFT__COLL_ALLTOALLV)
+    rc = weft__sched_alltoall(args, out);
+  else if (args->coll == WEFT__COLL_ALLGATHERV || args->coll == WEFT__COLL_REDUCE_SCATTERV)
+    rc = weft__sched_gatherv(args, out);
+  else if (args->coll == WEFT__COLL_GATHER || args->coll == WEFT__COLL_SCATTER)
+    rc = weft__sched_rooted(args, out);
+  else if (args->size == 1)
     rc = build_single(args, out);
   else if (args->algo == WEFT__ALGO_RING)
     rc = weft__sched_ring(args, out);
@@ -137,6 +146,9 @@ const char *weft__coll_name(weft__coll_t coll) {
       [WEFT__COLL_REDUCE_SCATTER] = "reduce_scatter", [WEFT__COLL_BROADCAST] = "broadcast",
       [WEFT__COLL_REDUCE] = "reduce",       [WEFT__COLL_BARRIER] = "barrier",
       [WEFT__COLL_SEND] = "send",           [WEFT__COLL_RECV] = "recv",
+      [WEFT__COLL_ALLTOALL] = "alltoall",   [WEFT__COLL_ALLTOALLV] = "alltoallv",
+      [WEFT__COLL_ALLGATHERV] = "allgatherv", [WEFT__COLL_REDUCE_SCATTERV] = "reduce_scatterv",
+      [WEFT__COLL_GATHER] = "gather",       [WEFT__COLL_SCATTER] = "scatter",
   };
   return (unsigned)coll < WEFT__NUM_COLLS ? names[coll] : "unknown";
 }

@@ -28,10 +28,18 @@
  *   BROADCAST       SEND: count elems, root only       RECV: count elems on every rank
  *   REDUCE          SEND: count elems (read only)      RECV: count elems, root only
  *   BARRIER         no data; steps have count 0
+ *   ALLTOALL        SEND: n*count elems (block j goes to rank j)   RECV: n*count (block j from j)
+ *   ALLTOALLV       SEND: block j = [displs[j], +counts[j])   RECV: block j = [rdispls[j], +rcounts[j])
+ *   ALLGATHERV      SEND: counts[rank] elems   RECV: block r = [displs[r], +counts[r]) for every r
+ *   REDUCE_SCATTERV SEND: blocks of counts[r] elems back to back   RECV: counts[rank] elems
+ *   GATHER          SEND: count elems (read only)      RECV: n*count elems, root only
+ *   SCATTER         SEND: n*count elems, root only     RECV: count elems (= block `rank`)
  * TMP is scratch owned by the executor, `tmp_count` elements, contents undefined at start.
  * SEND is never written. When args.in_place is set the executor maps SEND and RECV onto the same
  * memory as the API defines in place (allreduce/broadcast/reduce: same pointer; allgather: SEND is
- * RECV block `rank`; reduce_scatter: RECV is SEND block `rank`), and a schedule must stay correct
+ * RECV block `rank`; reduce_scatter: RECV is SEND block `rank`; alltoall, alltoallv: same pointer;
+ * allgatherv: SEND is RECV block `rank`; reduce_scatterv: RECV is SEND block `rank`; gather, at
+ * the root: SEND is RECV block `rank`; scatter, at the root: RECV is SEND block `rank`), and a schedule must stay correct
  * under that aliasing (in particular, never write SEND's memory through RECV before reading it,
  * unless it is this rank's own block that the operation defines to be overwritten).
  *
@@ -51,6 +59,13 @@ typedef enum {
   WEFT__COLL_BARRIER = 5,
   WEFT__COLL_SEND = 6, /* point to point, not scheduled by algorithms */
   WEFT__COLL_RECV = 7,
+  /* Appended after RECV: the value travels on the wire as a byte, so existing ones never move. */
+  WEFT__COLL_ALLTOALL = 8,
+  WEFT__COLL_ALLTOALLV = 9,
+  WEFT__COLL_ALLGATHERV = 10,
+  WEFT__COLL_REDUCE_SCATTERV = 11,
+  WEFT__COLL_GATHER = 12,
+  WEFT__COLL_SCATTER = 13,
   WEFT__NUM_COLLS
 } weft__coll_t;
 
@@ -96,6 +111,12 @@ typedef struct {
   bool in_place;
   uint64_t chunk_elems; /* >0: pipeline unit for chained/ring algorithms (executor passes
                            WEFT_CHUNK_SIZE / elem size); schedules may ignore it */
+  /* Per-rank blocks of the v-variants, n entries each, elements (NULL elsewhere). Valid only
+   * during the build: schedules copy what they need into step offsets.
+   *   ALLGATHERV:      counts, displs (every rank's block in RECV; the same on every rank)
+   *   REDUCE_SCATTERV: counts (the same on every rank; SEND block r starts at sum(counts[<r]))
+   *   ALLTOALLV:       counts, displs for SEND (this rank's), rcounts, rdispls for RECV */
+  const size_t *counts, *displs, *rcounts, *rdispls;
 } weft__sched_args_t;
 
 /* Builds the schedule for one rank. Returns WEFT_SUCCESS, WEFT_ERR_INVALID_ARGUMENT (bad args)
@@ -116,6 +137,9 @@ const char *weft__algo_name(weft__algo_t algo);
 /* Builders used by weft__sched_build (one file each); append steps to `out`. */
 weft_result_t weft__sched_ring(const weft__sched_args_t *args, weft__sched_t *out);
 weft_result_t weft__sched_tree(const weft__sched_args_t *args, weft__sched_t *out);
+weft_result_t weft__sched_alltoall(const weft__sched_args_t *args, weft__sched_t *out); /* and V */
+weft_result_t weft__sched_gatherv(const weft__sched_args_t *args, weft__sched_t *out); /* ALLGATHERV, REDUCE_SCATTERV */
+weft_result_t weft__sched_rooted(const weft__sched_args_t *args, weft__sched_t *out); /* GATHER, SCATTER */
 weft_result_t weft__sched_push(weft__sched_t *s, weft__step_t step);
 
 /* Step emitters for the builders (lib/algo/schedule.c). Each appends one step to `sched`; after

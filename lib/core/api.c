@@ -8,6 +8,7 @@
 
 #include "algo/schedule.h"
 #include "core/comm.h"
+#include "core/submit.h"
 
 static const char *const result_text[] = {
 #define WEFT__RESULT_TEXT(name, value, text) [value] = text,
@@ -34,15 +35,7 @@ WEFT_API const char *weft_redop_name(weft_redop_t op) {
 WEFT_API size_t weft_dtype_size(weft_dtype_t d) { return (unsigned)d < WEFT_NUM_DTYPES ? dtype_sizes[d] : 0; }
 WEFT_API const char *weft_version_string(void) { return "weft 0.1.0"; }
 
-typedef struct {
-  weft__coll_t coll;
-  const void *sendbuf;
-  void *recvbuf;
-  uint64_t count;
-  weft_dtype_t dtype;
-  weft_redop_t redop;
-  int root;
-} call_t;
+typedef weft__call_t call_t;
 
 #define FAIL(code, ...)                            \
   do {                                             \
@@ -50,16 +43,12 @@ typedef struct {
     return code;                                   \
   } while (0)
 
-static bool overlaps(const void *a, size_t alen, const void *b, size_t blen) {
-  uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
-  return alen && blen && x < y + blen && y < x + alen;
-}
-
 /* Bytes of the send and receive buffers as this rank sees them (0 where not used). */
 static weft_result_t validate(weft_comm_t *comm, const call_t *k, size_t *send_bytes, size_t *recv_bytes) {
   const char *name = weft__coll_name(k->coll);
   size_t es = weft_dtype_size(k->dtype);
   if (es == 0) FAIL(WEFT_ERR_INVALID_ARGUMENT, "%s: dtype %d is not a weft_dtype_t", name, (int)k->dtype);
+  if (weft__call_more(k->coll)) return weft__validate_more(comm, k, send_bytes, recv_bytes);
   bool reduces = k->coll == WEFT__COLL_ALLREDUCE || k->coll == WEFT__COLL_REDUCE_SCATTER || k->coll == WEFT__COLL_REDUCE;
   if (reduces && (unsigned)k->redop >= WEFT_NUM_REDOPS)
     FAIL(WEFT_ERR_INVALID_ARGUMENT, "%s: op %d is not a weft_redop_t", name, (int)k->redop);
@@ -92,7 +81,7 @@ static weft_result_t validate(weft_comm_t *comm, const call_t *k, size_t *send_b
     const uint8_t *s = k->sendbuf, *r = k->recvbuf;
     bool in_place = s == r || (k->coll == WEFT__COLL_ALLGATHER && s == r + (size_t)comm->rank * bytes) ||
                     (k->coll == WEFT__COLL_REDUCE_SCATTER && r == s + (size_t)comm->rank * bytes);
-    if (!in_place && overlaps(s, sb, r, rb))
+    if (!in_place && weft__overlaps(s, sb, r, rb))
       FAIL(WEFT_ERR_INVALID_ARGUMENT, "%s: sendbuf and recvbuf overlap without being in place", name);
   }
   *send_bytes = sb;
@@ -139,10 +128,8 @@ static weft_result_t build(weft_comm_t *comm, const call_t *k, weft__op_t *op) {
   }
   uint64_t nbytes = k->count * op->esize;
   if (k->coll == WEFT__COLL_ALLGATHER || k->coll == WEFT__COLL_REDUCE_SCATTER) nbytes *= (uint64_t)comm->size;
-  op->algo = weft__algo_select(k->coll, nbytes, comm->size, comm->algo, comm->tree_threshold);
   weft__sched_args_t a = {
       .coll = k->coll,
-      .algo = op->algo,
       .rank = comm->rank,
       .size = comm->size,
       .root = k->coll == WEFT__COLL_BROADCAST || k->coll == WEFT__COLL_REDUCE ? k->root : 0,
@@ -150,9 +137,12 @@ static weft_result_t build(weft_comm_t *comm, const call_t *k, weft__op_t *op) {
       .in_place = call_in_place(comm, k, op->esize),
       .chunk_elems = comm->chunk / op->esize,
   };
+  if (weft__call_more(k->coll)) weft__prepare_more(comm, k, op, &a, &nbytes);
+  op->algo = a.algo = weft__algo_select(k->coll, nbytes, comm->size, comm->algo, comm->tree_threshold);
   /* A zero-count collective still synchronises like a barrier, carrying its descriptor, so a
-   * rank that passed another count is told of the mismatch instead of waiting forever. */
-  if (k->count == 0) a.coll = WEFT__COLL_BARRIER, a.algo = WEFT__ALGO_TREE;
+   * rank that passed another count is told of the mismatch instead of waiting forever.
+   * (Alltoallv's descriptor count is always 0: its pairwise exchange is barrier-shaped itself.) */
+  if (op->count == 0 && k->coll != WEFT__COLL_ALLTOALLV) a.coll = WEFT__COLL_BARRIER, a.algo = WEFT__ALGO_TREE;
   weft_result_t r = weft__sched_build(&a, &op->sched);
   if (r != WEFT_SUCCESS) return r;
   if (op->sched.tmp_count) {
@@ -202,7 +192,13 @@ static weft_result_t isubmit(weft_comm_t *comm, const call_t *k, weft_request_t 
   return WEFT_ERR_INVALID_ARGUMENT;
 }
 
-#define CALL(...) ((call_t){__VA_ARGS__})
+weft_result_t weft__submit_blocking(weft_comm_t *comm, const weft__call_t *k) { return submit(comm, k, NULL); }
+weft_result_t weft__submit_nonblocking(weft_comm_t *comm, const weft__call_t *k, weft_request_t **req) {
+  return isubmit(comm, k, req);
+}
+
+#define CALL(c, s, r, n, d, o, rt) \
+  ((call_t){.coll = (c), .sendbuf = (s), .recvbuf = (r), .count = (n), .dtype = (d), .redop = (o), .root = (rt)})
 
 WEFT_API weft_result_t weft_iallreduce(weft_comm_t *comm, const void *sendbuf, void *recvbuf, size_t count,
                                        weft_dtype_t dtype, weft_redop_t op, weft_request_t **request) {

@@ -47,6 +47,7 @@ struct weft_request {
   weft__algo_t algo;
   int root; /* collective root, or the peer of a send/recv */
   uint64_t count;
+  uint64_t avg_count; /* reduce_scatterv: elements WEFT_AVG divides here (this rank's block) */
   uint64_t seq; /* collective sequence number, or per-peer point-to-point number */
   uint64_t epoch;
   const void *sendbuf;

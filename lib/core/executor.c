@@ -217,6 +217,8 @@ static void finish_success(weft_comm_t *c, weft__op_t *op) {
     if (op->coll == WEFT__COLL_ALLREDUCE || op->coll == WEFT__COLL_REDUCE_SCATTER ||
         (op->coll == WEFT__COLL_REDUCE && op->root == c->rank))
       weft__reduce_finish_avg(op->recvbuf, op->count, op->dtype, c->size);
+    else if (op->coll == WEFT__COLL_REDUCE_SCATTERV) /* op->count sums every rank's block */
+      weft__reduce_finish_avg(op->recvbuf, op->avg_count, op->dtype, c->size);
   }
   finish_op(c, op, WEFT_SUCCESS, NULL);
 }

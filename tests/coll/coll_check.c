@@ -120,6 +120,210 @@ static void check_broadcast(weft_comm_t *comm, weft_dtype_t d, size_t count, int
   free(send), free(recv), free(exp);
 }
 
+/* ---- alltoall, alltoallv, allgatherv, reduce_scatterv, gather, scatter ----------------------- */
+
+/* Either form of one call: the blocking one, or the non-blocking one and a wait. */
+#define RUN(nonblock, blocking_call, nonblocking_call)        \
+  ({                                                          \
+    weft_request_t *req_;                                     \
+    weft_result_t r_ = (nonblock) ? (nonblocking_call) : (blocking_call); \
+    if ((nonblock) && r_ == WEFT_SUCCESS) r_ = weft_wait(req_); \
+    r_;                                                       \
+  })
+
+/* Uneven block sizes around `count`: every third block empty, the others differing. */
+static size_t uneven(size_t count, int b) { return b % 3 == 1 ? 0 : count + (size_t)(b % 4); }
+
+/* Elements rank `from` sends rank `to` in the alltoallv checks (some pairs empty). */
+static size_t pair_count(size_t count, int from, int to, uint64_t salt) {
+  return (from * 7 + to * 3 + (int)(salt % 5)) % 5 == 0 ? 0 : count + (size_t)((from + to) % 3);
+}
+
+/* Displacements packing the blocks in reverse rank order with a one-element hole after each:
+ * holes must keep their contents. Returns the extent in elements. */
+static size_t reverse_displs(const size_t *cnt, size_t *dsp, int n) {
+  size_t off = 0;
+  for (int b = n - 1; b >= 0; b--) dsp[b] = off, off += cnt[b] + 1;
+  return off;
+}
+
+/* Compares n blocks of recv (block b: cnt[b] elements at dsp[b]) with what `expect` fills in,
+ * and that the elements outside every block still hold the 0x5a fill. */
+static void check_blocks(const char *what, weft_dtype_t d, weft_redop_t op, size_t count, bool inplace, const uint8_t *recv,
+                         size_t extent, const size_t *cnt, const size_t *dsp, int n,
+                         void (*expect)(uint8_t *exp, int b, size_t len, weft_dtype_t d, uint64_t salt), uint64_t salt) {
+  size_t es = weft_dtype_size(d);
+  uint8_t *exp = malloc(extent * es + 1);
+  memset(exp, 0x5a, extent * es);
+  for (int b = 0; b < n; b++) expect(exp + dsp[b] * es, b, cnt[b], d, salt);
+  long bad = 0;
+  size_t first = 0;
+  for (size_t i = 0; i < extent; i++)
+    if (!ref_equal(recv, exp, i, d) && bad++ == 0) first = i;
+  report(what, d, op, count, inplace, first, bad);
+  free(exp);
+}
+
+static void expect_rank_block(uint8_t *exp, int b, size_t len, weft_dtype_t d, uint64_t salt) {
+  ref_fill(exp, len, 0, d, WEFT_SUM, b, salt);
+}
+
+static void check_allgatherv(weft_comm_t *comm, weft_dtype_t d, size_t count, bool inplace, bool nonblock, uint64_t salt) {
+  size_t es = weft_dtype_size(d), n = (size_t)size;
+  size_t *cnt = malloc(n * sizeof *cnt), *dsp = malloc(n * sizeof *dsp);
+  for (int b = 0; b < size; b++) cnt[b] = uneven(count, b);
+  size_t extent = reverse_displs(cnt, dsp, size);
+  uint8_t *send = malloc(cnt[rank] * es + 1), *recv = malloc(extent * es + 1);
+  ref_fill(send, cnt[rank], 0, d, WEFT_SUM, rank, salt);
+  memset(recv, 0x5a, extent * es);
+  const void *src = send;
+  if (inplace) {
+    memcpy(recv + dsp[rank] * es, send, cnt[rank] * es);
+    src = recv + dsp[rank] * es;
+  }
+  call_ok(comm, RUN(nonblock, weft_allgatherv(comm, src, cnt[rank], recv, cnt, dsp, d),
+                    weft_iallgatherv(comm, src, cnt[rank], recv, cnt, dsp, d, &req_)), "allgatherv");
+  check_blocks("allgatherv", d, WEFT_SUM, count, inplace, recv, extent, cnt, dsp, size, expect_rank_block, salt);
+  free(cnt), free(dsp), free(send), free(recv);
+}
+
+static void check_reduce_scatterv(weft_comm_t *comm, weft_dtype_t d, weft_redop_t op, size_t count, bool inplace,
+                                  bool nonblock, uint64_t salt) {
+  size_t es = weft_dtype_size(d), n = (size_t)size, total = 0, pre = 0;
+  size_t *cnt = malloc(n * sizeof *cnt);
+  for (int b = 0; b < size; b++) cnt[b] = uneven(count, b), total += cnt[b], pre += b < rank ? cnt[b] : 0;
+  uint8_t *send = malloc(total * es + 1), *recv = malloc(cnt[rank] * es + 1), *exp = malloc(cnt[rank] * es + 1);
+  ref_fill(send, total, 0, d, op, rank, salt);
+  uint8_t *out = inplace ? send + pre * es : recv;
+  call_ok(comm, RUN(nonblock, weft_reduce_scatterv(comm, send, out, cnt, d, op),
+                    weft_ireduce_scatterv(comm, send, out, cnt, d, op, &req_)), "reduce_scatterv");
+  long bad = 0;
+  size_t first = 0;
+  for (size_t i = 0; i < cnt[rank]; i++) {
+    ref_reduced(exp, i, pre + i, d, op, size, salt);
+    if (!ref_equal(out, exp, i, d) && bad++ == 0) first = i;
+  }
+  report("reduce_scatterv", d, op, count, inplace, first, bad);
+  free(cnt), free(send), free(recv), free(exp);
+}
+
+static void check_alltoall(weft_comm_t *comm, weft_dtype_t d, size_t count, bool inplace, bool nonblock, uint64_t salt) {
+  size_t es = weft_dtype_size(d), n = (size_t)size;
+  uint8_t *send = malloc(n * count * es + 1), *recv = malloc(n * count * es + 1), *exp = malloc(count * es + 1);
+  ref_fill(send, n * count, 0, d, WEFT_SUM, rank, salt); /* block j: elements j*count.. of our input */
+  if (inplace) memcpy(recv, send, n * count * es);
+  const void *src = inplace ? (const void *)recv : send;
+  call_ok(comm, RUN(nonblock, weft_alltoall(comm, src, recv, count, d),
+                    weft_ialltoall(comm, src, recv, count, d, &req_)), "alltoall");
+  long bad = 0;
+  size_t first = 0;
+  for (int j = 0; j < size; j++) {
+    ref_fill(exp, count, (size_t)rank * count, d, WEFT_SUM, j, salt);
+    for (size_t i = 0; i < count; i++)
+      if (!ref_equal(recv + (size_t)j * count * es, exp, i, d) && bad++ == 0) first = (size_t)j * count + i;
+  }
+  report("alltoall", d, WEFT_SUM, count, inplace, first, bad);
+  free(send), free(recv), free(exp);
+}
+
+static void expect_a2av(uint8_t *exp, int from, size_t len, weft_dtype_t d, uint64_t salt) {
+  ref_fill(exp, len, (size_t)rank << 24, d, WEFT_SUM, from, salt); /* from's block for this rank */
+}
+
+static void check_alltoallv(weft_comm_t *comm, weft_dtype_t d, size_t count, bool inplace, bool nonblock, uint64_t salt) {
+  size_t es = weft_dtype_size(d), n = (size_t)size;
+  size_t *sc = malloc(n * sizeof *sc), *sd = malloc(n * sizeof *sd), *rc = malloc(n * sizeof *rc), *rd = malloc(n * sizeof *rd);
+  for (int j = 0; j < size; j++) sc[j] = pair_count(count, rank, j, salt), rc[j] = pair_count(count, j, rank, salt);
+  size_t sext = reverse_displs(sc, sd, size), rext = 0;
+  for (int j = 0; j < size; j++) rd[j] = rext + 2, rext += rc[j] + 2; /* forward order, two-element holes */
+  size_t len = inplace && sext > rext ? sext : rext;
+  uint8_t *send = malloc(sext * es + 1), *recv = malloc(len * es + 1);
+  memset(send, 0x5a, sext * es);
+  for (int j = 0; j < size; j++) ref_fill(send + sd[j] * es, sc[j], (size_t)j << 24, d, WEFT_SUM, rank, salt);
+  memset(recv, 0x5a, len * es);
+  if (inplace) memcpy(recv, send, sext * es);
+  const void *src = inplace ? (const void *)recv : send;
+  call_ok(comm, RUN(nonblock, weft_alltoallv(comm, src, sc, sd, recv, rc, rd, d),
+                    weft_ialltoallv(comm, src, sc, sd, recv, rc, rd, d, &req_)), "alltoallv");
+  if (!inplace) { /* in place the holes hold whatever the send layout left there */
+    check_blocks("alltoallv", d, WEFT_SUM, count, inplace, recv, rext, rc, rd, size, expect_a2av, salt);
+  } else {
+    long bad = 0;
+    size_t first = 0;
+    uint8_t *exp = malloc(rext * es + 1);
+    for (int j = 0; j < size; j++) {
+      expect_a2av(exp, j, rc[j], d, salt);
+      for (size_t i = 0; i < rc[j]; i++)
+        if (!ref_equal(recv + rd[j] * es, exp, i, d) && bad++ == 0) first = rd[j] + i;
+    }
+    report("alltoallv", d, WEFT_SUM, count, inplace, first, bad);
+    free(exp);
+  }
+  free(sc), free(sd), free(rc), free(rd), free(send), free(recv);
+}
+
+static void check_gather(weft_comm_t *comm, weft_dtype_t d, size_t count, int root, bool inplace, bool nonblock, uint64_t salt) {
+  size_t es = weft_dtype_size(d), n = (size_t)size;
+  uint8_t *send = malloc(count * es + 1), *recv = malloc(n * count * es + 1), *exp = malloc(count * es + 1);
+  ref_fill(send, count, 0, d, WEFT_SUM, rank, salt);
+  memset(recv, 0x5a, n * count * es);
+  const void *src = send;
+  if (inplace && rank == root) {
+    memcpy(recv + (size_t)rank * count * es, send, count * es);
+    src = recv + (size_t)rank * count * es;
+  }
+  void *dst = rank == root ? recv : NULL; /* recvbuf matters at the root only */
+  call_ok(comm, RUN(nonblock, weft_gather(comm, src, dst, count, d, root),
+                    weft_igather(comm, src, dst, count, d, root, &req_)), "gather");
+  long bad = 0;
+  size_t first = 0;
+  if (rank == root)
+    for (int j = 0; j < size; j++) {
+      ref_fill(exp, count, 0, d, WEFT_SUM, j, salt);
+      for (size_t i = 0; i < count; i++)
+        if (!ref_equal(recv + (size_t)j * count * es, exp, i, d) && bad++ == 0) first = (size_t)j * count + i;
+    }
+  report("gather", d, WEFT_SUM, count, inplace, first, bad);
+  free(send), free(recv), free(exp);
+}
+
+static void check_scatter(weft_comm_t *comm, weft_dtype_t d, size_t count, int root, bool inplace, bool nonblock, uint64_t salt) {
+  size_t es = weft_dtype_size(d), n = (size_t)size;
+  uint8_t *send = malloc(n * count * es + 1), *recv = malloc(count * es + 1), *exp = malloc(count * es + 1);
+  ref_fill(send, n * count, 0, d, WEFT_SUM, root, salt); /* every rank knows the root's input */
+  memset(recv, 0x5a, count * es);
+  void *dst = inplace && rank == root ? send + (size_t)rank * count * es : recv;
+  const void *src = rank == root ? send : NULL; /* sendbuf matters at the root only */
+  call_ok(comm, RUN(nonblock, weft_scatter(comm, src, dst, count, d, root),
+                    weft_iscatter(comm, src, dst, count, d, root, &req_)), "scatter");
+  ref_fill(exp, count, (size_t)rank * count, d, WEFT_SUM, root, salt);
+  long bad = 0;
+  size_t first = 0;
+  for (size_t i = 0; i < count; i++)
+    if (!ref_equal(dst, exp, i, d) && bad++ == 0) first = i;
+  report("scatter", d, WEFT_SUM, count, inplace, first, bad);
+  free(send), free(recv), free(exp);
+}
+
+/* The six above for one dtype and count: fewer combinations than the first six collectives get
+ * (the sweep runs for 1..8 ranks on 2 cores in CI), every root where every_root. */
+static void check_more(weft_comm_t *comm, weft_dtype_t d, size_t count, bool quick, bool every_root, uint64_t *salt) {
+  const weft_redop_t ops[] = {WEFT_SUM, WEFT_AVG, WEFT_MAX, WEFT_PROD};
+  for (int inplace = 0; inplace < 2; inplace++) {
+    bool nb = (*salt & 1) != 0;
+    check_alltoall(comm, d, count, inplace, nb, (*salt)++);
+    check_alltoallv(comm, d, count, inplace, !nb, (*salt)++);
+    check_allgatherv(comm, d, count, inplace, nb, (*salt)++);
+    for (int o = 0; o < (quick ? 2 : 4); o++) check_reduce_scatterv(comm, d, ops[o], count, inplace, (o + inplace) & 1, (*salt)++);
+    for (int root = 0; root < size; root++) {
+      if (!every_root && root != (int)(*salt % (uint64_t)size)) continue;
+      check_gather(comm, d, count, root, inplace, (root & 1) != 0, *salt);
+      check_scatter(comm, d, count, root, inplace, (root & 1) == 0, *salt);
+    }
+    (*salt)++;
+  }
+}
+
 static void check_p2p(weft_comm_t *comm, size_t count, uint64_t salt) {
   if (size < 2) return;
   /* A ring of isend/irecv pairs: everyone sends to the right and receives from the left. */
@@ -175,6 +379,13 @@ int main(int argc, char **argv) {
         check_broadcast(comm, (weft_dtype_t)d, count, (int)(salt % (uint64_t)size), inplace, salt), salt++;
       }
       (void)last_count;
+      /* The newer collectives: four dtypes; the >= 1 MiB case in float32 only, split over the
+       * ranks (alltoall moves count per peer); every root at count 13 in float32. */
+      bool more_dtype = d == WEFT_FLOAT32 || d == WEFT_INT8 || d == WEFT_BFLOAT16 || d == WEFT_FLOAT64;
+      if (more_dtype && (ci < 4 || d == WEFT_FLOAT32)) {
+        size_t c = ci == 4 ? count / (size_t)size + 1 : count;
+        check_more(comm, (weft_dtype_t)d, c, quick, ci == 2 && d == WEFT_FLOAT32, &salt);
+      }
     }
     check_p2p(comm, ci == 4 ? (1u << 18) + 3 : counts[ci], salt++);
     call_ok(comm, weft_barrier(comm), "barrier");

@@ -560,6 +560,76 @@ static void check_every_operation(weft_comm_t *comm, weft_result_t want, const c
 /* NULL communicators and requests: refused with WEFT_ERR_INVALID_ARGUMENT, the detail naming
  * the call and the argument. Without a communicator the detail is where
  * weft_comm_last_error(NULL) reads it (thread-local). */
+/* alltoall(v), allgatherv, reduce_scatterv, gather, scatter (rank 0 of 2): NULL arrays and
+ * buffers, displacements that overflow or make receive blocks overlap, counts that disagree
+ * with this rank's own block, roots out of range, bad dtype and op. */
+static void test_more_collectives(void **state) {
+  (void)state;
+  weft_comm_t *c = comm0;
+  weft_request_t *req = NULL;
+  size_t cnt[2] = {4, 4}, dsp[2] = {0, 4}, overlap[2] = {0, 2}, big[2] = {0, SIZE_MAX - 2};
+  size_t odd[2] = {3, 4};
+  CHECK_ARG(c, "sendcounts", weft_alltoallv(c, a, NULL, dsp, b, cnt, dsp, WEFT_FLOAT32));
+  CHECK_ARG(c, "sdispls", weft_alltoallv(c, a, cnt, NULL, b, cnt, dsp, WEFT_FLOAT32));
+  CHECK_ARG(c, "recvcounts", weft_alltoallv(c, a, cnt, dsp, b, NULL, dsp, WEFT_FLOAT32));
+  CHECK_ARG(c, "rdispls", weft_ialltoallv(c, a, cnt, dsp, b, cnt, NULL, WEFT_FLOAT32, &req));
+  CHECK_ARG(c, "rdispls[1]", weft_alltoallv(c, a, cnt, dsp, b, cnt, big, WEFT_FLOAT32));
+  CHECK_ARG(c, "sdispls[1]", weft_alltoallv(c, a, cnt, big, b, cnt, dsp, WEFT_FLOAT32));
+  CHECK_ARG(c, "overlap", weft_alltoallv(c, a, cnt, dsp, b, cnt, overlap, WEFT_FLOAT32));
+  CHECK_ARG(c, "recvcounts[0]", weft_alltoallv(c, a, cnt, dsp, b, odd, dsp, WEFT_FLOAT32));
+  CHECK_ARG(c, "sendbuf", weft_alltoallv(c, NULL, cnt, dsp, b, cnt, dsp, WEFT_FLOAT32));
+  CHECK_ARG(c, "overlap", weft_alltoallv(c, a, cnt, dsp, a + 1, cnt, dsp, WEFT_FLOAT32));
+
+  CHECK_ARG(c, "recvcounts", weft_allgatherv(c, a, 4, b, NULL, dsp, WEFT_FLOAT32));
+  CHECK_ARG(c, "displs", weft_iallgatherv(c, a, 4, b, cnt, NULL, WEFT_FLOAT32, &req));
+  CHECK_ARG(c, "displs[1]", weft_allgatherv(c, a, 4, b, cnt, big, WEFT_FLOAT32));
+  CHECK_ARG(c, "overlap", weft_allgatherv(c, a, 4, b, cnt, overlap, WEFT_FLOAT32));
+  CHECK_ARG(c, "sendcount", weft_allgatherv(c, a, 3, b, cnt, dsp, WEFT_FLOAT32));
+  CHECK_ARG(c, "recvbuf", weft_allgatherv(c, a, 4, NULL, cnt, dsp, WEFT_FLOAT32));
+  CHECK_ARG(c, "overlap", weft_allgatherv(c, a + 2, 4, a, cnt, dsp, WEFT_FLOAT32));
+
+  size_t huge[2] = {SIZE_MAX / 2, SIZE_MAX / 2};
+  CHECK_ARG(c, "recvcounts", weft_reduce_scatterv(c, a, b, NULL, WEFT_FLOAT32, WEFT_SUM));
+  CHECK_ARG(c, "recvcounts", weft_ireduce_scatterv(c, a, b, NULL, WEFT_FLOAT32, WEFT_SUM, &req));
+  CHECK_ARG(c, "recvcounts", weft_reduce_scatterv(c, a, b, huge, WEFT_FLOAT32, WEFT_SUM));
+  CHECK_ARG(c, "op 99", weft_reduce_scatterv(c, a, b, cnt, WEFT_FLOAT32, (weft_redop_t)99));
+  CHECK_ARG(c, "sendbuf", weft_reduce_scatterv(c, NULL, b, cnt, WEFT_FLOAT32, WEFT_SUM));
+  CHECK_ARG(c, "overlap", weft_reduce_scatterv(c, a, a + 4, cnt, WEFT_FLOAT32, WEFT_SUM)); /* rank 1's */
+
+  const int bad_roots[] = {2, -1, INT_MAX, INT_MIN};
+  for (size_t i = 0; i < sizeof bad_roots / sizeof bad_roots[0]; i++) {
+    char root[32];
+    snprintf(root, sizeof root, "root %d", bad_roots[i]);
+    CHECK_ARG(c, root, weft_gather(c, a, b, 4, WEFT_FLOAT32, bad_roots[i]));
+    CHECK_ARG(c, root, weft_igather(c, a, b, 4, WEFT_FLOAT32, bad_roots[i], &req));
+    CHECK_ARG(c, root, weft_scatter(c, a, b, 4, WEFT_FLOAT32, bad_roots[i]));
+    CHECK_ARG(c, root, weft_iscatter(c, a, b, 4, WEFT_FLOAT32, bad_roots[i], &req));
+  }
+  CHECK_ARG(c, "recvbuf", weft_gather(c, a, NULL, 4, WEFT_FLOAT32, 0)); /* at the root */
+  CHECK_ARG(c, "sendbuf", weft_gather(c, NULL, b, 4, WEFT_FLOAT32, 1)); /* every rank sends */
+  CHECK_ARG(c, "sendbuf", weft_scatter(c, NULL, b, 4, WEFT_FLOAT32, 0));
+  CHECK_ARG(c, "recvbuf", weft_scatter(c, a, NULL, 4, WEFT_FLOAT32, 1));
+  CHECK_ARG(c, "overlap", weft_gather(c, a + 4, a, 4, WEFT_FLOAT32, 0)); /* rank 1's slot */
+  CHECK_ARG(c, "overlap", weft_scatter(c, a, a + 4, 4, WEFT_FLOAT32, 0));
+  CHECK_ARG(c, "count", weft_gather(c, a, b, SIZE_MAX / 2, WEFT_FLOAT32, 0));
+  CHECK_ARG(c, "count", weft_scatter(c, a, b, (size_t)PTRDIFF_MAX / 2 + 1, WEFT_UINT8, 1));
+  CHECK_ARG(c, "count", weft_alltoall(c, a, b, (size_t)PTRDIFF_MAX / 2 + 1, WEFT_UINT8));
+  CHECK_ARG(c, "count", weft_ialltoall(c, a, b, SIZE_MAX, WEFT_FLOAT32, &req));
+  CHECK_ARG(c, "sendbuf", weft_alltoall(c, NULL, b, 4, WEFT_FLOAT32));
+  CHECK_ARG(c, "overlap", weft_alltoall(c, a + 1, a, 4, WEFT_FLOAT32));
+
+  CHECK_ARG(c, "dtype 99", weft_alltoall(c, a, b, 4, (weft_dtype_t)99));
+  CHECK_ARG(c, "dtype 99", weft_alltoallv(c, a, cnt, dsp, b, cnt, dsp, (weft_dtype_t)99));
+  CHECK_ARG(c, "dtype 99", weft_allgatherv(c, a, 4, b, cnt, dsp, (weft_dtype_t)99));
+  CHECK_ARG(c, "dtype 99", weft_reduce_scatterv(c, a, b, cnt, (weft_dtype_t)99, WEFT_SUM));
+  CHECK_ARG(c, "dtype 99", weft_gather(c, a, b, 4, (weft_dtype_t)99, 0));
+  CHECK_ARG(c, "dtype 99", weft_scatter(c, a, b, 4, (weft_dtype_t)99, 0));
+  CHECK_ARG(c, "request", weft_igather(c, a, b, 4, WEFT_FLOAT32, 0, NULL));
+  CHECK_ARG(c, "request", weft_ialltoallv(c, a, cnt, dsp, b, cnt, dsp, WEFT_FLOAT32, NULL));
+  CHECK_ARG(NULL, "comm", weft_alltoall(NULL, a, b, 4, WEFT_FLOAT32));
+  assert_null(req);
+}
+
 static void test_null_handles_and_requests(void **state) {
   (void)state;
   weft_comm_t *c = comm0;
@@ -847,6 +917,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_root_and_peer_out_of_range),
       cmocka_unit_test(test_count_overflow),
       cmocka_unit_test(test_partial_overlap),
+      cmocka_unit_test(test_more_collectives),
       cmocka_unit_test(test_null_handles_and_requests),
       cmocka_unit_test(test_valid_calls_after_misuse),
       cmocka_unit_test(test_two_threads_on_one_comm),
