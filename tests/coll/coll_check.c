@@ -344,17 +344,50 @@ static void check_p2p(weft_comm_t *comm, size_t count, uint64_t salt) {
   free(out), free(in), free(exp);
 }
 
+static bool make_group(weft_comm_t *world, const char *mode, weft_comm_t **out) {
+  int wr = weft_comm_rank(world), ws = weft_comm_size(world);
+  weft_result_t r;
+  *out = NULL;
+  if (!strcmp(mode, "split")) {
+    r = weft_comm_split(world, wr % 2, -wr, out);
+  } else if (!strcmp(mode, "exclude0")) {
+    if (wr == 0) return true;
+    int ranks[256];
+    for (int i = 1; i < ws && i <= 256; i++) ranks[i - 1] = i;
+    r = weft_comm_create_group(world, ws - 1, ranks, 7, out);
+  } else {
+    fprintf(stderr, "--group=%s: expected split or exclude0\n", mode);
+    return false;
+  }
+  if (r != WEFT_SUCCESS) fprintf(stderr, "rank %d: making the group failed: %s\n", wr, weft_comm_last_error(world));
+  return r == WEFT_SUCCESS;
+}
+
 int main(int argc, char **argv) {
   bool quick = false, big = true;
+  const char *group = NULL;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--quick")) quick = true;
     else if (!strcmp(argv[i], "--no-big")) big = false;
+    else if (!strncmp(argv[i], "--group=", 8)) group = argv[i] + 8;
   }
-  weft_comm_t *comm;
-  weft_result_t r = weft_comm_init_env(&comm);
+  weft_comm_t *world, *comm;
+  weft_result_t r = weft_comm_init_env(&world);
   if (r != WEFT_SUCCESS) {
     fprintf(stderr, "init failed: %s: %s\n", weft_strerror(r), weft_comm_last_error(NULL));
     return 2;
+  }
+  comm = world;
+  /* --group=split: the sweep runs on the children of a parity split with reversed keys (child
+   * ranks run opposite to the parent's); --group=exclude0: on a create_group of every rank but
+   * 0. The parent must still work afterwards. */
+  if (group && !make_group(world, group, &comm)) return 2;
+  if (!comm) { /* rank 0 with --group=exclude0: only the parent's check at the end */
+    int one = 1, sum = 0;
+    call_ok(world, weft_allreduce(world, &one, &sum, 1, WEFT_INT32, WEFT_SUM), "parent allreduce");
+    int n = weft_comm_size(world);
+    weft_comm_destroy(world);
+    return sum == n ? 0 : 1;
   }
   rank = weft_comm_rank(comm);
   size = weft_comm_size(comm);
@@ -392,6 +425,12 @@ int main(int argc, char **argv) {
   }
   printf("rank %d/%d epoch %llu: %ld operations checked, %ld wrong\n", rank, size,
          (unsigned long long)weft_comm_epoch(comm), checked, wrong);
-  weft_comm_destroy(comm);
+  if (comm != world) {
+    weft_comm_destroy(comm);
+    int one = 1, sum = 0;
+    call_ok(world, weft_allreduce(world, &one, &sum, 1, WEFT_INT32, WEFT_SUM), "parent allreduce");
+    if (sum != weft_comm_size(world)) fprintf(stderr, "rank %d: WRONG parent allreduce %d\n", rank, sum), wrong++;
+  }
+  weft_comm_destroy(world);
   return wrong ? 1 : 0;
 }
