@@ -397,7 +397,44 @@ def case_threads(comm):
     assert (x == 2).all()
 
 
+def case_groups(comm):
+    """split (with None for no color) and create_group: the children work, their ids agree, the
+    parent works alongside, and closing the parent first leaves a child usable."""
+    n, me = comm.size, comm.rank
+    half = comm.split(me % 2, key=-me)
+    members = sorted((r for r in range(n) if r % 2 == me % 2), reverse=True)
+    assert half.size == len(members) and members[half.rank] == me and half.id != 0
+    x = np.full(5, me + 1, np.int64)
+    half.allreduce(x)
+    assert (x == sum(r + 1 for r in members)).all(), x
+    ids = np.zeros(n, np.uint64)
+    comm.allgather(np.array([half.id], np.uint64), ids)
+    assert all(ids[r] == ids[members[0]] for r in members), ids
+    none = comm.split(None if me == 0 else 1)
+    assert (none is None) == (me == 0)
+    if none is not None:
+        none.close()
+    if n > 1 and me != 0:
+        g = comm.create_group(list(range(1, n)), tag=5)
+        assert g.rank == me - 1 and g.size == n - 1
+        y = np.ones(4, np.float32)
+        g.allreduce(y)
+        assert (y == n - 1).all()
+        g.close()
+    for bad, exc in (([n], weft.InvalidArgumentError), ([me, me], weft.InvalidArgumentError)):
+        try:
+            comm.create_group(bad)
+            raise AssertionError("create_group(%r) accepted" % bad)
+        except exc as e:
+            assert "ranks" in e.detail or "twice" in e.detail, e.detail
+    keep = comm.split(0, key=me)
+    comm.barrier()
+    half.close()
+    return keep
+
+
 CASES = {
+    "groups": case_groups,
     "collectives": case_collectives,
     "p2p_and_buffers": case_p2p_and_buffers,
     "nonblocking": case_nonblocking,
@@ -418,9 +455,14 @@ def main():
     case, args = sys.argv[1], sys.argv[2:]
     comm = weft.Comm()
     comm_size = comm.size
-    CASES[case](comm, *args)
+    child = CASES[case](comm, *args)
     if case != "exit_pending":
         comm.close()
+    if child is not None:  # a communicator that must outlive its parent
+        z = np.ones(2, np.int32)
+        child.allreduce(z)
+        assert (z == comm_size).all()
+        child.close()
     print("ok " + case, flush=True)
 
 

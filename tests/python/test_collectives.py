@@ -45,3 +45,11 @@ def test_comm_api(run_ranks):
     """Properties, repr, context manager, closed communicator, module helpers."""
     res = run_ranks(2, "api")
     assert_all_ok(res, 2, "api")
+
+
+@pytest.mark.parametrize("n", [1, 3, 4])
+def test_groups(run_ranks, n):
+    """Comm.split (color None: no communicator) and Comm.create_group: children with their own
+    ranks and ids, the parent alongside, bad rank lists refused, a child outliving its parent."""
+    res = run_ranks(n, "groups")
+    assert_all_ok(res, n, "groups")

@@ -50,6 +50,15 @@ static const weft_capi_t table = {
     .irecv = weft_irecv,
     .wait = weft_wait,
     .test = weft_test,
+    .comm_split = weft_comm_split,
+    .comm_create_group = weft_comm_create_group,
+    .comm_destroy = weft_comm_destroy,
+    .ialltoall = weft_ialltoall,
+    .ialltoallv = weft_ialltoallv,
+    .iallgatherv = weft_iallgatherv,
+    .ireduce_scatterv = weft_ireduce_scatterv,
+    .igather = weft_igather,
+    .iscatter = weft_iscatter,
 };
 
 int pw_capi_add(PyObject *module) {

@@ -464,6 +464,94 @@ static PyObject *comm_recover(pw_comm_t *self, PyObject *unused) {
   return pw_recover_info(&info);
 }
 
+/* ---- sub-communicators ------------------------------------------------------------------ */
+
+/* A new weft.Comm owning child (destroyed if the object cannot be made). */
+static PyObject *wrap_child(weft_comm_t *child) {
+  pw_comm_t *o = (pw_comm_t *)pw_comm_type.tp_alloc(&pw_comm_type, 0);
+  if (!o) {
+    weft_comm_destroy(child);
+    return NULL;
+  }
+  o->comm = child;
+  open_link(o);
+  return (PyObject *)o;
+}
+
+static PyObject *comm_split(pw_comm_t *self, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"color", "key", NULL};
+  PyObject *color_obj;
+  int key = 0, color;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|i:split", kwlist, &color_obj, &key)) return NULL;
+  if (color_obj == Py_None) {
+    color = WEFT_SPLIT_NOCOLOR;
+  } else {
+    color = (int)PyLong_AsLong(color_obj);
+    if (color == -1 && PyErr_Occurred()) return NULL;
+  }
+  weft_comm_t *c = usable(self, "split"), *child = NULL;
+  if (!c) return NULL;
+  char detail[PW_DETAIL_LEN];
+  weft_result_t r;
+  self->active++;
+  Py_BEGIN_ALLOW_THREADS
+  r = weft_comm_split(c, color, key, &child);
+  if (r != WEFT_SUCCESS) snprintf(detail, sizeof detail, "%s", weft_comm_last_error(c));
+  Py_END_ALLOW_THREADS
+  self->active--;
+  if (r != WEFT_SUCCESS) {
+    pw_raise(r, detail);
+    return NULL;
+  }
+  if (!child) Py_RETURN_NONE;
+  return wrap_child(child);
+}
+
+static PyObject *comm_create_group(pw_comm_t *self, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"ranks", "tag", NULL};
+  PyObject *ranks_obj;
+  unsigned long long tag = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "O|K:create_group", kwlist, &ranks_obj, &tag)) return NULL;
+  PyObject *seq = PySequence_Fast(ranks_obj, "create_group: ranks must be a sequence of ints");
+  if (!seq) return NULL;
+  Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+  int *ranks = PyMem_Malloc((size_t)(n ? n : 1) * sizeof *ranks);
+  if (!ranks) {
+    Py_DECREF(seq);
+    return PyErr_NoMemory();
+  }
+  for (Py_ssize_t i = 0; i < n; i++) {
+    long v = PyLong_AsLong(PySequence_Fast_GET_ITEM(seq, i));
+    if (v == -1 && PyErr_Occurred()) {
+      PyMem_Free(ranks);
+      Py_DECREF(seq);
+      return NULL;
+    }
+    ranks[i] = v < INT_MIN ? INT_MIN : v > INT_MAX ? INT_MAX : (int)v;
+  }
+  Py_DECREF(seq);
+  weft_comm_t *c = usable(self, "create_group"), *child = NULL;
+  if (!c) {
+    PyMem_Free(ranks);
+    return NULL;
+  }
+  int nranks = n > INT_MAX ? INT_MAX : (int)n;
+  char detail[PW_DETAIL_LEN];
+  weft_result_t r;
+  self->active++;
+  Py_BEGIN_ALLOW_THREADS
+  r = weft_comm_create_group(c, nranks, ranks, (uint64_t)tag, &child);
+  if (r != WEFT_SUCCESS) snprintf(detail, sizeof detail, "%s", weft_comm_last_error(c));
+  Py_END_ALLOW_THREADS
+  self->active--;
+  PyMem_Free(ranks);
+  if (r != WEFT_SUCCESS) {
+    pw_raise(r, detail);
+    return NULL;
+  }
+  return wrap_child(child);
+}
+
 static void comm_dealloc(pw_comm_t *self) {
   /* Pending requests hold a reference, so none is left here. */
   if (self->weakrefs) PyObject_ClearWeakRefs((PyObject *)self);
@@ -506,6 +594,11 @@ static PyObject *get_last_error(pw_comm_t *self, void *x) {
   (void)x;
   return usable(self, "last_error") ? PyUnicode_FromString(weft_comm_last_error(self->comm)) : NULL;
 }
+static PyObject *get_id(pw_comm_t *self, void *x) {
+  (void)x;
+  return PyLong_FromUnsignedLongLong(self->comm ? weft_comm_id(self->comm) : 0);
+}
+
 static PyObject *get_closed(pw_comm_t *self, void *x) {
   (void)x;
   return PyBool_FromLong(!self->comm);
@@ -525,6 +618,7 @@ static PyGetSetDef comm_getset[] = {
      "True when this process was admitted into an already running job (receive state first).", NULL},
     {"last_error", (getter)get_last_error, NULL, "weft's detail string of the last failure on this communicator.",
      NULL},
+    {"id", (getter)get_id, NULL, "0 for a communicator Comm() made; a split/create_group child's id otherwise.", NULL},
     {"closed", (getter)get_closed, NULL, "True once close() ran (or init failed).", NULL},
     {"pending", (getter)get_pending, NULL, "Number of issued requests not yet completed.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
@@ -549,6 +643,12 @@ static PyMethodDef comm_methods[] = {
     M(ibarrier, "Non-blocking barrier: returns a Request."),
     M(isend, "Non-blocking send: returns a Request."),
     M(irecv, "Non-blocking recv: returns a Request."),
+    {"split", (PyCFunction)(void (*)(void))comm_split, KW,
+     "split(color, key=0) -> Comm or None: collective over this communicator (MPI_Comm_split). Ranks passing the\n"
+     "same color form one new communicator, ordered by key then rank; color None takes part and gets None."},
+    {"create_group", (PyCFunction)(void (*)(void))comm_create_group, KW,
+     "create_group(ranks, tag=0) -> Comm: collective over the listed ranks only (MPI_Comm_create_group); every\n"
+     "member passes the same ranks (in the new communicator's order) and tag."},
     {"recover", (PyCFunction)comm_recover, METH_NOARGS,
      "recover() -> RecoverInfo: agree with the survivors on the next epoch (after PeerLostError or RevokedError)."},
     {"close", (PyCFunction)comm_close, METH_NOARGS,

@@ -63,6 +63,21 @@ typedef struct {
   weft_result_t (*irecv)(weft_comm_t *, void *, size_t, weft_dtype_t, int, weft_request_t **);
   weft_result_t (*wait)(weft_request_t *request);
   weft_result_t (*test)(weft_request_t *request);
+  /* Appended with sub-communicators (a torch process group per new_group) and the collectives
+   * after them. A child made here is owned by the caller: comm_destroy it. */
+  weft_result_t (*comm_split)(weft_comm_t *parent, int color, int key, weft_comm_t **child);
+  weft_result_t (*comm_create_group)(weft_comm_t *parent, int nranks, const int *ranks, uint64_t tag,
+                                     weft_comm_t **child);
+  weft_result_t (*comm_destroy)(weft_comm_t *comm);
+  weft_result_t (*ialltoall)(weft_comm_t *, const void *, void *, size_t, weft_dtype_t, weft_request_t **);
+  weft_result_t (*ialltoallv)(weft_comm_t *, const void *, const size_t *, const size_t *, void *, const size_t *,
+                              const size_t *, weft_dtype_t, weft_request_t **);
+  weft_result_t (*iallgatherv)(weft_comm_t *, const void *, size_t, void *, const size_t *, const size_t *,
+                               weft_dtype_t, weft_request_t **);
+  weft_result_t (*ireduce_scatterv)(weft_comm_t *, const void *, void *, const size_t *, weft_dtype_t,
+                                    weft_redop_t, weft_request_t **);
+  weft_result_t (*igather)(weft_comm_t *, const void *, void *, size_t, weft_dtype_t, int, weft_request_t **);
+  weft_result_t (*iscatter)(weft_comm_t *, const void *, void *, size_t, weft_dtype_t, int, weft_request_t **);
 } weft_capi_t;
 
 /* Imports the table from weft._weft (GIL held). NULL with a Python exception on failure. */
