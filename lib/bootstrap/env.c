@@ -344,6 +344,24 @@ static weft_result_t discover_ifname(const ctx_t *c, weft__env_t *out) {
   return WEFT_SUCCESS;
 }
 
+/* A preference list "a,b,c": lower-case names separated by single commas. */
+static weft_result_t discover_transports(const ctx_t *c, weft__env_t *out) {
+  const char *s = lookup(c, "WEFT_TRANSPORTS");
+  if (!s) return WEFT_SUCCESS;
+  size_t n = strlen(s);
+  if (n == 0 || n >= sizeof out->transports)
+    return fail(c, "WEFT_TRANSPORTS", s, "not a transport list (1 to %zu characters, e.g. shm,tcp)",
+                sizeof out->transports - 1);
+  for (size_t i = 0; i < n; i++) {
+    bool name_char = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9');
+    bool sep_ok = s[i] == ',' && i > 0 && i + 1 < n && s[i - 1] != ',';
+    if (!name_char && !sep_ok)
+      return fail(c, "WEFT_TRANSPORTS", s, "not a transport list (lower-case names separated by commas, e.g. shm,tcp)");
+  }
+  memcpy(out->transports, s, n + 1);
+  return WEFT_SUCCESS;
+}
+
 weft_result_t weft__env_discover_from(weft__getenv_fn get, void *user, weft__env_t *out,
                                       char *err, size_t errlen) {
   ctx_t c = {get, user, err, errlen};
@@ -358,6 +376,7 @@ weft_result_t weft__env_discover_from(weft__getenv_fn get, void *user, weft__env
   if ((rc = discover_ranks(&c, out))) return rc;
   if ((rc = discover_coordinator(&c, out))) return rc;
   if ((rc = discover_ifname(&c, out))) return rc;
+  if ((rc = discover_transports(&c, out))) return rc;
   return discover_token(&c, out);
 }
 

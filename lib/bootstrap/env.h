@@ -19,6 +19,7 @@ typedef struct {
   bool token_derived;   /* no WEFT_JOB_TOKEN: derived from the launcher's job id (weaker) */
   const char *source;   /* "weft", "torchrun", "slurm", "mpich", "openmpi" or "none" */
   char ifname[16];      /* WEFT_SOCKET_IFNAME: the interface a rank listens on ("" = all) */
+  char transports[64];  /* WEFT_TRANSPORTS: "shm,tcp" (lower-case names, commas); "" = every built one */
 } weft__env_t;
 
 /* Fills `out` from the process environment (getenv). On a malformed or contradictory value it
@@ -30,7 +31,9 @@ typedef struct {
  * with port WEFT_COORDINATOR_PORT (default 29400 + SLURM_JOB_ID % 1000); else for MPI launchers
  * 127.0.0.1:WEFT_COORDINATOR_PORT (default 29400). Token: WEFT_JOB_TOKEN; else derived from
  * TORCHELASTIC_RUN_ID, SLURM_JOB_ID.SLURM_STEP_ID, PMI_KVSNAME or OMPI_MCA_ess_base_jobid.
- * Listener: WEFT_SOCKET_IFNAME=eth0 (like NCCL_SOCKET_IFNAME, one interface name). */
+ * Listener: WEFT_SOCKET_IFNAME=eth0 (like NCCL_SOCKET_IFNAME, one interface name).
+ * Transports: WEFT_TRANSPORTS=name[,name...] in order of preference (checked against the
+ * transports built in by lib/core/net.c). */
 weft_result_t weft__env_discover(weft__env_t *out, char *err, size_t errlen);
 
 /* Same, over an explicit getenv-like lookup (used by unit and fuzz tests). */

@@ -11,7 +11,6 @@
 
 #include "bootstrap/coord_client.h"
 #include "bootstrap/env.h"
-#include "bootstrap/mesh.h"
 #include "core/comm.h"
 #include "core/config.h"
 #include "membership/epoch.h"
@@ -37,21 +36,6 @@ WEFT_API uint64_t weft_comm_id(const weft_comm_t *comm) { return comm ? comm->co
 WEFT_API int weft_comm_size(const weft_comm_t *comm) { return comm ? comm->size : 0; }
 WEFT_API uint64_t weft_comm_epoch(const weft_comm_t *comm) { return comm ? comm->epoch : 0; }
 
-/* The local address that routes to the coordinator is the one peers can dial (a UDP connect
- * sends nothing; it only asks the kernel for the route). */
-static weft_result_t routable_addr(const char *host, int port, int listen_port, weft__addr_t *out) {
-  struct addrinfo hints = {.ai_socktype = SOCK_DGRAM}, *res = NULL;
-  char ps[16];
-  snprintf(ps, sizeof ps, "%d", port);
-  if (getaddrinfo(host, ps, &hints, &res) != 0 || !res) return WEFT_ERR_TRANSPORT;
-  int fd = socket(res->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  weft_result_t r = WEFT_ERR_TRANSPORT;
-  if (fd >= 0 && connect(fd, res->ai_addr, res->ai_addrlen) == 0) r = weft__sock_local_addr(fd, listen_port, out);
-  if (fd >= 0) close(fd);
-  freeaddrinfo(res);
-  return r;
-}
-
 static void apply_settings(weft_comm_t *c, const weft_config_t *cfg) {
   c->timeout = cfg && cfg->timeout_s > 0 ? cfg->timeout_s : weft__cfg_get(WEFT__CFG_TIMEOUT);
   c->hb_interval = weft__cfg_get(WEFT__CFG_HEARTBEAT_INTERVAL);
@@ -68,15 +52,9 @@ static void apply_settings(weft_comm_t *c, const weft_config_t *cfg) {
 static weft_comm_t *comm_alloc(void) {
   weft_comm_t *c = calloc(1, sizeof *c);
   if (!c) return NULL;
-  c->listen_fd = c->coord_fd = c->epfd = c->wake_fd = -1;
-  c->tp_ops = &weft__tcp_ops;
+  c->coord_fd = c->epfd = c->wake_fd = -1;
   c->ctx = c;
   c->refs = 1;
-  c->stash = weft__mesh_stash_new();
-  if (!c->stash) {
-    free(c);
-    return NULL;
-  }
   pthread_mutex_init(&c->excl_mu, NULL);
   pthread_mutex_init(&c->mu, NULL);
   pthread_mutex_init(&c->engine_mu, NULL);
@@ -140,20 +118,14 @@ WEFT_API weft_result_t weft_comm_init(weft_comm_t **out, const weft_config_t *cf
   if (!weft__auth_key_from_token(token, &c->key)) INIT_FAIL(WEFT_ERR_INTERNAL, "weft_comm_init: libsodium failed to initialise");
 
   double deadline = weft__now() + weft__cfg_get(WEFT__CFG_INIT_TIMEOUT);
-  int listen_port = 0;
-  /* WEFT_SOCKET_IFNAME: listen on that interface's address only and tell peers to dial it;
-   * otherwise listen everywhere and advertise the address that routes to the coordinator. */
-  char if_host[64] = "";
-  if (env.ifname[0] && (r = weft__sock_ifname_addr(env.ifname, if_host, sizeof if_host, err, sizeof err)) != WEFT_SUCCESS)
-    INIT_FAIL(r, "weft_comm_init: WEFT_SOCKET_IFNAME=%s: %s", env.ifname, err);
-  if ((r = weft__sock_listen(if_host, 0, &c->listen_fd, &listen_port, err, sizeof err)) != WEFT_SUCCESS)
-    INIT_FAIL(r, "weft_comm_init: listen: %s", err);
-  if (if_host[0] ? weft__sock_local_addr(c->listen_fd, listen_port, &c->my_addr) != WEFT_SUCCESS
-                 : routable_addr(host, port, listen_port, &c->my_addr) != WEFT_SUCCESS)
-    INIT_FAIL(WEFT_ERR_TRANSPORT, "weft_comm_init: no route to the coordinator %s:%d", host, port);
+  /* Every enabled transport opens its endpoint (TCP: the listener, on WEFT_SOCKET_IFNAME's
+   * address or advertising the one that routes to the coordinator) and fills this process's card. */
+  weft__endpoint_args_t ea = {.ifname = env.ifname, .route_host = host, .route_port = port, .key = &c->key};
+  if ((r = weft__net_open(env.transports, &ea, &c->endpoints, err, sizeof err)) != WEFT_SUCCESS)
+    INIT_FAIL(r, "weft_comm_init: %s", err);
   c->incarnation = weft__auth_random_u64();
   weft__coord_hello_t hello = {.world_size = (uint32_t)world, .rank_hint = rank, .incarnation = c->incarnation,
-                               .listen_addr = c->my_addr, .pid = (uint32_t)getpid()};
+                               .listen_addr = c->endpoints.card.addr, .pid = (uint32_t)getpid()};
   gethostname(hello.host, sizeof hello.host - 1);
   weft__coord_welcome_t welcome;
   if ((r = weft__coord_connect(host, port, &c->key, &hello, deadline, &c->coord_fd, &welcome, err, sizeof err)) != WEFT_SUCCESS)
@@ -178,8 +150,8 @@ WEFT_API weft_result_t weft_comm_init_env(weft_comm_t **comm) { return weft_comm
 /* The context's end: the root handle and every child are gone. */
 static void ctx_teardown(weft_comm_t *c) {
   weft__progress_stop(c);
-  if (c->tp) c->tp_ops->destroy(c->tp); /* says BYE to every peer */
-  c->tp = NULL;
+  weft__net_destroy(c->net); /* says BYE to every peer */
+  c->net = NULL;
   if (c->coord_fd >= 0) {
     if (!atomic_load(&c->coord_lost)) {
       uint8_t msg[WEFT__COORD_HDR_LEN];
@@ -189,7 +161,7 @@ static void ctx_teardown(weft_comm_t *c) {
     close(c->coord_fd);
   }
   weft__coord_reader_free(&c->coord_rd);
-  if (c->listen_fd >= 0) close(c->listen_fd);
+  weft__net_close(&c->endpoints);
   if (c->epfd >= 0) close(c->epfd);
   if (c->wake_fd >= 0) close(c->wake_fd);
   free(c->members);
@@ -206,7 +178,6 @@ static void ctx_teardown(weft_comm_t *c) {
   pthread_cond_destroy(&c->cv);
   pthread_cond_destroy(&c->engine_cv);
   pthread_mutex_destroy(&c->excl_mu);
-  weft__mesh_stash_free(c->stash);
   free(c->group_keys);
   free(c);
 }
@@ -230,8 +201,8 @@ WEFT_API weft_result_t weft_comm_destroy(weft_comm_t *c) {
     weft__ctx_exclusive_begin(c);
     c->closing = true;
     weft__executor_fail_all(c, WEFT_ERR_INVALID_USAGE, "the communicator was destroyed", false);
-    if (c->tp) c->tp_ops->destroy(c->tp);
-    c->tp = NULL;
+    weft__net_destroy(c->net);
+    c->net = NULL;
     c->root_closed = true;
     weft__ctx_exclusive_end(c);
   }

@@ -29,8 +29,7 @@
 #include "algo/schedule.h"
 #include "bootstrap/auth.h"
 #include "bootstrap/coord_proto.h"
-#include "bootstrap/mesh.h"
-#include "core/transport.h"
+#include "core/net.h"
 
 #define WEFT__ERR_LEN 512
 
@@ -98,7 +97,6 @@ struct weft_comm {
   int refs;                /* [ctx] 1 for the root handle + one per live child, under mu */
   bool root_closed;        /* [ctx] the root handle was destroyed; children keep the context */
   pthread_mutex_t excl_mu; /* [ctx] one exclusive engine section (pause) at a time */
-  weft__mesh_stash_t *stash; /* [ctx] connections for communicators not formed yet */
   uint64_t groups_made;    /* weft_comm_split calls on this communicator (ids) */
   weft__group_key_t *group_keys; /* weft_comm_create_group calls per (tag, ranks) key (ids) */
   size_t n_group_keys;
@@ -119,17 +117,15 @@ struct weft_comm {
   uint64_t tree_threshold;
   weft__auth_key_t key;
 
-  /* sockets */
-  int listen_fd;
-  weft__addr_t my_addr;
+  /* sockets and transports */
+  weft__endpoints_t endpoints; /* [ctx] every enabled transport's endpoint, and this process's card */
   int coord_fd;
   weft__coord_reader_t coord_rd;
   double coord_last_rx, coord_last_tx;
   atomic_bool coord_lost;     /* set by the progress thread, read by callers */
   pthread_mutex_t coord_wmu; /* both threads send small coordinator messages */
   int epfd, wake_fd;
-  const weft__transport_ops_t *tp_ops;
-  weft__transport_t *tp;
+  weft__net_t *net; /* this communicator's transports in its epoch (NULL: none yet, or ended) */
 
   /* progress thread */
   pthread_t thread;
@@ -207,6 +203,8 @@ bool weft__ctx_busy(weft_comm_t *ctx); /* any operation running or queued on any
  * not driving. One section at a time per context; recover and init hold one too. */
 void weft__ctx_exclusive_begin(weft_comm_t *ctx);
 void weft__ctx_exclusive_end(weft_comm_t *ctx);
+/* The card of the member with root rank world_rank in the current epoch. */
+weft__card_t weft__member_card(const weft_comm_t *ctx, int world_rank);
 /* The root rank of rank r of c. */
 static inline int weft__world_rank(const weft_comm_t *c, int r) { return c->world_rank ? c->world_rank[r] : r; }
 /* A child made in an epoch the context has left: it only fails (re-create it). */

@@ -46,11 +46,11 @@ void weft__ctx_fail_all(weft_comm_t *ctx, weft_result_t code, const char *msg, b
 
 void weft__ctx_drop_member(weft_comm_t *ctx, int world_rank) {
   FOR_EACH_COMM(ctx, c) {
-    if (!c->tp) continue;
+    if (!c->net) continue;
     for (int r = 0; r < c->size; r++)
       if (weft__world_rank(c, r) == world_rank && r != c->rank) {
         c->peer_gone[r] = true;
-        c->tp_ops->drop_peer(c->tp, r);
+        weft__net_drop_peer(c->net, r);
       }
   }
 }
@@ -96,4 +96,11 @@ weft_result_t weft__comm_check_usable(weft_comm_t *c, const char *who) {
                          c == ctx ? "" : " on the root communicator, then make this one again");
   pthread_mutex_unlock(&ctx->mu);
   return revoked ? WEFT_ERR_REVOKED : WEFT_SUCCESS;
+}
+
+weft__card_t weft__member_card(const weft_comm_t *ctx, int world_rank) {
+  /* The membership service carries each member's id and TCP address today; a host identity is
+   * not published yet (0: unknown), so no transport may assume two members share a host. */
+  const weft__coord_member_t *m = &ctx->members[world_rank];
+  return (weft__card_t){.member_id = m->member_id, .host_id = 0, .addr = m->addr};
 }

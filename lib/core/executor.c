@@ -118,17 +118,17 @@ static void finish_op(weft_comm_t *c, weft__op_t *op, weft_result_t code, const 
 }
 
 static void fail_op(weft_comm_t *c, weft__op_t *op, weft_result_t code, const char *msg, bool tell_peers) {
-  if (tell_peers && c->tp && !is_p2p(op)) {
+  if (tell_peers && c->net && !is_p2p(op)) {
     weft__frame_t f;
     frame_template(c, op, &f);
     f.type = WEFT__FRAME_ABORT;
     f.code = (uint32_t)code;
     f.len = (uint32_t)WEFT__MIN(strlen(msg), (size_t)WEFT__ABORT_TEXT_MAX);
-    c->tp_ops->broadcast_control(c->tp, &f, msg);
+    weft__net_broadcast_control(c->net, &f, msg);
   }
   /* The buffers go back to the user: nothing may still read or write them. Every running
    * operation shares the connections, so all of them end here with the same error. */
-  if (op->started && c->tp) c->tp_ops->cancel_all(c->tp);
+  if (op->started && c->net) weft__net_cancel_all(c->net);
   weft__op_t *p = c->p2p;
   while (p) {
     weft__op_t *next = p->next;
@@ -257,7 +257,8 @@ static void run_phases(weft_comm_t *c, weft__op_t *op) {
       x->len = s->count * op->esize;
       x->buf = at(op, s->src_buf, s->src_off * op->esize, x->len);
       x->user = op;
-      weft_result_t r = c->tp_ops->post_send(c->tp, s->peer, x);
+      x->mem = WEFT__MEM_HOST;
+      weft_result_t r = weft__net_post_send(c->net, s->peer, x);
       if (r != WEFT_SUCCESS) {
         char msg[WEFT__ERR_LEN];
         snprintf(msg, sizeof msg, "%s seq %llu: cannot send to rank %d: %s", op_name(op),
@@ -270,7 +271,7 @@ static void run_phases(weft_comm_t *c, weft__op_t *op) {
     }
     op->in_setup = false;
     /* Receives of this phase are now posted: frames parked earlier may match. */
-    c->tp_ops->resume(c->tp);
+    weft__net_resume(c->net);
     if (!still_running(c, op)) return;
     if (op->pending > 0) return;
   }
@@ -591,7 +592,7 @@ void weft__executor_fail_all(weft_comm_t *c, weft_result_t code, const char *msg
    * seeing us give up and leave, which they could not tell from a crash of ours. */
   weft__op_t *cur = c->coll_head;
   bool running = cur && cur->started;
-  if (c->tp && (running || epoch_over)) {
+  if (c->net && (running || epoch_over)) {
     weft__frame_t f;
     if (running) {
       frame_template(c, cur, &f);
@@ -608,9 +609,9 @@ void weft__executor_fail_all(weft_comm_t *c, weft_result_t code, const char *msg
     f.type = WEFT__FRAME_ABORT;
     f.code = (uint32_t)code;
     f.len = (uint32_t)WEFT__MIN(strlen(msg), (size_t)WEFT__ABORT_TEXT_MAX);
-    c->tp_ops->broadcast_control(c->tp, &f, msg);
+    weft__net_broadcast_control(c->net, &f, msg);
   }
-  if (c->tp) c->tp_ops->cancel_all(c->tp);
+  if (c->net) weft__net_cancel_all(c->net);
   while (c->p2p) finish_op(c, c->p2p, code, msg);
   weft__op_t *op = c->coll_head;
   if (op && op->started) {

@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "core/comm.h"
 #include "membership/epoch.h"
@@ -73,8 +72,7 @@ static weft_comm_t *child_alloc(const weft_comm_t *parent, uint64_t id, int rank
   c->size = size;
   c->epoch = ctx->epoch;
   c->member_id = ctx->member_id;
-  c->listen_fd = c->coord_fd = c->epfd = c->wake_fd = -1;
-  c->tp_ops = ctx->tp_ops;
+  c->coord_fd = c->epfd = c->wake_fd = -1;
   /* The settings the caller-side code reads from its communicator. */
   c->timeout = parent->timeout;
   c->chunk = parent->chunk;
@@ -105,8 +103,8 @@ static weft_result_t form(weft_comm_t *parent, const char *who, uint64_t id, con
   weft_comm_t *ctx = parent->ctx;
   char err[WEFT__ERR_LEN] = "";
   weft_result_t r = WEFT_SUCCESS;
-  int *fds = NULL;
-  weft__mesh_peer_t *peers = NULL;
+  weft__card_t *cards = NULL;
+  weft__net_t *net = NULL;
   weft_comm_t *c = child_alloc(parent, id, my_rank, size);
   if (!c) {
     weft__comm_set_error(parent, "%s: out of memory", who);
@@ -114,49 +112,37 @@ static weft_result_t form(weft_comm_t *parent, const char *who, uint64_t id, con
   }
   for (int i = 0; i < size; i++) c->world_rank[i] = weft__world_rank(parent, parent_ranks[i]);
 
-  /* One formation at a time uses the listener, and the epoch cannot change under it. */
+  /* One formation at a time uses the endpoints, and the epoch cannot change under it. */
   pthread_mutex_lock(&ctx->excl_mu);
   if ((r = weft__comm_check_usable(parent, who)) != WEFT_SUCCESS) goto unlock;
-  fds = malloc((size_t)size * (size_t)c->nsocks * sizeof *fds);
-  peers = malloc((size_t)size * sizeof *peers);
-  if (!fds || !peers) {
+  if (!(cards = malloc((size_t)size * sizeof *cards))) {
     r = WEFT_ERR_NO_MEMORY;
     weft__comm_set_error(parent, "%s: out of memory", who);
     goto unlock;
   }
-  for (int i = 0; i < size; i++)
-    peers[i] = (weft__mesh_peer_t){.member_id = ctx->members[c->world_rank[i]].member_id,
-                                   .addr = ctx->members[c->world_rank[i]].addr};
-  weft__mesh_args_t ma = {.listen_fd = ctx->listen_fd, .key = &ctx->key, .epoch = ctx->epoch, .comm_id = id,
-                          .rank = my_rank, .size = size, .nsocks = c->nsocks, .peers = peers,
-                          .deadline = weft__now() + parent->timeout, .cancelled = form_cancelled,
-                          .cancel_ctx = ctx, .stash = ctx->stash};
-  r = weft__mesh_form(&ma, fds, err, sizeof err);
+  for (int i = 0; i < size; i++) cards[i] = weft__member_card(ctx, c->world_rank[i]);
+  weft__connect_args_t a = {.epoch = ctx->epoch, .comm_id = id, .rank = my_rank, .size = size, .cards = cards,
+                            .nsocks = c->nsocks, .chunk = c->chunk, .deadline = weft__now() + parent->timeout,
+                            .cancelled = form_cancelled, .cancel_ctx = ctx, .epoll_fd = ctx->epfd,
+                            .cb = weft__executor_callbacks(c)};
+  r = weft__net_connect(&ctx->endpoints, &a, &net, err, sizeof err);
   if (r != WEFT_SUCCESS) {
     weft__comm_set_error(parent, "%s: forming communicator %016llx (%d ranks; ranks below are its own): %s", who,
                          (unsigned long long)id, size, err);
     goto unlock;
   }
+  /* Linked with the engine paused: the engine walks the children list. */
   weft__epoch_pause(ctx, true);
-  weft__transport_args_t a = {.rank = my_rank, .size = size, .nsocks = c->nsocks, .fds = fds, .chunk = c->chunk,
-                              .epoll_fd = ctx->epfd, .cb = weft__executor_callbacks(c)};
-  r = c->tp_ops->create(&a, &c->tp);
-  if (r == WEFT_SUCCESS) {
-    pthread_mutex_lock(&ctx->mu);
-    c->next_child = ctx->children;
-    ctx->children = c;
-    ctx->refs++;
-    pthread_mutex_unlock(&ctx->mu);
-  } else {
-    for (int i = 0; i < size * c->nsocks; i++)
-      if (fds[i] >= 0) close(fds[i]);
-    weft__comm_set_error(parent, "%s: cannot create the %s transport", who, c->tp_ops->name);
-  }
+  c->net = net;
+  pthread_mutex_lock(&ctx->mu);
+  c->next_child = ctx->children;
+  ctx->children = c;
+  ctx->refs++;
+  pthread_mutex_unlock(&ctx->mu);
   weft__epoch_pause(ctx, false);
 unlock:
   pthread_mutex_unlock(&ctx->excl_mu);
-  free(fds);
-  free(peers);
+  free(cards);
   if (r != WEFT_SUCCESS) {
     child_free(c);
     return r;
@@ -277,13 +263,13 @@ WEFT_API weft_result_t weft_comm_create_group(weft_comm_t *parent, int nranks, c
 
 void weft__groups_epoch_over(weft_comm_t *ctx) {
   for (weft_comm_t *c = ctx->children; c; c = c->next_child) {
-    if (!c->tp) continue;
+    if (!c->net) continue;
     char msg[WEFT__ERR_LEN];
     snprintf(msg, sizeof msg, "communicator %016llx belongs to epoch %llu, which is over: make it again from the "
              "recovered root communicator", (unsigned long long)c->comm_id, (unsigned long long)c->epoch);
     weft__executor_fail_all(c, WEFT_ERR_REVOKED, msg, false);
-    c->tp_ops->destroy(c->tp);
-    c->tp = NULL;
+    weft__net_destroy(c->net);
+    c->net = NULL;
   }
 }
 
@@ -292,8 +278,8 @@ weft_result_t weft__group_destroy(weft_comm_t *c) {
   weft__ctx_exclusive_begin(ctx);
   c->closing = true; /* queued collectives fail instead of starting */
   weft__executor_fail_all(c, WEFT_ERR_INVALID_USAGE, "the communicator was destroyed", false);
-  if (c->tp) c->tp_ops->destroy(c->tp); /* says BYE on the child's lanes */
-  c->tp = NULL;
+  weft__net_destroy(c->net); /* says BYE on the child's lanes */
+  c->net = NULL;
   pthread_mutex_lock(&ctx->mu);
   for (weft_comm_t **pp = &ctx->children; *pp; pp = &(*pp)->next_child)
     if (*pp == c) {

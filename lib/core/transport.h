@@ -1,6 +1,16 @@
-/* The transport interface: a small non-blocking ops table (libfabric style: first field its
- * size so it can grow; filled with designated initializers). TCP implements it today
- * (transports/tcp/); shared memory, libfabric/verbs and CUDA IPC are meant to slot in beside it.
+/* The transport interface, version 2: a small non-blocking ops table (libfabric style: first
+ * field its size so it can grow; filled with designated initializers). TCP implements it
+ * (transports/tcp/); shared memory, libfabric and CUDA are meant to slot in beside it, each in its
+ * own folder with the same file set (transports/README.md). lib/core/net.c picks, per peer, which
+ * transport carries a communicator's traffic (WEFT_TRANSPORTS).
+ *
+ * Lifetimes, grown by size:
+ *   - process: open/close an *endpoint* (TCP: the listener on WEFT_SOCKET_IFNAME's address) and
+ *     describe it in this process's *card* (what a peer needs to connect: addresses, keys, host
+ *     identity; exchanged through the membership service);
+ *   - epoch and communicator: connect to the peers a communicator needs, from their cards, into
+ *     a *transport instance*, and disconnect it (destroy) when the epoch or communicator ends;
+ *   - operation: post_send / the on_header sink protocol / cancel_all, below.
  *
  * Division of labour. The core (lib/core/executor.c) knows operations, schedules and matching;
  * a transport knows how to move framed bytes to and from one peer. A transport never blocks and
@@ -8,16 +18,16 @@
  * weft__transport_cb_t.on_header, which answers with a sink (copy to this address, reduce into
  * that one, discard, or not yet). "Not yet" parks the connection — the transport stops reading
  * it until the core calls resume() — so frames that arrive before their receive is posted are
- * held back by TCP flow control instead of being buffered without bound.
- *
- * Memory registration has its place now (mem_register) so that RDMA transports can require
- * registered buffers and CUDA transports can be handed device pointers; TCP accepts any host
- * pointer and registers nothing.
+ * held back by flow control instead of being buffered without bound. A call that cannot finish
+ * at once never waits: it queues and completes later through a callback (post_send ->
+ * on_send_done), or reports "not yet" (PARK) and is retried on resume().
  */
 #ifndef WEFT_CORE_TRANSPORT_H
 #define WEFT_CORE_TRANSPORT_H
 
+#include "bootstrap/auth.h"
 #include "core/common.h"
+#include "core/sock.h"
 #include "core/wire.h"
 
 typedef struct weft__transport weft__transport_t;
@@ -31,15 +41,34 @@ typedef struct weft__watch {
   weft__transport_t *transport;
 } weft__watch_t;
 
+/* The memory a transfer reads or writes. Every transfer names its kind; a transport refuses a
+ * kind it does not list in its caps (WEFT_ERR_UNSUPPORTED) instead of touching it. */
 typedef enum {
   WEFT__MEM_HOST = 0,
-  WEFT__MEM_CUDA = 1, /* reserved for the CUDA transport */
+  WEFT__MEM_CUDA = 1, /* device memory: the CUDA transport's */
 } weft__mem_type_t;
+
+/* Capabilities (weft__transport_ops_t.caps). */
+#define WEFT__CAP_MEM_HOST (1u << 0)
+#define WEFT__CAP_MEM_CUDA (1u << 1)
+#define WEFT__CAP_ONE_SIDED (1u << 2) /* can write into a peer's registered sink (RDMA write) */
+
+/* A member's card: what its peers need to reach it. Today the membership service carries the
+ * TCP listen address; a transport that needs more (an RDMA address, a shared-memory segment
+ * name) adds its field here, filled in its open() and published the same way. */
+typedef struct {
+  uint64_t member_id;
+  uint64_t host_id;  /* equal on processes of one host (shared memory reaches only those) */
+  weft__addr_t addr; /* TCP */
+} weft__card_t;
+
+typedef struct weft__endpoint weft__endpoint_t; /* a transport's process-lifetime state */
 
 /* One posted send: the core owns it (it lives in the operation's state) and is told when every
  * frame has been written (on_send_done). */
 typedef struct weft__xfer {
   weft__frame_t hdr; /* template: type, descriptor, seq, phase; offset/len set per frame */
+  uint8_t mem;       /* weft__mem_type_t of buf */
   const uint8_t *buf;
   uint64_t len;
   uint32_t frames_left; /* frames not yet fully written */
@@ -56,6 +85,7 @@ typedef enum {
 
 typedef struct {
   uint8_t kind;  /* weft__sink_kind_t */
+  uint8_t mem;   /* COPY: weft__mem_type_t of dst */
   uint8_t *dst;  /* COPY: where payload byte 0 goes */
   void *target;  /* core's context echoed in on_reduce/on_recv_done */
 } weft__sink_t;
@@ -73,20 +103,45 @@ typedef struct {
   void (*on_peer_lost)(void *ctx, int peer, bool clean, const char *why);
 } weft__transport_cb_t;
 
+/* open(): one per process and transport. */
 typedef struct {
-  int rank, size;
-  int nsocks;       /* connections per peer */
-  int *fds;         /* size*nsocks connected sockets (mesh.h), ownership passes to the transport */
-  uint32_t chunk;   /* max payload bytes per frame */
-  int epoll_fd;     /* the progress engine's epoll set: the transport registers its fds there */
+  const char *ifname;           /* WEFT_SOCKET_IFNAME, or "" */
+  const char *route_host;       /* a host peers reach us from (the coordinator's): picks the */
+  int route_port;               /*   address to advertise when no ifname is given */
+  const weft__auth_key_t *key;  /* the job secret: every connection is authenticated */
+} weft__endpoint_args_t;
+
+/* connect(): one per epoch, communicator and transport. */
+typedef bool (*weft__connect_cancel_fn)(void *ctx, char *why, size_t whylen);
+typedef struct {
+  uint64_t epoch, comm_id;       /* both go into every handshake and frame */
+  int rank, size;                /* in the communicator */
+  const weft__card_t *cards;     /* size entries, in rank order */
+  const bool *serve;             /* size entries: the peers this instance carries (net.c) */
+  int nsocks;                    /* connections per peer (TCP) */
+  uint32_t chunk;                /* max payload bytes per frame */
+  double deadline;               /* connect gives up then, naming the missing peer */
+  weft__connect_cancel_fn cancelled; /* polled while connecting (epoch revoked: stop) */
+  void *cancel_ctx;
+  int epoll_fd;                  /* the engine's: the instance registers its fds there */
   weft__transport_cb_t cb;
-} weft__transport_args_t;
+} weft__connect_args_t;
 
 typedef struct weft__transport_ops {
   size_t size; /* sizeof(weft__transport_ops_t) the transport was built with */
   const char *name;
-  weft_result_t (*create)(const weft__transport_args_t *args, weft__transport_t **out);
-  void (*destroy)(weft__transport_t *t); /* sends BYE on every live connection first */
+  uint32_t caps; /* WEFT__CAP_* */
+  /* Process lifetime. open fills this process's card fields the transport owns. */
+  weft_result_t (*open)(const weft__endpoint_args_t *args, weft__endpoint_t **out, weft__card_t *card,
+                        char *err, size_t errlen);
+  void (*close)(weft__endpoint_t *ep);
+  /* Whether this transport can reach the member described by card from here. */
+  bool (*reachable)(weft__endpoint_t *ep, const weft__card_t *self, const weft__card_t *peer);
+  /* Epoch and communicator: bounded by args->deadline, cancellable. The peers not served get
+   * no connection. err names the peer that failed and why. */
+  weft_result_t (*connect)(weft__endpoint_t *ep, const weft__connect_args_t *args, weft__transport_t **out,
+                           char *err, size_t errlen);
+  void (*destroy)(weft__transport_t *t); /* disconnect: sends BYE on every live connection first */
   /* An epoll event whose data.ptr (a weft__watch_t) the transport registered. */
   void (*handle_event)(weft__transport_t *t, void *ptr, uint32_t events);
   /* Queue x to peer, striped over its connections in frames of at most chunk bytes (a zero

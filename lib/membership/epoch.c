@@ -6,7 +6,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "bootstrap/mesh.h"
 #include "membership/epoch.h"
 
 static void timed_wait(weft_comm_t *c, double until) {
@@ -92,9 +91,9 @@ weft_result_t weft__epoch_install(weft_comm_t *c, double deadline, char *err, si
     if (e->members[i].member_id == c->member_id) me = (int)i;
   /* Whatever happens next, the old epoch's connections are finished: the root's and every
    * child's (children made in the old epoch only fail from now on: group.c). */
-  weft__transport_t *old = c->tp;
-  __atomic_store_n(&c->tp, NULL, __ATOMIC_RELEASE);
-  if (old) c->tp_ops->destroy(old);
+  weft__net_t *old = c->net;
+  __atomic_store_n(&c->net, NULL, __ATOMIC_RELEASE);
+  weft__net_destroy(old);
   weft__groups_epoch_over(c);
   if (me < 0) {
     snprintf(err, errlen, "this process (member %llu) is not part of epoch %llu: it was evicted; start it again to rejoin",
@@ -120,30 +119,20 @@ weft_result_t weft__epoch_install(weft_comm_t *c, double deadline, char *err, si
   c->revoke_msg[0] = 0;
   pthread_mutex_unlock(&c->mu);
 
-  int nfds = c->size * c->nsocks;
-  int *fds = malloc((size_t)nfds * sizeof *fds);
-  weft__mesh_peer_t *peers = malloc((size_t)c->size * sizeof *peers);
-  if (!fds || !peers) {
-    free(fds);
-    free(peers);
+  weft__card_t *cards = malloc((size_t)c->size * sizeof *cards);
+  if (!cards) {
     snprintf(err, errlen, "out of memory forming the mesh");
     return WEFT_ERR_NO_MEMORY;
   }
-  for (int i = 0; i < c->size; i++) peers[i] = (weft__mesh_peer_t){.member_id = c->members[i].member_id, .addr = c->members[i].addr};
-  weft__mesh_args_t ma = {.listen_fd = c->listen_fd, .key = &c->key, .epoch = c->epoch, .comm_id = 0,
-                         .rank = c->rank, .size = c->size, .nsocks = c->nsocks, .peers = peers,
-                         .deadline = deadline, .cancelled = install_cancelled, .cancel_ctx = c, .stash = c->stash};
-  r = weft__mesh_form(&ma, fds, err, errlen);
-  free(peers);
-  if (r == WEFT_SUCCESS) {
-    weft__transport_args_t a = {.rank = c->rank, .size = c->size, .nsocks = c->nsocks, .fds = fds,
-                                .chunk = c->chunk, .epoll_fd = c->epfd, .cb = weft__executor_callbacks(c)};
-    weft__transport_t *tp = NULL;
-    r = c->tp_ops->create(&a, &tp);
-    if (r == WEFT_SUCCESS) __atomic_store_n(&c->tp, tp, __ATOMIC_RELEASE);
-    else snprintf(err, errlen, "cannot create the %s transport", c->tp_ops->name);
-  }
-  free(fds);
+  for (int i = 0; i < c->size; i++) cards[i] = weft__member_card(c, i);
+  weft__connect_args_t a = {.epoch = c->epoch, .comm_id = 0, .rank = c->rank, .size = c->size, .cards = cards,
+                            .nsocks = c->nsocks, .chunk = c->chunk, .deadline = deadline,
+                            .cancelled = install_cancelled, .cancel_ctx = c, .epoll_fd = c->epfd,
+                            .cb = weft__executor_callbacks(c)};
+  weft__net_t *net = NULL;
+  r = weft__net_connect(&c->endpoints, &a, &net, err, errlen);
+  free(cards);
+  if (r == WEFT_SUCCESS) __atomic_store_n(&c->net, net, __ATOMIC_RELEASE);
   if (r != WEFT_SUCCESS) {
     pthread_mutex_lock(&c->mu);
     c->revoked = true;

@@ -1,9 +1,9 @@
-/* Fuzz target: the mesh's PEER_HELLO decoder, weft__peer_hello_decode (lib/bootstrap/mesh.c),
+/* Fuzz target: the mesh's PEER_HELLO decoder, weft__peer_hello_decode (transports/tcp/mesh.c),
  * the first thing an acceptor reads from an authenticated but otherwise untrusted dialer.
  *
  * Input: the message bytes, any length (only 40 is valid). Property: an accepted message
  * re-encodes to exactly the input (magic, version and reserved bytes are all checked). */
-#include "bootstrap/mesh.h"
+#include "transports/tcp/mesh.h"
 #include "fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

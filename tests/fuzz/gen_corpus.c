@@ -10,7 +10,7 @@
 
 #include "bootstrap/auth.h"
 #include "bootstrap/coord_proto.h"
-#include "bootstrap/mesh.h"
+#include "transports/tcp/mesh.h"
 #include "core/wire.h"
 #include "fuzz_common.h"
 

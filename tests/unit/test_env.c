@@ -271,6 +271,9 @@ static void test_errors_name_the_variable(void **state) {
                  {"WEFT_SOCKET_IFNAME", "a-name-far-too-long"});
   DISCOVER_FAILS("WEFT_SOCKET_IFNAME=eth0 : not an interface name", {"WEFT_SOCKET_IFNAME", "eth0 "});
   DISCOVER_FAILS("WEFT_SOCKET_IFNAME=eth0:1: not an interface name", {"WEFT_SOCKET_IFNAME", "eth0:1"});
+  DISCOVER_FAILS("WEFT_TRANSPORTS=shm,,tcp: not a transport list", {"WEFT_TRANSPORTS", "shm,,tcp"});
+  DISCOVER_FAILS("WEFT_TRANSPORTS=TCP: not a transport list", {"WEFT_TRANSPORTS", "TCP"});
+  DISCOVER_FAILS("WEFT_TRANSPORTS=tcp,: not a transport list", {"WEFT_TRANSPORTS", "tcp,"});
 }
 
 static void test_socket_ifname(void **state) {
@@ -280,6 +283,9 @@ static void test_socket_ifname(void **state) {
   assert_string_equal(e.ifname, "");
   DISCOVER_OK(&e, {"WEFT_SOCKET_IFNAME", "enp65s0f1np1"});
   assert_string_equal(e.ifname, "enp65s0f1np1");
+  assert_string_equal(e.transports, "");
+  DISCOVER_OK(&e, {"WEFT_TRANSPORTS", "shm,tcp"});
+  assert_string_equal(e.transports, "shm,tcp");
 }
 
 static void test_long_values(void **state) {

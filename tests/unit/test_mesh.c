@@ -1,4 +1,4 @@
-/* Mesh formation (lib/bootstrap/mesh.c) with ranks as threads over loopback TCP, plus the
+/* Mesh formation (transports/tcp/mesh.c) with ranks as threads over loopback TCP, plus the
  * socket helpers it stands on (lib/core/sock.c). Every wait in here has a deadline: a bug shows
  * as a failed assertion, not a hung test. */
 #include <fcntl.h>
@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "bootstrap/mesh.h"
+#include "transports/tcp/mesh.h"
 
 #define MAXN 8
 #define MAXS 2

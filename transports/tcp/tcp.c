@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/transport.h"
+#include "transports/tcp/tcp.h"
 
 /* Bytes read ahead per connection. A small frame's header and payload then arrive in one recv
  * instead of two (three with the recv that finds the socket empty); a large payload still goes
@@ -191,6 +191,7 @@ static void conn_write(conn_t *c) {
 }
 
 static weft_result_t tcp_post_send(weft__transport_t *t, int peer, weft__xfer_t *x) {
+  if (x->mem != WEFT__MEM_HOST) return WEFT_ERR_UNSUPPORTED; /* caps: host memory only */
   uint32_t nframes = frame_count(t, x->len);
   x->frames_left = nframes;
   int used = (int)WEFT__MIN((uint32_t)t->nsocks, nframes);
@@ -419,7 +420,7 @@ static void tcp_handle_event(weft__transport_t *t, void *ptr, uint32_t events) {
 
 /* ---- lifecycle -------------------------------------------------------------------------- */
 
-static weft_result_t tcp_create(const weft__transport_args_t *a, weft__transport_t **out) {
+weft_result_t weft__tcp_instance_create(const weft__connect_args_t *a, const int *fds, weft__transport_t **out) {
   weft__transport_t *t = calloc(1, sizeof *t);
   if (!t) return WEFT_ERR_NO_MEMORY;
   t->rank = a->rank;
@@ -440,9 +441,10 @@ static weft_result_t tcp_create(const weft__transport_args_t *a, weft__transport
       c->t = t;
       c->peer = p;
       c->index = s;
-      c->fd = a->fds[p * a->nsocks + s];
-      if (p == a->rank) {
+      c->fd = fds[p * a->nsocks + s];
+      if (p == a->rank || c->fd < 0) { /* self, or a peer another transport serves */
         c->dead = true;
+        c->fd = -1;
         continue;
       }
       c->rx = malloc(RX_AHEAD); /* without it (out of memory) reads go direct: slower, correct */
@@ -549,7 +551,11 @@ static void tcp_mem_deregister(weft__transport_t *t, void *handle) { (void)t, (v
 const weft__transport_ops_t weft__tcp_ops = {
     .size = sizeof(weft__transport_ops_t),
     .name = "tcp",
-    .create = tcp_create,
+    .caps = WEFT__CAP_MEM_HOST,
+    .open = weft__tcp_open,
+    .close = weft__tcp_close,
+    .reachable = weft__tcp_reachable,
+    .connect = weft__tcp_connect,
     .destroy = tcp_destroy,
     .handle_event = tcp_handle_event,
     .post_send = tcp_post_send,

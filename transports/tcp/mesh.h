@@ -1,4 +1,4 @@
-/* Forming the full mesh of one communicator in one epoch (lib/bootstrap/mesh.c): every pair of
+/* Forming the full mesh of one communicator in one epoch (transports/tcp/mesh.c): every pair of
  * members gets `nsocks` authenticated TCP connections of its own (a communicator's lanes). Rank i dials every rank j > i and accepts from every
  * rank j < i. Each connection: TCP connect, auth handshake (role PEER, auth.h), then the dialer
  * sends PEER_HELLO and the acceptor answers PEER_ACK:
@@ -75,6 +75,7 @@ typedef struct {
   uint64_t epoch, comm_id;
   int rank, size, nsocks;
   const weft__mesh_peer_t *peers;
+  const bool *serve; /* size entries: connect only these peers (another transport has the rest); NULL: all */
   double deadline;
   weft__mesh_cancel_fn cancelled;
   void *cancel_ctx;

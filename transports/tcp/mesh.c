@@ -1,4 +1,4 @@
-/* Full-mesh formation for one epoch (lib/bootstrap/mesh.c); the wire exchange is in mesh.h.
+/* Full-mesh formation for one epoch (transports/tcp/mesh.c); the wire exchange is in mesh.h.
  *
  * Every connection this rank takes part in is a small state machine, and one poll loop drives
  * all of them at once, dialled and accepted alike:
@@ -35,7 +35,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "bootstrap/mesh.h"
+#include "transports/tcp/mesh.h"
 #include "core/wire.h"
 
 #define PEER_HELLO_VERSION 2
@@ -84,6 +84,7 @@ typedef struct {
   const weft__auth_key_t *key;
   uint64_t epoch, comm_id;
   weft__mesh_stash_t *stash;
+  const bool *serve;
   int rank, size, nsocks;
   const weft__mesh_peer_t *peers;
   int *fds;
@@ -319,6 +320,7 @@ static const char *hello_problem(const mesh_t *m, const weft__peer_hello_t *h, u
   if (h->comm_id != m->comm_id) return "PEER_HELLO for another communicator";
   if (h->size != (uint32_t)m->size) return "PEER_HELLO with another epoch size";
   if (h->rank >= (uint32_t)m->rank) return "PEER_HELLO from a rank that should not dial us";
+  if (m->serve && !m->serve[h->rank]) return "PEER_HELLO from a rank another transport serves";
   if (h->member_id != m->peers[h->rank].member_id) return "PEER_HELLO member id does not match";
   if (h->sock_index >= (uint32_t)m->nsocks) return "PEER_HELLO socket index out of range";
   if (m->fds[h->rank * (uint32_t)m->nsocks + h->sock_index] != -1) {
@@ -571,17 +573,17 @@ static const char *dial_waiting_for(const conn_t *c, char *buf, size_t len) {
   return buf;
 }
 
-static void timeout_error(mesh_t *m, const conn_t *dials, double waited) {
+static void timeout_error(mesh_t *m, const conn_t *dials, int ndial, double waited) {
   char addr[64], why[128] = "";
   int peer = -1;
   for (int j = 0; j < m->size && peer < 0; j++) {
+    if (j == m->rank || (m->serve && !m->serve[j])) continue;
     for (int s = 0; s < m->nsocks && peer < 0; s++) {
-      if (j == m->rank || m->fds[j * m->nsocks + s] >= 0) continue;
+      if (m->fds[j * m->nsocks + s] >= 0) continue;
       peer = j;
-      if (j < m->rank)
-        snprintf(why, sizeof why, "it never connected to us (sock %d)", s);
-      else
-        dial_waiting_for(&dials[(j - m->rank - 1) * m->nsocks + s], why, sizeof why);
+      if (j < m->rank) snprintf(why, sizeof why, "it never connected to us (sock %d)", s);
+      for (int d = 0; d < ndial && j > m->rank; d++)
+        if (dials[d].peer == j && dials[d].sock_index == s) dial_waiting_for(&dials[d], why, sizeof why);
     }
   }
   if (peer < 0) return; /* complete after all */
@@ -631,7 +633,8 @@ weft_result_t weft__mesh_form(const weft__mesh_args_t *args, int *fds, char *err
   double deadline = args->deadline;
   weft__mesh_cancel_fn cancelled = args->cancelled;
   void *ctx = args->cancel_ctx;
-  mesh_t m = {.key = key, .epoch = epoch, .comm_id = args->comm_id, .stash = args->stash, .rank = rank,
+  mesh_t m = {.key = key, .epoch = epoch, .comm_id = args->comm_id, .stash = args->stash, .serve = args->serve,
+              .rank = rank,
               .size = size, .nsocks = nsocks, .peers = peers, .fds = fds, .fatal = WEFT_SUCCESS, .err = err, .errlen = errlen};
   conn_t *dials = NULL, *acc = NULL;
   size_t nacc = 0, acc_cap = 0, pfd_cap = 0;
@@ -648,19 +651,25 @@ weft_result_t weft__mesh_form(const weft__mesh_args_t *args, int *fds, char *err
   }
   for (int i = 0; i < size * nsocks; i++) fds[i] = -1;
 
-  ndial = (size - rank - 1) * nsocks;
-  expected_accepts = rank * nsocks;
+  /* Rank i dials every served j > i and accepts from every served j < i. */
+  for (int j = 0; j < size; j++)
+    if (j != rank && (!args->serve || args->serve[j])) {
+      if (j > rank) ndial += nsocks;
+      else expected_accepts += nsocks;
+    }
   if (ndial > 0 && (dials = calloc((size_t)ndial, sizeof *dials)) == NULL) {
     m.fatal = WEFT_ERR_NO_MEMORY;
     snprintf(err, errlen, "mesh: out of memory");
     goto fail;
   }
   weft__sock_set_nonblock(listen_fd); /* a stray's RST between poll and accept must not block */
-  for (int i = 0; i < ndial; i++) {
+  for (int i = 0, peer = rank; i < ndial; i++) {
     conn_t *c = &dials[i];
+    if (i % nsocks == 0)
+      do peer++; while (args->serve && !args->serve[peer]);
     c->fd = -1;
     c->slot = -1;
-    c->peer = rank + 1 + i / nsocks;
+    c->peer = peer;
     c->sock_index = i % nsocks;
     dial_start(c, &peers[c->peer]);
     dial_advance(&m, c);
@@ -704,7 +713,7 @@ weft_result_t weft__mesh_form(const weft__mesh_args_t *args, int *fds, char *err
     nacc = live;
     if (m.fatal != WEFT_SUCCESS) goto fail;
     if (now >= deadline) {
-      timeout_error(&m, dials, now - start);
+      timeout_error(&m, dials, ndial, now - start);
       if (m.fatal != WEFT_SUCCESS) goto fail;
       break;
     }
