@@ -112,6 +112,7 @@ static weft_result_t build(weft_comm_t *comm, const call_t *k, weft__op_t *op) {
   op->sendbuf = k->sendbuf;
   op->recvbuf = k->recvbuf;
   op->esize = weft_dtype_size(k->dtype);
+  op->mem = &weft__memops_host; /* where a device backend would pick its own (memops.h) */
   op->epoch = comm->epoch;
   op->deadline = weft__now() + comm->timeout;
   if (k->coll == WEFT__COLL_SEND || k->coll == WEFT__COLL_RECV) {
@@ -145,10 +146,7 @@ static weft_result_t build(weft_comm_t *comm, const call_t *k, weft__op_t *op) {
   if (op->count == 0 && k->coll != WEFT__COLL_ALLTOALLV) a.coll = WEFT__COLL_BARRIER, a.algo = WEFT__ALGO_TREE;
   weft_result_t r = weft__sched_build(&a, &op->sched);
   if (r != WEFT_SUCCESS) return r;
-  if (op->sched.tmp_count) {
-    op->tmp = malloc(op->sched.tmp_count * op->esize);
-    if (!op->tmp) return WEFT_ERR_NO_MEMORY;
-  }
+  if (op->sched.tmp_count && (r = weft__op_scratch(op, op->sched.tmp_count * op->esize)) != WEFT_SUCCESS) return r;
   op->seq = ++comm->coll_seq;
   return WEFT_SUCCESS;
 }

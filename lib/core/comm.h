@@ -30,6 +30,7 @@
 #include "bootstrap/auth.h"
 #include "bootstrap/coord_proto.h"
 #include "bootstrap/mesh.h"
+#include "core/memops.h"
 #include "core/transport.h"
 
 #define WEFT__ERR_LEN 512
@@ -53,7 +54,9 @@ struct weft_request {
   const void *sendbuf;
   void *recvbuf;
   size_t esize;
-  uint8_t *tmp;
+  const weft__memops_t *mem; /* copies, reductions and scratch for its buffers (memops.h) */
+  uint8_t *tmp;              /* TMP scratch from mem, tmp_bytes large (kept when pooled) */
+  size_t tmp_bytes;
   weft__sched_t sched;
   double deadline;
   /* execution state (progress thread) */
@@ -235,6 +238,9 @@ weft_result_t weft__progress_coord_send(weft_comm_t *comm, const uint8_t *msg, s
 /* request.c */
 weft__op_t *weft__op_new(weft_comm_t *comm);
 void weft__op_free(weft__op_t *op);
+/* Gives op a TMP buffer of at least `bytes` from op->mem, reusing the one it has when large
+ * enough. */
+weft_result_t weft__op_scratch(weft__op_t *op, size_t bytes);
 void weft__op_complete(weft__op_t *op, weft_result_t result, const char *err);
 weft_result_t weft__op_wait(weft__op_t *op);
 void weft__comm_set_error(weft_comm_t *comm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -24,11 +24,21 @@ weft__op_t *weft__op_new(weft_comm_t *comm) {
 void weft__op_free(weft__op_t *op) {
   if (!op) return;
   weft__sched_free(&op->sched);
-  free(op->tmp);
+  if (op->tmp) op->mem->scratch_free(op->mem, op->tmp, op->tmp_bytes);
   free(op->xfers);
   free(op->got);
   free(op->fin);
   free(op);
+}
+
+weft_result_t weft__op_scratch(weft__op_t *op, size_t bytes) {
+  if (op->tmp && op->tmp_bytes >= bytes) return WEFT_SUCCESS;
+  if (op->tmp) op->mem->scratch_free(op->mem, op->tmp, op->tmp_bytes);
+  op->tmp_bytes = 0;
+  op->tmp = op->mem->scratch_alloc(op->mem, bytes);
+  if (!op->tmp) return WEFT_ERR_NO_MEMORY;
+  op->tmp_bytes = bytes;
+  return WEFT_SUCCESS;
 }
 
 void weft__op_complete(weft__op_t *op, weft_result_t result, const char *err) {
