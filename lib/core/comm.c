@@ -208,6 +208,7 @@ static void ctx_teardown(weft_comm_t *c) {
   pthread_mutex_destroy(&c->excl_mu);
   weft__mesh_stash_free(c->stash);
   free(c->group_keys);
+  weft__reuse_free(c->reuse);
   free(c);
 }
 
