@@ -112,6 +112,7 @@ static weft_result_t build(weft_comm_t *comm, const call_t *k, weft__op_t *op) {
   op->sendbuf = k->sendbuf;
   op->recvbuf = k->recvbuf;
   op->esize = weft_dtype_size(k->dtype);
+  weft__op_use_mem(op, &weft__memops_host); /* where a device backend would pick its own (memops.h) */
   op->epoch = comm->epoch;
   op->deadline = weft__now() + comm->timeout;
   if (k->coll == WEFT__COLL_SEND || k->coll == WEFT__COLL_RECV) {
@@ -143,12 +144,10 @@ static weft_result_t build(weft_comm_t *comm, const call_t *k, weft__op_t *op) {
    * rank that passed another count is told of the mismatch instead of waiting forever.
    * (Alltoallv's descriptor count is always 0: its pairwise exchange is barrier-shaped itself.) */
   if (op->count == 0 && k->coll != WEFT__COLL_ALLTOALLV) a.coll = WEFT__COLL_BARRIER, a.algo = WEFT__ALGO_TREE;
-  weft_result_t r = weft__sched_build(&a, &op->sched);
+  /* A repeated call copies its schedule from the cache into the op's reused step array. */
+  weft_result_t r = weft__sched_cache_build(comm->reuse ? &comm->reuse->sched : NULL, &a, &op->sched);
   if (r != WEFT_SUCCESS) return r;
-  if (op->sched.tmp_count) {
-    op->tmp = malloc(op->sched.tmp_count * op->esize);
-    if (!op->tmp) return WEFT_ERR_NO_MEMORY;
-  }
+  if (op->sched.tmp_count && (r = weft__op_scratch(op, op->sched.tmp_count * op->esize)) != WEFT_SUCCESS) return r;
   op->seq = ++comm->coll_seq;
   return WEFT_SUCCESS;
 }

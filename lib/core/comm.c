@@ -179,6 +179,7 @@ static void ctx_teardown(weft_comm_t *c) {
   pthread_cond_destroy(&c->engine_cv);
   pthread_mutex_destroy(&c->excl_mu);
   free(c->group_keys);
+  weft__reuse_free(c->reuse);
   free(c);
 }
 

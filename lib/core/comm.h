@@ -26,9 +26,11 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "algo/sched_cache.h"
 #include "algo/schedule.h"
 #include "bootstrap/auth.h"
 #include "bootstrap/coord_proto.h"
+#include "core/memops.h"
 #include "core/net.h"
 
 #define WEFT__ERR_LEN 512
@@ -52,7 +54,9 @@ struct weft_request {
   const void *sendbuf;
   void *recvbuf;
   size_t esize;
-  uint8_t *tmp;
+  const weft__memops_t *mem; /* copies, reductions and scratch for its buffers (memops.h) */
+  uint8_t *tmp;              /* TMP scratch from mem, tmp_bytes large (kept when pooled) */
+  size_t tmp_bytes;
   weft__sched_t sched;
   double deadline;
   /* execution state (progress thread) */
@@ -69,6 +73,17 @@ struct weft_request {
   weft_result_t result;
   char err[WEFT__ERR_LEN];
 };
+
+/* What a communicator keeps so that a warm call allocates nothing (request.c): finished
+ * operations with their step, transfer and scratch storage, and built schedules. Made by the
+ * first call on the communicator, freed with it. */
+#define WEFT__OP_POOL_MAX 16
+typedef struct {
+  pthread_mutex_t mu; /* the pool: an op returns from whichever thread finished with it */
+  weft__op_t *pool;   /* under mu, at most WEFT__OP_POOL_MAX; the rest are freed */
+  int pooled;
+  weft__sched_cache_t sched; /* caller's thread (calls on a communicator are serialised) */
+} weft__reuse_t;
 
 /* ABORTs kept per peer for operations that have not started here. More than one: a rank slow to
  * start seq k can receive a peer's ABORT for k and then its ABORT for k+1 (passed on from a third
@@ -101,6 +116,7 @@ struct weft_comm {
   weft__group_key_t *group_keys; /* weft_comm_create_group calls per (tag, ranks) key (ids) */
   size_t n_group_keys;
   bool closing;            /* being destroyed: queued operations must not start */
+  weft__reuse_t *reuse;    /* pooled operations, cached schedules (NULL before the first call) */
 
   /* identity of the current epoch (changed only by init/recover, with no operation pending);
    * a child's epoch is the one it was made in: once the context moves on it only fails */
@@ -230,9 +246,17 @@ void weft__progress_drive(weft_comm_t *comm, weft__op_t *op, double limit);
 /* Send one coordinator message from either thread (serialised by coord_wmu, bounded). */
 weft_result_t weft__progress_coord_send(weft_comm_t *comm, const uint8_t *msg, size_t len);
 
-/* request.c */
+/* request.c. weft__op_new takes an operation from the communicator's pool (caller's thread, in a
+ * call); weft__op_free gives it back, from any thread, once nothing references it. */
 weft__op_t *weft__op_new(weft_comm_t *comm);
 void weft__op_free(weft__op_t *op);
+/* Frees the pool and the schedule cache (communicator teardown). NULL is a no-op. */
+void weft__reuse_free(weft__reuse_t *reuse);
+/* Makes mem op's memory table (a pooled op's scratch from another table is freed first). */
+void weft__op_use_mem(weft__op_t *op, const weft__memops_t *mem);
+/* Gives op a TMP buffer of at least `bytes` from op->mem, reusing the one it has when large
+ * enough. */
+weft_result_t weft__op_scratch(weft__op_t *op, size_t bytes);
 void weft__op_complete(weft__op_t *op, weft_result_t result, const char *err);
 weft_result_t weft__op_wait(weft__op_t *op);
 void weft__comm_set_error(weft_comm_t *comm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

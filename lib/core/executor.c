@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "algo/reduce.h"
 #include "bootstrap/coord_proto.h"
 #include "core/comm.h"
 
@@ -213,13 +212,15 @@ static bool check_start(weft_comm_t *c, weft__op_t *op) {
 }
 
 static void finish_success(weft_comm_t *c, weft__op_t *op) {
+  const weft__memops_t *m = op->mem;
   if (op->redop == WEFT_AVG && op->recvbuf) {
     if (op->coll == WEFT__COLL_ALLREDUCE || op->coll == WEFT__COLL_REDUCE_SCATTER ||
         (op->coll == WEFT__COLL_REDUCE && op->root == c->rank))
-      weft__reduce_finish_avg(op->recvbuf, op->count, op->dtype, c->size);
+      m->finish_avg(m, op->recvbuf, op->count, op->dtype, c->size);
     else if (op->coll == WEFT__COLL_REDUCE_SCATTERV) /* op->count sums every rank's block */
-      weft__reduce_finish_avg(op->recvbuf, op->avg_count, op->dtype, c->size);
+      m->finish_avg(m, op->recvbuf, op->avg_count, op->dtype, c->size);
   }
+  if (m->fence) m->fence(m); /* the buffers go back to the caller */
   finish_op(c, op, WEFT_SUCCESS, NULL);
 }
 
@@ -237,14 +238,15 @@ static void run_phases(weft_comm_t *c, weft__op_t *op) {
       const weft__step_t *s = &op->sched.steps[i];
       if (s->kind == WEFT__STEP_COPY) {
         if (s->count)
-          memmove(buf_ptr(op, s->dst_buf) + s->dst_off * op->esize,
-                  buf_ptr(op, s->src_buf) + s->src_off * op->esize, s->count * op->esize);
+          op->mem->copy(op->mem, buf_ptr(op, s->dst_buf) + s->dst_off * op->esize,
+                        buf_ptr(op, s->src_buf) + s->src_off * op->esize, s->count * op->esize);
       } else {
         pending++;
       }
     }
     op->pending = pending;
     if (pending == 0) continue;
+    if (op->mem->fence) op->mem->fence(op->mem); /* sends read what copies and reductions wrote */
     op->in_setup = true;
     for (uint32_t i = op->step_begin; i < e; i++) {
       const weft__step_t *s = &op->sched.steps[i];
@@ -474,7 +476,7 @@ static void on_reduce(void *ctx, void *target, const weft__frame_t *f, const uin
   const weft__step_t *s = &op->sched.steps[idx];
   uint8_t *dst = buf_ptr(op, s->dst_buf) + s->dst_off * op->esize + f->offset;
   const uint8_t *src = buf_ptr(op, s->src_buf) + s->src_off * op->esize + f->offset;
-  weft__reduce(dst, src, data, f->len / op->esize, op->dtype, op->redop);
+  op->mem->reduce(op->mem, dst, src, data, f->len / op->esize, op->dtype, op->redop);
 }
 
 static void on_recv_done(void *ctx, void *target, const weft__frame_t *f) {

@@ -60,6 +60,7 @@ static void child_free(weft_comm_t *c) {
   free(c->peer_gone);
   free(c->aborts);
   free(c->group_keys);
+  weft__reuse_free(c->reuse);
   free(c);
 }
 

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,22 +14,92 @@
 
 #include "core/comm.h"
 
+/* Pooling. An operation is freed by whoever finishes with it: the caller in weft_wait/weft_test,
+ * or the engine for one its waiter abandoned. Either way the engine has unlinked it from every
+ * list before completing it (executor.c finish_op), so it can be reused at once. It keeps its
+ * storage — schedule steps, per-step arrays, scratch — and the next call overwrites the rest. */
+static void op_destroy(weft__op_t *op) {
+  weft__sched_free(&op->sched);
+  if (op->tmp) op->mem->scratch_free(op->mem, op->tmp, op->tmp_bytes);
+  free(op->xfers);
+  free(op->got);
+  free(op->fin);
+  free(op);
+}
+
+static weft__reuse_t *reuse_new(void) {
+  weft__reuse_t *r = calloc(1, sizeof *r);
+  if (r) pthread_mutex_init(&r->mu, NULL);
+  return r;
+}
+
+void weft__reuse_free(weft__reuse_t *r) {
+  if (!r) return;
+  while (r->pool) {
+    weft__op_t *op = r->pool;
+    r->pool = op->next;
+    op_destroy(op);
+  }
+  weft__sched_cache_free(&r->sched);
+  pthread_mutex_destroy(&r->mu);
+  free(r);
+}
+
 weft__op_t *weft__op_new(weft_comm_t *comm) {
-  weft__op_t *op = calloc(1, sizeof *op);
-  if (!op) return NULL;
+  if (!comm->reuse) comm->reuse = reuse_new(); /* without one, operations are not pooled */
+  weft__reuse_t *r = comm->reuse;
+  weft__op_t *op = NULL;
+  if (r) {
+    pthread_mutex_lock(&r->mu);
+    if ((op = r->pool)) r->pool = op->next, r->pooled--;
+    pthread_mutex_unlock(&r->mu);
+  }
+  if (!op) {
+    if (!(op = calloc(1, sizeof *op))) return NULL;
+    op->mem = &weft__memops_host;
+  } else {
+    /* Keep the storage, forget the last call. */
+    weft__op_t kept = *op;
+    memset(op, 0, offsetof(weft__op_t, err));
+    op->sched = kept.sched;
+    op->mem = kept.mem, op->tmp = kept.tmp, op->tmp_bytes = kept.tmp_bytes;
+    op->xfers = kept.xfers, op->got = kept.got, op->fin = kept.fin, op->arrays_cap = kept.arrays_cap;
+  }
   op->comm = comm;
+  op->err[0] = '\0';
   atomic_init(&op->done, false);
   return op;
 }
 
 void weft__op_free(weft__op_t *op) {
   if (!op) return;
-  weft__sched_free(&op->sched);
-  free(op->tmp);
-  free(op->xfers);
-  free(op->got);
-  free(op->fin);
-  free(op);
+  weft__reuse_t *r = op->comm->reuse;
+  if (r) {
+    pthread_mutex_lock(&r->mu);
+    bool keep = r->pooled < WEFT__OP_POOL_MAX;
+    if (keep) op->next = r->pool, r->pool = op, r->pooled++;
+    pthread_mutex_unlock(&r->mu);
+    if (keep) return;
+  }
+  op_destroy(op);
+}
+
+void weft__op_use_mem(weft__op_t *op, const weft__memops_t *mem) {
+  if (op->mem == mem) return;
+  if (op->tmp) op->mem->scratch_free(op->mem, op->tmp, op->tmp_bytes); /* the old table's scratch */
+  op->tmp = NULL;
+  op->tmp_bytes = 0;
+  op->mem = mem;
+}
+
+weft_result_t weft__op_scratch(weft__op_t *op, size_t bytes) {
+  if (op->tmp && op->tmp_bytes >= bytes) return WEFT_SUCCESS;
+  if (op->tmp) op->mem->scratch_free(op->mem, op->tmp, op->tmp_bytes);
+  op->tmp_bytes = 0;
+  op->tmp = op->mem->scratch_alloc(op->mem, bytes);
+  if (!op->tmp) return WEFT_ERR_NO_MEMORY;
+  op->tmp_bytes = bytes;
+  return WEFT_SUCCESS;
 }
 
 void weft__op_complete(weft__op_t *op, weft_result_t result, const char *err) {
