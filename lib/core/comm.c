@@ -9,7 +9,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "bootstrap/coord_client.h"
 #include "bootstrap/env.h"
 #include "core/comm.h"
 #include "core/config.h"
@@ -53,12 +52,12 @@ static weft_comm_t *comm_alloc(void) {
   weft_comm_t *c = calloc(1, sizeof *c);
   if (!c) return NULL;
   c->coord_fd = c->epfd = c->wake_fd = -1;
+  c->store_ops = &weft__store_coord_ops;
   c->ctx = c;
   c->refs = 1;
   pthread_mutex_init(&c->excl_mu, NULL);
   pthread_mutex_init(&c->mu, NULL);
   pthread_mutex_init(&c->engine_mu, NULL);
-  pthread_mutex_init(&c->coord_wmu, NULL);
   pthread_cond_init(&c->cv, NULL);
   pthread_cond_init(&c->engine_cv, NULL);
   atomic_init(&c->drivers, 0);
@@ -127,10 +126,9 @@ WEFT_API weft_result_t weft_comm_init(weft_comm_t **out, const weft_config_t *cf
   weft__coord_hello_t hello = {.world_size = (uint32_t)world, .rank_hint = rank, .incarnation = c->incarnation,
                                .listen_addr = c->endpoints.card.addr, .pid = (uint32_t)getpid()};
   gethostname(hello.host, sizeof hello.host - 1);
-  weft__coord_welcome_t welcome;
-  if ((r = weft__coord_connect(host, port, &c->key, &hello, deadline, &c->coord_fd, &welcome, err, sizeof err)) != WEFT_SUCCESS)
+  weft__store_join_args_t join = {.host = host, .port = port, .key = &c->key, .hello = &hello, .deadline = deadline};
+  if ((r = weft__membership_join(c, &join, err, sizeof err)) != WEFT_SUCCESS)
     INIT_FAIL(r, "weft_comm_init: rank %d: %s", rank, err); /* err names the coordinator */
-  c->member_id = welcome.member_id;
   c->rank = rank;
   c->size = world;
   if ((r = weft__progress_start(c)) != WEFT_SUCCESS) INIT_FAIL(r, "weft_comm_init: cannot start the progress thread");
@@ -152,15 +150,7 @@ static void ctx_teardown(weft_comm_t *c) {
   weft__progress_stop(c);
   weft__net_destroy(c->net); /* says BYE to every peer */
   c->net = NULL;
-  if (c->coord_fd >= 0) {
-    if (!atomic_load(&c->coord_lost)) {
-      uint8_t msg[WEFT__COORD_HDR_LEN];
-      size_t n = weft__coord_encode_empty(msg, sizeof msg, WEFT__COORD_LEAVE);
-      weft__coord_send(c->coord_fd, msg, n, weft__now() + 1.0);
-    }
-    close(c->coord_fd);
-  }
-  weft__coord_reader_free(&c->coord_rd);
+  weft__membership_leave(c); /* LEAVE: a clean departure, not a failure */
   weft__net_close(&c->endpoints);
   if (c->epfd >= 0) close(c->epfd);
   if (c->wake_fd >= 0) close(c->wake_fd);
@@ -174,7 +164,6 @@ static void ctx_teardown(weft_comm_t *c) {
   free(c->aborts);
   pthread_mutex_destroy(&c->mu);
   pthread_mutex_destroy(&c->engine_mu);
-  pthread_mutex_destroy(&c->coord_wmu);
   pthread_cond_destroy(&c->cv);
   pthread_cond_destroy(&c->engine_cv);
   pthread_mutex_destroy(&c->excl_mu);

@@ -17,7 +17,10 @@
  *     (progress.c) when nobody waits, or a caller blocked in a wait, which then runs the engine
  *     itself instead of handing over to the progress thread and back (progress.c explains why);
  *   - `mu` guards what both touch: the inbox of submitted operations, completion flags, the
- *     revoked state and the epoch table handed over by the coordinator.
+ *     revoked state and the epoch table handed over by the membership store.
+ * The membership store (lib/membership/store.h: the coordinator today) is reached only through
+ * lib/membership/service.c: the engine watches its fd and hands readiness and time to it, and
+ * what the store decodes arrives as callbacks that fill the hand-over state below.
  * Lock order: engine_mu before mu, never the other way.
  */
 #ifndef WEFT_CORE_COMM_H
@@ -32,6 +35,7 @@
 #include "bootstrap/coord_proto.h"
 #include "core/memops.h"
 #include "core/net.h"
+#include "membership/store.h"
 
 #define WEFT__ERR_LEN 512
 
@@ -135,11 +139,10 @@ struct weft_comm {
 
   /* sockets and transports */
   weft__endpoints_t endpoints; /* [ctx] every enabled transport's endpoint, and this process's card */
-  int coord_fd;
-  weft__coord_reader_t coord_rd;
-  double coord_last_rx, coord_last_tx;
-  atomic_bool coord_lost;     /* set by the progress thread, read by callers */
-  pthread_mutex_t coord_wmu; /* both threads send small coordinator messages */
+  const weft__store_ops_t *store_ops; /* [ctx] the membership store (service.c) */
+  weft__store_t *store;               /* [ctx] NULL before join and after leave */
+  int coord_fd;               /* [ctx] the store's fd in the epoll set, -1 if none */
+  atomic_bool coord_lost;     /* the store was lost (on_lost): set by the engine, read by callers */
   int epfd, wake_fd;
   weft__net_t *net; /* this communicator's transports in its epoch (NULL: none yet, or ended) */
 
@@ -175,12 +178,12 @@ struct weft_comm {
   uint64_t late_reported_seq;    /* progress thread: late reports already made up to this seq */
   char late_msg[WEFT__ERR_LEN];
 
-  /* coordinator hand-over (under mu) */
+  /* membership store hand-over (under mu; filled by service.c's callbacks) */
   weft__coord_epoch_t next_epoch;
   weft__coord_member_t *next_members;
   weft__coord_left_t *next_left;
   uint32_t next_cap;
-  int recover_answer; /* 0 waiting, 1 NO_CHANGE, 2 EPOCH, -1 ERROR */
+  weft__store_answer_t answer; /* to the last join or request_epoch */
   weft__coord_error_t coord_error;
 
   /* pausing the progress thread while an epoch is installed (under mu) */
@@ -243,8 +246,21 @@ void weft__progress_submit(weft_comm_t *comm, weft__op_t *op, bool caller_waits)
 /* A caller waiting for op runs the engine itself while it can (the engine is free and no pause
  * or stop is requested), until op completes or `limit`. Returns at once when it cannot. */
 void weft__progress_drive(weft_comm_t *comm, weft__op_t *op, double limit);
-/* Send one coordinator message from either thread (serialised by coord_wmu, bounded). */
-weft_result_t weft__progress_coord_send(weft_comm_t *comm, const uint8_t *msg, size_t len);
+
+/* membership/service.c: the context's side of the membership store (store.h). The engine calls
+ * read (the store's fd is readable), heartbeat and next_due; the rest is init, recover and the
+ * executor. Every function takes the root communicator. */
+weft_result_t weft__membership_join(weft_comm_t *ctx, weft__store_join_args_t *args, char *err, size_t errlen);
+void weft__membership_leave(weft_comm_t *ctx); /* LEAVE (unless lost) and close */
+void weft__membership_read(weft_comm_t *ctx);
+void weft__membership_heartbeat(weft_comm_t *ctx, double now);
+double weft__membership_next_due(const weft_comm_t *ctx);
+/* A peer (root rank world_rank) failed on the data plane: tell the store. */
+void weft__membership_report(weft_comm_t *ctx, int world_rank, const char *why);
+/* RECOVER (admit) or SHRINK for the current epoch; the answer becomes ctx->answer. */
+weft_result_t weft__membership_request_epoch(weft_comm_t *ctx, bool admit);
+/* A REVOKE: fail the epoch's operations naming the member, or defer it past an install. */
+void weft__membership_apply_revoke(weft_comm_t *ctx, const weft__coord_revoke_t *rv);
 
 /* request.c. weft__op_new takes an operation from the communicator's pool (caller's thread, in a
  * call); weft__op_free gives it back, from any thread, once nothing references it. */

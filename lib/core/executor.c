@@ -565,14 +565,7 @@ void weft__executor_peer_lost(weft_comm_t *c, int peer, bool clean, const char *
     bool first = weft__ctx_revoke(ctx, WEFT_ERR_PEER_LOST, msg);
     /* Tell the coordinator, so ranks that do not talk to `peer` learn it too; not when the epoch
      * was already revoked (peers then close connections because of that, not because they died). */
-    if (first && ctx->coord_fd >= 0 && ctx->members && strncmp(why, "coordinator:", 12) != 0) {
-      weft__coord_revoke_t rep = {.epoch = ctx->epoch, .member_id = ctx->members[world].member_id,
-                                  .rank = world, .reason = WEFT__FAIL_REPORTED};
-      snprintf(rep.text, sizeof rep.text, "%s", why);
-      uint8_t buf[256];
-      size_t n = weft__coord_encode_revoke(buf, sizeof buf, WEFT__COORD_REPORT, &rep);
-      if (n) weft__progress_coord_send(ctx, buf, n);
-    }
+    if (first && strncmp(why, "coordinator:", 12) != 0) weft__membership_report(ctx, world, why);
     /* The epoch is the context's: every communicator of it fails, and none reads from the lost
      * member again (data-plane fencing). */
     weft__ctx_fail_all(ctx, WEFT_ERR_PEER_LOST, msg, true);

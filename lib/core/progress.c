@@ -28,155 +28,14 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "bootstrap/coord_client.h"
 #include "core/comm.h"
 
 /* epoll data.ptr tags for the engine's own fds; anything else belongs to the transport. */
 static char wake_tag, coord_tag;
 
-weft_result_t weft__progress_coord_send(weft_comm_t *c, const uint8_t *msg, size_t len) {
-  pthread_mutex_lock(&c->coord_wmu);
-  weft_result_t r = c->coord_fd >= 0 && !atomic_load(&c->coord_lost) ? weft__coord_send(c->coord_fd, msg, len, weft__now() + 2.0)
-                                                        : WEFT_ERR_TRANSPORT;
-  pthread_mutex_unlock(&c->coord_wmu);
-  return r;
-}
-
 void weft__progress_wake(weft_comm_t *c) {
   uint64_t one = 1;
   (void)!write(c->wake_fd, &one, sizeof one);
-}
-
-/* Without the coordinator nobody can vouch for membership, and it fences a member it failed by
- * closing on it (it never takes the connection back): however the loss shows (EOF, a failed
- * send, or silence noticed first, as after a SIGSTOP longer than the heartbeat timeout), this
- * process fences itself. */
-static void coordinator_lost(weft_comm_t *c, const char *why) {
-  if (atomic_load(&c->coord_lost)) return; /* only the engine's holder gets here: no race */
-  /* The member id, not the rank: this runs while an epoch is being installed too, and the
-   * installer renumbers c->rank meanwhile (ThreadSanitizer caught the read). */
-  WEFT__WARN("member %llu: lost the coordinator: %s", (unsigned long long)c->member_id, why);
-  epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->coord_fd, NULL);
-  char msg[WEFT__ERR_LEN];
-  snprintf(msg, sizeof msg, "lost the coordinator (%s); this process may have been evicted", why);
-  pthread_mutex_lock(&c->mu);
-  /* The loss is the answer to any recover, now or later -- unless the coordinator's own ERROR
-   * (sent before it closed) is waiting: that is its word and stays. */
-  if (c->recover_answer != -1) {
-    c->coord_error.code = WEFT_ERR_TRANSPORT;
-    snprintf(c->coord_error.text, sizeof c->coord_error.text, "lost the coordinator: %s", why);
-  }
-  if (c->recover_answer == 0) c->recover_answer = -1;
-  if (!c->revoked) {
-    c->revoked = true;
-    c->revoke_code = WEFT_ERR_REVOKED;
-    snprintf(c->revoke_msg, sizeof c->revoke_msg, "%s", msg);
-  }
-  /* Published only now, with the details above under the same lock: a waiter that sees the flag
-   * (weft__epoch_wait_answer) must also see why. Published first, a recover once read the flag,
-   * then an empty error code, and reported "transport error" instead of the eviction. */
-  atomic_store(&c->coord_lost, true);
-  pthread_cond_broadcast(&c->cv);
-  pthread_mutex_unlock(&c->mu);
-  if (!c->paused) weft__ctx_fail_all(c, WEFT_ERR_REVOKED, msg, true);
-}
-
-static void handle_revoke(weft_comm_t *c, const weft__coord_revoke_t *rv) {
-  /* Remember that this epoch is revoked, whatever else arrives later: an epoch being installed
-   * must stop forming its mesh (a member that failed or left cannot join it). */
-  pthread_mutex_lock(&c->mu);
-  if (rv->epoch > c->revoked_upto) {
-    c->revoked_upto = rv->epoch;
-    snprintf(c->revoked_why, sizeof c->revoked_why, "rank %d %s: %s", rv->rank,
-             rv->reason == WEFT__FAIL_LEFT ? "left" : "failed", rv->text);
-  }
-  pthread_mutex_unlock(&c->mu);
-  if (c->paused || rv->epoch > c->epoch) {
-    /* About an epoch being installed right now: apply it once installed. */
-    if (rv->epoch > c->epoch || c->paused) {
-      pthread_mutex_lock(&c->mu);
-      /* A later LEFT notice must not erase an earlier failure. */
-      if (!c->has_deferred_revoke || c->deferred_revoke.epoch < rv->epoch || rv->reason != WEFT__FAIL_LEFT) {
-        c->deferred_revoke = *rv;
-        c->has_deferred_revoke = true;
-      }
-      pthread_mutex_unlock(&c->mu);
-    }
-    return;
-  }
-  if (rv->epoch != c->epoch || rv->rank < 0 || rv->rank >= c->size) return;
-  /* A clean departure is the data plane's to report: the transport says so only once the
-   * peer's every connection has drained, so frames it sent before leaving are still used. */
-  if (rv->reason == WEFT__FAIL_LEFT) return;
-  if (rv->rank == c->rank) return; /* about us: the coordinator fences us by closing */
-  char why[WEFT__ERR_LEN];
-  snprintf(why, sizeof why, "coordinator: %s", rv->text);
-  weft__executor_peer_lost(c, rv->rank, false, why);
-}
-
-static void handle_coord_message(weft_comm_t *c, uint8_t type, const uint8_t *p, uint32_t len) {
-  switch (type) {
-    case WEFT__COORD_HEARTBEAT: break;
-    case WEFT__COORD_REVOKE: {
-      weft__coord_revoke_t rv;
-      if (weft__coord_decode_revoke(p, len, &rv)) handle_revoke(c, &rv);
-      break;
-    }
-    case WEFT__COORD_EPOCH: {
-      pthread_mutex_lock(&c->mu);
-      uint32_t need = WEFT__COORD_MAX_MEMBERS;
-      if (c->next_cap < need) {
-        free(c->next_members);
-        free(c->next_left);
-        c->next_members = calloc(need, sizeof *c->next_members);
-        c->next_left = calloc(need, sizeof *c->next_left);
-        c->next_cap = c->next_members && c->next_left ? need : 0;
-      }
-      if (c->next_cap && weft__coord_decode_epoch(p, len, &c->next_epoch, c->next_members, c->next_left, c->next_cap)) {
-        c->recover_answer = 2;
-      } else {
-        c->recover_answer = -1;
-        c->coord_error.code = WEFT_ERR_PROTOCOL;
-        snprintf(c->coord_error.text, sizeof c->coord_error.text, "malformed EPOCH message from the coordinator");
-      }
-      pthread_cond_broadcast(&c->cv);
-      pthread_mutex_unlock(&c->mu);
-      break;
-    }
-    case WEFT__COORD_NO_CHANGE:
-      pthread_mutex_lock(&c->mu);
-      c->recover_answer = 1;
-      pthread_cond_broadcast(&c->cv);
-      pthread_mutex_unlock(&c->mu);
-      break;
-    case WEFT__COORD_ERROR: {
-      weft__coord_error_t e;
-      if (!weft__coord_decode_error(p, len, &e)) break;
-      WEFT__WARN("member %llu: coordinator error %u: %s", (unsigned long long)c->member_id, e.code, e.text);
-      pthread_mutex_lock(&c->mu);
-      c->coord_error = e;
-      c->recover_answer = -1;
-      pthread_cond_broadcast(&c->cv);
-      pthread_mutex_unlock(&c->mu);
-      break;
-    }
-    default:
-      WEFT__DEBUG("member %llu: ignoring coordinator message type %u", (unsigned long long)c->member_id, type);
-  }
-}
-
-static void read_coordinator(weft_comm_t *c) {
-  for (int i = 0; i < 64 && !atomic_load(&c->coord_lost); i++) {
-    char err[160];
-    int r = weft__coord_reader_step(&c->coord_rd, c->coord_fd, err, sizeof err);
-    if (r == 0) return;
-    if (r < 0) {
-      coordinator_lost(c, err);
-      return;
-    }
-    c->coord_last_rx = weft__now();
-    handle_coord_message(c, c->coord_rd.h.type, c->coord_rd.payload, c->coord_rd.h.length);
-  }
 }
 
 /* Submits what callers queued while the engine was busy, in order. */
@@ -198,21 +57,6 @@ static void drain_inbox(weft_comm_t *c) {
   take_inbox(c);
 }
 
-static void heartbeat(weft_comm_t *c, double now) {
-  if (c->coord_fd < 0 || atomic_load(&c->coord_lost)) return;
-  if (now - c->coord_last_tx >= c->hb_interval) {
-    uint8_t msg[WEFT__COORD_HDR_LEN];
-    size_t n = weft__coord_encode_empty(msg, sizeof msg, WEFT__COORD_HEARTBEAT);
-    if (weft__progress_coord_send(c, msg, n) != WEFT_SUCCESS) coordinator_lost(c, "cannot send heartbeat");
-    else c->coord_last_tx = now; /* the engine's holder keeps the heartbeat clock */
-  }
-  if (now - c->coord_last_rx > c->hb_timeout) {
-    char why[96];
-    snprintf(why, sizeof why, "no message from the coordinator for %.1f s", now - c->coord_last_rx);
-    coordinator_lost(c, why);
-  }
-}
-
 /* Pause handshake with epoch installation (membership/epoch.c): while paused this thread keeps
  * the coordinator conversation going but touches neither the transport nor the operations. */
 static void pause_point(weft_comm_t *c) {
@@ -224,7 +68,7 @@ static void pause_point(weft_comm_t *c) {
       weft__coord_revoke_t rv = c->deferred_revoke;
       c->has_deferred_revoke = false;
       pthread_mutex_unlock(&c->mu);
-      handle_revoke(c, &rv);
+      weft__membership_apply_revoke(c, &rv);
       return;
     }
   }
@@ -243,7 +87,7 @@ static void dispatch(weft_comm_t *c, const struct epoll_event *evs, int n) {
         drain_inbox(c);
       }
     }
-    else if (ptr == &coord_tag) read_coordinator(c);
+    else if (ptr == &coord_tag) weft__membership_read(c);
     else if (!c->paused) {
       /* Some communicator's transport (transport.h: weft__watch_t). While paused, the
        * transports may be being replaced: their events wait (level-triggered). */
@@ -251,14 +95,14 @@ static void dispatch(weft_comm_t *c, const struct epoll_event *evs, int n) {
       w->ops->handle_event(w->transport, ptr, evs[i].events);
     }
     /* One event can mean many megabytes reduced; liveness must not wait for the batch. */
-    heartbeat(c, weft__now());
+    weft__membership_heartbeat(c, weft__now());
   }
 }
 
 /* When the engine must next run even without events: the next heartbeat, the coordinator's
  * silence becoming a failure, or an operation's deadline. Read by the engine's holder. */
 static double next_wake(weft_comm_t *c) {
-  double next = WEFT__MIN(c->coord_last_tx + c->hb_interval, c->coord_last_rx + c->hb_timeout);
+  double next = weft__membership_next_due(c);
   return WEFT__MIN(next, weft__ctx_next_deadline(c));
 }
 
@@ -319,7 +163,7 @@ void weft__progress_drive(weft_comm_t *c, weft__op_t *op, double limit) {
     if (n == 0 && timeout_ms == 0) sched_yield();
     dispatch(c, evs, n > 0 ? n : 0);
     now = weft__now();
-    heartbeat(c, now);
+    weft__membership_heartbeat(c, now);
     weft__ctx_check_deadlines(c, now);
   }
   bool pending = weft__ctx_busy(c);
@@ -389,7 +233,7 @@ static void *progress_main(void *arg) {
     }
     dispatch(c, evs, n > 0 ? n : 0);
     double now = weft__now();
-    heartbeat(c, now);
+    weft__membership_heartbeat(c, now);
     if (!c->paused) weft__ctx_check_deadlines(c, now);
     pthread_mutex_lock(&c->mu);
     bool stop = c->stop;
@@ -416,7 +260,6 @@ weft_result_t weft__progress_start(weft_comm_t *c) {
   epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->wake_fd, &e);
   struct epoll_event ce = {.events = EPOLLIN, .data.ptr = &coord_tag};
   epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->coord_fd, &ce);
-  c->coord_last_rx = c->coord_last_tx = weft__now();
   if (pthread_create(&c->thread, NULL, progress_main, c) != 0) return WEFT_ERR_INTERNAL;
   c->thread_started = true;
   return WEFT_SUCCESS;

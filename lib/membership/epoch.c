@@ -36,12 +36,12 @@ void weft__epoch_pause(weft_comm_t *c, bool pause) {
   pthread_mutex_unlock(&c->mu);
 }
 
-/* Waits for the coordinator's answer: 1 NO_CHANGE, 2 EPOCH, -1 error (code in coord_error). */
-int weft__epoch_wait_answer(weft_comm_t *c, double deadline) {
+weft__store_answer_t weft__epoch_wait_answer(weft_comm_t *c, double deadline) {
   pthread_mutex_lock(&c->mu);
-  while (c->recover_answer == 0 && !atomic_load(&c->coord_lost) && weft__now() < deadline) timed_wait(c, deadline);
-  int a = c->recover_answer;
-  if (a == 0 && atomic_load(&c->coord_lost)) a = -1;
+  while (c->answer == WEFT__STORE_PENDING && !atomic_load(&c->coord_lost) && weft__now() < deadline)
+    timed_wait(c, deadline);
+  weft__store_answer_t a = c->answer;
+  if (a == WEFT__STORE_PENDING && atomic_load(&c->coord_lost)) a = WEFT__STORE_ERROR;
   pthread_mutex_unlock(&c->mu);
   return a;
 }
@@ -145,15 +145,15 @@ weft_result_t weft__epoch_install(weft_comm_t *c, double deadline, char *err, si
 
 weft_result_t weft__epoch_wait_and_join(weft_comm_t *c, double deadline, char *err, size_t errlen) {
   weft__epoch_pause(c, true);
-  int a = weft__epoch_wait_answer(c, deadline);
+  weft__store_answer_t a = weft__epoch_wait_answer(c, deadline);
   weft_result_t r;
-  if (a == 2) {
+  if (a == WEFT__STORE_EPOCH) {
     /* Every member of epoch 1 carries the JOINED flag (all were waiting joiners), so the flag
      * alone does not say "late": a process admitted by init is late exactly when the job
      * already had an epoch. */
     c->joined_late = c->next_epoch.epoch > 1;
     r = weft__epoch_install(c, deadline, err, errlen);
-  } else if (a == -1) {
+  } else if (a == WEFT__STORE_ERROR) {
     r = c->coord_error.code ? (weft_result_t)c->coord_error.code : WEFT_ERR_TRANSPORT;
     snprintf(err, errlen, "coordinator: %s", c->coord_error.text);
   } else {

@@ -12,7 +12,9 @@ weft_result_t weft__epoch_wait_and_join(weft_comm_t *c, double deadline, char *e
 
 /* Used by recover.c too. */
 void weft__epoch_pause(weft_comm_t *c, bool pause);
-int weft__epoch_wait_answer(weft_comm_t *c, double deadline);
+/* Waits for the store's answer (never PENDING unless the deadline passed); for ERROR the code
+ * and text are in c->coord_error. */
+weft__store_answer_t weft__epoch_wait_answer(weft_comm_t *c, double deadline);
 weft_result_t weft__epoch_install(weft_comm_t *c, double deadline, char *err, size_t errlen);
 
 /* weft_comm_recover's body. admit=false asks the coordinator for a shrink (SHRINK): failed

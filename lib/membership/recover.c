@@ -110,26 +110,20 @@ weft_result_t weft__comm_recover(weft_comm_t *c, weft_recover_info_t *info, bool
 
   double deadline = weft__now() + c->timeout;
   for (;;) {
-    pthread_mutex_lock(&c->mu);
-    c->recover_answer = 0;
-    pthread_mutex_unlock(&c->mu);
-    uint8_t msg[64];
-    size_t n = weft__coord_encode_epoch_ref(msg, sizeof msg, admit ? WEFT__COORD_RECOVER : WEFT__COORD_SHRINK,
-                                            c->epoch);
-    if (weft__progress_coord_send(c, msg, n) != WEFT_SUCCESS) {
+    if (weft__membership_request_epoch(c, admit) != WEFT_SUCCESS) {
       /* The connection is broken whether or not the progress thread has noticed yet (a write
        * can fail before the EOF is read), and the coordinator never takes one back: the same
        * answer as a loss already seen, so a fenced process always hears that it was evicted. */
       r = evicted(c, who);
       goto out;
     }
-    int a = weft__epoch_wait_answer(c, deadline);
-    /* The connection dropped without the coordinator's word (coordinator_lost answered for it). */
+    weft__store_answer_t a = weft__epoch_wait_answer(c, deadline);
+    /* The connection dropped without the coordinator's word (the store's on_lost answered for it). */
     /* Our own "lost the coordinator" (TRANSPORT) means fenced; an ERROR the coordinator sent
      * before closing (WEFT_ERR_MIN_SIZE, say) is its word and is reported as such. */
-    if (a == -1 && c->coord_error.code == WEFT_ERR_TRANSPORT) {
+    if (a == WEFT__STORE_ERROR && c->coord_error.code == WEFT_ERR_TRANSPORT) {
       r = evicted(c, who);
-    } else if (a == 1) {
+    } else if (a == WEFT__STORE_NO_CHANGE) {
       if (was_revoked && c->epoch == old_epoch) {
         /* Nobody else saw a failure (e.g. only this rank timed out): the membership stands but
          * this rank's view of the operation sequence may differ. Say so rather than guess. */
@@ -137,7 +131,7 @@ weft_result_t weft__comm_recover(weft_comm_t *c, weft_recover_info_t *info, bool
                              "was revoked locally (%s)", who, (unsigned long long)c->epoch, revoke_msg);
         r = WEFT_ERR_REVOKED;
       }
-    } else if (a == 2) {
+    } else if (a == WEFT__STORE_EPOCH) {
       r = weft__epoch_install(c, deadline, err, sizeof err);
       if (r != WEFT_SUCCESS && r != WEFT_ERR_NO_MEMORY && r != WEFT_ERR_REVOKED && revoked_while_forming(c, deadline)) {
         /* A member of the new epoch failed before its mesh was up, and the coordinator revoked
@@ -149,7 +143,7 @@ weft_result_t weft__comm_recover(weft_comm_t *c, weft_recover_info_t *info, bool
       }
       if (r != WEFT_SUCCESS && atomic_load(&c->coord_lost)) r = evicted(c, who); /* fenced while forming */
       else if (r != WEFT_SUCCESS) weft__comm_set_error(c, "%s: %s", who, err);
-    } else if (a == -1) {
+    } else if (a == WEFT__STORE_ERROR) {
       r = c->coord_error.code ? (weft_result_t)c->coord_error.code : WEFT_ERR_TRANSPORT;
       weft__comm_set_error(c, "%s: coordinator: %s", who, c->coord_error.text);
     } else {

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "membership.h"
+#include "membership/rules.h"
 
 typedef enum { M_WAITING, M_ACTIVE, M_GONE } member_state_t;
 
@@ -58,7 +59,7 @@ struct weft__mship {
    * Then only the whole world may start it again (every rank calling init anew, as a program
    * that creates communicators in a loop does); a lone process that arrives is a late restart of
    * a finished job, and an epoch of its own would run the application a second time, so it is
-   * refused after FINISHED_GRACE heartbeat timeouts. When the last member crashed or hung
+   * refused after WEFT__RULES_FINISHED_GRACE heartbeat timeouts. When the last member crashed or hung
    * instead, min_size joiners may re-form the job after one grace period (a whole-job restart). */
   bool finished;
   weft__mship_dest_t *dests; /* scratch for event recipients */
@@ -148,11 +149,13 @@ static void emit_to_one(weft__mship_t *m, weft__mship_event_t *ev, const member_
 
 static int by_rank_hint(const void *a, const void *b) {
   const member_t *x = *(member_t *const *)a, *y = *(member_t *const *)b;
-  /* Members without a launcher rank go after those with one. */
-  int64_t hx = x->rank_hint < 0 ? INT64_MAX : x->rank_hint;
-  int64_t hy = y->rank_hint < 0 ? INT64_MAX : y->rank_hint;
-  if (hx != hy) return hx < hy ? -1 : 1;
-  return x->id < y->id ? -1 : x->id > y->id;
+  weft__rules_candidate_t cx = {x->id, x->rank_hint}, cy = {y->id, y->rank_hint};
+  return weft__rules_order_cmp(&cx, &cy);
+}
+
+static weft__rules_member_state_t rules_state(member_state_t s) {
+  return s == M_ACTIVE ? WEFT__RULES_MEMBER_ACTIVE : s == M_WAITING ? WEFT__RULES_MEMBER_WAITING
+                                                                   : WEFT__RULES_MEMBER_GONE;
 }
 
 /* Epoch E+1 = the live members of E plus (admit) every waiting joiner, in rank-hint order.
@@ -169,9 +172,10 @@ static void form_epoch(weft__mship_t *m, bool admit) {
   size_t k = 0, nl = 0, joined = 0;
   for (size_t i = 0; i < m->n; i++) {
     member_t *r = &m->v[i];
-    if (r->state == M_GONE)
+    weft__rules_fate_t fate = weft__rules_fate(rules_state(r->state), admit);
+    if (fate == WEFT__RULES_LEAVES)
       left[nl++] = (weft__coord_left_t){r->id, r->rank, r->reason};
-    else if (r->state == M_ACTIVE || admit)
+    else if (fate != WEFT__RULES_WAITS)
       order[k++] = r;
   }
   qsort(order, size, sizeof *order, by_rank_hint);
@@ -227,8 +231,6 @@ static void refuse_min_size(weft__mship_t *m) {
   m->short_since = m->orphan_since = 0;
 }
 
-#define FINISHED_GRACE 2
-
 /* Tells waiting joiners the job is over and forgets them. */
 static void refuse_joiners_finished(weft__mship_t *m) {
   if (m->n_waiting == 0) return;
@@ -245,55 +247,41 @@ static void refuse_joiners_finished(weft__mship_t *m) {
   m->orphan_since = 0;
 }
 
-/* Decides whatever the current state allows: called after every change and every tick. */
+/* Decides whatever the current state allows (the rules: lib/membership/rules.h), and carries it
+ * out: called after every change and every tick. */
 static void progress(weft__mship_t *m, double now) {
-  double grace = m->cfg.heartbeat_timeout;
-  if (m->epoch == 0) {
-    if (m->n_waiting >= m->cfg.world_size) form_epoch(m, true);
-    return;
-  }
-  if (m->n_active == 0) {
-    if (m->n_waiting == 0) {
-      m->orphan_since = 0;
-      return;
-    }
-    if (m->orphan_since == 0) {
-      m->orphan_since = now;
-      logf_(m, "no member of epoch %" PRIu64 " is alive; %zu joiners wait for the world (%u)",
-            m->epoch, m->n_waiting, (unsigned)m->cfg.world_size);
-    }
-    if (m->n_waiting >= m->cfg.world_size) {
-      m->finished = false; /* the whole world is back: a new run of the job */
-      form_epoch(m, true);
-    } else if (m->finished) {
-      if (now - m->orphan_since >= FINISHED_GRACE * grace) refuse_joiners_finished(m);
-    } else if (m->n_waiting >= m->cfg.min_size && now - m->orphan_since >= grace) {
-      form_epoch(m, true);
-    }
-    return;
-  }
-  m->orphan_since = 0;
-  if (m->n_recovered < m->n_active) return;
-  bool admit = m->n_shrink == 0;
-  size_t joiners = admit ? m->n_waiting : 0;
-  if (m->n_gone == 0 && joiners == 0) {
+  weft__rules_config_t rc = {.world_size = m->cfg.world_size, .min_size = m->cfg.min_size,
+                             .grace = m->cfg.heartbeat_timeout};
+  weft__rules_view_t view = {.epoch = m->epoch, .n_active = m->n_active, .n_waiting = m->n_waiting,
+                             .n_gone = m->n_gone, .n_recovered = m->n_recovered,
+                             .n_shrink = m->n_shrink, .finished = m->finished,
+                             .orphan_since = m->orphan_since, .short_since = m->short_since};
+  weft__rules_decision_t d = weft__rules_decide(&rc, &view, now);
+  m->orphan_since = d.orphan_since;
+  m->short_since = d.short_since;
+  if (d.orphan_began)
+    logf_(m, "no member of epoch %" PRIu64 " is alive; %zu joiners wait for the world (%u)",
+          m->epoch, m->n_waiting, (unsigned)m->cfg.world_size);
+  if (d.short_began)
+    logf_(m, "recover of epoch %" PRIu64 ": %zu processes, below min size %u; waiting %.1f s "
+          "for joiners", m->epoch, d.size, (unsigned)m->cfg.min_size, rc.grace);
+  switch (d.verdict) {
+  case WEFT__RULES_WAIT: break;
+  case WEFT__RULES_NO_CHANGE: {
     weft__mship_event_t ev = {.kind = WEFT__MSHIP_NO_CHANGE, .u.epoch_ref = m->epoch};
     for (size_t i = 0; i < m->n; i++) m->v[i].recovered = m->v[i].shrink = false;
     m->n_recovered = m->n_shrink = 0;
     logf_(m, "recover of epoch %" PRIu64 ": no change", m->epoch);
     emit_to_state(m, &ev, M_ACTIVE);
-    return;
+    break;
   }
-  if (m->n_active + joiners >= m->cfg.min_size) {
-    form_epoch(m, admit);
-    return;
+  case WEFT__RULES_FORM:
+    if (d.restart) m->finished = false; /* the whole world is back: a new run of the job */
+    form_epoch(m, d.admit);
+    break;
+  case WEFT__RULES_REFUSE_MIN_SIZE: refuse_min_size(m); break;
+  case WEFT__RULES_REFUSE_FINISHED: refuse_joiners_finished(m); break;
   }
-  if (m->short_since == 0) {
-    m->short_since = now;
-    logf_(m, "recover of epoch %" PRIu64 ": %zu processes, below min size %u; waiting %.1f s "
-          "for joiners", m->epoch, m->n_active + joiners, (unsigned)m->cfg.min_size, grace);
-  }
-  if (now - m->short_since >= grace) refuse_min_size(m);
 }
 
 /* --- failures ------------------------------------------------------------------------------ */
@@ -362,16 +350,15 @@ void weft__mship_report(weft__mship_t *m, uint64_t reporter, const weft__coord_r
                         double now) {
   member_t *from = find(m, reporter);
   if (from == NULL || from->state != M_ACTIVE) return;
-  if (rep->epoch != m->epoch) {
-    logf_(m, "ignored a report from rank %d about epoch %" PRIu64 " (current %" PRIu64 ")",
-          (int)from->rank, rep->epoch, m->epoch);
-    return;
-  }
-  /* Once the epoch is revoked every member is on its way to recover, and connections close
-   * for that reason alone: a report then is an echo of the failure, not evidence of another.
-   * A member that really died is still caught by its own connection and heartbeats. */
-  if (epoch_revoked(m)) {
-    logf_(m, "ignored a report from rank %d: epoch %" PRIu64 " is already revoked", (int)from->rank, m->epoch);
+  /* A stale report (the reporter has not caught up) or one about a revoked epoch is ignored
+   * (rules.h: once revoked, connections close because members recover, not because they died;
+   * a member that really died is still caught by its own connection and heartbeats). */
+  if (!weft__rules_report_counts(rep->epoch, m->epoch, epoch_revoked(m))) {
+    if (rep->epoch != m->epoch)
+      logf_(m, "ignored a report from rank %d about epoch %" PRIu64 " (current %" PRIu64 ")",
+            (int)from->rank, rep->epoch, m->epoch);
+    else
+      logf_(m, "ignored a report from rank %d: epoch %" PRIu64 " is already revoked", (int)from->rank, m->epoch);
     return;
   }
   member_t *suspect = NULL;

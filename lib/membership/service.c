@@ -1,0 +1,164 @@
+/* The context's side of the membership store (store.h): joining through it, and what the
+ * store's events do to the context. The engine (lib/core/progress.c) only calls in here: it
+ * watches the store's fd, passes readiness and heartbeat time on, and never sees a message.
+ *
+ * What the store delivers, and where it goes:
+ *   on_answer  the hand-over state under c->mu (c->answer, c->next_epoch, c->coord_error), read
+ *              by whoever waits in weft__epoch_wait_answer (init, recover);
+ *   on_revoke  a member of this epoch failed: the context's operations fail naming it; about an
+ *              epoch being installed, it is deferred until the install ends (pause_point);
+ *   on_lost    the process is fenced: every operation fails, every recover hears it. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "core/comm.h"
+
+/* Without the coordinator nobody can vouch for membership, and it fences a member it failed by
+ * closing on it (it never takes the connection back): however the loss shows (EOF, a failed
+ * send, or silence noticed first, as after a SIGSTOP longer than the heartbeat timeout), this
+ * process fences itself. */
+static void on_lost(void *arg, const char *why) {
+  weft_comm_t *c = arg;
+  if (atomic_load(&c->coord_lost)) return; /* only the engine's holder gets here: no race */
+  /* The member id, not the rank: this runs while an epoch is being installed too, and the
+   * installer renumbers c->rank meanwhile (ThreadSanitizer caught the read). */
+  WEFT__WARN("member %llu: lost the coordinator: %s", (unsigned long long)c->member_id, why);
+  epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->coord_fd, NULL);
+  char msg[WEFT__ERR_LEN];
+  snprintf(msg, sizeof msg, "lost the coordinator (%s); this process may have been evicted", why);
+  pthread_mutex_lock(&c->mu);
+  /* The loss is the answer to any recover, now or later -- unless the coordinator's own ERROR
+   * (sent before it closed) is waiting: that is its word and stays. */
+  if (c->answer != WEFT__STORE_ERROR) {
+    c->coord_error.code = WEFT_ERR_TRANSPORT;
+    snprintf(c->coord_error.text, sizeof c->coord_error.text, "lost the coordinator: %s", why);
+  }
+  if (c->answer == WEFT__STORE_PENDING) c->answer = WEFT__STORE_ERROR;
+  if (!c->revoked) {
+    c->revoked = true;
+    c->revoke_code = WEFT_ERR_REVOKED;
+    snprintf(c->revoke_msg, sizeof c->revoke_msg, "%s", msg);
+  }
+  /* Published only now, with the details above under the same lock: a waiter that sees the flag
+   * (weft__epoch_wait_answer) must also see why. Published first, a recover once read the flag,
+   * then an empty error code, and reported "transport error" instead of the eviction. */
+  atomic_store(&c->coord_lost, true);
+  pthread_cond_broadcast(&c->cv);
+  pthread_mutex_unlock(&c->mu);
+  if (!c->paused) weft__ctx_fail_all(c, WEFT_ERR_REVOKED, msg, true);
+}
+
+void weft__membership_apply_revoke(weft_comm_t *c, const weft__coord_revoke_t *rv) {
+  /* Remember that this epoch is revoked, whatever else arrives later: an epoch being installed
+   * must stop forming its mesh (a member that failed or left cannot join it). */
+  pthread_mutex_lock(&c->mu);
+  if (rv->epoch > c->revoked_upto) {
+    c->revoked_upto = rv->epoch;
+    snprintf(c->revoked_why, sizeof c->revoked_why, "rank %d %s: %s", rv->rank,
+             rv->reason == WEFT__FAIL_LEFT ? "left" : "failed", rv->text);
+  }
+  pthread_mutex_unlock(&c->mu);
+  if (c->paused || rv->epoch > c->epoch) {
+    /* About an epoch being installed right now: apply it once installed. */
+    pthread_mutex_lock(&c->mu);
+    /* A later LEFT notice must not erase an earlier failure. */
+    if (!c->has_deferred_revoke || c->deferred_revoke.epoch < rv->epoch || rv->reason != WEFT__FAIL_LEFT) {
+      c->deferred_revoke = *rv;
+      c->has_deferred_revoke = true;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return;
+  }
+  if (rv->epoch != c->epoch || rv->rank < 0 || rv->rank >= c->size) return;
+  /* A clean departure is the data plane's to report: the transport says so only once the
+   * peer's every connection has drained, so frames it sent before leaving are still used. */
+  if (rv->reason == WEFT__FAIL_LEFT) return;
+  if (rv->rank == c->rank) return; /* about us: the coordinator fences us by closing */
+  char why[WEFT__ERR_LEN];
+  snprintf(why, sizeof why, "coordinator: %s", rv->text);
+  weft__executor_peer_lost(c, rv->rank, false, why);
+}
+
+static void on_revoke(void *arg, const weft__coord_revoke_t *rv) { weft__membership_apply_revoke(arg, rv); }
+
+/* Copies an EPOCH into the hand-over state; false: out of memory. Under c->mu. */
+static bool keep_epoch(weft_comm_t *c, const weft__coord_epoch_t *e) {
+  uint32_t need = e->size > e->num_left ? e->size : e->num_left;
+  if (need == 0) need = 1;
+  if (c->next_cap < need) {
+    free(c->next_members);
+    free(c->next_left);
+    c->next_members = calloc(need, sizeof *c->next_members);
+    c->next_left = calloc(need, sizeof *c->next_left);
+    c->next_cap = c->next_members && c->next_left ? need : 0;
+    if (!c->next_cap) return false;
+  }
+  memcpy(c->next_members, e->members, e->size * sizeof *c->next_members);
+  memcpy(c->next_left, e->left, e->num_left * sizeof *c->next_left);
+  c->next_epoch = *e;
+  c->next_epoch.members = c->next_members;
+  c->next_epoch.left = c->next_left;
+  return true;
+}
+
+static void on_answer(void *arg, weft__store_answer_t answer, const weft__coord_epoch_t *e,
+                      const weft__coord_error_t *err) {
+  weft_comm_t *c = arg;
+  pthread_mutex_lock(&c->mu);
+  if (answer == WEFT__STORE_EPOCH && !keep_epoch(c, e)) {
+    answer = WEFT__STORE_ERROR;
+    c->coord_error = (weft__coord_error_t){.code = WEFT_ERR_NO_MEMORY};
+    snprintf(c->coord_error.text, sizeof c->coord_error.text, "out of memory for the coordinator's EPOCH");
+  } else if (answer == WEFT__STORE_ERROR) {
+    c->coord_error = *err;
+  }
+  c->answer = answer;
+  pthread_cond_broadcast(&c->cv);
+  pthread_mutex_unlock(&c->mu);
+}
+
+weft_result_t weft__membership_join(weft_comm_t *c, weft__store_join_args_t *a, char *err, size_t errlen) {
+  a->hb_interval = c->hb_interval;
+  a->hb_timeout = c->hb_timeout;
+  a->cb = (weft__store_cb_t){.ctx = c, .on_revoke = on_revoke, .on_answer = on_answer, .on_lost = on_lost};
+  weft_result_t r = c->store_ops->join(a, &c->store, &c->member_id, err, errlen);
+  if (r == WEFT_SUCCESS) c->coord_fd = c->store_ops->fd(c->store);
+  return r;
+}
+
+void weft__membership_leave(weft_comm_t *c) {
+  if (!c->store) return;
+  c->store_ops->leave(c->store);
+  c->store = NULL;
+  c->coord_fd = -1;
+}
+
+void weft__membership_read(weft_comm_t *c) {
+  if (c->store) c->store_ops->on_readable(c->store);
+}
+
+void weft__membership_heartbeat(weft_comm_t *c, double now) {
+  if (c->store) c->store_ops->heartbeat(c->store, now);
+}
+
+double weft__membership_next_due(const weft_comm_t *c) {
+  return c->store ? c->store_ops->next_due(c->store) : weft__now() + 1.0;
+}
+
+void weft__membership_report(weft_comm_t *ctx, int world_rank, const char *why) {
+  if (!ctx->store || !ctx->members) return;
+  weft__coord_revoke_t rep = {.epoch = ctx->epoch, .member_id = ctx->members[world_rank].member_id,
+                              .rank = world_rank, .reason = WEFT__FAIL_REPORTED};
+  snprintf(rep.text, sizeof rep.text, "%s", why);
+  ctx->store_ops->report(ctx->store, &rep);
+}
+
+weft_result_t weft__membership_request_epoch(weft_comm_t *c, bool admit) {
+  pthread_mutex_lock(&c->mu);
+  c->answer = WEFT__STORE_PENDING;
+  pthread_mutex_unlock(&c->mu);
+  return c->store ? c->store_ops->request_epoch(c->store, c->epoch, admit) : WEFT_ERR_TRANSPORT;
+}

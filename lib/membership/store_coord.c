@@ -1,0 +1,208 @@
+/* The membership store over the coordinator protocol (store.h; the wire: lib/bootstrap/
+ * coord_proto.h; the service: tools/weft-coordinator.c). One authenticated TCP connection to the
+ * coordinator carries everything: HELLO/WELCOME at join, HEARTBEAT both ways, REPORT, RECOVER or
+ * SHRINK, and what the coordinator decides (REVOKE, EPOCH, NO_CHANGE, ERROR).
+ *
+ * Liveness: every hb_interval this process tells the coordinator it is alive; the coordinator's
+ * silence for hb_timeout means it is lost. The coordinator fences a member it failed by closing
+ * its connection and never takes one back, so losing the connection (EOF, a failed send, or
+ * silence) is final: on_lost, once, and nothing after it.
+ *
+ * Cards are not carried by this protocol (yet): publish_card and fetch_cards return
+ * WEFT_ERR_UNSUPPORTED; addresses travel in HELLO and EPOCH as before. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "bootstrap/coord_client.h"
+#include "membership/store.h"
+
+/* A send waits at most this long for the socket (a full send buffer means a stuck coordinator,
+ * which the heartbeat timeout then reports). */
+#define SEND_BOUND_S 2.0
+#define LEAVE_BOUND_S 1.0
+/* Messages handled per on_readable: liveness must not wait for a burst. */
+#define READ_BATCH 64
+
+struct weft__store {
+  int fd;
+  uint64_t member_id;     /* for log lines */
+  weft__store_cb_t cb;
+  weft__coord_reader_t rd; /* engine holder */
+  double last_rx, last_tx; /* engine holder: the heartbeat clocks */
+  double hb_interval, hb_timeout;
+  atomic_bool lost;        /* set after on_lost returned; read by every thread */
+  pthread_mutex_t wmu;     /* serialises sends from the engine and from callers */
+  weft__coord_member_t *members; /* EPOCH decode scratch (WEFT__COORD_MAX_MEMBERS, on first use) */
+  weft__coord_left_t *left;
+};
+
+static weft_result_t send_msg(weft__store_t *s, const uint8_t *msg, size_t len) {
+  pthread_mutex_lock(&s->wmu);
+  weft_result_t r = s->fd >= 0 && !atomic_load(&s->lost) ? weft__coord_send(s->fd, msg, len, weft__now() + SEND_BOUND_S)
+                                                          : WEFT_ERR_TRANSPORT;
+  pthread_mutex_unlock(&s->wmu);
+  return r;
+}
+
+/* Published after the callback: it records why before anyone can see the store lost (a caller
+ * whose send fails then reads the reason, not an empty one). Only the engine holder calls this. */
+static void lose(weft__store_t *s, const char *why) {
+  if (atomic_load(&s->lost)) return;
+  s->cb.on_lost(s->cb.ctx, why);
+  atomic_store(&s->lost, true);
+}
+
+static void deliver_epoch(weft__store_t *s, const uint8_t *p, uint32_t len) {
+  if (!s->members) {
+    s->members = calloc(WEFT__COORD_MAX_MEMBERS, sizeof *s->members);
+    s->left = calloc(WEFT__COORD_MAX_MEMBERS, sizeof *s->left);
+  }
+  weft__coord_epoch_t e;
+  if (s->members && s->left && weft__coord_decode_epoch(p, len, &e, s->members, s->left, WEFT__COORD_MAX_MEMBERS)) {
+    s->cb.on_answer(s->cb.ctx, WEFT__STORE_EPOCH, &e, NULL);
+    return;
+  }
+  weft__coord_error_t err = {.code = WEFT_ERR_PROTOCOL};
+  snprintf(err.text, sizeof err.text, "malformed EPOCH message from the coordinator");
+  s->cb.on_answer(s->cb.ctx, WEFT__STORE_ERROR, NULL, &err);
+}
+
+static void handle_message(weft__store_t *s, uint8_t type, const uint8_t *p, uint32_t len) {
+  switch (type) {
+    case WEFT__COORD_HEARTBEAT: break;
+    case WEFT__COORD_REVOKE: {
+      weft__coord_revoke_t rv;
+      if (weft__coord_decode_revoke(p, len, &rv)) s->cb.on_revoke(s->cb.ctx, &rv);
+      break;
+    }
+    case WEFT__COORD_EPOCH: deliver_epoch(s, p, len); break;
+    case WEFT__COORD_NO_CHANGE: s->cb.on_answer(s->cb.ctx, WEFT__STORE_NO_CHANGE, NULL, NULL); break;
+    case WEFT__COORD_ERROR: {
+      weft__coord_error_t e;
+      if (!weft__coord_decode_error(p, len, &e)) break;
+      WEFT__WARN("member %llu: coordinator error %u: %s", (unsigned long long)s->member_id, e.code, e.text);
+      s->cb.on_answer(s->cb.ctx, WEFT__STORE_ERROR, NULL, &e);
+      break;
+    }
+    default:
+      WEFT__DEBUG("member %llu: ignoring coordinator message type %u", (unsigned long long)s->member_id, type);
+  }
+}
+
+static weft_result_t coord_join(const weft__store_join_args_t *a, weft__store_t **out, uint64_t *member_id, char *err,
+                                size_t errlen) {
+  *out = NULL;
+  weft__store_t *s = calloc(1, sizeof *s);
+  if (!s) {
+    snprintf(err, errlen, "out of memory");
+    return WEFT_ERR_NO_MEMORY;
+  }
+  weft__coord_welcome_t welcome;
+  weft_result_t r = weft__coord_connect(a->host, a->port, a->key, a->hello, a->deadline, &s->fd, &welcome, err, errlen);
+  if (r != WEFT_SUCCESS) {
+    free(s);
+    return r;
+  }
+  s->member_id = *member_id = welcome.member_id;
+  s->cb = a->cb;
+  s->hb_interval = a->hb_interval;
+  s->hb_timeout = a->hb_timeout;
+  s->last_rx = s->last_tx = weft__now();
+  atomic_init(&s->lost, false);
+  pthread_mutex_init(&s->wmu, NULL);
+  *out = s;
+  return WEFT_SUCCESS;
+}
+
+static int coord_fd(const weft__store_t *s) { return s->fd; }
+
+static void coord_on_readable(weft__store_t *s) {
+  for (int i = 0; i < READ_BATCH && !atomic_load(&s->lost); i++) {
+    char err[160];
+    int r = weft__coord_reader_step(&s->rd, s->fd, err, sizeof err);
+    if (r == 0) return;
+    if (r < 0) {
+      lose(s, err);
+      return;
+    }
+    s->last_rx = weft__now();
+    handle_message(s, s->rd.h.type, s->rd.payload, s->rd.h.length);
+  }
+}
+
+static void coord_heartbeat(weft__store_t *s, double now) {
+  if (s->fd < 0 || atomic_load(&s->lost)) return;
+  if (now - s->last_tx >= s->hb_interval) {
+    uint8_t msg[WEFT__COORD_HDR_LEN];
+    size_t n = weft__coord_encode_empty(msg, sizeof msg, WEFT__COORD_HEARTBEAT);
+    if (send_msg(s, msg, n) != WEFT_SUCCESS) lose(s, "cannot send heartbeat");
+    else s->last_tx = now;
+  }
+  if (now - s->last_rx > s->hb_timeout) {
+    char why[96];
+    snprintf(why, sizeof why, "no message from the coordinator for %.1f s", now - s->last_rx);
+    lose(s, why);
+  }
+}
+
+static double coord_next_due(const weft__store_t *s) {
+  return WEFT__MIN(s->last_tx + s->hb_interval, s->last_rx + s->hb_timeout);
+}
+
+static weft_result_t coord_report(weft__store_t *s, const weft__coord_revoke_t *rep) {
+  uint8_t buf[256];
+  size_t n = weft__coord_encode_revoke(buf, sizeof buf, WEFT__COORD_REPORT, rep);
+  return n ? send_msg(s, buf, n) : WEFT_ERR_INTERNAL;
+}
+
+static weft_result_t coord_request_epoch(weft__store_t *s, uint64_t epoch, bool admit) {
+  uint8_t msg[64];
+  size_t n = weft__coord_encode_epoch_ref(msg, sizeof msg, admit ? WEFT__COORD_RECOVER : WEFT__COORD_SHRINK, epoch);
+  return n ? send_msg(s, msg, n) : WEFT_ERR_INTERNAL;
+}
+
+static void coord_leave(weft__store_t *s) {
+  if (!s) return;
+  if (s->fd >= 0) {
+    if (!atomic_load(&s->lost)) {
+      uint8_t msg[WEFT__COORD_HDR_LEN];
+      size_t n = weft__coord_encode_empty(msg, sizeof msg, WEFT__COORD_LEAVE);
+      weft__coord_send(s->fd, msg, n, weft__now() + LEAVE_BOUND_S);
+    }
+    close(s->fd);
+  }
+  weft__coord_reader_free(&s->rd);
+  pthread_mutex_destroy(&s->wmu);
+  free(s->members);
+  free(s->left);
+  free(s);
+}
+
+static weft_result_t coord_publish_card(weft__store_t *s, const void *card, size_t len) {
+  (void)s, (void)card, (void)len;
+  return WEFT_ERR_UNSUPPORTED;
+}
+
+static weft_result_t coord_fetch_cards(weft__store_t *s, const uint64_t *ids, size_t n, weft__store_card_t *cards,
+                                       double deadline) {
+  (void)s, (void)ids, (void)n, (void)cards, (void)deadline;
+  return WEFT_ERR_UNSUPPORTED;
+}
+
+const weft__store_ops_t weft__store_coord_ops = {
+    .size = sizeof(weft__store_ops_t),
+    .name = "coordinator",
+    .join = coord_join,
+    .fd = coord_fd,
+    .on_readable = coord_on_readable,
+    .heartbeat = coord_heartbeat,
+    .next_due = coord_next_due,
+    .report = coord_report,
+    .request_epoch = coord_request_epoch,
+    .leave = coord_leave,
+    .publish_card = coord_publish_card,
+    .fetch_cards = coord_fetch_cards,
+};
