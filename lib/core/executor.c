@@ -39,6 +39,18 @@ static uint8_t *at(weft__op_t *op, uint8_t buf, uint64_t off, uint64_t nbytes) {
 
 static const char *op_name(const weft__op_t *op) { return weft__coll_name(op->coll); }
 
+/* "rank 2", or in a child communicator "rank 2 (root rank 5)": a detail names peers in the
+ * communicator's own ranks, and the root's rank is what the launcher and the logs show. */
+typedef struct {
+  char s[48];
+} peer_label_t;
+static peer_label_t who(const weft_comm_t *c, int peer) {
+  peer_label_t l;
+  if (c == c->ctx || peer < 0 || peer >= c->size) snprintf(l.s, sizeof l.s, "rank %d", peer);
+  else snprintf(l.s, sizeof l.s, "rank %d (root rank %d)", peer, weft__world_rank(c, peer));
+  return l;
+}
+
 static bool is_p2p(const weft__op_t *op) { return op->coll == WEFT__COLL_SEND || op->coll == WEFT__COLL_RECV; }
 
 static void frame_template(weft_comm_t *c, const weft__op_t *op, weft__frame_t *f) {
@@ -185,8 +197,8 @@ static bool check_start(weft_comm_t *c, weft__op_t *op) {
       weft__pending_abort_t *a = &c->aborts[i];
       if (a->valid && a->seq == op->seq) {
         a->valid = false;
-        snprintf(msg, sizeof msg, "%s seq %llu aborted by rank %d: %s", op_name(op),
-                 (unsigned long long)op->seq, a->peer, a->text);
+        snprintf(msg, sizeof msg, "%s seq %llu aborted by %s: %s", op_name(op),
+                 (unsigned long long)op->seq, who(c, a->peer).s, a->text);
         finish_op(c, op, (weft_result_t)a->code, msg);
         return false;
       }
@@ -195,8 +207,8 @@ static bool check_start(weft_comm_t *c, weft__op_t *op) {
   for (uint32_t i = 0; i < op->sched.nsteps; i++) {
     int peer = op->sched.steps[i].peer;
     if (peer >= 0 && c->peer_gone[peer]) {
-      snprintf(msg, sizeof msg, "%s seq %llu needs rank %d, which has left the communicator",
-               op_name(op), (unsigned long long)op->seq, peer);
+      snprintf(msg, sizeof msg, "%s seq %llu needs %s, which has left the communicator",
+               op_name(op), (unsigned long long)op->seq, who(c, peer).s);
       finish_op(c, op, WEFT_ERR_PEER_LOST, msg);
       return false;
     }
@@ -451,7 +463,7 @@ static weft__sink_t on_header(void *ctx, int peer, const weft__frame_t *f) {
   char diff[200];
   if (!same_call(op, f, diff, sizeof diff)) {
     char msg[WEFT__ERR_LEN];
-    snprintf(msg, sizeof msg, "mismatch in collective seq %llu: rank %d %s", (unsigned long long)op->seq, peer, diff);
+    snprintf(msg, sizeof msg, "mismatch in collective seq %llu: %s %s", (unsigned long long)op->seq, who(c, peer).s, diff);
     fail_op(c, op, WEFT_ERR_MISMATCH, msg, true);
     return discard;
   }
@@ -486,8 +498,8 @@ static void on_recv_done(void *ctx, void *target, const weft__frame_t *f) {
     weft__op_t *op = c->coll_head;
     if (op && op->started && op->seq == a->seq) {
       char msg[WEFT__ERR_LEN];
-      snprintf(msg, sizeof msg, "%s seq %llu aborted by rank %d: %s", op_name(op),
-               (unsigned long long)op->seq, a->peer, a->text);
+      snprintf(msg, sizeof msg, "%s seq %llu aborted by %s: %s", op_name(op),
+               (unsigned long long)op->seq, who(c, a->peer).s, a->text);
       a->valid = false;
       /* Pass it on: our peers' copies of the first ABORT may sit behind a parked frame. */
       fail_op(c, op, (weft_result_t)a->code, msg, true);
@@ -572,7 +584,7 @@ void weft__executor_peer_lost(weft_comm_t *c, int peer, bool clean, const char *
     weft__ctx_drop_member(ctx, world);
     return;
   }
-  snprintf(msg, sizeof msg, "rank %d left the communicator (weft_comm_destroy) while this rank still needed it", peer);
+  snprintf(msg, sizeof msg, "%s left the communicator (weft_comm_destroy) while this rank still needed it", who(c, peer).s);
   weft__op_t *op = c->coll_head;
   if (op && op->started && op_uses_peer(op, peer)) fail_op(c, op, WEFT_ERR_PEER_LOST, msg, false);
   for (op = c->p2p; op;) {
