@@ -68,7 +68,7 @@ static void apply_settings(weft_comm_t *c, const weft_config_t *cfg) {
 static weft_comm_t *comm_alloc(void) {
   weft_comm_t *c = calloc(1, sizeof *c);
   if (!c) return NULL;
-  c->listen_fd = c->coord_fd = c->epfd = c->wake_fd = -1;
+  c->listen_fd = c->coord_fd = -1;
   c->tp_ops = &weft__tcp_ops;
   c->ctx = c;
   c->refs = 1;
@@ -190,8 +190,7 @@ static void ctx_teardown(weft_comm_t *c) {
   }
   weft__coord_reader_free(&c->coord_rd);
   if (c->listen_fd >= 0) close(c->listen_fd);
-  if (c->epfd >= 0) close(c->epfd);
-  if (c->wake_fd >= 0) close(c->wake_fd);
+  weft__engine_destroy(c->engine);
   free(c->members);
   free(c->next_members);
   free(c->next_left);

@@ -1,7 +1,7 @@
 /* The communicator and its operations (internal).
  *
  * Context and views. The communicator weft_comm_init makes is the root of a *context*: it owns
- * what one process has once per job — the engine (epoll set, progress thread, engine_mu), the
+ * what one process has once per job — the engine (core/engine.h, progress thread, engine_mu), the
  * coordinator connection, the membership and its epoch, the listener. Communicators made from it
  * by weft_comm_split / weft_comm_create_group (lib/core/group.c) are views on that context:
  * each has its own ranks, its own transport over its own connections (lanes: a parked frame of
@@ -124,10 +124,11 @@ struct weft_comm {
   weft__addr_t my_addr;
   int coord_fd;
   weft__coord_reader_t coord_rd;
+  weft__io_t coord_io;        /* [ctx] the coordinator connection's watcher */
   double coord_last_rx, coord_last_tx;
   atomic_bool coord_lost;     /* set by the progress thread, read by callers */
   pthread_mutex_t coord_wmu; /* both threads send small coordinator messages */
-  int epfd, wake_fd;
+  weft__engine_t *engine;     /* [ctx] every communicator's sources; whoever holds engine_mu runs it */
   const weft__transport_ops_t *tp_ops;
   weft__transport_t *tp;
 

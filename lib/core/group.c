@@ -73,7 +73,7 @@ static weft_comm_t *child_alloc(const weft_comm_t *parent, uint64_t id, int rank
   c->size = size;
   c->epoch = ctx->epoch;
   c->member_id = ctx->member_id;
-  c->listen_fd = c->coord_fd = c->epfd = c->wake_fd = -1;
+  c->listen_fd = c->coord_fd = -1;
   c->tp_ops = ctx->tp_ops;
   /* The settings the caller-side code reads from its communicator. */
   c->timeout = parent->timeout;
@@ -139,7 +139,7 @@ static weft_result_t form(weft_comm_t *parent, const char *who, uint64_t id, con
   }
   weft__epoch_pause(ctx, true);
   weft__transport_args_t a = {.rank = my_rank, .size = size, .nsocks = c->nsocks, .fds = fds, .chunk = c->chunk,
-                              .epoll_fd = ctx->epfd, .cb = weft__executor_callbacks(c)};
+                              .engine = ctx->engine, .cb = weft__executor_callbacks(c)};
   r = c->tp_ops->create(&a, &c->tp);
   if (r == WEFT_SUCCESS) {
     pthread_mutex_lock(&ctx->mu);

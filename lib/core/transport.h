@@ -18,18 +18,11 @@
 #define WEFT_CORE_TRANSPORT_H
 
 #include "core/common.h"
+#include "core/engine.h"
 #include "core/wire.h"
 
 typedef struct weft__transport weft__transport_t;
 struct weft__transport_ops;
-
-/* What a transport registers as epoll data.ptr (first member of its per-fd state): the engine,
- * which runs every communicator's transports on one epoll set, hands the event to `transport`
- * through `ops->handle_event`, whatever communicator it belongs to (libuv's uv__io_t idea). */
-typedef struct weft__watch {
-  const struct weft__transport_ops *ops;
-  weft__transport_t *transport;
-} weft__watch_t;
 
 typedef enum {
   WEFT__MEM_HOST = 0,
@@ -78,7 +71,14 @@ typedef struct {
   int nsocks;       /* connections per peer */
   int *fds;         /* size*nsocks connected sockets (mesh.h), ownership passes to the transport */
   uint32_t chunk;   /* max payload bytes per frame */
-  int epoll_fd;     /* the progress engine's epoll set: the transport registers its fds there */
+  /* The context's engine (engine.h): the transport registers its sources there in create and
+   * removes them in destroy and drop_peer; their callbacks run on the engine's holder. Fds are
+   * weft__io_t watchers embedded in the transport's per-connection state. Completions that are
+   * not fds (a completion queue without a wait object, GPU events, a shared-memory ring) are a
+   * weft__poller_t the transport adds likewise: its poll() reaps them, its prepare_block()
+   * bounds how long the engine may sleep (0 while completions are due any moment). There is no
+   * op for either: the engine calls the transport, never the other way round. */
+  weft__engine_t *engine;
   weft__transport_cb_t cb;
 } weft__transport_args_t;
 
@@ -87,8 +87,6 @@ typedef struct weft__transport_ops {
   const char *name;
   weft_result_t (*create)(const weft__transport_args_t *args, weft__transport_t **out);
   void (*destroy)(weft__transport_t *t); /* sends BYE on every live connection first */
-  /* An epoll event whose data.ptr (a weft__watch_t) the transport registered. */
-  void (*handle_event)(weft__transport_t *t, void *ptr, uint32_t events);
   /* Queue x to peer, striped over its connections in frames of at most chunk bytes (a zero
    * length message is one header-only frame). Never blocks. */
   weft_result_t (*post_send)(weft__transport_t *t, int peer, weft__xfer_t *x);

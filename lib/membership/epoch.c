@@ -31,7 +31,7 @@ void weft__epoch_pause(weft_comm_t *c, bool pause) {
   }
   weft__progress_wake(c);
   pthread_mutex_lock(&c->mu);
-  /* The progress thread answers within one loop turn (its epoll timeout is at most 1 s). */
+  /* The progress thread answers within one loop turn (it waits at most 1 s per turn). */
   double until = weft__now() + 10.0;
   while (c->paused != pause && weft__now() < until) timed_wait(c, until);
   pthread_mutex_unlock(&c->mu);
@@ -137,7 +137,7 @@ weft_result_t weft__epoch_install(weft_comm_t *c, double deadline, char *err, si
   free(peers);
   if (r == WEFT_SUCCESS) {
     weft__transport_args_t a = {.rank = c->rank, .size = c->size, .nsocks = c->nsocks, .fds = fds,
-                                .chunk = c->chunk, .epoll_fd = c->epfd, .cb = weft__executor_callbacks(c)};
+                                .chunk = c->chunk, .engine = c->engine, .cb = weft__executor_callbacks(c)};
     weft__transport_t *tp = NULL;
     r = c->tp_ops->create(&a, &tp);
     if (r == WEFT_SUCCESS) __atomic_store_n(&c->tp, tp, __ATOMIC_RELEASE);
