@@ -233,10 +233,12 @@ static void pause_point(weft_comm_t *c) {
 static void after_event(void *arg) { heartbeat(arg, weft__now()); }
 
 /* When the engine must next run even without events: the next heartbeat, the coordinator's
- * silence becoming a failure, or an operation's deadline. Read by the engine's holder. */
+ * silence becoming a failure, or an operation's deadline. Read by the engine's holder. While
+ * paused the installer owns the communicators (it links and unlinks children): deadlines are
+ * not checked then, so they are not read either (ThreadSanitizer caught the read). */
 static double next_wake(weft_comm_t *c) {
   double next = WEFT__MIN(c->coord_last_tx + c->hb_interval, c->coord_last_rx + c->hb_timeout);
-  return WEFT__MIN(next, weft__ctx_next_deadline(c));
+  return c->paused ? next : WEFT__MIN(next, weft__ctx_next_deadline(c));
 }
 
 /* Seconds from now until `when`, at most cap. */
@@ -343,7 +345,7 @@ static void *progress_main(void *arg) {
     /* Paused, this thread keeps the engine locked (the installer owns the transport), so no
      * caller can start driving; otherwise it sleeps without the lock, letting callers drive. */
     bool keep = c->paused;
-    bool idle = !weft__ctx_busy(c);
+    bool idle = !keep && !weft__ctx_busy(c); /* paused: the communicators are the installer's */
     double now = weft__now();
     double wake_at = WEFT__MIN(next_wake(c), now + weft__engine_prepare_block(c->engine, now));
     if (!keep) pthread_mutex_unlock(&c->engine_mu);
