@@ -51,7 +51,7 @@ static void apply_settings(weft_comm_t *c, const weft_config_t *cfg) {
 static weft_comm_t *comm_alloc(void) {
   weft_comm_t *c = calloc(1, sizeof *c);
   if (!c) return NULL;
-  c->coord_fd = c->epfd = c->wake_fd = -1;
+  c->coord_fd = -1;
   c->store_ops = &weft__store_coord_ops;
   c->ctx = c;
   c->refs = 1;
@@ -152,8 +152,7 @@ static void ctx_teardown(weft_comm_t *c) {
   c->net = NULL;
   weft__membership_leave(c); /* LEAVE: a clean departure, not a failure */
   weft__net_close(&c->endpoints);
-  if (c->epfd >= 0) close(c->epfd);
-  if (c->wake_fd >= 0) close(c->wake_fd);
+  weft__engine_destroy(c->engine);
   free(c->members);
   free(c->next_members);
   free(c->next_left);

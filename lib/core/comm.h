@@ -1,7 +1,7 @@
 /* The communicator and its operations (internal).
  *
  * Context and views. The communicator weft_comm_init makes is the root of a *context*: it owns
- * what one process has once per job — the engine (epoll set, progress thread, engine_mu), the
+ * what one process has once per job — the engine (core/engine.h, progress thread, engine_mu), the
  * coordinator connection, the membership and its epoch, the listener. Communicators made from it
  * by weft_comm_split / weft_comm_create_group (lib/core/group.c) are views on that context:
  * each has its own ranks, its own transport over its own connections (lanes: a parked frame of
@@ -141,9 +141,10 @@ struct weft_comm {
   weft__endpoints_t endpoints; /* [ctx] every enabled transport's endpoint, and this process's card */
   const weft__store_ops_t *store_ops; /* [ctx] the membership store (service.c) */
   weft__store_t *store;               /* [ctx] NULL before join and after leave */
-  int coord_fd;               /* [ctx] the store's fd in the epoll set, -1 if none */
+  int coord_fd;               /* [ctx] the store's fd, watched by the engine; -1 if none */
+  weft__io_t coord_io;        /* [ctx] its watcher */
   atomic_bool coord_lost;     /* the store was lost (on_lost): set by the engine, read by callers */
-  int epfd, wake_fd;
+  weft__engine_t *engine;     /* [ctx] every communicator's sources; whoever holds engine_mu runs it */
   weft__net_t *net; /* this communicator's transports in its epoch (NULL: none yet, or ended) */
 
   /* progress thread */

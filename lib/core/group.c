@@ -73,7 +73,7 @@ static weft_comm_t *child_alloc(const weft_comm_t *parent, uint64_t id, int rank
   c->size = size;
   c->epoch = ctx->epoch;
   c->member_id = ctx->member_id;
-  c->coord_fd = c->epfd = c->wake_fd = -1;
+  c->coord_fd = -1;
   /* The settings the caller-side code reads from its communicator. */
   c->timeout = parent->timeout;
   c->chunk = parent->chunk;
@@ -124,7 +124,7 @@ static weft_result_t form(weft_comm_t *parent, const char *who, uint64_t id, con
   for (int i = 0; i < size; i++) cards[i] = weft__member_card(ctx, c->world_rank[i]);
   weft__connect_args_t a = {.epoch = ctx->epoch, .comm_id = id, .rank = my_rank, .size = size, .cards = cards,
                             .nsocks = c->nsocks, .chunk = c->chunk, .deadline = weft__now() + parent->timeout,
-                            .cancelled = form_cancelled, .cancel_ctx = ctx, .epoll_fd = ctx->epfd,
+                            .cancelled = form_cancelled, .cancel_ctx = ctx, .engine = ctx->engine,
                             .cb = weft__executor_callbacks(c)};
   r = weft__net_connect(&ctx->endpoints, &a, &net, err, sizeof err);
   if (r != WEFT_SUCCESS) {

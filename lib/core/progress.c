@@ -1,16 +1,17 @@
-/* The progress engine: one epoll set per communicator holding every socket (the mesh's
- * connections through the transport, the coordinator's connection), and the code that runs the
- * operations on them. The engine belongs to whichever thread holds c->engine_mu:
+/* Who drives the engine. One engine per context (core/engine.h: an event loop of fd watchers
+ * and pollers) holds every source — the mesh's connections through the transports, the
+ * coordinator's connection, the wake-up — and this file decides which thread runs it and when.
+ * The engine belongs to whichever thread holds c->engine_mu:
  *   - a caller blocked in a wait, when the engine is free: it submits its operation directly
- *     and polls the sockets itself (epoll_wait with timeout 0 for WEFT_SPIN_US, then blocking),
+ *     and runs the engine itself (turns that only look for WEFT_SPIN_US, then blocking ones),
  *     so a small operation costs no thread hand-off at all. Handing each operation to a progress
  *     thread and its completion back costs two wake-ups per rank per operation, which is most of
  *     a small allreduce's time when ranks outnumber cores;
- *   - the communicator's progress thread otherwise: it sleeps in epoll_wait *without* the lock
+ *   - the communicator's progress thread otherwise: it sleeps in the kernel *without* the lock
  *     and takes it to handle what woke it, so it runs non-blocking operations in the background
  *     and keeps heartbeats going while the application computes. When a driver holds the
  *     engine, the progress thread waits for the lock; an event it was woken for stays ready
- *     (level-triggered epoll re-arms it and wakes the driver's epoll_wait), so nothing is lost.
+ *     (the engine is level-triggered: the driver's wait reports it), so nothing is lost.
  * Nothing busy-polls for long, so eight ranks on two cores do not starve each other.
  *
  * Liveness: every WEFT_HEARTBEAT_INTERVAL the thread tells the coordinator it is alive; the
@@ -18,25 +19,14 @@
  * heartbeats come from this thread and not from the caller, a rank that computes for minutes
  * between collectives stays alive, and a rank that is stopped (SIGSTOP) or cut off goes silent.
  */
-#include <errno.h>
-#include <math.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include "core/comm.h"
 
-/* epoll data.ptr tags for the engine's own fds; anything else belongs to the transport. */
-static char wake_tag, coord_tag;
-
-void weft__progress_wake(weft_comm_t *c) {
-  uint64_t one = 1;
-  (void)!write(c->wake_fd, &one, sizeof one);
-}
+void weft__progress_wake(weft_comm_t *c) { weft__engine_wake(c->engine); }
 
 /* Submits what callers queued while the engine was busy, in order. */
 static void take_inbox(weft_comm_t *c) {
@@ -51,10 +41,16 @@ static void take_inbox(weft_comm_t *c) {
   }
 }
 
-static void drain_inbox(weft_comm_t *c) {
-  uint64_t v;
-  (void)!read(c->wake_fd, &v, sizeof v);
-  take_inbox(c);
+/* engine hook: someone called weft__progress_wake (a submit, a pause or stop request). While
+ * paused the operations wait in the inbox: the installer owns the transports. */
+static void on_wake(void *arg) {
+  weft_comm_t *c = arg;
+  if (!c->paused) take_inbox(c);
+}
+
+static void on_coord_readable(weft__io_t *w, uint32_t events) {
+  (void)events;
+  weft__membership_read((weft_comm_t *)((char *)w - offsetof(weft_comm_t, coord_io)));
 }
 
 /* Pause handshake with epoch installation (membership/epoch.c): while paused this thread keeps
@@ -63,6 +59,8 @@ static void pause_point(weft_comm_t *c) {
   pthread_mutex_lock(&c->mu);
   if (c->pause_req != c->paused) {
     c->paused = c->pause_req;
+    /* While paused the transports may be being replaced: their events wait (level-triggered). */
+    weft__engine_hold(c->engine, c->paused);
     pthread_cond_broadcast(&c->cv);
     if (!c->paused && c->has_deferred_revoke) {
       weft__coord_revoke_t rv = c->deferred_revoke;
@@ -75,40 +73,20 @@ static void pause_point(weft_comm_t *c) {
   pthread_mutex_unlock(&c->mu);
 }
 
-/* Handles what epoll reported; the caller holds the engine. */
-static void dispatch(weft_comm_t *c, const struct epoll_event *evs, int n) {
-  for (int i = 0; i < n; i++) {
-    void *ptr = evs[i].data.ptr;
-    if (ptr == &wake_tag) {
-      if (c->paused) {
-        uint64_t v;
-        (void)!read(c->wake_fd, &v, sizeof v);
-      } else {
-        drain_inbox(c);
-      }
-    }
-    else if (ptr == &coord_tag) weft__membership_read(c);
-    else if (!c->paused) {
-      /* Some communicator's transport (transport.h: weft__watch_t). While paused, the
-       * transports may be being replaced: their events wait (level-triggered). */
-      const weft__watch_t *w = ptr;
-      w->ops->handle_event(w->transport, ptr, evs[i].events);
-    }
-    /* One event can mean many megabytes reduced; liveness must not wait for the batch. */
-    weft__membership_heartbeat(c, weft__now());
-  }
-}
+/* engine hook: one event can mean many megabytes reduced; liveness must not wait for the batch. */
+static void after_event(void *arg) { weft__membership_heartbeat(arg, weft__now()); }
 
 /* When the engine must next run even without events: the next heartbeat, the coordinator's
- * silence becoming a failure, or an operation's deadline. Read by the engine's holder. */
+ * silence becoming a failure, or an operation's deadline. Read by the engine's holder. While
+ * paused the installer owns the communicators (it links and unlinks children): deadlines are
+ * not checked then, so they are not read either (ThreadSanitizer caught the read). */
 static double next_wake(weft_comm_t *c) {
   double next = weft__membership_next_due(c);
-  return WEFT__MIN(next, weft__ctx_next_deadline(c));
+  return c->paused ? next : WEFT__MIN(next, weft__ctx_next_deadline(c));
 }
 
-static int ms_until(double when, double now, double cap_ms) {
-  return when <= now ? 0 : (int)WEFT__MIN(ceil((when - now) * 1000.0), cap_ms);
-}
+/* Seconds from now until `when`, at most cap. */
+static double until(double when, double now, double cap) { return when <= now ? 0 : WEFT__MIN(when - now, cap); }
 
 /* Wakes the progress thread if it stepped aside: there is background work for it. */
 static void call_back_progress(weft_comm_t *c) {
@@ -142,11 +120,10 @@ void weft__progress_drive(weft_comm_t *c, weft__op_t *op, double limit) {
   if (!c->thread_started || pthread_equal(pthread_self(), c->thread)) return;
   if (pthread_mutex_trylock(&c->engine_mu) != 0) return; /* someone else runs it: wait instead */
   atomic_fetch_add(&c->drivers, 1);
-  struct epoll_event evs[64];
   double spin_until = weft__now() + c->spin_us * 1e-6;
   while (!atomic_load_explicit(&op->done, memory_order_acquire)) {
     /* An epoch install (pause) or destroy (stop) needs the engine back: hand it over. They
-     * write the eventfd, which wakes this epoll_wait. */
+     * wake the engine, which ends this turn's wait. */
     pthread_mutex_lock(&c->mu);
     bool leave = c->pause_req || c->stop;
     pthread_mutex_unlock(&c->mu);
@@ -154,14 +131,13 @@ void weft__progress_drive(weft_comm_t *c, weft__op_t *op, double limit) {
     if (leave || now >= limit) break;
     /* Spin briefly (the answer is often microseconds away), then block in the kernel. The cap
      * keeps a driver that missed a wake-up from sleeping long. */
-    int timeout_ms = now < spin_until ? 0 : ms_until(next_wake(c), now, 100.0);
-    int n = epoll_wait(c->epfd, evs, 64, timeout_ms);
-    if (n < 0 && errno != EINTR) break;
+    double timeout = now < spin_until ? 0 : until(next_wake(c), now, 0.1);
+    int n = weft__engine_run_once(c->engine, timeout);
+    if (n < 0) break;
     /* Nothing yet while spinning: yield the core. The peer we wait for may share it — the
      * scheduler likes to wake a task on its waker's core (wake-affine), so two ranks that
      * ping-pong end up on one core — and then our spin would only delay its answer. */
-    if (n == 0 && timeout_ms == 0) sched_yield();
-    dispatch(c, evs, n > 0 ? n : 0);
+    if (n == 0 && timeout == 0) sched_yield();
     now = weft__now();
     weft__membership_heartbeat(c, now);
     weft__ctx_check_deadlines(c, now);
@@ -179,7 +155,7 @@ void weft__progress_drive(weft_comm_t *c, weft__op_t *op, double limit) {
 }
 
 /* While callers drive the engine — or did a moment ago and nothing is left running — the
- * progress thread stays off the epoll set: sleeping in epoll_wait there, it would be woken
+ * progress thread stays off the engine: sleeping in the kernel there, it would be woken
  * first for every event the driver is waiting for (one more wake-up per operation, which on
  * a loaded machine is most of a small operation's cost). It comes back when the callers have
  * been away for STEP_ASIDE_S (the application computes: heartbeats and failure detection
@@ -207,32 +183,32 @@ static void step_aside(weft_comm_t *c, double wake_at) {
 
 static void *progress_main(void *arg) {
   weft_comm_t *c = arg;
-  struct epoll_event evs[64];
   pthread_mutex_lock(&c->engine_mu);
   for (;;) {
     pause_point(c);
     /* Paused, this thread keeps the engine locked (the installer owns the transport), so no
      * caller can start driving; otherwise it sleeps without the lock, letting callers drive. */
     bool keep = c->paused;
-    bool idle = !weft__ctx_busy(c);
-    double wake_at = next_wake(c);
+    bool idle = !keep && !weft__ctx_busy(c); /* paused: the communicators are the installer's */
+    double now = weft__now();
+    double wake_at = WEFT__MIN(next_wake(c), now + weft__engine_prepare_block(c->engine, now));
     if (!keep) pthread_mutex_unlock(&c->engine_mu);
     if (!keep && idle) step_aside(c, wake_at);
-    int timeout_ms = ms_until(wake_at, weft__now(), 1000.0);
-    int n = epoll_wait(c->epfd, evs, 64, timeout_ms);
-    int err = errno;
-    if (!keep) {
+    double timeout = until(wake_at, weft__now(), 1.0);
+    int n;
+    if (keep) {
+      n = weft__engine_run_once(c->engine, timeout);
+    } else {
+      n = weft__engine_sleep(c->engine, timeout);
       pthread_mutex_lock(&c->engine_mu);
-      /* A driver may have handled (or closed) what woke us: ask again, under the lock. */
-      if (n > 0) n = epoll_wait(c->epfd, evs, 64, 0);
-      err = errno;
+      /* A driver may have handled (or closed) what woke us: look again, under the lock. */
+      if (n >= 0) n = weft__engine_run_once(c->engine, 0);
     }
-    if (n < 0 && err != EINTR) {
-      WEFT__ERROR("epoll_wait: %s", strerror(err));
+    if (n < 0) {
+      WEFT__ERROR("engine: %s", strerror(-n));
       break;
     }
-    dispatch(c, evs, n > 0 ? n : 0);
-    double now = weft__now();
+    now = weft__now();
     weft__membership_heartbeat(c, now);
     if (!c->paused) weft__ctx_check_deadlines(c, now);
     pthread_mutex_lock(&c->mu);
@@ -241,7 +217,7 @@ static void *progress_main(void *arg) {
     if (stop) break;
   }
   /* Anything still queued or running ends now, with a clear error. */
-  drain_inbox(c);
+  take_inbox(c);
   weft__ctx_fail_all(c, WEFT_ERR_INVALID_USAGE, "the communicator was destroyed", false);
   while (c->coll_head) {
     weft__op_t *op = c->coll_head;
@@ -253,13 +229,12 @@ static void *progress_main(void *arg) {
 }
 
 weft_result_t weft__progress_start(weft_comm_t *c) {
-  c->epfd = epoll_create1(EPOLL_CLOEXEC);
-  c->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (c->epfd < 0 || c->wake_fd < 0) return WEFT_ERR_INTERNAL;
-  struct epoll_event e = {.events = EPOLLIN, .data.ptr = &wake_tag};
-  epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->wake_fd, &e);
-  struct epoll_event ce = {.events = EPOLLIN, .data.ptr = &coord_tag};
-  epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->coord_fd, &ce);
+  weft__engine_hooks_t hooks = {.arg = c, .on_wake = on_wake, .after_event = after_event};
+  if (weft__engine_create(&hooks, &c->engine) != WEFT_SUCCESS) return WEFT_ERR_INTERNAL;
+  weft__io_init(&c->coord_io, on_coord_readable);
+  c->coord_io.control = true; /* the coordinator conversation goes on while paused */
+  if (c->coord_fd >= 0 && weft__io_start(c->engine, &c->coord_io, c->coord_fd, WEFT__IO_READ) < 0)
+    return WEFT_ERR_INTERNAL;
   if (pthread_create(&c->thread, NULL, progress_main, c) != 0) return WEFT_ERR_INTERNAL;
   c->thread_started = true;
   return WEFT_SUCCESS;

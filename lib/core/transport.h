@@ -27,19 +27,12 @@
 
 #include "bootstrap/auth.h"
 #include "core/common.h"
+#include "core/engine.h"
 #include "core/sock.h"
 #include "core/wire.h"
 
 typedef struct weft__transport weft__transport_t;
 struct weft__transport_ops;
-
-/* What a transport registers as epoll data.ptr (first member of its per-fd state): the engine,
- * which runs every communicator's transports on one epoll set, hands the event to `transport`
- * through `ops->handle_event`, whatever communicator it belongs to (libuv's uv__io_t idea). */
-typedef struct weft__watch {
-  const struct weft__transport_ops *ops;
-  weft__transport_t *transport;
-} weft__watch_t;
 
 /* The memory a transfer reads or writes. Every transfer names its kind; a transport refuses a
  * kind it does not list in its caps (WEFT_ERR_UNSUPPORTED) instead of touching it. */
@@ -123,7 +116,14 @@ typedef struct {
   double deadline;               /* connect gives up then, naming the missing peer */
   weft__connect_cancel_fn cancelled; /* polled while connecting (epoch revoked: stop) */
   void *cancel_ctx;
-  int epoll_fd;                  /* the engine's: the instance registers its fds there */
+  /* The context's engine (engine.h): the instance registers its sources there in connect and
+   * removes them in destroy and drop_peer; their callbacks run on the engine's holder. Fds are
+   * weft__io_t watchers embedded in the transport's per-connection state. Completions that are
+   * not fds (a completion queue without a wait object, GPU events, a shared-memory ring) are a
+   * weft__poller_t the transport adds likewise: its poll() reaps them, its prepare_block()
+   * bounds how long the engine may sleep (0 while completions are due any moment). There is no
+   * op for either: the engine calls the transport, never the other way round. */
+  weft__engine_t *engine;
   weft__transport_cb_t cb;
 } weft__connect_args_t;
 
@@ -142,8 +142,6 @@ typedef struct weft__transport_ops {
   weft_result_t (*connect)(weft__endpoint_t *ep, const weft__connect_args_t *args, weft__transport_t **out,
                            char *err, size_t errlen);
   void (*destroy)(weft__transport_t *t); /* disconnect: sends BYE on every live connection first */
-  /* An epoll event whose data.ptr (a weft__watch_t) the transport registered. */
-  void (*handle_event)(weft__transport_t *t, void *ptr, uint32_t events);
   /* Queue x to peer, striped over its connections in frames of at most chunk bytes (a zero
    * length message is one header-only frame). Never blocks. */
   weft_result_t (*post_send)(weft__transport_t *t, int peer, weft__xfer_t *x);

@@ -30,7 +30,7 @@ void weft__epoch_pause(weft_comm_t *c, bool pause) {
   }
   weft__progress_wake(c);
   pthread_mutex_lock(&c->mu);
-  /* The progress thread answers within one loop turn (its epoll timeout is at most 1 s). */
+  /* The progress thread answers within one loop turn (it waits at most 1 s per turn). */
   double until = weft__now() + 10.0;
   while (c->paused != pause && weft__now() < until) timed_wait(c, until);
   pthread_mutex_unlock(&c->mu);
@@ -127,7 +127,7 @@ weft_result_t weft__epoch_install(weft_comm_t *c, double deadline, char *err, si
   for (int i = 0; i < c->size; i++) cards[i] = weft__member_card(c, i);
   weft__connect_args_t a = {.epoch = c->epoch, .comm_id = 0, .rank = c->rank, .size = c->size, .cards = cards,
                             .nsocks = c->nsocks, .chunk = c->chunk, .deadline = deadline,
-                            .cancelled = install_cancelled, .cancel_ctx = c, .epoll_fd = c->epfd,
+                            .cancelled = install_cancelled, .cancel_ctx = c, .engine = c->engine,
                             .cb = weft__executor_callbacks(c)};
   weft__net_t *net = NULL;
   r = weft__net_connect(&c->endpoints, &a, &net, err, errlen);

@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 
 #include "core/comm.h"
 
@@ -26,7 +25,7 @@ static void on_lost(void *arg, const char *why) {
   /* The member id, not the rank: this runs while an epoch is being installed too, and the
    * installer renumbers c->rank meanwhile (ThreadSanitizer caught the read). */
   WEFT__WARN("member %llu: lost the coordinator: %s", (unsigned long long)c->member_id, why);
-  epoll_ctl(c->epfd, EPOLL_CTL_DEL, c->coord_fd, NULL);
+  weft__io_stop(c->engine, &c->coord_io);
   char msg[WEFT__ERR_LEN];
   snprintf(msg, sizeof msg, "lost the coordinator (%s); this process may have been evicted", why);
   pthread_mutex_lock(&c->mu);

@@ -7,7 +7,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/epoll.h>
 
 #include <cmocka.h>
 
@@ -80,14 +79,15 @@ static void test_connect_and_send(void **state) {
   for (int i = 0; i < 2; i++) assert_int_equal(weft__net_open("tcp", &a, &eps[i], err, sizeof err), WEFT_SUCCESS);
   weft__card_t cards[2] = {eps[0].card, eps[1].card};
   cards[0].member_id = 10, cards[1].member_id = 11;
-  int epfd[2] = {epoll_create1(0), epoll_create1(0)};
+  weft__engine_t *engine[2];
+  for (int i = 0; i < 2; i++) assert_int_equal(weft__engine_create(NULL, &engine[i]), WEFT_SUCCESS);
   sink_state_t sink[2] = {{0}, {0}};
   side_t side[2];
   pthread_t t[2];
   for (int i = 0; i < 2; i++) {
     side[i] = (side_t){.eps = &eps[i]};
     side[i].args = (weft__connect_args_t){.epoch = 1, .comm_id = 77, .rank = i, .size = 2, .cards = cards,
-                                          .nsocks = 2, .chunk = 16, .deadline = weft__now() + 10, .epoll_fd = epfd[i],
+                                          .nsocks = 2, .chunk = 16, .deadline = weft__now() + 10, .engine = engine[i],
                                           .cb = {.ctx = &sink[i], .on_header = on_header, .on_reduce = on_reduce,
                                                  .on_recv_done = on_recv_done, .on_send_done = on_send_done,
                                                  .on_peer_lost = on_peer_lost}};
@@ -107,20 +107,14 @@ static void test_connect_and_send(void **state) {
   assert_int_equal(weft__net_post_send(side[0].net, 1, &dev), WEFT_ERR_UNSUPPORTED); /* not in tcp's caps */
   double until = weft__now() + 5;
   while (sink[1].got_frames < 3 && weft__now() < until) {
-    struct epoll_event ev[8];
-    for (int i = 0; i < 2; i++) {
-      int n = epoll_wait(epfd[i], ev, 8, 10);
-      for (int k = 0; k < n; k++) {
-        const weft__watch_t *w = ev[k].data.ptr;
-        w->ops->handle_event(w->transport, ev[k].data.ptr, ev[k].events);
-      }
-    }
+    for (int i = 0; i < 2; i++) weft__engine_run_once(engine[i], 0.01);
   }
   assert_int_equal(sink[1].got_frames, 3);
   assert_memory_equal(sink[1].buf, msg, 40);
   for (int i = 0; i < 2; i++) {
     weft__net_destroy(side[i].net);
     weft__net_close(&eps[i]);
+    weft__engine_destroy(engine[i]);
   }
 }
 

@@ -1,5 +1,5 @@
-/* TCP transport: nsocks non-blocking connections per peer, all driven by the progress engine's
- * one epoll set (no thread per socket). A message is cut into frames of at most `chunk` bytes
+/* TCP transport: nsocks non-blocking connections per peer, each a watcher of the context's
+ * engine (core/engine.h; no thread per socket). A message is cut into frames of at most `chunk` bytes
  * that are striped round-robin over the peer's connections; each frame is self-describing
  * (wire.h), so frames may arrive in any order across connections. Payloads are written straight
  * from the user's buffer with writev and read straight into the destination (or into a
@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -32,11 +31,10 @@ typedef struct {
 } send_entry_t;
 
 typedef struct conn {
-  weft__watch_t watch; /* first: epoll's data.ptr (transport.h) */
+  weft__io_t io; /* the engine's watcher; io.events is the interest registered */
   struct weft__transport *t;
   int fd, peer, index;
   bool dead, parked, bye_seen;
-  uint32_t events;
   /* send side: queue of messages, then the frame being written */
   send_entry_t *q;
   size_t qhead, qlen, qcap;
@@ -60,11 +58,12 @@ typedef struct conn {
   uint8_t *rx;          /* read-ahead: rx_len bytes from rx_off are the stream's next bytes */
   uint32_t rx_off, rx_len;
   bool rx_drained;      /* the last recv came back short: the socket was empty */
-  bool park_polled;     /* epoll reported input while parked: stop watching for it */
+  bool park_polled;     /* the engine reported input while parked: stop watching for it */
 } conn_t;
 
 struct weft__transport {
-  int rank, size, nsocks, epfd;
+  int rank, size, nsocks;
+  weft__engine_t *engine;
   uint32_t chunk;
   weft__transport_cb_t cb;
   conn_t *conns; /* size*nsocks, self entries unused */
@@ -75,21 +74,19 @@ static conn_t *conn_of(weft__transport_t *t, int peer, int s) { return &t->conns
 static void set_events(conn_t *c) {
   if (c->dead) return;
   uint32_t ev = 0;
-  /* A parked connection stays armed until epoll reports it once more: the operation its frame
-   * waits for usually starts before the next epoll_wait, and then no epoll_ctl is needed at all
-   * (two per operation otherwise, a large part of a small operation's cost). */
-  if (!c->parked || !c->park_polled) ev |= EPOLLIN;
-  if (c->writing || c->qlen > 0 || c->ctl_len > 0) ev |= EPOLLOUT;
-  if (ev == c->events) return;
-  struct epoll_event e = {.events = ev, .data.ptr = c};
-  epoll_ctl(c->t->epfd, EPOLL_CTL_MOD, c->fd, &e);
-  c->events = ev;
+  /* A parked connection stays armed until the engine reports it once more: the operation its
+   * frame waits for usually starts before the next wait, and then no change of interest (a
+   * system call) is needed at all (two per operation otherwise, a large part of a small
+   * operation's cost). weft__io_modify costs nothing when the interest is unchanged. */
+  if (!c->parked || !c->park_polled) ev |= WEFT__IO_READ;
+  if (c->writing || c->qlen > 0 || c->ctl_len > 0) ev |= WEFT__IO_WRITE;
+  weft__io_modify(c->t->engine, &c->io, ev);
 }
 
 static void conn_close(conn_t *c, bool clean, const char *why) {
   if (c->dead) return;
   c->dead = true;
-  epoll_ctl(c->t->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+  weft__io_stop(c->t->engine, &c->io);
   close(c->fd);
   c->fd = -1;
   c->qlen = 0;
@@ -213,7 +210,7 @@ static weft_result_t tcp_post_send(weft__transport_t *t, int peer, weft__xfer_t 
     }
     c->q[(c->qhead + c->qlen) % c->qcap] = (send_entry_t){.x = x, .next_frame = (uint32_t)s};
     c->qlen++;
-    conn_write(c); /* write now: the common small message leaves without an epoll round trip */
+    conn_write(c); /* write now: the common small message leaves without a round of the engine */
   }
   return WEFT_SUCCESS;
 }
@@ -387,7 +384,7 @@ static bool conn_read_once(conn_t *c) {
 }
 
 static void conn_read(conn_t *c) {
-  /* Bounded work per wake-up so one busy connection cannot starve the others; epoll reports
+  /* Bounded work per wake-up so one busy connection cannot starve the others; the engine reports
    * what is left in the socket, but not what is left in the read-ahead, so that is always
    * used up (at most RX_AHEAD bytes). A short recv means the socket is empty: stop without
    * the recv that would only say EAGAIN. */
@@ -408,13 +405,13 @@ static void tcp_resume(weft__transport_t *t) {
   }
 }
 
-static void tcp_handle_event(weft__transport_t *t, void *ptr, uint32_t events) {
-  (void)t;
-  conn_t *c = ptr;
+/* The engine's callback (ERROR comes with READ: reading finds out what happened). */
+static void conn_ready(weft__io_t *w, uint32_t events) {
+  conn_t *c = (conn_t *)w; /* io is the first member */
   if (c->dead) return;
-  if (c->parked && (events & EPOLLIN)) c->park_polled = true; /* set_events disarms it below */
-  if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) conn_read(c);
-  if (!c->dead && (events & (EPOLLOUT | EPOLLERR))) conn_write(c);
+  if (c->parked && (events & WEFT__IO_READ)) c->park_polled = true; /* set_events disarms it below */
+  if (events & WEFT__IO_READ) conn_read(c);
+  if (!c->dead && (events & (WEFT__IO_WRITE | WEFT__IO_ERROR))) conn_write(c);
   if (!c->dead) set_events(c);
 }
 
@@ -426,7 +423,7 @@ weft_result_t weft__tcp_instance_create(const weft__connect_args_t *a, const int
   t->rank = a->rank;
   t->size = a->size;
   t->nsocks = a->nsocks;
-  t->epfd = a->epoll_fd;
+  t->engine = a->engine;
   t->chunk = a->chunk;
   t->cb = a->cb;
   t->conns = calloc((size_t)a->size * (size_t)a->nsocks, sizeof *t->conns);
@@ -437,7 +434,7 @@ weft_result_t weft__tcp_instance_create(const weft__connect_args_t *a, const int
   for (int p = 0; p < a->size; p++) {
     for (int s = 0; s < a->nsocks; s++) {
       conn_t *c = conn_of(t, p, s);
-      c->watch = (weft__watch_t){.ops = &weft__tcp_ops, .transport = t};
+      weft__io_init(&c->io, conn_ready);
       c->t = t;
       c->peer = p;
       c->index = s;
@@ -448,9 +445,7 @@ weft_result_t weft__tcp_instance_create(const weft__connect_args_t *a, const int
         continue;
       }
       c->rx = malloc(RX_AHEAD); /* without it (out of memory) reads go direct: slower, correct */
-      c->events = EPOLLIN;
-      struct epoll_event e = {.events = EPOLLIN, .data.ptr = c};
-      epoll_ctl(t->epfd, EPOLL_CTL_ADD, c->fd, &e);
+      weft__io_start(t->engine, &c->io, c->fd, WEFT__IO_READ);
     }
   }
   *out = t;
@@ -468,7 +463,7 @@ static void close_gracefully(weft__transport_t *t) {
   for (int i = 0; i < t->size * t->nsocks; i++) {
     conn_t *c = &t->conns[i];
     if (c->peer == t->rank || c->dead) continue;
-    epoll_ctl(t->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    weft__io_stop(t->engine, &c->io);
     /* Queued control frames (an ABORT saying why we stop) go out before the BYE. */
     if (!c->writing && c->ctl_len > 0) {
       ssize_t n = send(c->fd, c->ctl, c->ctl_len, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -530,7 +525,7 @@ static void tcp_drop_peer(weft__transport_t *t, int peer) {
     conn_t *c = conn_of(t, peer, s);
     if (c->dead) continue;
     c->dead = true;
-    epoll_ctl(t->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    weft__io_stop(t->engine, &c->io);
     close(c->fd);
     c->fd = -1;
     c->qlen = 0;
@@ -557,7 +552,6 @@ const weft__transport_ops_t weft__tcp_ops = {
     .reachable = weft__tcp_reachable,
     .connect = weft__tcp_connect,
     .destroy = tcp_destroy,
-    .handle_event = tcp_handle_event,
     .post_send = tcp_post_send,
     .resume = tcp_resume,
     .cancel_all = tcp_cancel_all,
