@@ -364,7 +364,36 @@ def case_torchrun():
     dist.destroy_process_group()
 
 
-CASES = {"ops": case_ops, "errors": case_errors, "kill": case_kill, "ddp": case_ddp, "fsdp": case_fsdp,
+def case_init(init_method, rank, size, timeout_s, rounds):
+    """Without weftrun: init_process_group("weft", init_method=..., rank=, world_size=) meets
+    through torch's store, `rounds` times in one process (destroy, then init again; "{round}"
+    in init_method is replaced by the round's number, as a file:// store needs a fresh file).
+    init_method "store:HOST:PORT" hands one TCPStore (rank 0 hosts it) to every round instead."""
+    from datetime import timedelta
+    rank, n, timeout = int(rank), int(size), timedelta(seconds=float(timeout_s))
+    store = None
+    if init_method.startswith("store:"):
+        host, port = init_method[len("store:"):].rsplit(":", 1)
+        store = dist.TCPStore(host, int(port), n, rank == 0, timeout=timeout)
+    for rnd in range(int(rounds)):
+        if store is not None:
+            dist.init_process_group("weft", store=store, rank=rank, world_size=n, timeout=timeout)
+        else:
+            dist.init_process_group("weft", init_method=init_method.replace("{round}", str(rnd)), rank=rank,
+                                    world_size=n, timeout=timeout)
+        assert dist.get_backend() == "weft" and dist.get_rank() == rank and dist.get_world_size() == n
+        t = torch.full((7,), float(rank + 1 + rnd))
+        dist.all_reduce(t)
+        assert (t == n * (n + 1) / 2 + n * rnd).all(), t
+        b = torch.arange(5, dtype=torch.int64) * (rank + 1)
+        dist.broadcast(b, src=n - 1)
+        assert b.tolist() == [i * n for i in range(5)], b
+        print("[%d] INIT round=%d size=%d comm_rank=%d ok" % (rank, rnd, n, weft.torch.comm().rank), flush=True)
+        dist.destroy_process_group()
+    print("[%d] ok init" % rank, flush=True)
+
+
+CASES = {"init": case_init, "ops": case_ops, "errors": case_errors, "kill": case_kill, "ddp": case_ddp, "fsdp": case_fsdp,
          "torchrun": case_torchrun}
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ __all__ = ["comm", "set_comm", "recover", "init_process_group", "is_membership_e
 
 BACKEND = "weft"
 _comm = None  # the weft.Comm every "weft" process group of this process wraps
+_comm_ours = False  # made by the backend's creator (not handed in): a new default group replaces it
 
 # Under weftrun, plain dist.init_process_group("weft") uses torch's env:// rendezvous, which
 # wants torchrun's variables: derive them from weftrun's (_bootstrap says how the port is chosen).
@@ -44,10 +45,10 @@ def comm():
 def set_comm(c):
     """Makes the next "weft" process group wrap the open weft.Comm c (the elastic layer's way to
     build a group on a recovered communicator)."""
-    global _comm
+    global _comm, _comm_ours
     if not isinstance(c, weft.Comm):
         raise TypeError("set_comm: expected a weft.Comm, got %r" % (c,))
-    _comm = c
+    _comm, _comm_ours = c, False
 
 
 def recover(c=None):
@@ -94,13 +95,31 @@ def _timeout_s(timeout):
 
 
 def _create_backend(store, rank, size, timeout):
-    """The creator torch calls for every "weft" group (init_process_group, new_group)."""
-    global _comm
+    """The creator torch calls for every "weft" group (init_process_group, new_group).
+
+    A new default group made over a store (not under weftrun) is a new job: the communicator
+    the backend made for an earlier one is retired and the ranks meet again through this
+    store. Other groups (new_group, or a default group on a set_comm communicator) wrap the
+    communicator there is."""
+    global _comm, _comm_ours
     c = comm()
+    if c is not None and _comm_ours and not dist.is_initialized() and not _bootstrap.from_launcher_env():
+        _retire(c)
+        c = None
     if c is None:
         c = _bootstrap.make_comm(store, rank, size, _timeout_s(timeout))
-        _comm = c
+        _comm, _comm_ours = c, True
     return _ext.load().create_backend(c, rank, size)
+
+
+def _retire(c):
+    """Closes a communicator of an earlier job once no group wraps it any more; one still
+    wrapped (a group object kept alive) is left to its groups and closed at exit."""
+    gc.collect()  # the earlier groups' backends, if only cycles hold them
+    try:
+        c.close()
+    except weft.WeftError:
+        pass
 
 
 dist.Backend.register_backend(BACKEND, _create_backend, devices=["cpu"])

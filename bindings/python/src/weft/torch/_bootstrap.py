@@ -1,20 +1,32 @@
-"""Where the "weft" backend's communicator comes from, per launcher.
+"""Where the "weft" backend's communicator comes from.
 
-weftrun: it started the coordinator and set WEFT_COORDINATOR, WEFT_RANK, ...: weft.Comm() reads
-  them. torch's env:// rendezvous (plain init_process_group) needs RANK, WORLD_SIZE,
-  MASTER_ADDR and MASTER_PORT, which torch_env_from_weftrun derives at import. weftrun exports
-  MASTER_ADDR and MASTER_PORT (a port the kernel handed out, as torchrun does); when they are
-  missing (WEFT_COORDINATOR set by hand, another launcher), MASTER_PORT is a guess every rank
-  makes alike: a hash of the job token into 20000-31999, below Linux's ephemeral range
-  (32768-60999) where outgoing connections take their ports.
-torchrun: nobody starts a weft coordinator (weft's rule puts it at MASTER_ADDR:MASTER_PORT+1
-  but does not run it). Rank 0 starts one (weft-coordinator from WEFT_COORDINATOR_BIN, the
-  package's weft/bin/, or PATH)
-  on an ephemeral port with a fresh job token and publishes address and token in torch's store,
-  which every rank already shares; the others read them from there. The token is then only as
-  secret as the TCPStore, which torch does not authenticate either.
-Anything else with WEFT_COORDINATOR set (Slurm, MPI, a coordinator started by hand): the
-  environment, as in C."""
+weftrun (or any launcher that sets WEFT_RANK and WEFT_COORDINATOR): weft.Comm() reads them, as in
+  C. torch's env:// rendezvous (plain init_process_group) needs RANK, WORLD_SIZE, MASTER_ADDR and
+  MASTER_PORT, which torch_env_from_weftrun derives at import. weftrun exports MASTER_ADDR and
+  MASTER_PORT (a port the kernel handed out, as torchrun does); when they are missing,
+  MASTER_PORT is a guess every rank makes alike: a hash of the job token into 20000-31999, below
+  Linux's ephemeral range (32768-60999) where outgoing connections take their ports.
+Everything else (torchrun, init_method env://, tcp://host:port or file://path with an explicit
+  rank and world_size, a store handed to init_process_group): rank and size are torch's, and
+  the ranks meet through the c10d store torch hands the backend's creator. Rank 0 starts a
+  weft-coordinator (WEFT_COORDINATOR_BIN, the package's weft/bin/, or PATH) on an ephemeral
+  port with a fresh random job token, or uses the one WEFT_COORDINATOR names (with
+  WEFT_JOB_TOKEN), and publishes address and token in the store; the others wait for them
+  there, bounded by init_process_group's timeout. The token is then only as secret as the
+  store, which torch does not authenticate either.
+
+Keys live under weft/<generation>/: every rank adds 1 to weft/arrivals once per rendezvous and
+the generation is (value - 1) // size. A rendezvous ends only when every rank joined the weft
+communicator, so all of one job's additions come before any of the next job's on the same
+store: jobs that reuse a store (destroy_process_group, then init again) never read each
+other's keys.
+
+The advertised host is the one the other ranks reach rank 0 at: WEFT_TORCH_COORDINATOR_HOST,
+else the host of the TCPStore beneath the store (tcp://host:port, env://'s MASTER_ADDR,
+torchrun's), else MASTER_ADDR, else 127.0.0.1 (file:// on one machine; across machines set
+MASTER_ADDR or WEFT_TORCH_COORDINATOR_HOST). The coordinator listens on every IPv4 address,
+or on every IPv6 (and, dual-stack, IPv4) address when the host is an IPv6 literal; a name
+such as localhost that resolves to ::1 and 127.0.0.1 is fine, as weft tries every address."""
 import hashlib
 import os
 import secrets
@@ -22,10 +34,13 @@ import shutil
 import subprocess
 import tempfile
 import time
+from datetime import timedelta
+
+import torch.distributed as dist
 
 import weft
 
-_KEY_ADDR, _KEY_TOKEN = "weft/coordinator", "weft/job_token"
+_PREFIX = "weft/"
 _COORD_START_S = 30.0
 _STORE_PORT_BASE, _STORE_PORT_SPAN = 20000, 12000
 
@@ -41,12 +56,6 @@ def torch_env_from_weftrun(env):
     token = env.get("WEFT_JOB_TOKEN") or env["WEFT_COORDINATOR"]
     digest = int.from_bytes(hashlib.sha256(token.encode()).digest()[:4], "big")
     env.setdefault("MASTER_PORT", str(_STORE_PORT_BASE + digest % _STORE_PORT_SPAN))
-
-
-def _under_torchrun():
-    e = os.environ
-    return not e.get("WEFT_COORDINATOR") and not e.get("WEFT_RANK") and bool(e.get("MASTER_ADDR")) \
-        and (bool(e.get("TORCHELASTIC_RUN_ID")) or bool(e.get("RANK")))
 
 
 def bundled_coordinator():
@@ -66,44 +75,117 @@ def _coordinator_binary():
     return path
 
 
-def _start_coordinator(size, timeout_s):
-    """Starts weft-coordinator on an ephemeral port; returns (port, token). It lives in its own
-    session (a crash of rank 0 is then a failure the others are told about, not the end of the
-    membership service) and exits once every member left (--exit-when-done)."""
-    token = os.environ.get("WEFT_JOB_TOKEN") or secrets.token_hex(16)
+def _start_coordinator(size, timeout_s, listen_host):
+    """Starts weft-coordinator on an ephemeral port with a fresh random token; returns
+    (process, port, token). It lives in its own session (a crash of rank 0 is then a failure the
+    others are told about, not the end of the membership service) and exits once every member
+    left (--exit-when-done)."""
+    token = secrets.token_hex(16)
     d = tempfile.mkdtemp(prefix="weft-torch.")
     port_file = os.path.join(d, "port")
-    env = dict(os.environ, WEFT_JOB_TOKEN=token)
-    proc = subprocess.Popen([_coordinator_binary(), "--port", "0", "--port-file", port_file, "--world-size", str(size),
-                             "--exit-when-done", "--linger", "5"],
-                            env=env, stdin=subprocess.DEVNULL, start_new_session=True)
-    until = time.time() + min(_COORD_START_S, timeout_s or _COORD_START_S)
-    while time.time() < until:
+    argv = [_coordinator_binary(), "--port", "0", "--port-file", port_file, "--world-size", str(size),
+            "--exit-when-done", "--linger", "5"]
+    if listen_host:
+        argv += ["--host", listen_host]
+    proc = subprocess.Popen(argv, env=dict(os.environ, WEFT_JOB_TOKEN=token), stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+    limit = min(_COORD_START_S, timeout_s or _COORD_START_S)
+    until = time.monotonic() + limit
+    try:
+        while time.monotonic() < until:
+            if os.path.exists(port_file):
+                with open(port_file) as f:
+                    return proc, int(f.read().strip()), token
+            if proc.poll() is not None:
+                raise RuntimeError("weft.torch: weft-coordinator exited with status %d before listening" % proc.returncode)
+            time.sleep(0.01)
+        proc.kill()
+        proc.wait()
+        raise RuntimeError("weft.torch: weft-coordinator did not report its port within %.0f s" % limit)
+    finally:
         if os.path.exists(port_file):
-            with open(port_file) as f:
-                port = int(f.read().strip())
             os.unlink(port_file)
-            os.rmdir(d)
-            return port, token
-        if proc.poll() is not None:
-            raise RuntimeError("weft.torch: weft-coordinator exited with status %d before listening" % proc.returncode)
-        time.sleep(0.01)
-    proc.kill()
-    raise RuntimeError("weft.torch: weft-coordinator did not report its port within %.0f s" % _COORD_START_S)
+        os.rmdir(d)
+
+
+def _tcpstore_host(store):
+    """The host of the TCPStore beneath store's PrefixStores (what every rank dials), or None."""
+    for _ in range(16):
+        if isinstance(store, dist.TCPStore):
+            return store.host
+        if not isinstance(store, dist.PrefixStore):
+            return None
+        store = store.underlying_store
+    return None
+
+
+def _advertised_host(store):
+    return os.environ.get("WEFT_TORCH_COORDINATOR_HOST") or _tcpstore_host(store) or os.environ.get("MASTER_ADDR") \
+        or "127.0.0.1"
+
+
+def _join(host, port):
+    return "[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port)
+
+
+def _publish(store, keys, size, timeout_s):
+    """Rank 0: publishes the coordinator's address and the job token, starting a coordinator
+    unless WEFT_COORDINATOR names one; returns (the process it started or None, address, token)."""
+    if os.environ.get("WEFT_COORDINATOR"):
+        proc, addr, token = None, os.environ["WEFT_COORDINATOR"], os.environ.get("WEFT_JOB_TOKEN", "")
+    else:
+        host = _advertised_host(store).strip("[]")
+        proc, port, token = _start_coordinator(size, timeout_s, "::" if ":" in host else None)
+        addr = _join(host, port)
+    store.set(keys[0], addr)
+    store.set(keys[1], token)
+    return proc, addr, token
+
+
+def _fetch(store, keys, rank, size, timeout_s):
+    """Ranks other than 0: what rank 0 published, waiting at most timeout_s (the store's own
+    timeout when None)."""
+    wait_s = timeout_s if timeout_s is not None else store.timeout.total_seconds()
+    try:
+        store.wait(keys, timedelta(seconds=wait_s))
+    except (dist.DistError, RuntimeError) as e:
+        raise dist.DistStoreError(
+            "weft: rank %d of %d waited %.0f s for rank 0 to publish the weft coordinator's address in the store "
+            "(key %s) and gave up: is rank 0 running, with the same init_method and world_size? (%s)"
+            % (rank, size, wait_s, keys[0], str(e).splitlines()[0] if str(e) else type(e).__name__)) from e
+    return store.get(keys[0]).decode(), store.get(keys[1]).decode()
+
+
+def _store_rendezvous(store, rank, size, timeout_s):
+    gen = (store.add(_PREFIX + "arrivals", 1) - 1) // size
+    keys = ["%s%d/coordinator" % (_PREFIX, gen), "%s%d/job_token" % (_PREFIX, gen)]
+    proc = None
+    if rank == 0:
+        proc, addr, token = _publish(store, keys, size, timeout_s)
+    else:
+        addr, token = _fetch(store, keys, rank, size, timeout_s)
+    try:
+        return weft.Comm(rank=rank, size=size, coordinator=addr, job_token=token, timeout=timeout_s)
+    except BaseException:
+        if proc is not None:  # nobody will join it now
+            proc.kill()
+            proc.wait()
+        raise
+
+
+def from_launcher_env():
+    """True under weftrun (or a launcher that set weft's own WEFT_RANK and WEFT_COORDINATOR)."""
+    return os.environ.get("WEFT_RANK") is not None and bool(os.environ.get("WEFT_COORDINATOR"))
 
 
 def make_comm(store, rank, size, timeout_s):
-    """The weft.Comm for a first process group of rank `rank` of `size`."""
-    if not _under_torchrun():
-        return weft.Comm(timeout=timeout_s)
-    if rank == 0:
-        port, token = _start_coordinator(size, timeout_s)
-        host = os.environ.get("WEFT_TORCH_COORDINATOR_HOST") or os.environ["MASTER_ADDR"]
-        addr = "[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port)
-        store.set(_KEY_ADDR, addr)
-        store.set(_KEY_TOKEN, token)
-    else:
-        store.wait([_KEY_ADDR, _KEY_TOKEN])  # bounded by the store's timeout (init's timeout)
-        addr = store.get(_KEY_ADDR).decode()
-        token = store.get(_KEY_TOKEN).decode()
-    return weft.Comm(rank=rank, size=size, coordinator=addr, job_token=token, timeout=timeout_s)
+    """The weft.Comm for a first process group: rank `rank` of `size` as torch numbers them."""
+    if from_launcher_env():
+        c = weft.Comm(timeout=timeout_s)  # weftrun's job, as in C
+        if (c.rank, c.size) != (rank, size):
+            got = (c.rank, c.size)
+            c.close()
+            raise ValueError("weft: torch says rank %d of %d but the launcher's WEFT_RANK/WEFT_WORLD_SIZE say rank %d "
+                             "of %d" % ((rank, size) + got))
+        return c
+    return _store_rendezvous(store, rank, size, timeout_s)

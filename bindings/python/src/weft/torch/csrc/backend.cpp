@@ -261,6 +261,56 @@ c10::intrusive_ptr<c10d::Work> WeftBackend::allgather(std::vector<std::vector<at
       });
 }
 
+// outputs[r][j] gets rank r's inputs[j]: the inputs are packed into one buffer, gathered by
+// one weft allgather, and unpacked from the flat result (every input of one dtype).
+c10::intrusive_ptr<c10d::Work> WeftBackend::allgather_coalesced(std::vector<std::vector<at::Tensor>>& outputs,
+                                                                std::vector<at::Tensor>& inputs,
+                                                                const c10d::AllgatherOptions& /*opts*/) {
+  const char* what = "allgather_coalesced";
+  TORCH_CHECK_VALUE(!inputs.empty(), "weft: ", what, ": expects at least one input tensor");
+  TORCH_CHECK_VALUE(static_cast<int>(outputs.size()) == size_, "weft: ", what, ": expects ", size_,
+                    " output lists, got ", outputs.size());
+  std::vector<at::Tensor> flat_in;
+  std::vector<int64_t> offsets;
+  int64_t total = 0;
+  for (auto& in : inputs) {
+    check_tensor(in, what);
+    check_same(in, inputs[0], what);
+    flat_in.push_back(in.reshape({-1}));
+    offsets.push_back(total);
+    total += in.numel();
+  }
+  std::vector<at::Tensor> outs;
+  for (auto& list : outputs) {
+    TORCH_CHECK_VALUE(list.size() == inputs.size(), "weft: ", what, ": every output list must hold ", inputs.size(),
+                      " tensors, got ", list.size());
+    for (size_t j = 0; j < list.size(); j++) {
+      TORCH_CHECK_NOT_IMPLEMENTED(list[j].device().is_cpu() && list[j].layout() == at::kStrided, "weft: ", what,
+                                  ": only dense CPU tensors are supported");
+      check_same(list[j], inputs[0], what);
+      TORCH_CHECK_VALUE(list[j].numel() == inputs[j].numel(), "weft: ", what, ": output ", j, " must have input ", j,
+                        "'s ", inputs[j].numel(), " elements, got ", list[j].numel());
+      outs.push_back(list[j]);
+    }
+  }
+  weft_dtype_t d = dtype_of(inputs[0], what);
+  at::Tensor packed = at::cat(flat_in);  // copied now: the caller may reuse its inputs at once
+  at::Tensor flat = at::empty({static_cast<int64_t>(size_) * total}, packed.options());
+  size_t per_rank = inputs.size();
+  weft_comm_t* c = comm_;
+  return launch(
+      what, c10d::OpType::ALLGATHER_COALESCED, outs, {packed, flat},
+      [=](weft_request_t** rq) { return api->iallgather(c, packed.data_ptr(), flat.data_ptr(), total, d, rq); },
+      [=]() {
+        for (size_t k = 0; k < outs.size(); k++) {
+          int64_t r = static_cast<int64_t>(k / per_rank);
+          size_t j = k % per_rank;
+          auto o = outs[k];
+          o.copy_(flat.narrow(0, r * total + offsets[j], o.numel()).view(o.sizes()));
+        }
+      });
+}
+
 c10::intrusive_ptr<c10d::Work> WeftBackend::_allgather_base(at::Tensor& output, at::Tensor& input,
                                                             const c10d::AllgatherOptions& /*opts*/) {
   check_tensor(input, "all_gather_into_tensor");
