@@ -22,3 +22,7 @@ fi
 if ! python3 -c "import torch" >/dev/null 2>&1; then
   python3 -m pip install --quiet torch==2.13.0 || echo "install-deps: could not pip-install torch==2.13.0 for $(command -v python3); the torch tests will be skipped"
 fi
+# PyTorch's own distributed test suite (tests/torch/dist_suite.py) imports expecttest.
+if ! python3 -c "import expecttest" >/dev/null 2>&1; then
+  python3 -m pip install --quiet expecttest || echo "install-deps: could not pip-install expecttest; torch-dist-suite will be skipped"
+fi

@@ -393,8 +393,149 @@ def case_init(init_method, rank, size, timeout_s, rounds):
     print("[%d] ok init" % rank, flush=True)
 
 
+def case_groups():
+    """new_group on weft (a weft communicator of its own, made with weft_comm_create_group): the
+    collectives torch users expect — all_to_all_single (equal and uneven splits), all_to_all,
+    uneven all_gather and reduce_scatter, gather, scatter — on a sub-group without rank 0 and on
+    the world, each against an exact local reference and against gloo on the same ranks; then
+    DDP and FSDP2 trained on the sub-group agree with gloo / a single process."""
+    from torch.nn.parallel import DistributedDataParallel as DDP
+    dist.init_process_group("weft")
+    n, me = dist.get_world_size(), dist.get_rank()
+    members = list(range(1, n))
+    sub = dist.new_group(members)              # weft: every rank calls it, members build it
+    sub_gloo = dist.new_group(members, backend="gloo")
+    world_gloo = dist.new_group(backend="gloo")
+    evens = dist.new_group(list(range(0, n, 2)))  # overlapping the sub-group
+    checked = 0
+
+    def compare(fn, group, gloo_group, what):
+        nonlocal checked
+        got = fn(group)
+        want = fn(gloo_group)
+        for a, b in zip(got, want):
+            assert torch.equal(a, b), "%s: weft %s, gloo %s" % (what, a, b)
+        checked += 1
+        return got
+
+    def collectives(group, gloo_group, ranks):
+        k, r = len(ranks), ranks.index(me)
+        # all_to_all_single, equal blocks of 3 rows of 2 elements: block j of rank r is r*100+j.
+        def a2a_equal(g):
+            x = torch.cat([torch.full((3, 2), float(r * 100 + j)) for j in range(k)])
+            out = torch.empty_like(x)
+            dist.all_to_all_single(out, x, group=g)
+            return [out]
+        out = compare(a2a_equal, group, gloo_group, "all_to_all_single")[0]
+        assert all(torch.equal(out[3 * j:3 * j + 3], torch.full((3, 2), float(j * 100 + r))) for j in range(k))
+        # uneven splits: rank r sends j+1 rows to rank j, so it receives r+1 rows from each.
+        def a2a_uneven(g):
+            x = torch.cat([torch.full((j + 1, 2), float(r * 100 + j)) for j in range(k)])
+            out = torch.empty(k * (r + 1), 2)
+            dist.all_to_all_single(out, x, output_split_sizes=[r + 1] * k, input_split_sizes=[j + 1 for j in range(k)],
+                                   group=g)
+            return [out]
+        out = compare(a2a_uneven, group, gloo_group, "all_to_all_single uneven")[0]
+        assert torch.equal(out, torch.cat([torch.full((r + 1, 2), float(j * 100 + r)) for j in range(k)]))
+        def a2a_list(g):
+            ins = [torch.arange(j + 2, dtype=torch.int64) + 1000 * r for j in range(k)]
+            outs = [torch.empty(r + 2, dtype=torch.int64) for _ in range(k)]
+            dist.all_to_all(outs, ins, group=g)
+            return outs
+        outs = a2a_list(group)  # sizes differ per peer: gloo refuses that, so the reference only
+        assert all(torch.equal(outs[j], torch.arange(r + 2, dtype=torch.int64) + 1000 * j) for j in range(k))
+        # uneven all_gather: rank j contributes j+1 elements.
+        def ag_uneven(g):
+            outs = [torch.empty(j + 1) for j in range(k)]
+            dist.all_gather(outs, torch.full((r + 1,), float(r + 1)), group=g)
+            return outs
+        outs = ag_uneven(group)  # gloo refuses uneven all_gather: the reference only
+        assert all(torch.equal(outs[j], torch.full((j + 1,), float(j + 1))) for j in range(k))
+        # uneven reduce_scatter: block j has j+1 elements (gloo has no reduce_scatter: reference only).
+        ins = [torch.full((j + 1,), float(r + 1)) for j in range(k)]
+        out = torch.empty(r + 1)
+        dist.reduce_scatter(out, ins, group=group)
+        assert torch.equal(out, torch.full((r + 1,), float(k * (k + 1) // 2))), out
+        # gather and scatter from every root.
+        for root in range(k):
+            def gath(g, root=root):
+                x = torch.full((4,), float(r * 10))
+                outs = [torch.empty(4) for _ in range(k)] if r == root else None
+                dist.gather(x, outs, dst=ranks[root], group=g)
+                return outs if r == root else [x]
+            outs = compare(gath, group, gloo_group, "gather")
+            if r == root:
+                assert all(torch.equal(outs[j], torch.full((4,), float(j * 10))) for j in range(k))
+            def scat(g, root=root):
+                out = torch.empty(5)
+                ins = [torch.full((5,), float(j + root)) for j in range(k)] if r == root else None
+                dist.scatter(out, ins, src=ranks[root], group=g)
+                return [out]
+            out = compare(scat, group, gloo_group, "scatter")[0]
+            assert torch.equal(out, torch.full((5,), float(r + root)))
+        t = torch.full((7,), float(me))
+        dist.all_reduce(t, group=group)
+        assert torch.equal(t, torch.full((7,), float(sum(ranks))))
+
+    collectives(None, world_gloo, list(range(n)))
+    if me in members:
+        collectives(sub, sub_gloo, members)
+    if me % 2 == 0:
+        t = torch.ones(3)
+        dist.all_reduce(t, group=evens)
+        assert torch.equal(t, torch.full((3,), float(len(range(0, n, 2)))))
+
+    # DDP on the sub-group, against gloo on the same ranks.
+    if me in members:
+        def model():
+            torch.manual_seed(0)
+            return torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+        mw = DDP(model(), process_group=sub, bucket_cap_mb=0.001)
+        mg = DDP(model(), process_group=sub_gloo, bucket_cap_mb=0.001)
+        ow, og = (torch.optim.SGD(m.parameters(), lr=0.05) for m in (mw, mg))
+        g = torch.Generator().manual_seed(1)
+        k, r = len(members), members.index(me)
+        for step in range(10):
+            x = torch.randn(4 * k, 8, generator=g)
+            y = x[:, :2] * 3
+            for m, o in ((mw, ow), (mg, og)):
+                o.zero_grad()
+                torch.nn.functional.mse_loss(m(x[r::k]), y[r::k]).backward()
+                o.step()
+        for a, b in zip(mw.module.parameters(), mg.module.parameters()):
+            assert torch.allclose(a, b, rtol=1e-5, atol=1e-6), float((a - b).abs().max())
+        checked += 1
+    # FSDP2 on the sub-group: trains like one process on the whole batch.
+    if me in members:
+        from torch.distributed.device_mesh import DeviceMesh
+        from torch.distributed.fsdp import fully_shard
+        mesh = DeviceMesh.from_group(sub, "cpu")
+        def small():
+            torch.manual_seed(0)
+            return torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+        sharded, local = small(), small()
+        fully_shard(sharded, mesh=mesh)
+        os_, ol = torch.optim.SGD(sharded.parameters(), lr=0.1), torch.optim.SGD(local.parameters(), lr=0.1)
+        g = torch.Generator().manual_seed(2)
+        k, r = len(members), members.index(me)
+        for step in range(5):
+            x = torch.randn(4 * k, 8, generator=g)
+            y = x[:, :2] * 2
+            for m, o, xs, ys in ((sharded, os_, x[r::k], y[r::k]), (local, ol, x, y)):
+                o.zero_grad()
+                torch.nn.functional.mse_loss(m(xs), ys).backward()
+                o.step()
+        for ps, pl in zip(sharded.parameters(), local.parameters()):
+            full = ps.full_tensor()
+            assert torch.allclose(full, pl, rtol=1e-4, atol=1e-5), float((full - pl).detach().abs().max())
+        checked += 1
+    dist.barrier()
+    print("ok groups checked=%d" % checked, flush=True)
+    dist.destroy_process_group()
+
+
 CASES = {"init": case_init, "ops": case_ops, "errors": case_errors, "kill": case_kill, "ddp": case_ddp, "fsdp": case_fsdp,
-         "torchrun": case_torchrun}
+         "torchrun": case_torchrun, "groups": case_groups}
 
 if __name__ == "__main__":
     torch.set_num_threads(1)

@@ -21,3 +21,11 @@ def test_errors_are_refused_before_the_network(run_ranks):
     refused = [l for l in res.lines(0) if l.startswith("refused ")]
     assert len(refused) == 9, res.text
     assert all("weft" in l or "process group" in l for l in refused), refused
+
+
+def test_new_group_and_the_collectives_torch_users_expect(run_ranks):
+    """new_group on weft (its own weft communicator), all_to_all_single / all_to_all, uneven
+    all_gather and reduce_scatter, gather, scatter on the world and on a group without rank 0,
+    against gloo; DDP and FSDP2 on the sub-group."""
+    res = run_ranks(3, "groups", timeout=400)
+    assert_all_ok(res, 3, "groups")

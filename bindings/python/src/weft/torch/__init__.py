@@ -16,6 +16,7 @@ group wraps it the Comm is pinned: close() refuses, and recovery goes through re
 which first completes the group's pending operations. See docs/PYTORCH.md."""
 import atexit
 import gc
+import hashlib
 import os
 import re
 from datetime import timedelta
@@ -94,35 +95,60 @@ def _timeout_s(timeout):
     return None
 
 
-def _create_backend(store, rank, size, timeout):
-    """The creator torch calls for every "weft" group (init_process_group, new_group).
+def _create_backend(opts, backend_options=None):
+    """The creator torch calls for every "weft" group (init_process_group, new_group), with
+    torch's _DistributedBackendOptions (the extended API: it names the group's global ranks).
 
-    A new default group made over a store (not under weftrun) is a new job: the communicator
-    the backend made for an earlier one is retired and the ranks meet again through this
-    store. Other groups (new_group, or a default group on a set_comm communicator) wrap the
-    communicator there is."""
+    The default group: a new default group made over a store (not under weftrun) is a new job,
+    so the communicator the backend made for an earlier one is retired and the ranks meet again
+    through this store; otherwise it wraps the communicator there is (set_comm, weftrun).
+    Any other group (new_group): a weft communicator of its own over its global ranks, made with
+    weft_comm_create_group by its members only, so it progresses independently of the others."""
     global _comm, _comm_ours
+    store, rank, size, timeout = opts.store, opts.group_rank, opts.group_size, opts.timeout
     c = comm()
-    if c is not None and _comm_ours and not dist.is_initialized() and not _bootstrap.from_launcher_env():
-        _retire(c)
-        c = None
+    if not dist.is_initialized():
+        if c is not None and _comm_ours and not _bootstrap.from_launcher_env():
+            _retire(c)
+            c = None
+        if c is None:
+            c = _bootstrap.make_comm(store, rank, size, _timeout_s(timeout))
+            _comm, _comm_ours = c, True
+        return _ext.load().create_backend(c, rank, size)
     if c is None:
-        c = _bootstrap.make_comm(store, rank, size, _timeout_s(timeout))
-        _comm, _comm_ours = c, True
-    return _ext.load().create_backend(c, rank, size)
+        raise RuntimeError("weft.torch: new_group before the default \"weft\" group has a communicator")
+    ranks = [int(r) for r in (opts.global_ranks_in_group or range(c.size))]
+    child = c.create_group(ranks, tag=_group_tag(opts.group_id))
+    _children.append(child)
+    return _ext.load().create_backend(child, rank, size)
+
+
+_children = []  # the communicators of new_group groups, closed with their parent's job or at exit
+
+
+def _group_tag(group_id):
+    """A 64-bit tag every member derives alike from torch's group name."""
+    digest = hashlib.blake2b(str(group_id).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
 
 
 def _retire(c):
     """Closes a communicator of an earlier job once no group wraps it any more; one still
     wrapped (a group object kept alive) is left to its groups and closed at exit."""
     gc.collect()  # the earlier groups' backends, if only cycles hold them
+    for child in list(_children):
+        try:
+            child.close()
+            _children.remove(child)
+        except weft.WeftError:
+            pass  # a process group still wraps it
     try:
         c.close()
     except weft.WeftError:
         pass
 
 
-dist.Backend.register_backend(BACKEND, _create_backend, devices=["cpu"])
+dist.Backend.register_backend(BACKEND, _create_backend, extended_api=True, devices=["cpu"])
 _ext.load()  # compile now (cached after the first time): build problems show at import
 
 

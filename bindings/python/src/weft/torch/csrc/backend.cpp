@@ -76,6 +76,17 @@ static void check_rank(int peer, int size, const char* what, const char* role) {
                     size);
 }
 
+// Element counts and displacements of consecutive blocks of rows[i] rows of `row` elements.
+static void splits_fill(std::vector<size_t>& counts, std::vector<size_t>& displs, const std::vector<int64_t>& rows,
+                        int64_t row) {
+  size_t off = 0;
+  for (int64_t r : rows) {
+    displs.push_back(off);
+    counts.push_back(static_cast<size_t>(r * row));
+    off += static_cast<size_t>(r * row);
+  }
+}
+
 // ---- WeftWork -------------------------------------------------------------------------------
 
 WeftWork::WeftWork(int rank, c10d::OpType type, const char* title, std::vector<at::Tensor> outputs)
@@ -165,6 +176,7 @@ c10::intrusive_ptr<c10d::Work> WeftBackend::launch(const char* what, c10d::OpTyp
                                                     std::function<void()> finish) {
   auto work = c10::make_intrusive<WeftWork>(rank_, type, what, std::move(outputs));
   auto check = stale_check();
+  seq_++;
   Completion done;
   done.on_success = [work, finish, keep]() {
     if (finish) finish();
@@ -242,12 +254,13 @@ c10::intrusive_ptr<c10d::Work> WeftBackend::allgather(std::vector<std::vector<at
   at::Tensor in = single(inputs, "allgather");
   TORCH_CHECK_VALUE(outputs.size() == 1 && static_cast<int>(outputs[0].size()) == size_, "weft: allgather: expects one "
                     "list of ", size_, " output tensors");
+  bool even = true;
   for (auto& o : outputs[0]) {
     check_tensor(o, "allgather");
     check_same(o, in, "allgather");
-    TORCH_CHECK_VALUE(o.numel() == in.numel(), "weft: allgather: output tensors must have the input's ", in.numel(),
-                      " elements, got ", o.numel());
+    even &= o.numel() == in.numel();
   }
+  if (!even) return allgather_uneven(outputs[0], in);
   weft_dtype_t d = dtype_of(in, "allgather");
   at::Tensor flat = at::empty({static_cast<int64_t>(size_) * in.numel()}, in.options());
   std::vector<at::Tensor> outs = outputs[0];
@@ -311,6 +324,187 @@ c10::intrusive_ptr<c10d::Work> WeftBackend::allgather_coalesced(std::vector<std:
       });
 }
 
+// allgather with outputs of different sizes (an uneven all_gather): one allgatherv into a flat
+// temporary, unpacked after.
+c10::intrusive_ptr<c10d::Work> WeftBackend::allgather_uneven(std::vector<at::Tensor> outs, at::Tensor in) {
+  TORCH_CHECK_VALUE(outs[rank_].numel() == in.numel(), "weft: allgather: output ", rank_, " (this rank's) must have the "
+                    "input's ", in.numel(), " elements, got ", outs[rank_].numel());
+  auto counts = std::make_shared<std::vector<size_t>>();
+  auto displs = std::make_shared<std::vector<size_t>>();
+  size_t total = 0;
+  for (auto& o : outs) {
+    displs->push_back(total);
+    counts->push_back(static_cast<size_t>(o.numel()));
+    total += static_cast<size_t>(o.numel());
+  }
+  weft_dtype_t d = dtype_of(in, "allgather");
+  at::Tensor flat = at::empty({static_cast<int64_t>(total)}, in.options());
+  weft_comm_t* c = comm_;
+  return launch(
+      "allgather", c10d::OpType::ALLGATHER, outs, {in, flat},
+      [=](weft_request_t** rq) {
+        return api->iallgatherv(c, in.data_ptr(), in.numel(), flat.data_ptr(), counts->data(), displs->data(), d, rq);
+      },
+      [=]() {
+        for (size_t i = 0; i < outs.size(); i++)
+          outs[i].view({-1}).copy_(
+              flat.narrow(0, static_cast<int64_t>((*displs)[i]), static_cast<int64_t>((*counts)[i])));
+      });
+}
+
+// The per-peer element counts and displacements of a tensor split by rows of dim 0 (equal
+// blocks when no split sizes are given), as all_to_all_single defines them.
+static void row_layout(const at::Tensor& t, const std::vector<int64_t>& splits, int size, const char* role,
+                       std::vector<size_t>& counts, std::vector<size_t>& displs) {
+  const char* what = "all_to_all_single";
+  int64_t rows = t.dim() ? t.size(0) : 1, row = rows ? t.numel() / rows : 0;
+  if (splits.empty()) {
+    TORCH_CHECK_VALUE(rows % size == 0, "weft: ", what, ": the ", role, " has ", rows,
+                      " rows, not divisible by the group size ", size, " (pass split sizes)");
+    splits_fill(counts, displs, std::vector<int64_t>(size, rows / size), row);
+    return;
+  }
+  TORCH_CHECK_VALUE(static_cast<int>(splits.size()) == size, "weft: ", what, ": ", splits.size(), " ", role,
+                    " split sizes for a group of ", size);
+  int64_t sum = 0;
+  for (int64_t v : splits) {
+    TORCH_CHECK_VALUE(v >= 0, "weft: ", what, ": negative ", role, " split size ", v);
+    sum += v;
+  }
+  TORCH_CHECK_VALUE(sum == rows, "weft: ", what, ": ", role, " split sizes sum to ", sum, " but it has ", rows, " rows");
+  splits_fill(counts, displs, splits, row);
+}
+
+c10::intrusive_ptr<c10d::Work> WeftBackend::alltoall_base(at::Tensor& output, at::Tensor& input,
+                                                          std::vector<int64_t>& outputSplitSizes,
+                                                          std::vector<int64_t>& inputSplitSizes,
+                                                          const c10d::AllToAllOptions& /*opts*/) {
+  const char* what = "all_to_all_single";
+  check_tensor(input, what);
+  check_tensor(output, what);
+  check_same(output, input, what);
+  weft_dtype_t d = dtype_of(input, what);
+  auto sc = std::make_shared<std::vector<size_t>>(), sd = std::make_shared<std::vector<size_t>>();
+  auto rc = std::make_shared<std::vector<size_t>>(), rd = std::make_shared<std::vector<size_t>>();
+  row_layout(input, inputSplitSizes, size_, "input", *sc, *sd);
+  row_layout(output, outputSplitSizes, size_, "output", *rc, *rd);
+  at::Tensor in = input, out = output;
+  weft_comm_t* c = comm_;
+  return launch(what, c10d::OpType::ALLTOALL_BASE, {out}, {in, out}, [=](weft_request_t** rq) {
+    return api->ialltoallv(c, in.data_ptr(), sc->data(), sd->data(), out.data_ptr(), rc->data(), rd->data(), d, rq);
+  });
+}
+
+// all_to_all with lists: inputs[j] goes to rank j, outputs[j] comes from rank j (any sizes).
+c10::intrusive_ptr<c10d::Work> WeftBackend::alltoall(std::vector<at::Tensor>& outputs, std::vector<at::Tensor>& inputs,
+                                                     const c10d::AllToAllOptions& /*opts*/) {
+  const char* what = "all_to_all";
+  TORCH_CHECK_VALUE(static_cast<int>(inputs.size()) == size_ && static_cast<int>(outputs.size()) == size_, "weft: ",
+                    what, ": expects ", size_, " input and output tensors, got ", inputs.size(), " and ",
+                    outputs.size());
+  auto sc = std::make_shared<std::vector<size_t>>(), sd = std::make_shared<std::vector<size_t>>();
+  auto rc = std::make_shared<std::vector<size_t>>(), rd = std::make_shared<std::vector<size_t>>();
+  std::vector<at::Tensor> flat_in;
+  size_t stotal = 0, rtotal = 0;
+  for (int j = 0; j < size_; j++) {
+    check_tensor(inputs[j], what);
+    check_tensor(outputs[j], what);
+    check_same(inputs[j], inputs[0], what);
+    check_same(outputs[j], inputs[0], what);
+    sd->push_back(stotal);
+    sc->push_back(static_cast<size_t>(inputs[j].numel()));
+    stotal += static_cast<size_t>(inputs[j].numel());
+    rd->push_back(rtotal);
+    rc->push_back(static_cast<size_t>(outputs[j].numel()));
+    rtotal += static_cast<size_t>(outputs[j].numel());
+    flat_in.push_back(inputs[j].reshape({-1}));
+  }
+  weft_dtype_t d = dtype_of(inputs[0], what);
+  at::Tensor packed = at::cat(flat_in);  // copied now: the caller may reuse its inputs at once
+  at::Tensor flat = at::empty({static_cast<int64_t>(rtotal)}, packed.options());
+  std::vector<at::Tensor> outs = outputs;
+  weft_comm_t* c = comm_;
+  int n = size_;
+  return launch(
+      what, c10d::OpType::ALLTOALL, outs, {packed, flat},
+      [=](weft_request_t** rq) {
+        return api->ialltoallv(c, packed.data_ptr(), sc->data(), sd->data(), flat.data_ptr(), rc->data(), rd->data(),
+                               d, rq);
+      },
+      [=]() {
+        for (int j = 0; j < n; j++)
+          outs[j].view({-1}).copy_(flat.narrow(0, static_cast<int64_t>((*rd)[j]), static_cast<int64_t>((*rc)[j])));
+      });
+}
+
+c10::intrusive_ptr<c10d::Work> WeftBackend::gather(std::vector<std::vector<at::Tensor>>& outputs,
+                                                   std::vector<at::Tensor>& inputs, const c10d::GatherOptions& opts) {
+  const char* what = "gather";
+  at::Tensor in = single(inputs, what);
+  int root = static_cast<int>(opts.rootRank);
+  check_rank(root, size_, what, "root");
+  bool at_root = rank_ == root;
+  std::vector<at::Tensor> outs;
+  if (at_root) {
+    TORCH_CHECK_VALUE(outputs.size() == 1 && static_cast<int>(outputs[0].size()) == size_, "weft: gather: the root "
+                      "expects one list of ", size_, " output tensors");
+    for (auto& o : outputs[0]) {
+      check_tensor(o, what);
+      check_same(o, in, what);
+      TORCH_CHECK_VALUE(o.numel() == in.numel(), "weft: gather: output tensors must have the input's ", in.numel(),
+                        " elements, got ", o.numel());
+    }
+    outs = outputs[0];
+  } else {
+    TORCH_CHECK_VALUE(outputs.empty() || (outputs.size() == 1 && outputs[0].empty()), "weft: gather: only the root "
+                      "passes output tensors");
+  }
+  weft_dtype_t d = dtype_of(in, what);
+  at::Tensor flat = at::empty({at_root ? static_cast<int64_t>(size_) * in.numel() : 0}, in.options());
+  weft_comm_t* c = comm_;
+  return launch(
+      what, c10d::OpType::GATHER, outs, {in, flat},
+      [=](weft_request_t** rq) {
+        return api->igather(c, in.data_ptr(), at_root ? flat.data_ptr() : nullptr, in.numel(), d, root, rq);
+      },
+      [=]() {
+        for (size_t i = 0; i < outs.size(); i++)
+          outs[i].view({-1}).copy_(flat.narrow(0, static_cast<int64_t>(i) * in.numel(), in.numel()));
+      });
+}
+
+c10::intrusive_ptr<c10d::Work> WeftBackend::scatter(std::vector<at::Tensor>& outputs,
+                                                    std::vector<std::vector<at::Tensor>>& inputs,
+                                                    const c10d::ScatterOptions& opts) {
+  const char* what = "scatter";
+  at::Tensor out = single(outputs, what);
+  int root = static_cast<int>(opts.rootRank);
+  check_rank(root, size_, what, "root");
+  bool at_root = rank_ == root;
+  at::Tensor packed = at::empty({0}, out.options());
+  if (at_root) {
+    TORCH_CHECK_VALUE(inputs.size() == 1 && static_cast<int>(inputs[0].size()) == size_, "weft: scatter: the root "
+                      "expects one list of ", size_, " input tensors");
+    std::vector<at::Tensor> flat_in;
+    for (auto& i : inputs[0]) {
+      check_tensor(i, what);
+      check_same(i, out, what);
+      TORCH_CHECK_VALUE(i.numel() == out.numel(), "weft: scatter: input tensors must have the output's ", out.numel(),
+                        " elements, got ", i.numel());
+      flat_in.push_back(i.reshape({-1}));
+    }
+    packed = at::cat(flat_in);
+  } else {
+    TORCH_CHECK_VALUE(inputs.empty() || (inputs.size() == 1 && inputs[0].empty()), "weft: scatter: only the root "
+                      "passes input tensors");
+  }
+  weft_dtype_t d = dtype_of(out, what);
+  weft_comm_t* c = comm_;
+  return launch(what, c10d::OpType::SCATTER, {out}, {packed, out}, [=](weft_request_t** rq) {
+    return api->iscatter(c, at_root ? packed.data_ptr() : nullptr, out.data_ptr(), out.numel(), d, root, rq);
+  });
+}
+
 c10::intrusive_ptr<c10d::Work> WeftBackend::_allgather_base(at::Tensor& output, at::Tensor& input,
                                                             const c10d::AllgatherOptions& /*opts*/) {
   check_tensor(input, "all_gather_into_tensor");
@@ -333,17 +527,25 @@ c10::intrusive_ptr<c10d::Work> WeftBackend::reduce_scatter(std::vector<at::Tenso
   TORCH_CHECK_VALUE(inputs.size() == 1 && static_cast<int>(inputs[0].size()) == size_, "weft: reduce_scatter: expects "
                     "one list of ", size_, " input tensors");
   std::vector<at::Tensor> flat_in;
+  auto counts = std::make_shared<std::vector<size_t>>();
+  bool even = true;
   for (auto& i : inputs[0]) {
     check_tensor(i, "reduce_scatter");
     check_same(i, out, "reduce_scatter");
-    TORCH_CHECK_VALUE(i.numel() == out.numel(), "weft: reduce_scatter: input tensors must have the output's ",
-                      out.numel(), " elements, got ", i.numel());
+    even &= i.numel() == out.numel();
+    counts->push_back(static_cast<size_t>(i.numel()));
     flat_in.push_back(i.reshape({-1}));
   }
+  TORCH_CHECK_VALUE((*counts)[rank_] == static_cast<size_t>(out.numel()), "weft: reduce_scatter: the output has ",
+                    out.numel(), " elements but this rank's input block has ", (*counts)[rank_]);
   weft_redop_t op = op_of(opts.reduceOp, out, "reduce_scatter");
   weft_dtype_t d = dtype_of(out, "reduce_scatter");
   at::Tensor flat = at::cat(flat_in);  // copied now: the caller may reuse its inputs at once
   weft_comm_t* c = comm_;
+  if (!even)  // blocks of different sizes: torch's uneven reduce_scatter
+    return launch("reduce_scatter", c10d::OpType::REDUCE_SCATTER, {out}, {flat, out}, [=](weft_request_t** rq) {
+      return api->ireduce_scatterv(c, flat.data_ptr(), out.data_ptr(), counts->data(), d, op, rq);
+    });
   return launch("reduce_scatter", c10d::OpType::REDUCE_SCATTER, {out}, {flat, out}, [=](weft_request_t** rq) {
     return api->ireduce_scatter(c, flat.data_ptr(), out.data_ptr(), out.numel(), d, op, rq);
   });

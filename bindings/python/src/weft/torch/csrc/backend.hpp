@@ -73,7 +73,20 @@ class WeftBackend : public c10d::Backend {
   c10::intrusive_ptr<c10d::Work> reduce_scatter_tensor_coalesced(std::vector<at::Tensor>& outputs,
                                                                  std::vector<at::Tensor>& inputs,
                                                                  const c10d::ReduceScatterOptions& opts) override;
+  c10::intrusive_ptr<c10d::Work> alltoall_base(at::Tensor& output, at::Tensor& input,
+                                               std::vector<int64_t>& outputSplitSizes,
+                                               std::vector<int64_t>& inputSplitSizes,
+                                               const c10d::AllToAllOptions& opts) override;
+  c10::intrusive_ptr<c10d::Work> alltoall(std::vector<at::Tensor>& outputs, std::vector<at::Tensor>& inputs,
+                                          const c10d::AllToAllOptions& opts) override;
+  c10::intrusive_ptr<c10d::Work> gather(std::vector<std::vector<at::Tensor>>& outputs, std::vector<at::Tensor>& inputs,
+                                        const c10d::GatherOptions& opts) override;
+  c10::intrusive_ptr<c10d::Work> scatter(std::vector<at::Tensor>& outputs, std::vector<std::vector<at::Tensor>>& inputs,
+                                         const c10d::ScatterOptions& opts) override;
   c10::intrusive_ptr<c10d::Work> barrier(const c10d::BarrierOptions& opts) override;
+  // Every rank of the group counts the operations it issued (torch compares them across ranks).
+  void setSequenceNumberForGroup() override {}
+  uint64_t getSequenceNumberForGroup() override { return seq_; }
   c10::intrusive_ptr<c10d::Work> send(std::vector<at::Tensor>& tensors, int dst, int tag) override;
   c10::intrusive_ptr<c10d::Work> recv(std::vector<at::Tensor>& tensors, int src, int tag) override;
 
@@ -94,6 +107,8 @@ class WeftBackend : public c10d::Backend {
                                             std::vector<at::Tensor> keep,
                                             std::vector<std::function<weft_result_t(weft_request_t**)>> issues);
 
+  c10::intrusive_ptr<c10d::Work> allgather_uneven(std::vector<at::Tensor> outs, at::Tensor in);
+
   // Fails an operation of a group whose epoch is over (run under the engine's issue lock).
   std::function<std::string()> stale_check() const;
 
@@ -101,6 +116,7 @@ class WeftBackend : public c10d::Backend {
   weft_comm_t* comm_;
   uint64_t epoch_;
   std::shared_ptr<Engine> engine_;
+  uint64_t seq_ = 0;
 };
 
 }  // namespace weft_torch

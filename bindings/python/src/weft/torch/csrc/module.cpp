@@ -16,10 +16,9 @@ static c10::intrusive_ptr<c10d::Backend> create_backend(py::object comm, int ran
   if (!c) throw py::error_already_set();
   int crank = api->comm_rank(c), csize = api->comm_size(c);
   api->comm_unpin(comm.ptr());
-  // Sub-groups would need a communicator of their own: weft has no split yet.
-  TORCH_CHECK_NOT_IMPLEMENTED(rank == crank && size == csize, "weft: a process group must span the whole weft "
-                              "communicator (rank ", crank, " of ", csize, "); got rank ", rank, " of ", size,
-                              ": sub-groups (new_group with fewer ranks) are not supported yet");
+  // A group wraps a communicator of exactly its ranks (weft.torch makes one per new_group).
+  TORCH_CHECK_VALUE(rank == crank && size == csize, "weft: a process group must span the whole weft communicator "
+                    "it wraps (rank ", crank, " of ", csize, "); got rank ", rank, " of ", size);
   auto b = c10::make_intrusive<WeftBackend>(comm.ptr(), rank, size);
   if (PyErr_Occurred()) throw py::error_already_set();
   return b;
