@@ -19,7 +19,7 @@ def test_errors_are_refused_before_the_network(run_ranks):
     res = run_ranks(2, "errors")
     assert_all_ok(res, 2, "errors")
     refused = [l for l in res.lines(0) if l.startswith("refused ")]
-    assert len(refused) == 9, res.text
+    assert len(refused) == 8, res.text
     assert all("weft" in l or "process group" in l for l in refused), refused
 
 

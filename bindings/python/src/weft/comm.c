@@ -438,6 +438,24 @@ static PyObject *comm_exit(pw_comm_t *self, PyObject *args) {
   Py_RETURN_FALSE;
 }
 
+/* Runs fn(c, arg) with the GIL released, marked as a call inside self; on failure raises the
+ * WeftError with the communicator's detail. */
+static weft_result_t call_released(pw_comm_t *self, weft_comm_t *c, weft_result_t (*fn)(weft_comm_t *, void *),
+                                   void *arg) {
+  char detail[PW_DETAIL_LEN];
+  weft_result_t r;
+  self->active++;
+  Py_BEGIN_ALLOW_THREADS
+  r = fn(c, arg);
+  if (r != WEFT_SUCCESS) snprintf(detail, sizeof detail, "%s", weft_comm_last_error(c));
+  Py_END_ALLOW_THREADS
+  self->active--;
+  if (r != WEFT_SUCCESS) pw_raise(r, detail);
+  return r;
+}
+
+static weft_result_t do_recover(weft_comm_t *c, void *info) { return weft_comm_recover(c, info); }
+
 static PyObject *comm_recover(pw_comm_t *self, PyObject *unused) {
   (void)unused;
   weft_comm_t *c = usable(self, "recover");
@@ -449,18 +467,7 @@ static PyObject *comm_recover(pw_comm_t *self, PyObject *unused) {
     return NULL;
   }
   weft_recover_info_t info;
-  char detail[PW_DETAIL_LEN];
-  weft_result_t r;
-  self->active++;
-  Py_BEGIN_ALLOW_THREADS
-  r = weft_comm_recover(c, &info);
-  if (r != WEFT_SUCCESS) snprintf(detail, sizeof detail, "%s", weft_comm_last_error(c));
-  Py_END_ALLOW_THREADS
-  self->active--;
-  if (r != WEFT_SUCCESS) {
-    pw_raise(r, detail);
-    return NULL;
-  }
+  if (call_released(self, c, do_recover, &info) != WEFT_SUCCESS) return NULL;
   return pw_recover_info(&info);
 }
 
@@ -478,6 +485,23 @@ static PyObject *wrap_child(weft_comm_t *child) {
   return (PyObject *)o;
 }
 
+typedef struct {
+  int color, key, nranks;
+  const int *ranks;
+  uint64_t tag;
+  weft_comm_t *child;
+} group_args_t;
+
+static weft_result_t do_split(weft_comm_t *c, void *arg) {
+  group_args_t *g = arg;
+  return weft_comm_split(c, g->color, g->key, &g->child);
+}
+
+static weft_result_t do_create_group(weft_comm_t *c, void *arg) {
+  group_args_t *g = arg;
+  return weft_comm_create_group(c, g->nranks, g->ranks, g->tag, &g->child);
+}
+
 static PyObject *comm_split(pw_comm_t *self, PyObject *args, PyObject *kw) {
   static char *kwlist[] = {"color", "key", NULL};
   PyObject *color_obj;
@@ -489,22 +513,12 @@ static PyObject *comm_split(pw_comm_t *self, PyObject *args, PyObject *kw) {
     color = (int)PyLong_AsLong(color_obj);
     if (color == -1 && PyErr_Occurred()) return NULL;
   }
-  weft_comm_t *c = usable(self, "split"), *child = NULL;
+  weft_comm_t *c = usable(self, "split");
   if (!c) return NULL;
-  char detail[PW_DETAIL_LEN];
-  weft_result_t r;
-  self->active++;
-  Py_BEGIN_ALLOW_THREADS
-  r = weft_comm_split(c, color, key, &child);
-  if (r != WEFT_SUCCESS) snprintf(detail, sizeof detail, "%s", weft_comm_last_error(c));
-  Py_END_ALLOW_THREADS
-  self->active--;
-  if (r != WEFT_SUCCESS) {
-    pw_raise(r, detail);
-    return NULL;
-  }
-  if (!child) Py_RETURN_NONE;
-  return wrap_child(child);
+  group_args_t g = {.color = color, .key = key};
+  if (call_released(self, c, do_split, &g) != WEFT_SUCCESS) return NULL;
+  if (!g.child) Py_RETURN_NONE;
+  return wrap_child(g.child);
 }
 
 static PyObject *comm_create_group(pw_comm_t *self, PyObject *args, PyObject *kw) {
@@ -530,26 +544,16 @@ static PyObject *comm_create_group(pw_comm_t *self, PyObject *args, PyObject *kw
     ranks[i] = v < INT_MIN ? INT_MIN : v > INT_MAX ? INT_MAX : (int)v;
   }
   Py_DECREF(seq);
-  weft_comm_t *c = usable(self, "create_group"), *child = NULL;
+  weft_comm_t *c = usable(self, "create_group");
   if (!c) {
     PyMem_Free(ranks);
     return NULL;
   }
-  int nranks = n > INT_MAX ? INT_MAX : (int)n;
-  char detail[PW_DETAIL_LEN];
-  weft_result_t r;
-  self->active++;
-  Py_BEGIN_ALLOW_THREADS
-  r = weft_comm_create_group(c, nranks, ranks, (uint64_t)tag, &child);
-  if (r != WEFT_SUCCESS) snprintf(detail, sizeof detail, "%s", weft_comm_last_error(c));
-  Py_END_ALLOW_THREADS
-  self->active--;
+  group_args_t g = {.nranks = n > INT_MAX ? INT_MAX : (int)n, .ranks = ranks, .tag = (uint64_t)tag};
+  weft_result_t r = call_released(self, c, do_create_group, &g);
   PyMem_Free(ranks);
-  if (r != WEFT_SUCCESS) {
-    pw_raise(r, detail);
-    return NULL;
-  }
-  return wrap_child(child);
+  if (r != WEFT_SUCCESS) return NULL;
+  return wrap_child(g.child);
 }
 
 static void comm_dealloc(pw_comm_t *self) {
