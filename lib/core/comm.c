@@ -156,11 +156,7 @@ static void ctx_teardown(weft_comm_t *c) {
   free(c->members);
   free(c->next_members);
   free(c->next_left);
-  free(c->p2p_send_seq);
-  free(c->p2p_recv_seq);
-  free(c->p2p_recv_started);
-  free(c->peer_gone);
-  free(c->aborts);
+  weft__executor_peers_free(c);
   pthread_mutex_destroy(&c->mu);
   pthread_mutex_destroy(&c->engine_mu);
   pthread_cond_destroy(&c->cv);

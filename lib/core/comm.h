@@ -208,6 +208,10 @@ double weft__executor_next_deadline(weft_comm_t *comm);
  * the BYE that follows says it all. */
 void weft__executor_fail_all(weft_comm_t *comm, weft_result_t code, const char *msg, bool epoch_over);
 void weft__executor_peer_lost(weft_comm_t *comm, int peer, bool clean, const char *why);
+/* The per-peer state (point-to-point sequence numbers, lost peers, pending ABORTs) for size
+ * peers, zeroed (the old state freed); NO_MEMORY leaves some of it NULL, freed by _free. */
+weft_result_t weft__executor_peers_reset(weft_comm_t *comm, int size);
+void weft__executor_peers_free(weft_comm_t *comm);
 
 /* context.c: what a failure or a timer does to every communicator of a context */
 /* Marks the context's epoch revoked (first cause kept); true if this call revoked it. */

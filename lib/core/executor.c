@@ -538,6 +538,30 @@ weft__transport_cb_t weft__executor_callbacks(weft_comm_t *comm) {
   };
 }
 
+/* ---- per-peer state ---------------------------------------------------------------------- */
+
+void weft__executor_peers_free(weft_comm_t *c) {
+  free(c->p2p_send_seq);
+  free(c->p2p_recv_seq);
+  free(c->p2p_recv_started);
+  free(c->peer_gone);
+  free(c->aborts);
+  c->p2p_send_seq = c->p2p_recv_seq = c->p2p_recv_started = NULL;
+  c->peer_gone = NULL;
+  c->aborts = NULL;
+}
+
+weft_result_t weft__executor_peers_reset(weft_comm_t *c, int size) {
+  weft__executor_peers_free(c);
+  c->p2p_send_seq = calloc((size_t)size, sizeof *c->p2p_send_seq);
+  c->p2p_recv_seq = calloc((size_t)size, sizeof *c->p2p_recv_seq);
+  c->p2p_recv_started = calloc((size_t)size, sizeof *c->p2p_recv_started);
+  c->peer_gone = calloc((size_t)size, sizeof *c->peer_gone);
+  c->aborts = calloc((size_t)size * WEFT__ABORT_SLOTS, sizeof *c->aborts);
+  bool ok = c->p2p_send_seq && c->p2p_recv_seq && c->p2p_recv_started && c->peer_gone && c->aborts;
+  return ok ? WEFT_SUCCESS : WEFT_ERR_NO_MEMORY;
+}
+
 /* ---- entry points from the progress loop ------------------------------------------------ */
 
 void weft__executor_submit(weft_comm_t *c, weft__op_t *op) {

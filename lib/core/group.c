@@ -54,11 +54,7 @@ static bool form_cancelled(void *arg, char *why, size_t whylen) {
 static void child_free(weft_comm_t *c) {
   if (!c) return;
   free(c->world_rank);
-  free(c->p2p_send_seq);
-  free(c->p2p_recv_seq);
-  free(c->p2p_recv_started);
-  free(c->peer_gone);
-  free(c->aborts);
+  weft__executor_peers_free(c);
   free(c->group_keys);
   weft__reuse_free(c->reuse);
   free(c);
@@ -82,12 +78,7 @@ static weft_comm_t *child_alloc(const weft_comm_t *parent, uint64_t id, int rank
   c->algo = parent->algo;
   c->tree_threshold = parent->tree_threshold;
   c->world_rank = calloc((size_t)size, sizeof *c->world_rank);
-  c->p2p_send_seq = calloc((size_t)size, sizeof *c->p2p_send_seq);
-  c->p2p_recv_seq = calloc((size_t)size, sizeof *c->p2p_recv_seq);
-  c->p2p_recv_started = calloc((size_t)size, sizeof *c->p2p_recv_started);
-  c->peer_gone = calloc((size_t)size, sizeof *c->peer_gone);
-  c->aborts = calloc((size_t)size * WEFT__ABORT_SLOTS, sizeof *c->aborts);
-  if (!c->world_rank || !c->p2p_send_seq || !c->p2p_recv_seq || !c->p2p_recv_started || !c->peer_gone || !c->aborts) {
+  if (!c->world_rank || weft__executor_peers_reset(c, size) != WEFT_SUCCESS) {
     child_free(c);
     return NULL;
   }

@@ -50,18 +50,7 @@ static weft_result_t resize_state(weft_comm_t *c, int size) {
   weft__coord_member_t *m = realloc(c->members, (size_t)size * sizeof *m);
   if (!m) return WEFT_ERR_NO_MEMORY;
   c->members = m;
-  free(c->p2p_send_seq);
-  free(c->p2p_recv_seq);
-  free(c->p2p_recv_started);
-  free(c->peer_gone);
-  free(c->aborts);
-  c->p2p_send_seq = calloc((size_t)size, sizeof *c->p2p_send_seq);
-  c->p2p_recv_seq = calloc((size_t)size, sizeof *c->p2p_recv_seq);
-  c->p2p_recv_started = calloc((size_t)size, sizeof *c->p2p_recv_started);
-  c->peer_gone = calloc((size_t)size, sizeof *c->peer_gone);
-  c->aborts = calloc((size_t)size * WEFT__ABORT_SLOTS, sizeof *c->aborts);
-  if (!c->p2p_send_seq || !c->p2p_recv_seq || !c->p2p_recv_started || !c->peer_gone || !c->aborts) return WEFT_ERR_NO_MEMORY;
-  return WEFT_SUCCESS;
+  return weft__executor_peers_reset(c, size);
 }
 
 /* While the mesh forms: give up as soon as the coordinator revokes the epoch being installed

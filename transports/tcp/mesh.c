@@ -611,17 +611,8 @@ static short events_for(enum state s) {
 weft_result_t weft__mesh_connect(int listen_fd, const weft__auth_key_t *key, uint64_t epoch,
                                  int rank, int size, const weft__mesh_peer_t *peers, int nsocks,
                                  double deadline, int *fds, char *err, size_t errlen) {
-  return weft__mesh_connect_cancellable(listen_fd, key, epoch, rank, size, peers, nsocks, deadline, fds,
-                                        err, errlen, NULL, NULL);
-}
-
-weft_result_t weft__mesh_connect_cancellable(int listen_fd, const weft__auth_key_t *key, uint64_t epoch,
-                                             int rank, int size, const weft__mesh_peer_t *peers, int nsocks,
-                                             double deadline, int *fds, char *err, size_t errlen,
-                                             weft__mesh_cancel_fn cancelled, void *ctx) {
   weft__mesh_args_t a = {.listen_fd = listen_fd, .key = key, .epoch = epoch, .rank = rank, .size = size,
-                         .nsocks = nsocks, .peers = peers, .deadline = deadline, .cancelled = cancelled,
-                         .cancel_ctx = ctx};
+                         .nsocks = nsocks, .peers = peers, .deadline = deadline};
   return weft__mesh_form(&a, fds, err, errlen);
 }
 

@@ -51,24 +51,19 @@ void weft__mesh_stash_free(weft__mesh_stash_t *stash); /* closes every kept conn
 void weft__peer_hello_encode(uint8_t out[WEFT__PEER_HELLO_LEN], const weft__peer_hello_t *h);
 bool weft__peer_hello_decode(const uint8_t *in, size_t len, weft__peer_hello_t *h);
 
-/* fds: size*nsocks entries, fds[peer*nsocks + s]; the self entries are set to -1. On failure
- * every fd opened is closed, all entries are -1, and err names the peer rank and the reason. */
+/* The root communicator's mesh without stash or cancellation (tests). fds: size*nsocks entries,
+ * fds[peer*nsocks + s]; the self entries are set to -1. On failure every fd opened is closed,
+ * all entries are -1, and err names the peer rank and the reason. */
 weft_result_t weft__mesh_connect(int listen_fd, const weft__auth_key_t *key, uint64_t epoch,
                                  int rank, int size, const weft__mesh_peer_t *peers, int nsocks,
                                  double deadline, int *fds, char *err, size_t errlen);
 
-/* The same, abandoned early when cancelled(ctx) returns true (checked at least every 50 ms):
- * installing an epoch must give up at once when the coordinator revokes that epoch (one of its
- * members died while the mesh was forming) instead of dialing a dead peer until the deadline.
- * The callback writes the reason into why; the result is WEFT_ERR_PEER_LOST. */
-typedef bool (*weft__mesh_cancel_fn)(void *ctx, char *why, size_t whylen);
-weft_result_t weft__mesh_connect_cancellable(int listen_fd, const weft__auth_key_t *key, uint64_t epoch,
-                                             int rank, int size, const weft__mesh_peer_t *peers, int nsocks,
-                                             double deadline, int *fds, char *err, size_t errlen,
-                                             weft__mesh_cancel_fn cancelled, void *ctx);
-
 /* Every argument of one formation. stash may be NULL (connections for other communicators are
- * then rejected); cancelled may be NULL. */
+ * then rejected). cancelled may be NULL; otherwise the formation is abandoned as soon as it
+ * returns true (checked at least every 50 ms): installing an epoch must give up at once when the
+ * coordinator revokes that epoch (a member died while the mesh was forming) instead of dialing a
+ * dead peer until the deadline. It writes the reason into why; the result is WEFT_ERR_PEER_LOST. */
+typedef bool (*weft__mesh_cancel_fn)(void *ctx, char *why, size_t whylen);
 typedef struct {
   int listen_fd;
   const weft__auth_key_t *key;
