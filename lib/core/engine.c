@@ -53,11 +53,15 @@ void weft__engine_wake(weft__engine_t *e) {
 }
 
 int weft__io_start(weft__engine_t *e, weft__io_t *w, int fd, uint32_t events) {
-  int r = weft__backend_add(e->be, fd, events, tag_of(w));
-  if (r < 0) return r;
+  /* Filled before the kernel knows the fd: a turn on another thread may report it at once. */
   w->fd = fd;
   w->events = events;
-  return 0;
+  int r = weft__backend_add(e->be, fd, events, tag_of(w));
+  if (r < 0) {
+    w->fd = -1;
+    w->events = 0;
+  }
+  return r;
 }
 
 int weft__io_modify(weft__engine_t *e, weft__io_t *w, uint32_t events) {

@@ -131,6 +131,7 @@ static weft_result_t form(weft_comm_t *parent, const char *who, uint64_t id, con
   ctx->children = c;
   ctx->refs++;
   pthread_mutex_unlock(&ctx->mu);
+  weft__net_start(net);
   weft__epoch_pause(ctx, false);
 unlock:
   pthread_mutex_unlock(&ctx->excl_mu);

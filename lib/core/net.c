@@ -133,6 +133,10 @@ fail:
   return r;
 }
 
+void weft__net_start(weft__net_t *net) {
+  for (int i = 0; i < net->n; i++) net->ops[i]->start(net->tp[i]);
+}
+
 weft_result_t weft__net_post_send(weft__net_t *net, int peer, weft__xfer_t *x) {
   int i = net->by_peer[peer];
   return i < 0 ? WEFT_ERR_INTERNAL : net->ops[i]->post_send(net->tp[i], peer, x);

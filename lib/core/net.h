@@ -31,6 +31,9 @@ typedef struct weft__net weft__net_t;
  * failure nothing stays connected and err names the transport and peer. */
 weft_result_t weft__net_connect(weft__endpoints_t *eps, const weft__connect_args_t *base, weft__net_t **out,
                                 char *err, size_t errlen);
+/* Hands every transport's connections to the engine: with the engine paused, after the
+ * communicator that owns net is reachable from the engine. */
+void weft__net_start(weft__net_t *net);
 void weft__net_destroy(weft__net_t *net); /* NULL ok; says BYE first */
 
 weft_result_t weft__net_post_send(weft__net_t *net, int peer, weft__xfer_t *x);

@@ -141,6 +141,9 @@ typedef struct weft__transport_ops {
    * no connection. err names the peer that failed and why. */
   weft_result_t (*connect)(weft__endpoint_t *ep, const weft__connect_args_t *args, weft__transport_t **out,
                            char *err, size_t errlen);
+  /* Begin delivering: hand the connections to the engine. Called once, with the engine paused
+   * and the instance already linked where its callbacks look; nothing is dispatched before. */
+  void (*start)(weft__transport_t *t);
   void (*destroy)(weft__transport_t *t); /* disconnect: sends BYE on every live connection first */
   /* Queue x to peer, striped over its connections in frames of at most chunk bytes (a zero
    * length message is one header-only frame). Never blocks. */

@@ -121,7 +121,10 @@ weft_result_t weft__epoch_install(weft_comm_t *c, double deadline, char *err, si
   weft__net_t *net = NULL;
   r = weft__net_connect(&c->endpoints, &a, &net, err, errlen);
   free(cards);
-  if (r == WEFT_SUCCESS) __atomic_store_n(&c->net, net, __ATOMIC_RELEASE);
+  if (r == WEFT_SUCCESS) {
+    __atomic_store_n(&c->net, net, __ATOMIC_RELEASE);
+    weft__net_start(net); /* the caller holds the engine paused */
+  }
   if (r != WEFT_SUCCESS) {
     pthread_mutex_lock(&c->mu);
     c->revoked = true;

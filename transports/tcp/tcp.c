@@ -445,7 +445,6 @@ weft_result_t weft__tcp_instance_create(const weft__connect_args_t *a, const int
         continue;
       }
       c->rx = malloc(RX_AHEAD); /* without it (out of memory) reads go direct: slower, correct */
-      weft__io_start(t->engine, &c->io, c->fd, WEFT__IO_READ);
     }
   }
   *out = t;
@@ -504,6 +503,16 @@ static void close_gracefully(weft__transport_t *t) {
   }
 }
 
+/* The connections join the engine only now: the owner calls this with the engine paused, once
+ * the callbacks' target is reachable from the engine, so no event is dispatched to an instance
+ * still being linked in on another thread. */
+static void tcp_start(weft__transport_t *t) {
+  for (int i = 0; i < t->size * t->nsocks; i++) {
+    conn_t *c = &t->conns[i];
+    if (!c->dead && c->fd >= 0 && c->io.fd < 0) weft__io_start(t->engine, &c->io, c->fd, WEFT__IO_READ);
+  }
+}
+
 static void tcp_destroy(weft__transport_t *t) {
   if (!t) return;
   close_gracefully(t);
@@ -551,6 +560,7 @@ const weft__transport_ops_t weft__tcp_ops = {
     .close = weft__tcp_close,
     .reachable = weft__tcp_reachable,
     .connect = weft__tcp_connect,
+    .start = tcp_start,
     .destroy = tcp_destroy,
     .post_send = tcp_post_send,
     .resume = tcp_resume,
