@@ -225,11 +225,23 @@ WEFT_API weft_result_t weft_gather(weft_comm_t *comm, const void *sendbuf, void 
                                    size_t count, weft_dtype_t dtype, int root);
 WEFT_API weft_result_t weft_scatter(weft_comm_t *comm, const void *sendbuf, void *recvbuf,
                                     size_t count, weft_dtype_t dtype, int root);
-/* Point to point: matched in order per (sender, receiver) pair. */
+/* Point to point, with MPI's matching rules: a receive takes the earliest message not yet
+ * received from its source (or, with WEFT_ANY_SOURCE, from any rank) that carries its tag
+ * (>= 0); messages from one rank to another are matched in the order they were sent, so two with
+ * the same tag never overtake each other, and receives posted earlier match first. Counts and
+ * dtypes must agree (WEFT_ERR_MISMATCH otherwise). weft_send/weft_recv use tag 0.
+ * A message that arrives before its receive is posted is held by the library (WEFT_P2P_BUFFER
+ * bytes per communicator; past that its sender waits until receives are posted).
+ * source: where the sender's rank is written when the receive succeeds (may be NULL). */
+#define WEFT_ANY_SOURCE (-1)
 WEFT_API weft_result_t weft_send(weft_comm_t *comm, const void *buf, size_t count,
                                  weft_dtype_t dtype, int peer);
 WEFT_API weft_result_t weft_recv(weft_comm_t *comm, void *buf, size_t count, weft_dtype_t dtype,
                                  int peer);
+WEFT_API weft_result_t weft_send_tagged(weft_comm_t *comm, const void *buf, size_t count,
+                                        weft_dtype_t dtype, int peer, int tag);
+WEFT_API weft_result_t weft_recv_tagged(weft_comm_t *comm, void *buf, size_t count,
+                                        weft_dtype_t dtype, int peer, int tag, int *source);
 
 /* Non-blocking forms. On success *request is set and must be completed by weft_wait (which frees
  * it) or by weft_test returning anything but WEFT_ERR_IN_PROGRESS (which also frees it). */
@@ -274,6 +286,13 @@ WEFT_API weft_result_t weft_isend(weft_comm_t *comm, const void *buf, size_t cou
                                   weft_dtype_t dtype, int peer, weft_request_t **request);
 WEFT_API weft_result_t weft_irecv(weft_comm_t *comm, void *buf, size_t count, weft_dtype_t dtype,
                                   int peer, weft_request_t **request);
+WEFT_API weft_result_t weft_isend_tagged(weft_comm_t *comm, const void *buf, size_t count,
+                                         weft_dtype_t dtype, int peer, int tag,
+                                         weft_request_t **request);
+/* *source is written before the request completes successfully: read it after weft_wait/weft_test. */
+WEFT_API weft_result_t weft_irecv_tagged(weft_comm_t *comm, void *buf, size_t count,
+                                         weft_dtype_t dtype, int peer, int tag, int *source,
+                                         weft_request_t **request);
 
 /* Returns WEFT_ERR_IN_PROGRESS while the request runs; otherwise its result (request freed). */
 WEFT_API weft_result_t weft_test(weft_request_t *request);

@@ -54,8 +54,11 @@ static weft_result_t validate(weft_comm_t *comm, const call_t *k, size_t *send_b
     FAIL(WEFT_ERR_INVALID_ARGUMENT, "%s: op %d is not a weft_redop_t", name, (int)k->redop);
   bool rooted = k->coll == WEFT__COLL_BROADCAST || k->coll == WEFT__COLL_REDUCE;
   bool p2p = k->coll == WEFT__COLL_SEND || k->coll == WEFT__COLL_RECV;
-  if ((rooted || p2p) && (k->root < 0 || k->root >= comm->size))
-    FAIL(WEFT_ERR_INVALID_ARGUMENT, "%s: %s %d out of range [0, %d)", name, p2p ? "peer" : "root", k->root, comm->size);
+  bool any = k->coll == WEFT__COLL_RECV && k->root == WEFT_ANY_SOURCE;
+  if ((rooted || p2p) && !any && (k->root < 0 || k->root >= comm->size))
+    FAIL(WEFT_ERR_INVALID_ARGUMENT, "%s: %s %d out of range [0, %d)%s", name, p2p ? "peer" : "root", k->root,
+         comm->size, k->coll == WEFT__COLL_RECV ? " (or WEFT_ANY_SOURCE)" : "");
+  if (p2p && k->tag < 0) FAIL(WEFT_ERR_INVALID_ARGUMENT, "%s: tag %d is negative (tags are >= 0)", name, k->tag);
   if (p2p && k->root == comm->rank)
     FAIL(WEFT_ERR_INVALID_ARGUMENT, "%s: peer %d is this rank itself", name, k->root);
   size_t n = (size_t)comm->size;
@@ -117,7 +120,11 @@ static weft_result_t build(weft_comm_t *comm, const call_t *k, weft__op_t *op) {
   op->deadline = weft__now() + comm->timeout;
   if (k->coll == WEFT__COLL_SEND || k->coll == WEFT__COLL_RECV) {
     op->algo = WEFT__ALGO_AUTO;
-    op->seq = k->coll == WEFT__COLL_SEND ? comm->p2p_send_seq[k->root]++ : comm->p2p_recv_seq[k->root]++;
+    op->tag = k->tag;
+    op->any_source = k->root == WEFT_ANY_SOURCE;
+    op->source_out = k->source_out;
+    /* A send numbers its message per destination; a receive learns its number when matched. */
+    op->seq = k->coll == WEFT__COLL_SEND ? comm->p2p_send_seq[k->root]++ : 0;
     weft__step_t s = {.kind = k->coll == WEFT__COLL_SEND ? WEFT__STEP_SEND : WEFT__STEP_RECV,
                       .src_buf = k->coll == WEFT__COLL_SEND ? WEFT__BUF_SEND : WEFT__BUF_NONE,
                       .dst_buf = k->coll == WEFT__COLL_RECV ? WEFT__BUF_RECV : WEFT__BUF_NONE,
@@ -258,4 +265,24 @@ WEFT_API weft_result_t weft_irecv(weft_comm_t *comm, void *buf, size_t count, we
 }
 WEFT_API weft_result_t weft_recv(weft_comm_t *comm, void *buf, size_t count, weft_dtype_t dtype, int peer) {
   return submit(comm, &CALL(WEFT__COLL_RECV, NULL, buf, count, dtype, WEFT_SUM, peer), NULL);
+}
+
+#define P2P_CALL(c, s, r, n, d, peer, t, src)                                                         \
+  ((call_t){.coll = (c), .sendbuf = (s), .recvbuf = (r), .count = (n), .dtype = (d), .redop = WEFT_SUM, \
+            .root = (peer), .tag = (t), .source_out = (src)})
+WEFT_API weft_result_t weft_isend_tagged(weft_comm_t *comm, const void *buf, size_t count, weft_dtype_t dtype,
+                                         int peer, int tag, weft_request_t **request) {
+  return isubmit(comm, &P2P_CALL(WEFT__COLL_SEND, buf, NULL, count, dtype, peer, tag, NULL), request);
+}
+WEFT_API weft_result_t weft_send_tagged(weft_comm_t *comm, const void *buf, size_t count, weft_dtype_t dtype,
+                                        int peer, int tag) {
+  return submit(comm, &P2P_CALL(WEFT__COLL_SEND, buf, NULL, count, dtype, peer, tag, NULL), NULL);
+}
+WEFT_API weft_result_t weft_irecv_tagged(weft_comm_t *comm, void *buf, size_t count, weft_dtype_t dtype, int peer,
+                                         int tag, int *source, weft_request_t **request) {
+  return isubmit(comm, &P2P_CALL(WEFT__COLL_RECV, NULL, buf, count, dtype, peer, tag, source), request);
+}
+WEFT_API weft_result_t weft_recv_tagged(weft_comm_t *comm, void *buf, size_t count, weft_dtype_t dtype, int peer,
+                                        int tag, int *source) {
+  return submit(comm, &P2P_CALL(WEFT__COLL_RECV, NULL, buf, count, dtype, peer, tag, source), NULL);
 }

@@ -35,6 +35,7 @@
 #include "bootstrap/coord_proto.h"
 #include "core/memops.h"
 #include "core/net.h"
+#include "core/p2p_match.h"
 #include "membership/store.h"
 
 #define WEFT__ERR_LEN 512
@@ -50,10 +51,19 @@ struct weft_request {
   weft_dtype_t dtype;
   weft_redop_t redop;
   weft__algo_t algo;
-  int root; /* collective root, or the peer of a send/recv */
+  int root; /* collective root, or the peer of a send/recv (a WEFT_ANY_SOURCE receive: its
+             * sender, once matched) */
   uint64_t count;
   uint64_t avg_count; /* reduce_scatterv: elements WEFT_AVG divides here (this rank's block) */
-  uint64_t seq; /* collective sequence number, or per-peer point-to-point number */
+  uint64_t seq; /* collective sequence number, or per-pair number of a message (a receive's:
+                 * known once matched) */
+  /* point to point (p2p_match.h) */
+  int32_t tag;
+  bool any_source;            /* a receive posted for WEFT_ANY_SOURCE */
+  bool matched;               /* a receive: its message is known (seq and root are its) */
+  uint64_t post_no;           /* a receive: earlier posted receives match first */
+  struct weft__p2p_msg *msg;  /* a receive given a message that arrived before it */
+  int *source_out;            /* a receive: where its sender's rank goes on success */
   uint64_t epoch;
   const void *sendbuf;
   void *recvbuf;
@@ -164,8 +174,9 @@ struct weft_comm {
 
   /* sequence numbers (caller's thread) */
   uint64_t coll_seq;
-  uint64_t *p2p_send_seq, *p2p_recv_seq;
-  uint64_t *p2p_recv_started; /* progress thread: receives from each peer started so far */
+  uint64_t *p2p_send_seq;
+  weft__p2p_match_t p2p_match; /* progress thread: messages matched and buffered (p2p_match.h) */
+  uint64_t p2p_posts;          /* progress thread: receives posted so far (their post_no) */
 
   /* failure state (under mu) */
   bool revoked;

@@ -15,6 +15,7 @@
 
 #include "bootstrap/coord_proto.h"
 #include "core/comm.h"
+#include "core/config.h"
 
 static void run_phases(weft_comm_t *c, weft__op_t *op);
 static void fail_op(weft_comm_t *c, weft__op_t *op, weft_result_t code, const char *msg, bool tell_peers);
@@ -64,7 +65,7 @@ static void frame_template(weft_comm_t *c, const weft__op_t *op, weft__frame_t *
   f->epoch = c->epoch;
   f->seq = op->seq;
   f->count = op->count;
-  f->root = op->root;
+  f->root = is_p2p(op) ? op->tag : op->root; /* P2P frames carry the tag there (wire.h) */
   f->phase = op->phase;
   f->comm_id = c->comm_id;
 }
@@ -116,6 +117,12 @@ static bool succeeded_here(const weft_comm_t *c, uint64_t seq) {
 
 static void finish_op(weft_comm_t *c, weft__op_t *op, weft_result_t code, const char *msg) {
   bool coll = !is_p2p(op);
+  if (op->msg) { /* the buffered message it was given is consumed, delivered or not */
+    weft__p2p_release(&c->p2p_match, op->msg);
+    op->msg = NULL;
+    if (c->net) weft__net_resume(c->net); /* room under WEFT_P2P_BUFFER: parked frames may fit */
+  }
+  if (code == WEFT_SUCCESS && op->coll == WEFT__COLL_RECV && op->source_out) *op->source_out = op->root;
   if (coll) record_outcome(c, op->seq, code == WEFT_SUCCESS);
   if (coll && code != WEFT_SUCCESS && op->seq > c->late_reported_seq) {
     /* This failure reaches every rank (ABORT): it stands for any late notice about earlier
@@ -139,7 +146,8 @@ static void fail_op(weft_comm_t *c, weft__op_t *op, weft_result_t code, const ch
   }
   /* The buffers go back to the user: nothing may still read or write them. Every running
    * operation shares the connections, so all of them end here with the same error. */
-  if (op->started && c->net) weft__net_cancel_all(c->net);
+  bool cancelled = op->started && c->net;
+  if (cancelled) weft__net_cancel_all(c->net);
   weft__op_t *p = c->p2p;
   while (p) {
     weft__op_t *next = p->next;
@@ -148,6 +156,8 @@ static void fail_op(weft_comm_t *c, weft__op_t *op, weft_result_t code, const ch
   }
   /* A transport callback above may already have ended it (and its waiter freed it). */
   if (still_running(c, op)) finish_op(c, op, code, msg);
+  /* Buffered messages whose payload the transport just forgot can never complete. */
+  if (cancelled) weft__p2p_drop_incomplete(&c->p2p_match);
 }
 
 /* ---- running phases --------------------------------------------------------------------- */
@@ -402,6 +412,125 @@ static weft__pending_abort_t *abort_slot(weft_comm_t *c, int peer) {
   return last;
 }
 
+/* ---- point to point: matching (p2p_match.h) ----------------------------------------------- */
+
+static bool recv_takes(const weft__op_t *op, int peer, int32_t tag) {
+  return op->coll == WEFT__COLL_RECV && op->started && !op->matched && op->tag == tag &&
+         (op->any_source || op->root == peer);
+}
+
+/* The earliest posted receive still waiting for a message that one from peer with tag matches. */
+static weft__op_t *earliest_recv(weft_comm_t *c, int peer, int32_t tag) {
+  weft__op_t *best = NULL;
+  for (weft__op_t *op = c->p2p; op; op = op->next)
+    if (recv_takes(op, peer, tag) && (!best || op->post_no < best->post_no)) best = op;
+  return best;
+}
+
+static void bind_message(weft__op_t *op, int peer, uint64_t seq) {
+  op->matched = true;
+  op->seq = seq;
+  op->root = peer;
+  op->sched.steps[0].peer = peer;
+}
+
+/* Whether a message of count x dtype from peer fits receive op; if not, fails op. */
+static bool message_fits(weft_comm_t *c, weft__op_t *op, int peer, uint64_t count, uint8_t dtype) {
+  if (count == op->count && dtype == op->dtype) return true;
+  char msg[WEFT__ERR_LEN];
+  snprintf(msg, sizeof msg, "recv (tag %d) message %llu from %s: it sent %llu x %s, this rank receives %llu x %s",
+           op->tag, (unsigned long long)op->seq, who(c, peer).s, (unsigned long long)count,
+           weft_dtype_name((weft_dtype_t)dtype), (unsigned long long)op->count, weft_dtype_name(op->dtype));
+  finish_op(c, op, WEFT_ERR_MISMATCH, msg);
+  return false;
+}
+
+/* A buffered message is complete (or broken) and has its receive: copy it there and finish. */
+static void deliver_buffered(weft_comm_t *c, weft__p2p_msg_t *x) {
+  weft__op_t *op = x->recv;
+  if (x->bad) {
+    char msg[WEFT__ERR_LEN];
+    snprintf(msg, sizeof msg, "recv (tag %d) message %llu from %s: its frames disagree on the message's size",
+             op->tag, (unsigned long long)x->seq, who(c, x->peer).s);
+    finish_op(c, op, WEFT_ERR_MISMATCH, msg);
+    return;
+  }
+  if (x->bytes) op->mem->copy(op->mem, op->recvbuf, x->buf, x->bytes);
+  op->got[0] = x->bytes;
+  op->fin[0] = true;
+  step_done(c, op); /* finish_op releases x */
+}
+
+/* Gives a new (started) receive the first buffered message it matches, if any — before any
+ * frame still parked, which belongs to a later message. Whether it took one (op may have
+ * finished then). */
+static bool match_buffered(weft_comm_t *c, weft__op_t *op) {
+  weft__p2p_msg_t *x = weft__p2p_find(&c->p2p_match, op->any_source ? WEFT_ANY_SOURCE : op->root, op->tag);
+  if (!x) return false;
+  bind_message(op, x->peer, x->seq);
+  if (!message_fits(c, op, x->peer, x->count, x->dtype)) {
+    weft__p2p_release(&c->p2p_match, x); /* the message went to this receive, which failed */
+    return true;
+  }
+  x->recv = op;
+  op->msg = x;
+  /* Its one step runs as run_phases would have set it up; the buffer completes it. */
+  op->step_end = 1;
+  op->pending = 1;
+  op->got[0] = 0;
+  op->fin[0] = false;
+  if (x->complete || x->bad) deliver_buffered(c, x);
+  return true;
+}
+
+static weft__sink_t buffered_sink(weft_comm_t *c, weft__p2p_msg_t *x, const weft__frame_t *f) {
+  if (f->msg_count != x->count || f->dtype != x->dtype || f->offset > x->bytes || f->len > x->bytes - f->offset) {
+    x->bad = true;
+    if (x->recv) deliver_buffered(c, x);
+    c->stale_frames++;
+    return (weft__sink_t){.kind = WEFT__SINK_DISCARD};
+  }
+  return (weft__sink_t){.kind = WEFT__SINK_COPY, .dst = x->buf ? x->buf + f->offset : NULL, .target = x};
+}
+
+static void buffered_frame_done(weft_comm_t *c, weft__p2p_msg_t *x, const weft__frame_t *f) {
+  x->got += f->len;
+  if (x->got < x->bytes) return;
+  x->complete = true;
+  if (x->recv) deliver_buffered(c, x);
+}
+
+static weft__sink_t p2p_header(weft_comm_t *c, int peer, const weft__frame_t *f) {
+  weft__p2p_match_t *m = &c->p2p_match;
+  uint64_t next = m->next_seq[peer];
+  /* Messages from a peer are matched in its order: a later one waits for the earlier ones
+   * (their frames may be on another connection). */
+  if (f->seq > next) return (weft__sink_t){.kind = WEFT__SINK_PARK};
+  if (f->seq < next) { /* a message matched already: its receive, its buffer, or gone */
+    for (weft__op_t *op = c->p2p; op; op = op->next)
+      if (op->coll == WEFT__COLL_RECV && op->matched && !op->msg && op->root == peer && op->seq == f->seq)
+        return sink_for_step(op, 0, f, peer, c);
+    weft__p2p_msg_t *x = weft__p2p_lookup(m, peer, f->seq);
+    if (x) return buffered_sink(c, x, f);
+    c->stale_frames++; /* its receive failed: the rest of it is dropped */
+    return (weft__sink_t){.kind = WEFT__SINK_DISCARD};
+  }
+  size_t esize = weft_dtype_size((weft_dtype_t)f->dtype);
+  if (esize == 0) return (weft__sink_t){.kind = WEFT__SINK_CLOSE}; /* not a weft peer's frame */
+  weft__op_t *op = earliest_recv(c, peer, f->root);
+  if (op) {
+    m->next_seq[peer]++;
+    bind_message(op, peer, f->seq);
+    if (!message_fits(c, op, peer, f->msg_count, f->dtype)) return (weft__sink_t){.kind = WEFT__SINK_DISCARD};
+    return sink_for_step(op, 0, f, peer, c);
+  }
+  /* Nobody receives it yet: buffer it, or wait for receives when the buffer is full. */
+  weft__p2p_msg_t *x = weft__p2p_buffer(m, peer, f, esize);
+  if (!x) return (weft__sink_t){.kind = WEFT__SINK_PARK};
+  m->next_seq[peer]++;
+  return buffered_sink(c, x, f);
+}
+
 static weft__sink_t on_header(void *ctx, int peer, const weft__frame_t *f) {
   weft_comm_t *c = ctx;
   const weft__sink_t discard = {.kind = WEFT__SINK_DISCARD};
@@ -420,30 +549,7 @@ static weft__sink_t on_header(void *ctx, int peer, const weft__frame_t *f) {
     memset(a->text, 0, sizeof a->text);
     return (weft__sink_t){.kind = WEFT__SINK_COPY, .dst = (uint8_t *)a->text, .target = a};
   }
-  if (f->type == WEFT__FRAME_P2P) {
-    for (weft__op_t *op = c->p2p; op; op = op->next) {
-      if (op->coll != WEFT__COLL_RECV || op->root != peer || !op->started) continue;
-      if (f->seq != op->seq) continue;
-      char diff[160];
-      if (f->count != op->count || f->dtype != op->dtype) {
-        char msg[WEFT__ERR_LEN];
-        snprintf(diff, sizeof diff, "rank %d sent %llu x %s, this rank receives %llu x %s", peer,
-                 (unsigned long long)f->count, weft_dtype_name((weft_dtype_t)f->dtype),
-                 (unsigned long long)op->count, weft_dtype_name(op->dtype));
-        snprintf(msg, sizeof msg, "recv seq %llu from rank %d: %s", (unsigned long long)op->seq, peer, diff);
-        fail_op(c, op, WEFT_ERR_MISMATCH, msg, false);
-        return discard;
-      }
-      return sink_for_step(op, 0, f, peer, c);
-    }
-    /* Receives from a peer start in order; one already started and no longer running has
-     * ended (failed): its data is stale. A later one is not posted yet: hold the frame. */
-    if (f->seq < c->p2p_recv_started[peer]) {
-      c->stale_frames++;
-      return discard;
-    }
-    return (weft__sink_t){.kind = WEFT__SINK_PARK};
-  }
+  if (f->type == WEFT__FRAME_P2P) return p2p_header(c, peer, f);
   /* Collective data. */
   weft__op_t *op = c->coll_head;
   if (f->seq <= c->recent_base) { /* an operation that already ended here */
@@ -511,6 +617,10 @@ static void on_recv_done(void *ctx, void *target, const weft__frame_t *f) {
     }
     return;
   }
+  if (f->type == WEFT__FRAME_P2P && weft__p2p_owns(&c->p2p_match, target)) {
+    buffered_frame_done(c, target, f);
+    return;
+  }
   int idx;
   weft__op_t *op = op_of_step(c, target, &idx);
   if (!op) return;
@@ -542,11 +652,10 @@ weft__transport_cb_t weft__executor_callbacks(weft_comm_t *comm) {
 
 void weft__executor_peers_free(weft_comm_t *c) {
   free(c->p2p_send_seq);
-  free(c->p2p_recv_seq);
-  free(c->p2p_recv_started);
+  weft__p2p_match_free(&c->p2p_match);
   free(c->peer_gone);
   free(c->aborts);
-  c->p2p_send_seq = c->p2p_recv_seq = c->p2p_recv_started = NULL;
+  c->p2p_send_seq = NULL;
   c->peer_gone = NULL;
   c->aborts = NULL;
 }
@@ -554,11 +663,10 @@ void weft__executor_peers_free(weft_comm_t *c) {
 weft_result_t weft__executor_peers_reset(weft_comm_t *c, int size) {
   weft__executor_peers_free(c);
   c->p2p_send_seq = calloc((size_t)size, sizeof *c->p2p_send_seq);
-  c->p2p_recv_seq = calloc((size_t)size, sizeof *c->p2p_recv_seq);
-  c->p2p_recv_started = calloc((size_t)size, sizeof *c->p2p_recv_started);
+  weft_result_t mr = weft__p2p_match_init(&c->p2p_match, size, (uint64_t)weft__cfg_get(WEFT__CFG_P2P_BUFFER));
   c->peer_gone = calloc((size_t)size, sizeof *c->peer_gone);
   c->aborts = calloc((size_t)size * WEFT__ABORT_SLOTS, sizeof *c->aborts);
-  bool ok = c->p2p_send_seq && c->p2p_recv_seq && c->p2p_recv_started && c->peer_gone && c->aborts;
+  bool ok = c->p2p_send_seq && mr == WEFT_SUCCESS && c->peer_gone && c->aborts;
   return ok ? WEFT_SUCCESS : WEFT_ERR_NO_MEMORY;
 }
 
@@ -569,7 +677,10 @@ void weft__executor_submit(weft_comm_t *c, weft__op_t *op) {
   if (is_p2p(op)) {
     op->next = c->p2p;
     c->p2p = op;
-    if (op->coll == WEFT__COLL_RECV) c->p2p_recv_started[op->root] = op->seq + 1;
+    if (op->coll == WEFT__COLL_RECV) {
+      op->post_no = c->p2p_posts++;
+      if (!check_start(c, op) || match_buffered(c, op)) return;
+    }
     run_phases(c, op);
     return;
   }
@@ -672,8 +783,13 @@ static void timeout_op(weft_comm_t *c, weft__op_t *op) {
                           (unsigned long long)(s->count * op->esize));
   }
   char msg[WEFT__ERR_LEN];
-  snprintf(msg, sizeof msg, "%s seq %llu timed out after %.1f s in phase %u waiting for%s", op_name(op),
-           (unsigned long long)op->seq, c->timeout, op->phase, w ? waiting : " nothing (internal)");
+  if (op->coll == WEFT__COLL_RECV && !op->matched)
+    snprintf(msg, sizeof msg, "recv (tag %d) from %s timed out after %.1f s: no message with that tag came "
+             "(%llu bytes of others are held for receives not posted)", op->tag,
+             op->any_source ? "any rank" : who(c, op->root).s, c->timeout, (unsigned long long)c->p2p_match.buffered);
+  else
+    snprintf(msg, sizeof msg, "%s seq %llu timed out after %.1f s in phase %u waiting for%s", op_name(op),
+             (unsigned long long)op->seq, c->timeout, op->phase, w ? waiting : " nothing (internal)");
   /* The peers' state is unknown: the epoch cannot be trusted any more. */
   weft__ctx_revoke(c->ctx, WEFT_ERR_TIMEOUT, msg);
   fail_op(c, op, WEFT_ERR_TIMEOUT, msg, true);

@@ -7,7 +7,7 @@
 #include "core/comm.h"
 
 /* One call as the user made it. `count` is the call's scalar count (sendcount for allgatherv,
- * unused by alltoallv and reduce_scatterv); `root` is the peer of send/recv. The arrays are the
+ * unused by alltoallv and reduce_scatterv); `root` is the peer of send/recv (WEFT_ANY_SOURCE for a receive from any rank). The arrays are the
  * v-variants' (weft.h names them); they are read only inside the call. */
 typedef struct {
   weft__coll_t coll;
@@ -17,6 +17,8 @@ typedef struct {
   weft_dtype_t dtype;
   weft_redop_t redop;
   int root;
+  int tag;          /* send/recv */
+  int *source_out;  /* recv: the sender's rank on success */
   const size_t *counts, *displs;   /* alltoallv: send side; allgatherv, reduce_scatterv: recvcounts (, displs) */
   const size_t *rcounts, *rdispls; /* alltoallv: receive side */
 } weft__call_t;

@@ -8,14 +8,16 @@
  *   0 magic u32 "WEFT"   4 version u8   5 type u8   6 coll u8   7 dtype u8
  *   8 redop u8           9 algo u8     10 flags u16            12 src_rank u32
  *  16 epoch u64         24 seq u64     32 count u64            40 offset u64 (bytes, in step)
- *  48 phase u32         52 root i32    56 len u32 (payload)    60 code u32 (ABORT: weft_result_t)
+ *  48 phase u32         52 root i32 (P2P: the message's tag)
+ *  56 len u32 (payload)  60 code u32 (ABORT: weft_result_t)
  *  64 comm_id u64 (the communicator: 0 for the one weft_comm_init made, else derived by
  *                  weft_comm_split/weft_comm_create_group identically on every member)
  *  72 msg_count u64 (DATA/P2P: elements of the whole message this frame is part of, so a
  *                  sender and receiver that disagree on a message's size learn it at its first
  *                  frame instead of waiting for bytes that never come; 0 otherwise)
  *
- * Version 2 added comm_id and msg_count (version 1 was the first 64 bytes).
+ * Version 2 added comm_id and msg_count (version 1 was the first 64 bytes); version 3 carries a
+ * point-to-point message's tag in root (version 2 put the destination rank there).
  */
 #ifndef WEFT_CORE_WIRE_H
 #define WEFT_CORE_WIRE_H
@@ -23,7 +25,7 @@
 #include "core/common.h"
 
 #define WEFT__WIRE_MAGIC 0x54464557u /* "WEFT" */
-#define WEFT__WIRE_VERSION 2
+#define WEFT__WIRE_VERSION 3
 #define WEFT__FRAME_HDR_LEN 80
 #define WEFT__FRAME_MAX_PAYLOAD (64u << 20) /* == the largest WEFT_CHUNK_SIZE */
 #define WEFT__ABORT_TEXT_MAX 512

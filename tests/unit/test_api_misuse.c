@@ -452,7 +452,8 @@ static void test_root_and_peer_out_of_range(void **state) {
   (void)state;
   weft_comm_t *c = comm0;
   weft_request_t *req = NULL;
-  const int bad[] = {2, -1, INT_MAX, INT_MIN};
+  /* -1 is WEFT_ANY_SOURCE, which only a receive accepts: -2 stands for "negative" there. */
+  const int bad[] = {2, -1, INT_MAX, INT_MIN, -2};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     char root[32], peer[32];
     snprintf(root, sizeof root, "root %d", bad[i]);
@@ -462,10 +463,18 @@ static void test_root_and_peer_out_of_range(void **state) {
     CHECK_ARG(c, root, weft_ibroadcast(c, a, b, 8, WEFT_FLOAT32, bad[i], &req));
     CHECK_ARG(c, root, weft_ireduce(c, a, b, 8, WEFT_FLOAT32, WEFT_SUM, bad[i], &req));
     CHECK_ARG(c, peer, weft_send(c, a, 8, WEFT_FLOAT32, bad[i]));
-    CHECK_ARG(c, peer, weft_recv(c, b, 8, WEFT_FLOAT32, bad[i]));
     CHECK_ARG(c, peer, weft_isend(c, a, 8, WEFT_FLOAT32, bad[i], &req));
+    CHECK_ARG(c, peer, weft_send_tagged(c, a, 8, WEFT_FLOAT32, bad[i], 3));
+    CHECK_ARG(c, peer, weft_isend_tagged(c, a, 8, WEFT_FLOAT32, bad[i], 3, &req));
+    if (bad[i] == WEFT_ANY_SOURCE) continue;
+    CHECK_ARG(c, peer, weft_recv(c, b, 8, WEFT_FLOAT32, bad[i]));
     CHECK_ARG(c, peer, weft_irecv(c, b, 8, WEFT_FLOAT32, bad[i], &req));
+    CHECK_ARG(c, "WEFT_ANY_SOURCE", weft_recv_tagged(c, b, 8, WEFT_FLOAT32, bad[i], 3, NULL));
+    CHECK_ARG(c, peer, weft_irecv_tagged(c, b, 8, WEFT_FLOAT32, bad[i], 3, NULL, &req));
   }
+  /* Tags are >= 0. */
+  CHECK_ARG(c, "tag -1", weft_send_tagged(c, a, 8, WEFT_FLOAT32, 1, -1));
+  CHECK_ARG(c, "tag -7", weft_irecv_tagged(c, b, 8, WEFT_FLOAT32, WEFT_ANY_SOURCE, -7, NULL, &req));
   /* A rank cannot send to or receive from itself. */
   CHECK_ARG(c, "peer 0", weft_send(c, a, 8, WEFT_FLOAT32, 0));
   CHECK_ARG(c, "peer 0", weft_recv(c, b, 8, WEFT_FLOAT32, 0));

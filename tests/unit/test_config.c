@@ -24,7 +24,7 @@ __attribute__((weak)) void weft__log(weft_log_level_t level, const char *fmt, ..
 static const char *const all_vars[] = {
     "WEFT_TIMEOUT",   "WEFT_INIT_TIMEOUT", "WEFT_CONNECT_TIMEOUT", "WEFT_HEARTBEAT_INTERVAL",
     "WEFT_HEARTBEAT_TIMEOUT", "WEFT_ALGO", "WEFT_TREE_THRESHOLD", "WEFT_CHUNK_SIZE",
-    "WEFT_TCP_NSOCKS", "WEFT_SPIN_US", "WEFT_MIN_SIZE", "WEFT_LOG_LEVEL"};
+    "WEFT_TCP_NSOCKS", "WEFT_P2P_BUFFER", "WEFT_SPIN_US", "WEFT_MIN_SIZE", "WEFT_LOG_LEVEL"};
 
 static int clear_env(void **state) {
   (void)state;

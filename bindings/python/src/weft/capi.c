@@ -59,6 +59,8 @@ static const weft_capi_t table = {
     .ireduce_scatterv = weft_ireduce_scatterv,
     .igather = weft_igather,
     .iscatter = weft_iscatter,
+    .isend_tagged = weft_isend_tagged,
+    .irecv_tagged = weft_irecv_tagged,
 };
 
 int pw_capi_add(PyObject *module) {

@@ -78,6 +78,8 @@ typedef struct {
                                     weft_redop_t, weft_request_t **);
   weft_result_t (*igather)(weft_comm_t *, const void *, void *, size_t, weft_dtype_t, int, weft_request_t **);
   weft_result_t (*iscatter)(weft_comm_t *, const void *, void *, size_t, weft_dtype_t, int, weft_request_t **);
+  weft_result_t (*isend_tagged)(weft_comm_t *, const void *, size_t, weft_dtype_t, int, int, weft_request_t **);
+  weft_result_t (*irecv_tagged)(weft_comm_t *, void *, size_t, weft_dtype_t, int, int, int *, weft_request_t **);
 } weft_capi_t;
 
 /* Imports the table from weft._weft (GIL held). NULL with a Python exception on failure. */

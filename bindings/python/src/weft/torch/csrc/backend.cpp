@@ -96,6 +96,12 @@ WeftWork::WeftWork(int rank, c10d::OpType type, const char* title, std::vector<a
 
 bool WeftWork::isCompleted() { return future_->completed(); }
 
+int WeftWork::sourceRank() const {
+  TORCH_CHECK(source_, "weft: sourceRank() is known only for a recv from any source (recvAnysource)");
+  TORCH_CHECK(isSuccess(), "weft: sourceRank(): the receive has not completed successfully");
+  return *source_;
+}
+
 bool WeftWork::isSuccess() const { return future_->completed() && !future_->hasError(); }
 
 std::exception_ptr WeftWork::exception() const {
@@ -651,13 +657,11 @@ c10::intrusive_ptr<c10d::Work> WeftBackend::send(std::vector<at::Tensor>& tensor
   at::Tensor t = single(tensors, "send");
   check_rank(dst, size_, "send", "destination");
   TORCH_CHECK_VALUE(dst != rank_, "weft: send: destination ", dst, " is this rank itself");
-  // weft matches point-to-point messages in order per pair, it has no tags to match on.
-  TORCH_CHECK_NOT_IMPLEMENTED(tag == 0, "weft: send: tags are not supported (got tag ", tag,
-                              "); messages between two ranks match in order");
+  TORCH_CHECK_VALUE(tag >= 0, "weft: send: tag ", tag, " is negative (tags are >= 0)");
   weft_dtype_t d = dtype_of(t, "send");
   weft_comm_t* c = comm_;
   return launch("send", c10d::OpType::SEND, {t}, {t}, [=](weft_request_t** rq) {
-    return api->isend(c, t.data_ptr(), t.numel(), d, dst, rq);
+    return api->isend_tagged(c, t.data_ptr(), t.numel(), d, dst, tag, rq);
   });
 }
 
@@ -665,13 +669,29 @@ c10::intrusive_ptr<c10d::Work> WeftBackend::recv(std::vector<at::Tensor>& tensor
   at::Tensor t = single(tensors, "recv");
   check_rank(src, size_, "recv", "source");
   TORCH_CHECK_VALUE(src != rank_, "weft: recv: source ", src, " is this rank itself");
-  TORCH_CHECK_NOT_IMPLEMENTED(tag == 0, "weft: recv: tags are not supported (got tag ", tag,
-                              "); messages between two ranks match in order");
+  TORCH_CHECK_VALUE(tag >= 0, "weft: recv: tag ", tag, " is negative (tags are >= 0)");
   weft_dtype_t d = dtype_of(t, "recv");
   weft_comm_t* c = comm_;
   return launch("recv", c10d::OpType::RECV, {t}, {t}, [=](weft_request_t** rq) {
-    return api->irecv(c, t.data_ptr(), t.numel(), d, src, rq);
+    return api->irecv_tagged(c, t.data_ptr(), t.numel(), d, src, tag, nullptr, rq);
   });
+}
+
+c10::intrusive_ptr<c10d::Work> WeftBackend::recvAnysource(std::vector<at::Tensor>& tensors, int tag) {
+  at::Tensor t = single(tensors, "recv");
+  TORCH_CHECK_VALUE(tag >= 0, "weft: recv: tag ", tag, " is negative (tags are >= 0)");
+  weft_dtype_t d = dtype_of(t, "recv");
+  weft_comm_t* c = comm_;
+  auto source = std::make_shared<int>(-1);
+  // weft writes *source when the receive completes: `finish` holds it alive until then.
+  auto work = launch(
+      "recv", c10d::OpType::RECVANYSOURCE, {t}, {t},
+      [=](weft_request_t** rq) {
+        return api->irecv_tagged(c, t.data_ptr(), t.numel(), d, WEFT_ANY_SOURCE, tag, source.get(), rq);
+      },
+      [source]() {});
+  static_cast<WeftWork*>(work.get())->set_source(source);
+  return work;
 }
 
 }  // namespace weft_torch

@@ -34,8 +34,13 @@ class WeftWork : public c10d::Work {
   void succeed();                      // completes the Future with the outputs
   void fail(std::exception_ptr error); // completes the Future with the error
 
+  // recvAnysource: the sender's rank, written by weft when the receive succeeds.
+  void set_source(std::shared_ptr<int> source) { source_ = std::move(source); }
+  int sourceRank() const override;
+
  private:
   std::vector<at::Tensor> outputs_;
+  std::shared_ptr<int> source_;
   c10::intrusive_ptr<c10::ivalue::Future> future_;
 };
 
@@ -89,6 +94,7 @@ class WeftBackend : public c10d::Backend {
   uint64_t getSequenceNumberForGroup() override { return seq_; }
   c10::intrusive_ptr<c10d::Work> send(std::vector<at::Tensor>& tensors, int dst, int tag) override;
   c10::intrusive_ptr<c10d::Work> recv(std::vector<at::Tensor>& tensors, int src, int tag) override;
+  c10::intrusive_ptr<c10d::Work> recvAnysource(std::vector<at::Tensor>& tensors, int tag) override;
 
   uint64_t epoch() const { return epoch_; }
 
