@@ -13,6 +13,24 @@ def test_collectives(run_ranks, n, algo):
     assert_all_ok(res, n, "collectives")
 
 
+@pytest.mark.parametrize("n,algo", [(1, "auto"), (2, "ring"), (3, "auto"), (4, "tree")])
+def test_uneven_collectives(run_ranks, n, algo):
+    """alltoall (in place too), alltoallv (packed, reversed with gaps, counts as numpy arrays, in
+    place), allgatherv (in place too), reduce_scatterv (every op, in place too), gather and
+    scatter from every root (in place at the root; the root-only buffer ignored elsewhere):
+    4 dtypes, blocks of 0..4000 elements with zero counts for some pairs."""
+    res = run_ranks(n, "vcollectives", env={"WEFT_ALGO": algo}, timeout=300)
+    assert_all_ok(res, n, "vcollectives")
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_uneven_nonblocking(run_ranks, n):
+    """ialltoall, ialltoallv, iallgatherv, ireduce_scatterv, igather, iscatter all in flight at
+    once, waited in reverse order; a dropped in-place ialltoall completes in its destructor."""
+    res = run_ranks(n, "vnonblocking")
+    assert_all_ok(res, n, "vnonblocking")
+
+
 @pytest.mark.parametrize("n", [2, 3])
 def test_p2p_and_buffer_types(run_ranks, n):
     """send/recv around a ring; bytearray, array.array, memoryview, read-only bytes; dtype=

@@ -2,6 +2,8 @@
 in .detail, within a bound), recovery to a new epoch, and a GIL that is released while waiting."""
 import re
 
+import pytest
+
 from conftest import assert_all_ok
 
 DETECT_BOUND_S = 10.0  # kill -> the survivor's call raised
@@ -15,6 +17,25 @@ def test_invalid_arguments(run_ranks):
     details = [t for t in res.lines(0) if t.startswith("invalid ")]
     assert len(details) >= 15, res.text
     assert all(t.startswith("invalid InvalidArgumentError: ") for t in details), details
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_invalid_uneven_arguments(run_ranks, n):
+    """The six newer collectives: count/displacement lists of the wrong length, negative, not
+    integers or too large, blocks past a buffer's end, buffers too small, root-only buffers
+    missing at the root: InvalidArgumentError naming the call, the argument and both numbers."""
+    res = run_ranks(n, "vinvalid")
+    assert_all_ok(res, n, "vinvalid")
+    details = [t for t in res.lines(0) if t.startswith("invalid ")]
+    assert len(details) >= 30, res.text
+    assert all(t.startswith("invalid InvalidArgumentError: ") for t in details), details
+
+
+def test_uneven_odd_arguments_never_crash(run_ranks):
+    """Every argument of the six (blocking and not) replaced by odd values raises, never crashes."""
+    res = run_ranks(1, "vfuzz")
+    assert_all_ok(res, 1, "vfuzz")
+    assert "Traceback" not in res.text and "Segmentation" not in res.text, res.text
 
 
 def test_mismatch(run_ranks):

@@ -81,6 +81,7 @@ void pw_buf_release(pw_buf_t *b) {
 void pw_call_clear(pw_call_t *k) {
   pw_buf_release(&k->send);
   pw_buf_release(&k->recv);
+  pw_layout_clear(&k->layout);
   Py_CLEAR(k->result);
 }
 

@@ -36,15 +36,18 @@ static weft_comm_t *usable(pw_comm_t *self, const char *what) {
 
 /* ---- argument specs ------------------------------------------------------------------ */
 
-typedef enum { R_END = 0, R_SEND, R_RECV, R_BUF, R_OP, R_ROOT, R_DTYPE } role_t;
+/* R_SCOUNTS..R_RDISPLS are in pw_layout_args_t's order (sendcounts, sdispls, recvcounts, rdispls). */
+typedef enum {
+  R_END = 0, R_SEND, R_RECV, R_BUF, R_OP, R_ROOT, R_DTYPE, R_SCOUNTS, R_SDISPLS, R_RCOUNTS, R_RDISPLS
+} role_t;
 
 typedef struct {
   pw_coll_t coll;
   const char *name;
   const char *format;  /* PyArg format of the blocking method */
   const char *iformat; /* ... of the i-variant (only the name after ':' differs) */
-  const char *kwlist[6];
-  role_t roles[6];
+  const char *kwlist[8];
+  role_t roles[8];
 } spec_t;
 
 #define SPEC(c, n, fmt, ...) {c, n, fmt ":" n, fmt ":i" n, __VA_ARGS__}
@@ -61,7 +64,25 @@ static const spec_t specs[] = {
     [PW_BARRIER] = SPEC(PW_BARRIER, "barrier", "", {NULL}, {R_END}),
     [PW_SEND] = SPEC(PW_SEND, "send", "OO|$O", {"buf", "peer", "dtype", NULL}, {R_SEND, R_ROOT, R_DTYPE}),
     [PW_RECV] = SPEC(PW_RECV, "recv", "OO|$O", {"buf", "peer", "dtype", NULL}, {R_RECV, R_ROOT, R_DTYPE}),
+    [PW_ALLTOALL] = SPEC(PW_ALLTOALL, "alltoall", "O|O$O", {"send", "recv", "dtype", NULL}, {R_SEND, R_RECV, R_DTYPE}),
+    [PW_ALLTOALLV] = SPEC(PW_ALLTOALLV, "alltoallv", "OOOO|OO$O",
+                          {"send", "recv", "sendcounts", "recvcounts", "sdispls", "rdispls", "dtype", NULL},
+                          {R_SEND, R_RECV, R_SCOUNTS, R_RCOUNTS, R_SDISPLS, R_RDISPLS, R_DTYPE}),
+    [PW_ALLGATHERV] = SPEC(PW_ALLGATHERV, "allgatherv", "OOO|O$O",
+                           {"send", "recv", "recvcounts", "displs", "dtype", NULL},
+                           {R_SEND, R_RECV, R_RCOUNTS, R_RDISPLS, R_DTYPE}),
+    [PW_REDUCE_SCATTERV] = SPEC(PW_REDUCE_SCATTERV, "reduce_scatterv", "OOO|O$O",
+                                {"send", "recv", "recvcounts", "op", "dtype", NULL},
+                                {R_SEND, R_RECV, R_RCOUNTS, R_OP, R_DTYPE}),
+    [PW_GATHER] = SPEC(PW_GATHER, "gather", "O|OO$O", {"send", "recv", "root", "dtype", NULL},
+                       {R_SEND, R_RECV, R_ROOT, R_DTYPE}),
+    [PW_SCATTER] = SPEC(PW_SCATTER, "scatter", "OO|O$O", {"send", "recv", "root", "dtype", NULL},
+                        {R_SEND, R_RECV, R_ROOT, R_DTYPE}),
 };
+
+const char *pw_coll_name(pw_coll_t coll) {
+  return (unsigned)coll < sizeof specs / sizeof specs[0] ? specs[coll].name : "?";
+}
 
 /* Elements in a held buffer, or -1 (raised) if its bytes are not whole elements. */
 static Py_ssize_t elements(const pw_buf_t *b, size_t esize, const char *coll, const char *role) {
@@ -79,10 +100,23 @@ static int check_len(const char *coll, const char *what, Py_ssize_t got, Py_ssiz
   return -1;
 }
 
+/* what holds per * size elements (one block of per for each rank), or raised. */
+static int check_blocks(const char *coll, const char *what, Py_ssize_t got, Py_ssize_t per, int size,
+                        const char *rule) {
+  if (per > PY_SSIZE_T_MAX / size) {
+    pw_raise_fmt(WEFT_ERR_INVALID_ARGUMENT, "%s: %s would need %zd x %d elements, more than any buffer holds", coll,
+                 what, per, size);
+    return -1;
+  }
+  return check_len(coll, what, got, per * size, rule);
+}
+
 /* Python arguments -> k. On failure an exception is set; k may hold buffers (pw_call_clear). */
 static int resolve(weft_comm_t *c, const spec_t *s, PyObject *const *slot, pw_call_t *k) {
   const char *name = s->name;
   PyObject *send_o = NULL, *recv_o = NULL, *op_o = NULL, *root_o = NULL, *dtype_o = NULL;
+  pw_layout_args_t layout;
+  memset(&layout, 0, sizeof layout);
   for (int i = 0; s->roles[i] != R_END; i++) {
     PyObject *v = slot[i] == Py_None ? NULL : slot[i];
     switch (s->roles[i]) {
@@ -92,6 +126,14 @@ static int resolve(weft_comm_t *c, const spec_t *s, PyObject *const *slot, pw_ca
       case R_OP: op_o = v; break;
       case R_ROOT: root_o = v; break;
       case R_DTYPE: dtype_o = v; break;
+      case R_SCOUNTS: case R_SDISPLS: case R_RCOUNTS: case R_RDISPLS:
+        if (!v && (s->roles[i] == R_SCOUNTS || s->roles[i] == R_RCOUNTS)) {
+          pw_raise_fmt(WEFT_ERR_INVALID_ARGUMENT, "%s: %s is None, expected a count per rank", name, s->kwlist[i]);
+          return -1;
+        }
+        layout.obj[s->roles[i] - R_SCOUNTS] = v;
+        layout.name[s->roles[i] - R_SCOUNTS] = s->kwlist[i];
+        break;
       case R_END: break;
     }
   }
@@ -111,54 +153,41 @@ static int resolve(weft_comm_t *c, const spec_t *s, PyObject *const *slot, pw_ca
     }
     k->root = (int)v;
   }
-  if (s->roles[0] == R_SEND && !send_o && s->coll != PW_RECV) {
-    pw_raise_fmt(WEFT_ERR_INVALID_ARGUMENT, "%s: send is None", name);
-    return -1;
+  if (s->coll == PW_BARRIER) {
+    k->dtype = WEFT_UINT8;
+    k->result = Py_None;
+    Py_INCREF(Py_None);
+    return 0;
   }
-  if ((s->coll == PW_ALLGATHER || s->coll == PW_REDUCE_SCATTER || s->coll == PW_RECV ||
-       s->coll == PW_BROADCAST) && !recv_o) {
-    pw_raise_fmt(WEFT_ERR_INVALID_ARGUMENT, "%s: %s is None", name, s->coll == PW_ALLGATHER || s->coll == PW_REDUCE_SCATTER ? "recv" : "buf");
+
+  /* The buffers this rank uses: a rooted collective's root-only buffer is ignored elsewhere. */
+  int is_root = rank == k->root;
+  if ((s->coll == PW_REDUCE || s->coll == PW_GATHER) && !is_root) recv_o = NULL;
+  if (s->coll == PW_SCATTER && !is_root) send_o = NULL;
+  int send_needed = s->roles[0] == R_SEND && !(s->coll == PW_SCATTER && !is_root);
+  int recv_needed = s->coll == PW_ALLGATHER || s->coll == PW_REDUCE_SCATTER || s->coll == PW_RECV ||
+                    s->coll == PW_BROADCAST || s->coll == PW_ALLGATHERV || s->coll == PW_REDUCE_SCATTERV ||
+                    s->coll == PW_SCATTER || (s->coll == PW_GATHER && is_root);
+  const char *send_role = s->coll == PW_SEND ? "buf" : "send";
+  const char *recv_role = s->coll == PW_RECV || s->coll == PW_BROADCAST ? "buf" : recv_o ? "recv" : "send";
+  if ((send_needed && !send_o) || (recv_needed && !recv_o)) {
+    pw_raise_fmt(WEFT_ERR_INVALID_ARGUMENT, "%s: %s is None%s", name,
+                 send_needed && !send_o ? send_role : s->coll == PW_RECV || s->coll == PW_BROADCAST ? "buf" : "recv",
+                 (s->coll == PW_GATHER || s->coll == PW_SCATTER) && is_root ? " at the root" : "");
     return -1;
   }
 
-  /* Export the buffers. In place (allreduce or root's reduce without recv, broadcast): one
-   * writable export serves as both. Non-root reduce ranks export no receive buffer. */
-  int in_place = 0;
-  const char *send_role = s->coll == PW_SEND ? "buf" : "send";
-  const char *recv_role = s->coll == PW_RECV || s->coll == PW_BROADCAST ? "buf" : recv_o ? "recv" : "send";
-  switch (s->coll) {
-    case PW_ALLREDUCE:
-    case PW_REDUCE:
-      if (s->coll == PW_REDUCE && rank != k->root) {
-        recv_o = NULL;
-        if (pw_buf_get(&k->send, send_o, 0, name, "send") < 0) return -1;
-      } else if (!recv_o) {
-        in_place = 1;
-        if (pw_buf_get(&k->recv, send_o, 1, name, "send") < 0) return -1;
-      } else if (pw_buf_get(&k->send, send_o, 0, name, "send") < 0 || pw_buf_get(&k->recv, recv_o, 1, name, "recv") < 0) {
-        return -1;
-      }
-      break;
-    case PW_BROADCAST:
-      in_place = 1;
-      if (pw_buf_get(&k->recv, recv_o, 1, name, "buf") < 0) return -1;
-      break;
-    case PW_ALLGATHER:
-    case PW_REDUCE_SCATTER:
-      if (pw_buf_get(&k->send, send_o, 0, name, "send") < 0 || pw_buf_get(&k->recv, recv_o, 1, name, "recv") < 0)
-        return -1;
-      break;
-    case PW_SEND:
-      if (pw_buf_get(&k->send, send_o, 0, name, send_role) < 0) return -1;
-      break;
-    case PW_RECV:
-      if (pw_buf_get(&k->recv, recv_o, 1, name, recv_role) < 0) return -1;
-      break;
-    case PW_BARRIER:
-      k->dtype = WEFT_UINT8;
-      k->result = Py_None;
-      Py_INCREF(Py_None);
-      return 0;
+  /* Export them. In place (recv None for allreduce, alltoall(v) and root's reduce; broadcast):
+   * one writable export serves as both. Other in-place forms alias slices of one buffer, which
+   * the library recognises from the pointers. */
+  int in_place = s->coll == PW_BROADCAST ||
+                 (!recv_o && (s->coll == PW_ALLREDUCE || s->coll == PW_ALLTOALL || s->coll == PW_ALLTOALLV ||
+                              (s->coll == PW_REDUCE && is_root)));
+  if (in_place) {
+    if (pw_buf_get(&k->recv, send_o, 1, name, recv_role) < 0) return -1;
+  } else if ((send_o && pw_buf_get(&k->send, send_o, 0, name, send_role) < 0) ||
+             (recv_o && pw_buf_get(&k->recv, recv_o, 1, name, recv_role) < 0)) {
+    return -1;
   }
 
   /* The dtype: named, or from the buffers' formats (which must agree). */
@@ -183,26 +212,35 @@ static int resolve(weft_comm_t *c, const spec_t *s, PyObject *const *slot, pw_ca
 
   switch (s->coll) {
     case PW_ALLREDUCE:
-      if (check_len(name, "recv", nr, ns, "as many as send") < 0) return -1;
-      k->count = (size_t)ns;
-      break;
     case PW_REDUCE:
       if (k->recv.held && check_len(name, "recv", nr, ns, "as many as send") < 0) return -1;
       k->count = (size_t)ns;
       break;
     case PW_ALLGATHER:
-      if (ns > PY_SSIZE_T_MAX / size || check_len(name, "recv", nr, ns * size, "send's times the world size") < 0) {
-        if (!PyErr_Occurred()) pw_raise_fmt(WEFT_ERR_INVALID_ARGUMENT, "%s: send is too large", name);
-        return -1;
-      }
+    case PW_GATHER:
+      if (k->recv.held && check_blocks(name, "recv", nr, ns, size, "send's times the world size") < 0) return -1;
       k->count = (size_t)ns;
       break;
     case PW_REDUCE_SCATTER:
-      if (nr > PY_SSIZE_T_MAX / size || check_len(name, "send", ns, nr * size, "recv's times the world size") < 0) {
-        if (!PyErr_Occurred()) pw_raise_fmt(WEFT_ERR_INVALID_ARGUMENT, "%s: recv is too large", name);
+    case PW_SCATTER:
+      if (k->send.held && check_blocks(name, "send", ns, nr, size, "recv's times the world size") < 0) return -1;
+      k->count = (size_t)nr;
+      break;
+    case PW_ALLTOALL:
+      if (ns % size != 0) {
+        pw_raise_fmt(WEFT_ERR_INVALID_ARGUMENT, "%s: send has %zd elements, not a multiple of the world size %d "
+                     "(one block per rank)", name, ns, size);
         return -1;
       }
-      k->count = (size_t)nr;
+      if (check_len(name, "recv", nr, ns, "as many as send") < 0) return -1;
+      k->count = (size_t)(ns / size);
+      break;
+    case PW_ALLTOALLV:
+    case PW_ALLGATHERV:
+    case PW_REDUCE_SCATTERV:
+      layout.send_role = send_role;
+      layout.recv_role = recv_role;
+      if (pw_layout_resolve(k, &layout, rank, size, name, ns, nr) < 0) return -1;
       break;
     case PW_BROADCAST:
     case PW_RECV:
@@ -216,48 +254,44 @@ static int resolve(weft_comm_t *c, const spec_t *s, PyObject *const *slot, pw_ca
   k->recvbuf = k->recv.held ? k->recv.view.buf : NULL;
   k->sendbuf = k->send.held ? k->send.view.buf : in_place ? k->recvbuf : NULL;
 
-  /* What the call returns: the buffer that holds the result on this rank. */
-  PyObject *res = Py_None;
-  if (s->coll == PW_ALLREDUCE || s->coll == PW_REDUCE) res = recv_o ? recv_o : in_place ? send_o : Py_None;
-  else if (s->coll != PW_SEND) res = recv_o;
+  /* What the call returns: the buffer that holds the result on this rank, or None. */
+  PyObject *res = recv_o ? recv_o : in_place ? send_o : Py_None;
   Py_INCREF(res);
   k->result = res;
   return 0;
 }
 
-/* The one place that calls the C collectives: blocking when req is NULL. */
+/* The one place that calls the C collectives: blocking when req is NULL. Each argument list is
+ * written once, for both forms. */
+#define BOTH(fn, ...) (req ? weft_i##fn(c, __VA_ARGS__, req) : weft_##fn(c, __VA_ARGS__))
 static weft_result_t issue(weft_comm_t *c, const pw_call_t *k, weft_request_t **req) {
+  const pw_layout_t *l = &k->layout;
   switch (k->coll) {
-    case PW_ALLREDUCE:
-      return req ? weft_iallreduce(c, k->sendbuf, k->recvbuf, k->count, k->dtype, k->op, req)
-                 : weft_allreduce(c, k->sendbuf, k->recvbuf, k->count, k->dtype, k->op);
-    case PW_ALLGATHER:
-      return req ? weft_iallgather(c, k->sendbuf, k->recvbuf, k->count, k->dtype, req)
-                 : weft_allgather(c, k->sendbuf, k->recvbuf, k->count, k->dtype);
-    case PW_REDUCE_SCATTER:
-      return req ? weft_ireduce_scatter(c, k->sendbuf, k->recvbuf, k->count, k->dtype, k->op, req)
-                 : weft_reduce_scatter(c, k->sendbuf, k->recvbuf, k->count, k->dtype, k->op);
-    case PW_BROADCAST:
-      return req ? weft_ibroadcast(c, k->sendbuf, k->recvbuf, k->count, k->dtype, k->root, req)
-                 : weft_broadcast(c, k->sendbuf, k->recvbuf, k->count, k->dtype, k->root);
-    case PW_REDUCE:
-      return req ? weft_ireduce(c, k->sendbuf, k->recvbuf, k->count, k->dtype, k->op, k->root, req)
-                 : weft_reduce(c, k->sendbuf, k->recvbuf, k->count, k->dtype, k->op, k->root);
+    case PW_ALLREDUCE: return BOTH(allreduce, k->sendbuf, k->recvbuf, k->count, k->dtype, k->op);
+    case PW_ALLGATHER: return BOTH(allgather, k->sendbuf, k->recvbuf, k->count, k->dtype);
+    case PW_REDUCE_SCATTER: return BOTH(reduce_scatter, k->sendbuf, k->recvbuf, k->count, k->dtype, k->op);
+    case PW_BROADCAST: return BOTH(broadcast, k->sendbuf, k->recvbuf, k->count, k->dtype, k->root);
+    case PW_REDUCE: return BOTH(reduce, k->sendbuf, k->recvbuf, k->count, k->dtype, k->op, k->root);
     case PW_BARRIER: return req ? weft_ibarrier(c, req) : weft_barrier(c);
-    case PW_SEND:
-      return req ? weft_isend(c, k->sendbuf, k->count, k->dtype, k->root, req)
-                 : weft_send(c, k->sendbuf, k->count, k->dtype, k->root);
-    case PW_RECV:
-      return req ? weft_irecv(c, k->recvbuf, k->count, k->dtype, k->root, req)
-                 : weft_recv(c, k->recvbuf, k->count, k->dtype, k->root);
+    case PW_SEND: return BOTH(send, k->sendbuf, k->count, k->dtype, k->root);
+    case PW_RECV: return BOTH(recv, k->recvbuf, k->count, k->dtype, k->root);
+    case PW_ALLTOALL: return BOTH(alltoall, k->sendbuf, k->recvbuf, k->count, k->dtype);
+    case PW_ALLTOALLV:
+      return BOTH(alltoallv, k->sendbuf, l->sendcounts, l->sdispls, k->recvbuf, l->recvcounts, l->rdispls, k->dtype);
+    case PW_ALLGATHERV:
+      return BOTH(allgatherv, k->sendbuf, k->count, k->recvbuf, l->recvcounts, l->rdispls, k->dtype);
+    case PW_REDUCE_SCATTERV: return BOTH(reduce_scatterv, k->sendbuf, k->recvbuf, l->recvcounts, k->dtype, k->op);
+    case PW_GATHER: return BOTH(gather, k->sendbuf, k->recvbuf, k->count, k->dtype, k->root);
+    case PW_SCATTER: return BOTH(scatter, k->sendbuf, k->recvbuf, k->count, k->dtype, k->root);
   }
   return WEFT_ERR_INTERNAL;
 }
+#undef BOTH
 
 static PyObject *run(pw_comm_t *self, PyObject *args, PyObject *kw, const spec_t *s, int nonblocking) {
-  PyObject *slot[6] = {NULL};
+  PyObject *slot[8] = {NULL};
   if (!PyArg_ParseTupleAndKeywords(args, kw, nonblocking ? s->iformat : s->format, (char **)s->kwlist, &slot[0],
-                                   &slot[1], &slot[2], &slot[3], &slot[4], &slot[5]))
+                                   &slot[1], &slot[2], &slot[3], &slot[4], &slot[5], &slot[6], &slot[7]))
     return NULL;
   weft_comm_t *c = usable(self, s->name);
   if (!c) return NULL;
@@ -319,6 +353,12 @@ COLL_METHODS(PW_REDUCE, reduce)
 COLL_METHODS(PW_BARRIER, barrier)
 COLL_METHODS(PW_SEND, send)
 COLL_METHODS(PW_RECV, recv)
+COLL_METHODS(PW_ALLTOALL, alltoall)
+COLL_METHODS(PW_ALLTOALLV, alltoallv)
+COLL_METHODS(PW_ALLGATHERV, allgatherv)
+COLL_METHODS(PW_REDUCE_SCATTERV, reduce_scatterv)
+COLL_METHODS(PW_GATHER, gather)
+COLL_METHODS(PW_SCATTER, scatter)
 
 /* ---- lifecycle ------------------------------------------------------------------------ */
 
@@ -647,6 +687,41 @@ static PyMethodDef comm_methods[] = {
     M(ibarrier, "Non-blocking barrier: returns a Request."),
     M(isend, "Non-blocking send: returns a Request."),
     M(irecv, "Non-blocking recv: returns a Request."),
+    M(alltoall,
+      "alltoall(send, recv=None, *, dtype=None) -> recv (send when in place)\n\n"
+      "send holds size blocks of len(send) / size elements; block j goes to rank j, and rank j's block for this\n"
+      "rank lands at block j of recv (as many elements as send). recv=None (or recv is send): in place."),
+    M(alltoallv,
+      "alltoallv(send, recv, sendcounts, recvcounts, sdispls=None, rdispls=None, *, dtype=None) -> recv\n\n"
+      "sendcounts[j] elements at sdispls[j] of send go to rank j; rank j's block lands at rdispls[j] of recv\n"
+      "(recvcounts[j] elements, which must equal sendcounts[this rank] on rank j). Counts and displacements\n"
+      "are in elements, one per rank; displacements default to the blocks packed in rank order. Receive\n"
+      "blocks must not overlap. recv=None: in place in send (both layouts over the one buffer)."),
+    M(allgatherv,
+      "allgatherv(send, recv, recvcounts, displs=None, *, dtype=None) -> recv\n\n"
+      "Rank r's send (recvcounts[r] elements) lands at displs[r] of every rank's recv; recvcounts and displs\n"
+      "are the same on every rank (displs default: packed in rank order). In place when send is the slice\n"
+      "recv[displs[rank]:displs[rank] + recvcounts[rank]]."),
+    M(reduce_scatterv,
+      "reduce_scatterv(send, recv, recvcounts, op='sum', *, dtype=None) -> recv\n\n"
+      "send holds sum(recvcounts) elements, block r starting at sum(recvcounts[:r]); rank r's recv gets block r\n"
+      "reduced over all ranks (recvcounts[r] elements). recvcounts is the same on every rank. In place when recv\n"
+      "is send's slice for this rank's block."),
+    M(gather,
+      "gather(send, recv=None, root=0, *, dtype=None) -> recv at root, else None\n\n"
+      "Every rank's send (the same length everywhere) lands at block rank of the root's recv (size * len(send)\n"
+      "elements); recv is needed at the root only and ignored elsewhere. In place at the root when send is\n"
+      "recv's slice for the root's block."),
+    M(scatter,
+      "scatter(send, recv, root=0, *, dtype=None) -> recv\n\n"
+      "Block r of the root's send (size * len(recv) elements) lands in rank r's recv; send is needed at the\n"
+      "root only (pass None elsewhere). In place at the root when recv is send's slice for the root's block."),
+    M(ialltoall, "Non-blocking alltoall: returns a Request."),
+    M(ialltoallv, "Non-blocking alltoallv: returns a Request."),
+    M(iallgatherv, "Non-blocking allgatherv: returns a Request."),
+    M(ireduce_scatterv, "Non-blocking reduce_scatterv: returns a Request."),
+    M(igather, "Non-blocking gather: returns a Request (its wait() returns recv at root, else None)."),
+    M(iscatter, "Non-blocking scatter: returns a Request."),
     {"split", (PyCFunction)(void (*)(void))comm_split, KW,
      "split(color, key=0) -> Comm or None: collective over this communicator (MPI_Comm_split). Ranks passing the\n"
      "same color form one new communicator, ordered by key then rank; color None takes part and gets None."},

@@ -1,8 +1,9 @@
 /* weft._weft: the CPython extension over libweft.
  *
  * Files: module.c (module, errors, shutdown), buffers.c (buffer protocol, dtypes, ops),
- * comm.c (the Comm type and every collective), request.c (the Request type), capi.c (the
- * _C_API capsule other extensions call weft through; its table is weft_capi.h).
+ * comm.c (the Comm type and every collective), layout.c (the counts and displacements of the
+ * uneven collectives), request.c (the Request type), capi.c (the _C_API capsule other
+ * extensions call weft through; its table is weft_capi.h).
  *
  * Contract kept by every file:
  *   - The GIL is released around every weft call that can block (init, collectives, wait,
@@ -37,7 +38,19 @@ typedef enum {
   PW_BARRIER,
   PW_SEND,
   PW_RECV,
+  PW_ALLTOALL,
+  PW_ALLTOALLV,
+  PW_ALLGATHERV,
+  PW_REDUCE_SCATTERV,
+  PW_GATHER,
+  PW_SCATTER,
 } pw_coll_t;
+
+/* The count and displacement arrays of the uneven collectives, with weft.h's names
+ * (allgatherv's displs is rdispls here); one allocation of 4 * size entries, or NULL. */
+typedef struct {
+  size_t *sendcounts, *sdispls, *recvcounts, *rdispls;
+} pw_layout_t;
 
 /* Everything one operation needs, resolved from the Python arguments. For a non-blocking
  * operation it lives inside the Request, so the exported buffers never move. */
@@ -50,6 +63,7 @@ typedef struct {
   weft_dtype_t dtype;
   weft_redop_t op;
   int root; /* root, or peer for send/recv */
+  pw_layout_t layout;
   PyObject *result; /* what the call (or Request.wait) returns; a new reference */
 } pw_call_t;
 
@@ -94,7 +108,22 @@ int pw_dtype_from_buffer(const pw_buf_t *b, weft_dtype_t *out, const char *coll,
 int pw_op_from_object(PyObject *obj, weft_redop_t *out, const char *coll);
 void pw_call_clear(pw_call_t *k);
 
+/* layout.c: the Python arguments of the uneven collectives that name arrays, in the order
+ * sendcounts, sdispls, recvcounts, rdispls (NULL where the method has none or the caller passed
+ * None), with the names the caller knows them by, and the names of the two buffers. */
+typedef struct {
+  PyObject *obj[4];
+  const char *name[4];
+  const char *send_role, *recv_role;
+} pw_layout_args_t;
+/* Fills k->layout and k->count from a, given the elements of the exported buffers; raises
+ * InvalidArgumentError naming the argument when an array or a buffer does not fit. */
+int pw_layout_resolve(pw_call_t *k, const pw_layout_args_t *a, int rank, int size, const char *coll,
+                      Py_ssize_t nsend, Py_ssize_t nrecv);
+void pw_layout_clear(pw_layout_t *l);
+
 /* comm.c */
+const char *pw_coll_name(pw_coll_t coll);
 int pw_comm_close(pw_comm_t *self);
 int pw_shutdown_all(void);
 

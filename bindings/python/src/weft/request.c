@@ -118,9 +118,7 @@ static PyObject *req_get_done(pw_request_t *r, void *x) {
 }
 
 static PyObject *req_repr(pw_request_t *r) {
-  static const char *const names[] = {"allreduce", "allgather", "reduce_scatter", "broadcast",
-                                      "reduce",    "barrier",   "send",           "recv"};
-  const char *name = (unsigned)r->call.coll < sizeof names / sizeof names[0] ? names[r->call.coll] : "?";
+  const char *name = pw_coll_name(r->call.coll);
   if (r->req) return PyUnicode_FromFormat("<weft.Request %s pending>", name);
   return PyUnicode_FromFormat("<weft.Request %s %s>", name, r->code == WEFT_SUCCESS ? "done" : "failed");
 }
