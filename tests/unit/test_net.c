@@ -98,6 +98,7 @@ static void test_connect_and_send(void **state) {
   assert_int_equal(side[1].rc, WEFT_SUCCESS);
   assert_string_equal(weft__net_transport_name(side[0].net, 1), "tcp");
   assert_string_equal(weft__net_transport_name(side[0].net, 0), "self");
+  for (int i = 0; i < 2; i++) weft__net_start(side[i].net); /* hand the connections to the engines */
   /* 40 bytes in frames of 16, striped over 2 connections, arrive whole at rank 1. */
   static const uint8_t msg[40] = "forty bytes through the per-peer table.";
   weft__xfer_t x = {.hdr = {.type = WEFT__FRAME_DATA, .epoch = 1, .comm_id = 77, .msg_count = 40}, .buf = msg, .len = 40};
