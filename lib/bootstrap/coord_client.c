@@ -8,7 +8,7 @@
 
 #define WELCOME_PAYLOAD_LEN 16
 #define ERROR_PAYLOAD_LEN (4 + WEFT__COORD_TEXT_LEN)
-#define HELLO_MSG_MAX 256
+#define HELLO_MSG_MAX (WEFT__COORD_HDR_LEN + 128 + WEFT__COORD_CARD_MAX) /* a HELLO with the largest card */
 
 static const char *io_text(weft_result_t rc) {
   return rc == WEFT_ERR_TIMEOUT ? "timed out" : rc == WEFT_ERR_PEER_LOST ? "connection closed"

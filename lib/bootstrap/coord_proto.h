@@ -7,7 +7,8 @@
  * Message = header (16 bytes) + payload (`length` bytes, at most WEFT__COORD_MAX_PAYLOAD).
  *
  * Conversation:
- *   rank -> HELLO                         (once, right after authentication)
+ *   rank -> HELLO                         (once, right after authentication; carries the
+ *                                         member's card, an opaque blob: lib/core/card.h)
  *   coord -> WELCOME                      (member id assigned) or ERROR
  *   coord -> EPOCH                        when the first epoch forms (all world_size ranks
  *                                         joined) and whenever a recover forms a new one
@@ -21,6 +22,10 @@
  *                                         asking SHRINK makes the decision a shrink
  *   rank -> REPORT                        this rank saw a peer fail on the data plane
  *   rank -> LEAVE                         clean shutdown (weft_comm_destroy)
+ *   rank -> CARD                          replaces this member's card for the epochs formed
+ *                                         after it (a transport that learns its address late)
+ *
+ * Version 2 added the card (HELLO, every EPOCH entry, CARD) and per-type payload limits.
  */
 #ifndef WEFT_BOOTSTRAP_COORD_PROTO_H
 #define WEFT_BOOTSTRAP_COORD_PROTO_H
@@ -29,10 +34,13 @@
 #include "core/sock.h"
 
 #define WEFT__COORD_MAGIC 0x4f434657u /* "WFCO" */
-#define WEFT__COORD_VERSION 1
+#define WEFT__COORD_VERSION 2
 #define WEFT__COORD_HDR_LEN 16
-#define WEFT__COORD_MAX_PAYLOAD (1u << 20)
+/* The largest payload of any type (a full EPOCH, every card at its maximum: ~17 MiB). Each type
+ * has its own bound (weft__coord_max_payload): what a rank may send the coordinator is small. */
+#define WEFT__COORD_MAX_PAYLOAD (32u << 20)
 #define WEFT__COORD_MAX_MEMBERS 16384
+#define WEFT__COORD_CARD_MAX 1024 /* bytes of one member's card */
 #define WEFT__COORD_TEXT_LEN 160
 #define WEFT__ADDR_WIRE_LEN 20
 
@@ -48,7 +56,9 @@ typedef enum {
   WEFT__COORD_LEAVE = 9,
   WEFT__COORD_ERROR = 10,
   WEFT__COORD_SHRINK = 11, /* RECOVER that admits no joiner (weft_allreduce_elastic's re-run) */
+  WEFT__COORD_CARD = 12,   /* a member's new card */
 } weft__coord_type_t;
+#define WEFT__COORD_LAST_TYPE WEFT__COORD_CARD
 
 typedef enum {
   WEFT__FAIL_CRASH = 1,     /* connection closed or reset without LEAVE */
@@ -69,6 +79,8 @@ typedef struct {
   weft__addr_t listen_addr; /* where peers dial this rank */
   uint32_t pid;
   char host[64];        /* NUL-terminated after decode */
+  uint16_t card_len;    /* <= WEFT__COORD_CARD_MAX */
+  const uint8_t *card;  /* decode: points into the payload (valid as long as it is) */
 } weft__coord_hello_t;
 
 typedef struct {
@@ -81,6 +93,8 @@ typedef struct {
   int32_t rank_hint;  /* the launcher's rank for this member (-1 none) */
   uint32_t flags;     /* WEFT__MEMBER_JOINED: new in this epoch */
   weft__addr_t addr;
+  uint16_t card_len;    /* the member's card (opaque here), <= WEFT__COORD_CARD_MAX */
+  const uint8_t *card;  /* decode: points into the payload; NULL once copied elsewhere */
 } weft__coord_member_t;
 #define WEFT__MEMBER_JOINED 1u
 
@@ -119,8 +133,10 @@ typedef struct {
 
 /* Header: 16 bytes: magic u32, version u8, type u8, reserved u16 (0), length u32, reserved u32. */
 void weft__coord_encode_hdr(uint8_t out[WEFT__COORD_HDR_LEN], uint8_t type, uint32_t length);
-/* false on bad magic/version/type/reserved or length > WEFT__COORD_MAX_PAYLOAD. */
+/* false on bad magic/version/type/reserved or length > weft__coord_max_payload(type). */
 bool weft__coord_decode_hdr(const uint8_t in[WEFT__COORD_HDR_LEN], weft__coord_hdr_t *hdr);
+/* The longest payload a message of this type can have (0 for an unknown type). */
+size_t weft__coord_max_payload(uint8_t type);
 
 /* Encoders write header + payload into out (capacity cap) and return the total length, or 0 if
  * it does not fit. Decoders take the payload only and return false on any inconsistency. */
@@ -129,7 +145,8 @@ bool weft__coord_decode_hello(const uint8_t *p, size_t len, weft__coord_hello_t 
 size_t weft__coord_encode_welcome(uint8_t *out, size_t cap, const weft__coord_welcome_t *m);
 bool weft__coord_decode_welcome(const uint8_t *p, size_t len, weft__coord_welcome_t *m);
 size_t weft__coord_encode_epoch(uint8_t *out, size_t cap, const weft__coord_epoch_t *m);
-size_t weft__coord_epoch_wire_len(uint32_t size, uint32_t num_left);
+/* The whole message (header included), members' cards counted. */
+size_t weft__coord_epoch_wire_len(const weft__coord_epoch_t *m);
 /* members/left arrays must have room for max_members entries each; false if more are claimed. */
 bool weft__coord_decode_epoch(const uint8_t *p, size_t len, weft__coord_epoch_t *m,
                               weft__coord_member_t *members, weft__coord_left_t *left,
@@ -142,6 +159,9 @@ bool weft__coord_decode_epoch_ref(const uint8_t *p, size_t len, uint64_t *epoch)
 size_t weft__coord_encode_error(uint8_t *out, size_t cap, const weft__coord_error_t *m);
 bool weft__coord_decode_error(const uint8_t *p, size_t len, weft__coord_error_t *m);
 size_t weft__coord_encode_empty(uint8_t *out, size_t cap, uint8_t type); /* HEARTBEAT, LEAVE */
+/* CARD: len <= WEFT__COORD_CARD_MAX; decode points *card into p. */
+size_t weft__coord_encode_card(uint8_t *out, size_t cap, const uint8_t *card, uint16_t len);
+bool weft__coord_decode_card(const uint8_t *p, size_t len, const uint8_t **card, uint16_t *card_len);
 void weft__addr_encode(uint8_t out[WEFT__ADDR_WIRE_LEN], const weft__addr_t *a);
 bool weft__addr_decode(const uint8_t in[WEFT__ADDR_WIRE_LEN], weft__addr_t *a);
 

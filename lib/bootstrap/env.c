@@ -362,6 +362,20 @@ static weft_result_t discover_transports(const ctx_t *c, weft__env_t *out) {
   return WEFT_SUCCESS;
 }
 
+/* A host id: 1 to 16 hex digits (an optional 0x), not zero (zero means "unknown" in a card). */
+static weft_result_t discover_host_id(const ctx_t *c, weft__env_t *out) {
+  const char *s = lookup(c, "WEFT_HOST_ID");
+  if (!s) return WEFT_SUCCESS;
+  const char *d = (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) ? s + 2 : s;
+  size_t n = strlen(d);
+  if (n == 0 || n > 16 || strspn(d, "0123456789abcdefABCDEF") != n)
+    return fail(c, "WEFT_HOST_ID", s, "not a host id (1 to 16 hexadecimal digits)");
+  uint64_t v = strtoull(d, NULL, 16);
+  if (v == 0) return fail(c, "WEFT_HOST_ID", s, "not a host id (0 means unknown)");
+  out->host_id = v;
+  return WEFT_SUCCESS;
+}
+
 weft_result_t weft__env_discover_from(weft__getenv_fn get, void *user, weft__env_t *out,
                                       char *err, size_t errlen) {
   ctx_t c = {get, user, err, errlen};
@@ -377,6 +391,7 @@ weft_result_t weft__env_discover_from(weft__getenv_fn get, void *user, weft__env
   if ((rc = discover_coordinator(&c, out))) return rc;
   if ((rc = discover_ifname(&c, out))) return rc;
   if ((rc = discover_transports(&c, out))) return rc;
+  if ((rc = discover_host_id(&c, out))) return rc;
   return discover_token(&c, out);
 }
 

@@ -20,6 +20,7 @@ typedef struct {
   const char *source;   /* "weft", "torchrun", "slurm", "mpich", "openmpi" or "none" */
   char ifname[16];      /* WEFT_SOCKET_IFNAME: the interface a rank listens on ("" = all) */
   char transports[64];  /* WEFT_TRANSPORTS: "shm,tcp" (lower-case names, commas); "" = every built one */
+  uint64_t host_id;     /* WEFT_HOST_ID (hex, tests: pretend to be on another host); 0 = computed */
 } weft__env_t;
 
 /* Fills `out` from the process environment (getenv). On a malformed or contradictory value it
@@ -33,7 +34,9 @@ typedef struct {
  * TORCHELASTIC_RUN_ID, SLURM_JOB_ID.SLURM_STEP_ID, PMI_KVSNAME or OMPI_MCA_ess_base_jobid.
  * Listener: WEFT_SOCKET_IFNAME=eth0 (like NCCL_SOCKET_IFNAME, one interface name).
  * Transports: WEFT_TRANSPORTS=name[,name...] in order of preference (checked against the
- * transports built in by lib/core/net.c). */
+ * transports built in by lib/core/net.c).
+ * Host identity: WEFT_HOST_ID=1 to 16 hex digits replaces weft__host_id() in this process's card
+ * (tests: ranks of one machine that must not share memory). */
 weft_result_t weft__env_discover(weft__env_t *out, char *err, size_t errlen);
 
 /* Same, over an explicit getenv-like lookup (used by unit and fuzz tests). */

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "bootstrap/env.h"
+#include "bootstrap/host_id.h"
+#include "core/card.h"
 #include "core/comm.h"
 #include "core/config.h"
 #include "membership/epoch.h"
@@ -123,12 +125,19 @@ WEFT_API weft_result_t weft_comm_init(weft_comm_t **out, const weft_config_t *cf
   if ((r = weft__net_open(env.transports, &ea, &c->endpoints, err, sizeof err)) != WEFT_SUCCESS)
     INIT_FAIL(r, "weft_comm_init: %s", err);
   c->incarnation = weft__auth_random_u64();
+  /* The card goes out with the HELLO, before the coordinator assigns this member's id (0 in it). */
+  c->endpoints.card.host_id = env.host_id ? env.host_id : weft__host_id();
+  uint8_t card[WEFT__CARD_MAX];
+  size_t card_len = weft__card_encode(&c->endpoints.card, card, sizeof card);
+  if (!card_len) INIT_FAIL(WEFT_ERR_INTERNAL, "weft_comm_init: this process's card does not fit in %d bytes", WEFT__CARD_MAX);
   weft__coord_hello_t hello = {.world_size = (uint32_t)world, .rank_hint = rank, .incarnation = c->incarnation,
-                               .listen_addr = c->endpoints.card.addr, .pid = (uint32_t)getpid()};
+                               .listen_addr = c->endpoints.card.addr, .pid = (uint32_t)getpid(),
+                               .card_len = (uint16_t)card_len, .card = card};
   gethostname(hello.host, sizeof hello.host - 1);
   weft__store_join_args_t join = {.host = host, .port = port, .key = &c->key, .hello = &hello, .deadline = deadline};
   if ((r = weft__membership_join(c, &join, err, sizeof err)) != WEFT_SUCCESS)
     INIT_FAIL(r, "weft_comm_init: rank %d: %s", rank, err); /* err names the coordinator */
+  c->endpoints.card.member_id = c->member_id;
   c->rank = rank;
   c->size = world;
   if ((r = weft__progress_start(c)) != WEFT_SUCCESS) INIT_FAIL(r, "weft_comm_init: cannot start the progress thread");
@@ -154,6 +163,7 @@ static void ctx_teardown(weft_comm_t *c) {
   weft__net_close(&c->endpoints);
   weft__engine_destroy(c->engine);
   free(c->members);
+  free(c->cards);
   free(c->next_members);
   free(c->next_left);
   weft__executor_peers_free(c);

@@ -138,6 +138,7 @@ struct weft_comm {
   uint64_t epoch, member_id, incarnation;
   bool joined_late;
   weft__coord_member_t *members; /* [ctx] size entries */
+  weft__card_t *cards;           /* [ctx] size entries: each member's card, from the store at install */
 
   /* settings snapshot */
   double timeout, hb_interval, hb_timeout, connect_timeout;
@@ -275,6 +276,10 @@ double weft__membership_next_due(const weft_comm_t *ctx);
 void weft__membership_report(weft_comm_t *ctx, int world_rank, const char *why);
 /* RECOVER (admit) or SHRINK for the current epoch; the answer becomes ctx->answer. */
 weft_result_t weft__membership_request_epoch(weft_comm_t *ctx, bool admit);
+/* The cards of e's members (out: e->size entries, in rank order), fetched from the store and
+ * decoded; err names the member whose card is missing or malformed. */
+weft_result_t weft__membership_cards(weft_comm_t *ctx, const weft__coord_epoch_t *e, weft__card_t *out,
+                                     double deadline, char *err, size_t errlen);
 /* A REVOKE: fail the epoch's operations naming the member, or defer it past an install. */
 void weft__membership_apply_revoke(weft_comm_t *ctx, const weft__coord_revoke_t *rv);
 

@@ -98,9 +98,6 @@ weft_result_t weft__comm_check_usable(weft_comm_t *c, const char *who) {
   return revoked ? WEFT_ERR_REVOKED : WEFT_SUCCESS;
 }
 
-weft__card_t weft__member_card(const weft_comm_t *ctx, int world_rank) {
-  /* The membership service carries each member's id and TCP address today; a host identity is
-   * not published yet (0: unknown), so no transport may assume two members share a host. */
-  const weft__coord_member_t *m = &ctx->members[world_rank];
-  return (weft__card_t){.member_id = m->member_id, .host_id = 0, .addr = m->addr};
-}
+/* Decoded when the epoch was installed, from the blob each member published through the
+ * membership store (lib/core/card.h); the member id is the store's. */
+weft__card_t weft__member_card(const weft_comm_t *ctx, int world_rank) { return ctx->cards[world_rank]; }

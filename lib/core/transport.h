@@ -46,12 +46,13 @@ typedef enum {
 #define WEFT__CAP_MEM_CUDA (1u << 1)
 #define WEFT__CAP_ONE_SIDED (1u << 2) /* can write into a peer's registered sink (RDMA write) */
 
-/* A member's card: what its peers need to reach it. Today the membership service carries the
- * TCP listen address; a transport that needs more (an RDMA address, a shared-memory segment
- * name) adds its field here, filled in its open() and published the same way. */
+/* A member's card: what its peers need to reach it. It travels through the membership service
+ * as a versioned blob (lib/core/card.h): member id, host id, and one section per transport. A
+ * transport that needs more (an RDMA address, a shared-memory segment name) adds its field here,
+ * fills it in its open(), and gives it a section of a new type in card.c. */
 typedef struct {
   uint64_t member_id;
-  uint64_t host_id;  /* equal on processes of one host (shared memory reaches only those) */
+  uint64_t host_id;  /* equal on processes that can share memory (bootstrap/host_id.h); 0: unknown */
   weft__addr_t addr; /* TCP */
 } weft__card_t;
 

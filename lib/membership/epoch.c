@@ -89,11 +89,22 @@ weft_result_t weft__epoch_install(weft_comm_t *c, double deadline, char *err, si
              (unsigned long long)c->member_id, (unsigned long long)e->epoch);
     return WEFT_ERR_REVOKED;
   }
-  weft_result_t r = resize_state(c, (int)e->size);
-  if (r != WEFT_SUCCESS) {
+  /* The cards first: a member whose card is missing or malformed fails the install before any
+   * state of the old epoch is replaced. */
+  weft__card_t *cards = malloc(e->size * sizeof *cards);
+  if (!cards) {
     snprintf(err, errlen, "out of memory for epoch %llu", (unsigned long long)e->epoch);
+    return WEFT_ERR_NO_MEMORY;
+  }
+  weft_result_t r = weft__membership_cards(c, e, cards, deadline, err, errlen);
+  if (r == WEFT_SUCCESS && (r = resize_state(c, (int)e->size)) != WEFT_SUCCESS)
+    snprintf(err, errlen, "out of memory for epoch %llu", (unsigned long long)e->epoch);
+  if (r != WEFT_SUCCESS) {
+    free(cards);
     return r;
   }
+  free(c->cards);
+  c->cards = cards;
   memcpy(c->members, e->members, e->size * sizeof *c->members);
   c->epoch = e->epoch;
   c->rank = me;
@@ -108,19 +119,12 @@ weft_result_t weft__epoch_install(weft_comm_t *c, double deadline, char *err, si
   c->revoke_msg[0] = 0;
   pthread_mutex_unlock(&c->mu);
 
-  weft__card_t *cards = malloc((size_t)c->size * sizeof *cards);
-  if (!cards) {
-    snprintf(err, errlen, "out of memory forming the mesh");
-    return WEFT_ERR_NO_MEMORY;
-  }
-  for (int i = 0; i < c->size; i++) cards[i] = weft__member_card(c, i);
-  weft__connect_args_t a = {.epoch = c->epoch, .comm_id = 0, .rank = c->rank, .size = c->size, .cards = cards,
+  weft__connect_args_t a = {.epoch = c->epoch, .comm_id = 0, .rank = c->rank, .size = c->size, .cards = c->cards,
                             .nsocks = c->nsocks, .chunk = c->chunk, .deadline = deadline,
                             .cancelled = install_cancelled, .cancel_ctx = c, .engine = c->engine,
                             .cb = weft__executor_callbacks(c)};
   weft__net_t *net = NULL;
   r = weft__net_connect(&c->endpoints, &a, &net, err, errlen);
-  free(cards);
   if (r == WEFT_SUCCESS) {
     __atomic_store_n(&c->net, net, __ATOMIC_RELEASE);
     weft__net_start(net); /* the caller holds the engine paused */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/card.h"
 #include "core/comm.h"
 
 /* Without the coordinator nobody can vouch for membership, and it fences a member it failed by
@@ -96,6 +97,8 @@ static bool keep_epoch(weft_comm_t *c, const weft__coord_epoch_t *e) {
     if (!c->next_cap) return false;
   }
   memcpy(c->next_members, e->members, e->size * sizeof *c->next_members);
+  /* The cards stay with the store (fetch_cards); these pointed into its read buffer. */
+  for (uint32_t i = 0; i < e->size; i++) c->next_members[i].card = NULL;
   memcpy(c->next_left, e->left, e->num_left * sizeof *c->next_left);
   c->next_epoch = *e;
   c->next_epoch.members = c->next_members;
@@ -153,6 +156,37 @@ void weft__membership_report(weft_comm_t *ctx, int world_rank, const char *why) 
                               .rank = world_rank, .reason = WEFT__FAIL_REPORTED};
   snprintf(rep.text, sizeof rep.text, "%s", why);
   ctx->store_ops->report(ctx->store, &rep);
+}
+
+/* Store cards per fetch_cards call: bounds the scratch (~66 KB) whatever the epoch's size. */
+#define CARD_BATCH 64
+
+weft_result_t weft__membership_cards(weft_comm_t *c, const weft__coord_epoch_t *e, weft__card_t *out, double deadline,
+                                     char *err, size_t errlen) {
+  weft__store_card_t *got = malloc(CARD_BATCH * sizeof *got);
+  uint64_t ids[CARD_BATCH];
+  weft_result_t r = got && c->store ? WEFT_SUCCESS : got ? WEFT_ERR_TRANSPORT : WEFT_ERR_NO_MEMORY;
+  if (r != WEFT_SUCCESS) snprintf(err, errlen, "cannot fetch the cards of epoch %llu: %s", (unsigned long long)e->epoch,
+                                  got ? "no membership store" : "out of memory");
+  for (uint32_t base = 0; base < e->size && r == WEFT_SUCCESS; base += CARD_BATCH) {
+    uint32_t n = WEFT__MIN((uint32_t)CARD_BATCH, e->size - base);
+    for (uint32_t i = 0; i < n; i++) ids[i] = e->members[base + i].member_id;
+    if ((r = c->store_ops->fetch_cards(c->store, ids, n, got, deadline)) != WEFT_SUCCESS) {
+      snprintf(err, errlen, "the membership store (%s) has no cards for epoch %llu: %s", c->store_ops->name,
+               (unsigned long long)e->epoch, weft_strerror(r));
+      break;
+    }
+    for (uint32_t i = 0; i < n && r == WEFT_SUCCESS; i++) {
+      char why[160];
+      if (!weft__card_decode(got[i].data, got[i].len, ids[i], &out[base + i], why, sizeof why)) {
+        r = WEFT_ERR_PROTOCOL;
+        snprintf(err, errlen, "epoch %llu: rank %u (member %llu): %s", (unsigned long long)e->epoch, base + i,
+                 (unsigned long long)ids[i], why);
+      }
+    }
+  }
+  free(got);
+  return r;
 }
 
 weft_result_t weft__membership_request_epoch(weft_comm_t *c, bool admit) {

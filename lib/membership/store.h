@@ -49,15 +49,16 @@ typedef struct {
   const char *host; /* the service's address (coordinator host:port) */
   int port;
   const weft__auth_key_t *key;
-  const weft__coord_hello_t *hello; /* who this process is: launcher rank, address, host, pid */
+  const weft__coord_hello_t *hello; /* who this process is: launcher rank, address, host, pid, and
+                                     * its card (published at join: lib/core/card.h) */
   double deadline;                  /* join returns by then */
   double hb_interval, hb_timeout;   /* WEFT_HEARTBEAT_INTERVAL, WEFT_HEARTBEAT_TIMEOUT */
   weft__store_cb_t cb;
 } weft__store_join_args_t;
 
-/* Per-member cards: an opaque blob a member publishes (addresses, keys, host identity) for
- * transports to connect from. */
-#define WEFT__STORE_CARD_MAX 1024
+/* Per-member cards: an opaque blob a member publishes (addresses, keys, host identity; the
+ * layout is lib/core/card.h's, the store never looks inside) for transports to connect from. */
+#define WEFT__STORE_CARD_MAX WEFT__COORD_CARD_MAX
 typedef struct {
   uint64_t member_id;
   uint32_t len;
@@ -88,8 +89,12 @@ typedef struct weft__store_ops {
   weft_result_t (*request_epoch)(weft__store_t *s, uint64_t epoch, bool admit);
   /* Says goodbye (unless lost) and frees the store. NULL is a no-op. */
   void (*leave)(weft__store_t *s);
-  /* Publishes this member's card / fetches the cards of the members listed. Stores that cannot
-   * carry cards return WEFT_ERR_UNSUPPORTED. */
+  /* Publishes this member's card / fetches the cards of the members listed. A card published at
+   * join (in hello) holds from the first epoch; publish_card replaces it for epochs formed after
+   * the service got it. fetch_cards answers for the members of the last epoch delivered
+   * (on_answer EPOCH): WEFT_ERR_INVALID_ARGUMENT if an id is not one of them or n is 0,
+   * WEFT_ERR_TIMEOUT past deadline. Stores that cannot carry cards return WEFT_ERR_UNSUPPORTED.
+   * Any thread; fetch_cards for an epoch after its on_answer. */
   weft_result_t (*publish_card)(weft__store_t *s, const void *card, size_t len);
   weft_result_t (*fetch_cards)(weft__store_t *s, const uint64_t *member_ids, size_t n, weft__store_card_t *cards,
                                double deadline);

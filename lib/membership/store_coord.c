@@ -8,12 +8,14 @@
  * its connection and never takes one back, so losing the connection (EOF, a failed send, or
  * silence) is final: on_lost, once, and nothing after it.
  *
- * Cards are not carried by this protocol (yet): publish_card and fetch_cards return
- * WEFT_ERR_UNSUPPORTED; addresses travel in HELLO and EPOCH as before. */
+ * Cards: this member's goes out in the HELLO (join) and, replaced, in a CARD (publish_card); every
+ * EPOCH carries the card of each of its members (coord_proto.c says why), which the store keeps
+ * until the next EPOCH so that fetch_cards answers at once, without asking the coordinator. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "bootstrap/coord_client.h"
@@ -26,6 +28,15 @@
 /* Messages handled per on_readable: liveness must not wait for a burst. */
 #define READ_BATCH 64
 
+_Static_assert(WEFT__STORE_CARD_MAX == WEFT__COORD_CARD_MAX, "a stored card is a card the protocol carries");
+
+/* One member's card in the kept table: bytes [off, off + len) of cards_bytes. */
+typedef struct {
+  uint64_t member_id;
+  uint32_t off;
+  uint16_t len;
+} kept_card_t;
+
 struct weft__store {
   int fd;
   uint64_t member_id;     /* for log lines */
@@ -37,6 +48,10 @@ struct weft__store {
   pthread_mutex_t wmu;     /* serialises sends from the engine and from callers */
   weft__coord_member_t *members; /* EPOCH decode scratch (WEFT__COORD_MAX_MEMBERS, on first use) */
   weft__coord_left_t *left;
+  pthread_mutex_t cmu;     /* the cards of the last EPOCH: written by the engine, read by callers */
+  kept_card_t *cards;      /* sorted by member id */
+  uint32_t ncards;
+  uint8_t *cards_bytes;
 };
 
 static weft_result_t send_msg(weft__store_t *s, const uint8_t *msg, size_t len) {
@@ -55,18 +70,56 @@ static void lose(weft__store_t *s, const char *why) {
   atomic_store(&s->lost, true);
 }
 
+static int by_member_id(const void *a, const void *b) {
+  uint64_t x = ((const kept_card_t *)a)->member_id, y = ((const kept_card_t *)b)->member_id;
+  return x < y ? -1 : x > y;
+}
+
+/* Replaces the kept cards with e's (copied: e points into the reader's buffer). */
+static bool keep_cards(weft__store_t *s, const weft__coord_epoch_t *e) {
+  size_t bytes = 0;
+  for (uint32_t i = 0; i < e->size; i++) bytes += e->members[i].card_len;
+  kept_card_t *cards = malloc(e->size * sizeof *cards);
+  uint8_t *blob = malloc(bytes ? bytes : 1);
+  if (!cards || !blob) {
+    free(cards);
+    free(blob);
+    return false;
+  }
+  uint32_t off = 0;
+  for (uint32_t i = 0; i < e->size; i++) {
+    const weft__coord_member_t *m = &e->members[i];
+    cards[i] = (kept_card_t){.member_id = m->member_id, .off = off, .len = m->card_len};
+    memcpy(blob + off, m->card, m->card_len);
+    off += m->card_len;
+  }
+  qsort(cards, e->size, sizeof *cards, by_member_id);
+  pthread_mutex_lock(&s->cmu);
+  free(s->cards);
+  free(s->cards_bytes);
+  s->cards = cards;
+  s->cards_bytes = blob;
+  s->ncards = e->size;
+  pthread_mutex_unlock(&s->cmu);
+  return true;
+}
+
 static void deliver_epoch(weft__store_t *s, const uint8_t *p, uint32_t len) {
   if (!s->members) {
     s->members = calloc(WEFT__COORD_MAX_MEMBERS, sizeof *s->members);
     s->left = calloc(WEFT__COORD_MAX_MEMBERS, sizeof *s->left);
   }
   weft__coord_epoch_t e;
-  if (s->members && s->left && weft__coord_decode_epoch(p, len, &e, s->members, s->left, WEFT__COORD_MAX_MEMBERS)) {
-    s->cb.on_answer(s->cb.ctx, WEFT__STORE_EPOCH, &e, NULL);
-    return;
-  }
   weft__coord_error_t err = {.code = WEFT_ERR_PROTOCOL};
   snprintf(err.text, sizeof err.text, "malformed EPOCH message from the coordinator");
+  if (s->members && s->left && weft__coord_decode_epoch(p, len, &e, s->members, s->left, WEFT__COORD_MAX_MEMBERS)) {
+    if (keep_cards(s, &e)) {
+      s->cb.on_answer(s->cb.ctx, WEFT__STORE_EPOCH, &e, NULL);
+      return;
+    }
+    err.code = WEFT_ERR_NO_MEMORY;
+    snprintf(err.text, sizeof err.text, "out of memory for the cards of epoch %llu", (unsigned long long)e.epoch);
+  }
   s->cb.on_answer(s->cb.ctx, WEFT__STORE_ERROR, NULL, &err);
 }
 
@@ -113,6 +166,7 @@ static weft_result_t coord_join(const weft__store_join_args_t *a, weft__store_t 
   s->last_rx = s->last_tx = weft__now();
   atomic_init(&s->lost, false);
   pthread_mutex_init(&s->wmu, NULL);
+  pthread_mutex_init(&s->cmu, NULL);
   *out = s;
   return WEFT_SUCCESS;
 }
@@ -176,20 +230,41 @@ static void coord_leave(weft__store_t *s) {
   }
   weft__coord_reader_free(&s->rd);
   pthread_mutex_destroy(&s->wmu);
+  pthread_mutex_destroy(&s->cmu);
   free(s->members);
   free(s->left);
+  free(s->cards);
+  free(s->cards_bytes);
   free(s);
 }
 
 static weft_result_t coord_publish_card(weft__store_t *s, const void *card, size_t len) {
-  (void)s, (void)card, (void)len;
-  return WEFT_ERR_UNSUPPORTED;
+  if (!s || (!card && len) || len > WEFT__STORE_CARD_MAX) return WEFT_ERR_INVALID_ARGUMENT;
+  uint8_t msg[WEFT__COORD_HDR_LEN + 4 + WEFT__STORE_CARD_MAX];
+  size_t n = weft__coord_encode_card(msg, sizeof msg, card, (uint16_t)len);
+  return n ? send_msg(s, msg, n) : WEFT_ERR_INTERNAL;
 }
 
+/* The cards came with the EPOCH: nothing to wait for, so the deadline is not needed here. */
 static weft_result_t coord_fetch_cards(weft__store_t *s, const uint64_t *ids, size_t n, weft__store_card_t *cards,
                                        double deadline) {
-  (void)s, (void)ids, (void)n, (void)cards, (void)deadline;
-  return WEFT_ERR_UNSUPPORTED;
+  (void)deadline;
+  if (!s || !ids || !cards || n == 0) return WEFT_ERR_INVALID_ARGUMENT;
+  weft_result_t r = WEFT_SUCCESS;
+  pthread_mutex_lock(&s->cmu);
+  for (size_t i = 0; i < n && r == WEFT_SUCCESS; i++) {
+    kept_card_t key = {.member_id = ids[i]};
+    const kept_card_t *k = s->cards ? bsearch(&key, s->cards, s->ncards, sizeof key, by_member_id) : NULL;
+    if (!k) {
+      r = WEFT_ERR_INVALID_ARGUMENT;
+      break;
+    }
+    cards[i].member_id = k->member_id;
+    cards[i].len = k->len;
+    memcpy(cards[i].data, s->cards_bytes + k->off, k->len);
+  }
+  pthread_mutex_unlock(&s->cmu);
+  return r;
 }
 
 const weft__store_ops_t weft__store_coord_ops = {

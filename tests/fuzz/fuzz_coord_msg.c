@@ -1,5 +1,6 @@
 /* Fuzz target: the coordinator protocol's decoders (lib/bootstrap/coord_proto.c):
  * weft__coord_decode_hdr and every weft__coord_decode_* payload decoder, plus weft__addr_decode.
+ * Cards inside HELLO, EPOCH and CARD are opaque here (fuzz_card decodes what is inside).
  * Both ends of that protocol read these from the network: the coordinator from any process that
  * authenticated, a rank from the coordinator.
  *
@@ -40,7 +41,9 @@ static void check_hello(const uint8_t *p, size_t len) {
   FUZZ_CHECK(m.world_size == 0 || m.rank_hint < (int32_t)m.world_size);
   FUZZ_CHECK(m.listen_addr.family == 4 || m.listen_addr.family == 6);
   FUZZ_CHECK(memchr(m.host, 0, sizeof m.host) != NULL);
-  uint8_t out[WEFT__COORD_HDR_LEN + 256];
+  FUZZ_CHECK(m.card_len <= WEFT__COORD_CARD_MAX && len == 108u + m.card_len);
+  FUZZ_CHECK(m.card_len == 0 || (m.card >= p && m.card + m.card_len == p + len));
+  uint8_t out[WEFT__COORD_HDR_LEN + 128 + WEFT__COORD_CARD_MAX];
   size_t n = weft__coord_encode_hello(out, sizeof out, &m);
   same_payload(out, n, p, len, TEXT_HOST_OFF, TEXT_HOST_LEN);
 }
@@ -95,12 +98,15 @@ static void check_epoch(const uint8_t *p, size_t len, uint32_t cap) {
       FUZZ_CHECK(m.members[i].rank_hint >= -1);
       FUZZ_CHECK((m.members[i].flags & ~WEFT__MEMBER_JOINED) == 0);
       FUZZ_CHECK(m.members[i].addr.family == 4 || m.members[i].addr.family == 6);
+      FUZZ_CHECK(m.members[i].card_len <= WEFT__COORD_CARD_MAX);
+      FUZZ_CHECK(m.members[i].card_len == 0 ||
+                 (m.members[i].card >= p && m.members[i].card + m.members[i].card_len <= p + len));
     }
     for (uint32_t i = 0; i < m.num_left; i++) {
       FUZZ_CHECK(m.left[i].old_rank >= -1);
       FUZZ_CHECK(m.left[i].reason >= WEFT__FAIL_CRASH && m.left[i].reason <= WEFT__FAIL_LEFT);
     }
-    size_t total = weft__coord_epoch_wire_len(m.size, m.num_left);
+    size_t total = weft__coord_epoch_wire_len(&m);
     FUZZ_CHECK(total == WEFT__COORD_HDR_LEN + len);
     uint8_t *out = malloc(total);
     if (out == NULL) abort();
@@ -141,6 +147,16 @@ static void check_error(const uint8_t *p, size_t len) {
   same_payload(out, n, p, len, TEXT_ERROR_OFF, WEFT__COORD_TEXT_LEN);
 }
 
+static void check_card(const uint8_t *p, size_t len) {
+  const uint8_t *card;
+  uint16_t n;
+  if (!weft__coord_decode_card(p, len, &card, &n)) return;
+  FUZZ_CHECK(n <= WEFT__COORD_CARD_MAX && len == 4u + n && card == p + 4);
+  uint8_t out[WEFT__COORD_HDR_LEN + 4 + WEFT__COORD_CARD_MAX];
+  size_t w = weft__coord_encode_card(out, sizeof out, card, n);
+  same_payload(out, w, p, len, 0, 0);
+}
+
 static void check_addr(const uint8_t *p, size_t len) {
   if (len < WEFT__ADDR_WIRE_LEN) return;
   uint8_t *in = fuzz_dup(p, WEFT__ADDR_WIRE_LEN);
@@ -165,6 +181,7 @@ static void check_payload(uint8_t type, const uint8_t *p, size_t len, uint32_t c
   case WEFT__COORD_SHRINK:
   case WEFT__COORD_NO_CHANGE: check_epoch_ref(p, len); break;
   case WEFT__COORD_ERROR: check_error(p, len); break;
+  case WEFT__COORD_CARD: check_card(p, len); break;
   default: break; /* HEARTBEAT, LEAVE: no payload to decode */
   }
 }
@@ -180,8 +197,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     uint8_t *hdr = fuzz_dup(data, WEFT__COORD_HDR_LEN);
     weft__coord_hdr_t h;
     if (weft__coord_decode_hdr(hdr, &h)) {
-      FUZZ_CHECK(h.type >= WEFT__COORD_HELLO && h.type <= WEFT__COORD_SHRINK); /* the last type */
-      FUZZ_CHECK(h.length <= WEFT__COORD_MAX_PAYLOAD);
+      FUZZ_CHECK(h.type >= WEFT__COORD_HELLO && h.type <= WEFT__COORD_LAST_TYPE);
+      FUZZ_CHECK(h.length <= weft__coord_max_payload(h.type) && h.length <= WEFT__COORD_MAX_PAYLOAD);
       uint8_t again[WEFT__COORD_HDR_LEN];
       weft__coord_encode_hdr(again, h.type, h.length);
       FUZZ_CHECK(memcmp(again, hdr, sizeof again) == 0);
@@ -195,7 +212,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   uint8_t *payload = fuzz_dup(data, size);
   if (named) check_payload(named, payload, size, cap);
   static const uint8_t each[] = {WEFT__COORD_HELLO,  WEFT__COORD_WELCOME, WEFT__COORD_EPOCH,
-                                 WEFT__COORD_REVOKE, WEFT__COORD_RECOVER, WEFT__COORD_ERROR};
+                                 WEFT__COORD_REVOKE, WEFT__COORD_RECOVER, WEFT__COORD_ERROR,
+                                 WEFT__COORD_CARD};
   for (size_t i = 0; i < WEFT__ARRAY_SIZE(each); i++)
     if (each[i] != named) check_payload(each[i], payload, size, cap);
   check_addr(payload, size);

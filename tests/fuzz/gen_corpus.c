@@ -10,6 +10,7 @@
 
 #include "bootstrap/auth.h"
 #include "bootstrap/coord_proto.h"
+#include "core/card.h"
 #include "transports/tcp/mesh.h"
 #include "core/wire.h"
 #include "fuzz_common.h"
@@ -106,6 +107,46 @@ static void peer_hellos(void) {
   put(t, "reserved-set", h, sizeof h);
 }
 
+/* A card as a rank publishes it (member id 0: not assigned yet at HELLO). */
+static size_t sample_card(uint8_t *out, size_t cap, uint64_t member_id, uint64_t host_id, weft__addr_t addr) {
+  weft__card_t c = {.member_id = member_id, .host_id = host_id, .addr = addr};
+  size_t n = weft__card_encode(&c, out, cap);
+  if (n == 0) abort();
+  return n;
+}
+
+/* Cards (fuzz_card): input = 8-byte expected member id, then the blob. */
+static void cards(void) {
+  const char *t = "fuzz_card";
+  uint8_t b[8 + WEFT__CARD_MAX + 64];
+  size_t n;
+  memset(b, 0, 8);
+  b[0] = 5; /* expected member 5 */
+  n = sample_card(b + 8, sizeof b - 8, 0, 0x1122334455667788ull, v4(10, 0, 0, 7, 41000));
+  put(t, "tcp-v4-unassigned", b, 8 + n);
+  n = sample_card(b + 8, sizeof b - 8, 5, 42, v6_loopback(29401));
+  put(t, "tcp-v6-member", b, 8 + n);
+  n = sample_card(b + 8, sizeof b - 8, 6, 42, v6_loopback(29401));
+  put(t, "wrong-member", b, 8 + n);
+  weft__addr_t none = {0};
+  n = sample_card(b + 8, sizeof b - 8, 0, 7, none);
+  put(t, "no-tcp", b, 8 + n);
+  /* An unknown section (a later transport's) before TCP: skipped. */
+  n = sample_card(b + 8, sizeof b - 8, 0, 7, v4(192, 168, 1, 2, 7));
+  uint8_t *sec = b + 8 + WEFT__CARD_HDR_LEN;
+  memmove(sec + 4 + 6, sec, n - WEFT__CARD_HDR_LEN);
+  uint8_t unknown[10] = {0x99, 0x00, 6, 0, 's', 'h', 'm', '-', '4', '2'};
+  memcpy(sec, unknown, sizeof unknown);
+  n += sizeof unknown;
+  b[8 + 2] = (uint8_t)n;
+  b[8 + 3] = (uint8_t)(n >> 8);
+  put(t, "unknown-section", b, 8 + n);
+  put(t, "truncated", b, 8 + n - 3);
+  n = sample_card(b + 8, sizeof b - 8, 0, 7, v4(10, 1, 1, 1, 1));
+  b[8] = 2;
+  put(t, "bad-version", b, 8 + n);
+}
+
 /* All coordinator messages into one stream; each also as its own coord_msg seed. */
 static size_t coord_messages(uint8_t *stream, size_t cap) {
   const char *t = "fuzz_coord_msg";
@@ -123,12 +164,16 @@ static size_t coord_messages(uint8_t *stream, size_t cap) {
   weft__coord_hello_t hello = {.world_size = 4, .rank_hint = 2, .incarnation = 0xdeadbeefcafeull,
                                .listen_addr = v4(10, 0, 0, 7, 41000), .pid = 4242};
   snprintf(hello.host, sizeof hello.host, "node07.cluster");
+  uint8_t card[4][WEFT__CARD_MAX];
+  hello.card = card[0];
+  hello.card_len = (uint16_t)sample_card(card[0], sizeof card[0], 0, 0xabcdef, hello.listen_addr);
   n = weft__coord_encode_hello(buf, sizeof buf, &hello);
   EMIT("hello", 0);
   hello.world_size = 0, hello.rank_hint = -1, hello.listen_addr = v6_loopback(29401);
   snprintf(hello.host, sizeof hello.host, "%063d", 7);
+  hello.card_len = 0;
   n = weft__coord_encode_hello(buf, sizeof buf, &hello);
-  EMIT("hello-v6-longhost", 0);
+  EMIT("hello-v6-longhost-nocard", 0);
   weft__coord_welcome_t w = {.member_id = 9, .current_epoch = 0};
   n = weft__coord_encode_welcome(buf, sizeof buf, &w);
   EMIT("welcome", 0);
@@ -137,6 +182,10 @@ static size_t coord_messages(uint8_t *stream, size_t cap) {
     members[i] = (weft__coord_member_t){.member_id = (uint64_t)(100 + i), .rank_hint = i,
                                         .flags = i == 3 ? WEFT__MEMBER_JOINED : 0,
                                         .addr = i == 1 ? v6_loopback(5000) : v4(10, 0, 0, (uint8_t)i, 5000)};
+  for (int i = 0; i < 4; i++) {
+    members[i].card = card[i];
+    members[i].card_len = (uint16_t)sample_card(card[i], sizeof card[i], 0, 0xabcdef + (uint64_t)(i / 2), members[i].addr);
+  }
   weft__coord_left_t left[2] = {{.member_id = 7, .old_rank = 1, .reason = WEFT__FAIL_CRASH},
                                 {.member_id = 8, .old_rank = -1, .reason = WEFT__FAIL_LEFT}};
   weft__coord_epoch_t e = {.epoch = 1, .size = 4, .num_left = 0, .members = members, .left = left};
@@ -166,6 +215,8 @@ static size_t coord_messages(uint8_t *stream, size_t cap) {
   EMIT("error", 0);
   n = weft__coord_encode_empty(buf, sizeof buf, WEFT__COORD_LEAVE);
   EMIT("leave", 0);
+  n = weft__coord_encode_card(buf, sizeof buf, card[2], members[2].card_len);
+  EMIT("card", 0);
 #undef EMIT
   return used;
 }
@@ -288,6 +339,7 @@ int main(int argc, char **argv) {
   peer_hellos();
   size_t n = coord_messages(stream, sizeof stream);
   coord_reader(stream, n);
+  cards();
   auth();
   config();
   hosts();

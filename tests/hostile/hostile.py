@@ -16,6 +16,8 @@ from weftjob import Job, alive, children  # noqa: E402,F401  (the drivers use th
 AUTH_MAGIC = 0x55414657
 ROLE_COORD, ROLE_PEER = 1, 2
 COORD_MAGIC = 0x4F434657
+COORD_VERSION = 2  # lib/bootstrap/coord_proto.h
+COORD_HELLO_MAX = 108 + 1024  # a HELLO with the largest card (weft__coord_max_payload)
 PEER_HELLO_MAGIC = 0x48504657
 FRAME_MAGIC = 0x54464557
 
@@ -85,12 +87,12 @@ def server_mac(key, role, nonce_c, nonce_s):
 
 
 def coord_hdr(msg_type, length, reserved=0):
-    return struct.pack("<IBBHII", COORD_MAGIC, 1, msg_type, 0, length, reserved)
+    return struct.pack("<IBBHII", COORD_MAGIC, COORD_VERSION, msg_type, 0, length, reserved)
 
 
 def coord_hdr_u64_length(msg_type, length64):
     """A header whose bytes 8..15 hold a 64-bit length (the wire has u32 length + u32 zero)."""
-    return struct.pack("<IBBHQ", COORD_MAGIC, 1, msg_type, 0, length64)
+    return struct.pack("<IBBHQ", COORD_MAGIC, COORD_VERSION, msg_type, 0, length64)
 
 
 def peer_hello(epoch, member_id, rank, sock_index, size):

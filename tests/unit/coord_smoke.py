@@ -26,14 +26,24 @@ TOKEN = "smoke-test-token"
 HB_INTERVAL, HB_TIMEOUT = 0.1, 0.8
 
 AUTH_MAGIC, COORD_MAGIC = 0x55414657, 0x4F434657
-HELLO, WELCOME, EPOCH, HEARTBEAT, REVOKE, RECOVER, NO_CHANGE, REPORT, LEAVE, ERROR = range(1, 11)
+COORD_VERSION = 2
+HELLO, WELCOME, EPOCH, HEARTBEAT, REVOKE, RECOVER, NO_CHANGE, REPORT, LEAVE, ERROR, SHRINK, CARD = range(1, 13)
 CRASH, HUNG, REPORTED, LEFT = 1, 2, 3, 4
 ERR_INVALID_ARGUMENT, ERR_REVOKED, ERR_MIN_SIZE = 1, 4, 13
 JOINED = 1
 
 
 def hdr(mtype, length):
-    return struct.pack("<IBBHII", COORD_MAGIC, 1, mtype, 0, length, 0)
+    return struct.pack("<IBBHII", COORD_MAGIC, COORD_VERSION, mtype, 0, length, 0)
+
+
+def card_field(card):
+    """A card as the protocol carries it: u16 length, u16 reserved, the opaque bytes."""
+    return struct.pack("<HH", len(card), 0) + card
+
+
+def sample_card(rank):
+    return b"card of rank %d" % rank
 
 
 def text(s, n=160):
@@ -50,8 +60,13 @@ def decode(mtype, p):
         return dict(zip(("member_id", "epoch"), struct.unpack("<QQ", p)))
     if mtype == EPOCH:
         epoch, size, nleft = struct.unpack_from("<QII", p)
-        members = [struct.unpack_from("<QiI", p, 16 + 36 * i) for i in range(size)]
-        off = 16 + 36 * size
+        members, off = [], 16
+        for _ in range(size):
+            mid, hint, flags = struct.unpack_from("<QiI", p, off)
+            clen, reserved = struct.unpack_from("<HH", p, off + 36)
+            assert reserved == 0
+            members.append((mid, hint, flags, p[off + 40:off + 40 + clen]))
+            off += 40 + clen
         left = [struct.unpack_from("<QiI", p, off + 16 * i) for i in range(nleft)]
         return {"epoch": epoch, "members": members, "left": left}
     if mtype == REVOKE:
@@ -92,6 +107,7 @@ class Client:
             addr = struct.pack("<HH", 4, 40000 + max(rank, 0)) + bytes([127, 0, 0, 1]) + b"\0" * 12
             body = struct.pack("<IiQ", world, rank, int.from_bytes(os.urandom(8), "little"))
             body += addr + struct.pack("<I", os.getpid()) + text("smokehost", 64)
+            body += card_field(sample_card(rank))
             self.send(HELLO, body)
         threading.Thread(target=self._beater, daemon=True).start()
 
@@ -114,7 +130,7 @@ class Client:
             if h is None:
                 break
             magic, ver, mtype, _, length, _ = struct.unpack("<IBBHII", h)
-            assert magic == COORD_MAGIC and ver == 1
+            assert magic == COORD_MAGIC and ver == COORD_VERSION
             p = self._read(length) if length else b""
             if p is None:
                 break
@@ -234,6 +250,7 @@ class CoordinatorTest(unittest.TestCase):
         self.assertEqual(e["epoch"], 1)
         self.assertEqual([m[1] for m in e["members"]], [0, 1, 2])
         self.assertEqual([m[0] for m in e["members"]], [cl[r].member_id for r in range(3)])
+        self.assertEqual([m[3] for m in e["members"]], [sample_card(r) for r in range(3)])
 
     def test_bad_hellos_get_errors(self):
         c = self.coordinator(2)
@@ -256,6 +273,7 @@ class CoordinatorTest(unittest.TestCase):
             self.assertIn("rank 1", rv["text"])
         again = Client(c.port, 1)
         self.assertEqual(again.expect(WELCOME)["epoch"], 1)
+        cl[2].send(CARD, card_field(b"rank 2's new card"))  # for the epochs formed from now on
         cl[0].recover(1)
         cl[2].recover(1)
         for x in (cl[0], cl[2], again):
@@ -265,6 +283,7 @@ class CoordinatorTest(unittest.TestCase):
                              [cl[0].member_id, again.member_id, cl[2].member_id])
             self.assertEqual(e["members"][1][2], JOINED)
             self.assertEqual(e["left"], [(old, 1, CRASH)])
+            self.assertEqual([m[3] for m in e["members"]], [sample_card(0), sample_card(1), b"rank 2's new card"])
 
     def test_hung_member_is_fenced(self):
         c = self.coordinator(3)

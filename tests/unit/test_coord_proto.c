@@ -54,20 +54,31 @@ static void test_header(void **state) {
   assert_int_equal(b[5], WEFT__COORD_EPOCH);
   assert_int_equal(b[8], 0x04);
   assert_int_equal(b[11], 0x01);
-  assert_false(weft__coord_decode_hdr(b, &h)); /* 0x01020304 > MAX_PAYLOAD */
 
-  weft__coord_encode_hdr(b, WEFT__COORD_EPOCH, WEFT__COORD_MAX_PAYLOAD);
-  assert_true(weft__coord_decode_hdr(b, &h));
-  assert_int_equal(h.length, WEFT__COORD_MAX_PAYLOAD);
-  weft__coord_encode_hdr(b, WEFT__COORD_EPOCH, WEFT__COORD_MAX_PAYLOAD + 1);
-  assert_false(weft__coord_decode_hdr(b, &h));
-  weft__coord_encode_hdr(b, WEFT__COORD_EPOCH, UINT32_MAX);
-  assert_false(weft__coord_decode_hdr(b, &h));
+  /* Each type has its own bound, none above the protocol's: what a rank sends is small. */
+  for (uint8_t t = WEFT__COORD_HELLO; t <= WEFT__COORD_LAST_TYPE; t++) {
+    size_t max = weft__coord_max_payload(t);
+    assert_true(max <= WEFT__COORD_MAX_PAYLOAD);
+    weft__coord_encode_hdr(b, t, (uint32_t)max);
+    assert_true(weft__coord_decode_hdr(b, &h));
+    assert_int_equal(h.length, max);
+    weft__coord_encode_hdr(b, t, (uint32_t)max + 1);
+    assert_false(weft__coord_decode_hdr(b, &h));
+    weft__coord_encode_hdr(b, t, UINT32_MAX);
+    assert_false(weft__coord_decode_hdr(b, &h));
+  }
+  assert_true(weft__coord_max_payload(WEFT__COORD_HELLO) <= 2048);
+  assert_true(weft__coord_max_payload(WEFT__COORD_CARD) <= 2048);
+  assert_int_equal(weft__coord_max_payload(WEFT__COORD_HEARTBEAT), 0);
 
   for (unsigned t = 0; t < 256; t++) {
-    weft__coord_encode_hdr(b, (uint8_t)t, 8);
-    assert_int_equal(weft__coord_decode_hdr(b, &h), t >= WEFT__COORD_HELLO && t <= WEFT__COORD_SHRINK);
+    weft__coord_encode_hdr(b, (uint8_t)t, 0);
+    assert_int_equal(weft__coord_decode_hdr(b, &h), t >= WEFT__COORD_HELLO && t <= WEFT__COORD_LAST_TYPE);
   }
+  /* Version 1 (no cards) is another protocol. */
+  weft__coord_encode_hdr(b, WEFT__COORD_HEARTBEAT, 0);
+  b[4] = 1;
+  assert_false(weft__coord_decode_hdr(b, &h));
   /* Every byte of magic, version and the reserved fields is checked. */
   const int checked[] = {0, 1, 2, 3, 4, 6, 7, 12, 13, 14, 15};
   for (size_t i = 0; i < sizeof checked / sizeof checked[0]; i++) {
@@ -77,9 +88,12 @@ static void test_header(void **state) {
   }
 }
 
+static const uint8_t sample_card[] = {1, 0, 9, 0, 'c', 'a', 'r', 'd', 0xff};
+
 static weft__coord_hello_t sample_hello(void) {
   weft__coord_hello_t m = {.world_size = 8, .rank_hint = 5, .incarnation = 0x1122334455667788ull,
-                           .listen_addr = addr4(10, 1, 2, 3, 40000), .pid = 4242};
+                           .listen_addr = addr4(10, 1, 2, 3, 40000), .pid = 4242,
+                           .card_len = sizeof sample_card, .card = sample_card};
   strcpy(m.host, "node-17.example");
   return m;
 }
@@ -98,6 +112,10 @@ static void test_hello(void **state) {
   assert_memory_equal(&d.listen_addr, &m.listen_addr, sizeof m.listen_addr);
   assert_int_equal(d.pid, 4242);
   assert_string_equal(d.host, "node-17.example");
+  assert_int_equal(len, 108 + sizeof sample_card);
+  assert_int_equal(d.card_len, sizeof sample_card);
+  assert_ptr_equal(d.card, b + H + 108); /* into the payload, not copied */
+  assert_memory_equal(d.card, sample_card, sizeof sample_card);
 
   m.rank_hint = -1;
   m.world_size = 0;
@@ -109,8 +127,26 @@ static void test_hello(void **state) {
   assert_int_equal(strlen(d.host), 63);
   assert_int_equal(d.listen_addr.family, 6);
   assert_int_equal(d.listen_addr.ip[15], 1);
-
   assert_int_equal(weft__coord_encode_hello(b, n - 1, &m), 0);
+
+  /* No card, the largest card, one byte more. */
+  m.card_len = 0;
+  n = weft__coord_encode_hello(b, sizeof b, &m);
+  assert_true(weft__coord_decode_hello(b + H, check_hdr(b, n, WEFT__COORD_HELLO), &d));
+  assert_int_equal(d.card_len, 0);
+  uint8_t big_card[WEFT__COORD_CARD_MAX + 1], big[H + 108 + sizeof big_card];
+  memset(big_card, 0x5a, sizeof big_card);
+  m.card = big_card;
+  m.card_len = WEFT__COORD_CARD_MAX;
+  n = weft__coord_encode_hello(big, sizeof big, &m);
+  assert_int_equal(n, H + weft__coord_max_payload(WEFT__COORD_HELLO));
+  assert_true(weft__coord_decode_hello(big + H, check_hdr(big, n, WEFT__COORD_HELLO), &d));
+  assert_int_equal(d.card_len, WEFT__COORD_CARD_MAX);
+  m.card_len = WEFT__COORD_CARD_MAX + 1;
+  assert_int_equal(weft__coord_encode_hello(big, sizeof big, &m), 0);
+  m.card = NULL;
+  m.card_len = 1;
+  assert_int_equal(weft__coord_encode_hello(big, sizeof big, &m), 0);
 }
 
 static void test_hello_rejects(void **state) {
@@ -148,6 +184,51 @@ static void test_hello_rejects(void **state) {
   t[H + 1] = 0x40;
   t[H + 2] = 0x00; /* 16385 */
   assert_false(weft__coord_decode_hello(t + H, len, &d));
+  /* The card: its length one more or one less than the bytes that follow, over the limit (with
+   * the bytes present), the reserved field set; a payload cut inside the card field. */
+  memcpy(t, b, n);
+  t[H + 104]++;
+  assert_false(weft__coord_decode_hello(t + H, len, &d));
+  memcpy(t, b, n);
+  t[H + 104]--;
+  assert_false(weft__coord_decode_hello(t + H, len, &d));
+  memcpy(t, b, n);
+  t[H + 106] = 1;
+  assert_false(weft__coord_decode_hello(t + H, len, &d));
+  assert_false(weft__coord_decode_hello(b + H, 106, &d));
+  uint8_t over[108 + WEFT__COORD_CARD_MAX + 1] = {0};
+  memcpy(over, b + H, 104);
+  over[104] = (uint8_t)(WEFT__COORD_CARD_MAX + 1);
+  over[105] = (uint8_t)((WEFT__COORD_CARD_MAX + 1) >> 8);
+  assert_false(weft__coord_decode_hello(over, sizeof over, &d));
+}
+
+static void test_card_message(void **state) {
+  (void)state;
+  uint8_t b[H + 4 + WEFT__COORD_CARD_MAX + 8], t[sizeof b];
+  const uint8_t *card;
+  uint16_t len;
+  size_t n = weft__coord_encode_card(b, sizeof b, sample_card, sizeof sample_card);
+  uint32_t plen = check_hdr(b, n, WEFT__COORD_CARD);
+  assert_int_equal(plen, 4 + sizeof sample_card);
+  assert_true(weft__coord_decode_card(b + H, plen, &card, &len));
+  assert_int_equal(len, sizeof sample_card);
+  assert_memory_equal(card, sample_card, len);
+  assert_false(weft__coord_decode_card(b + H, plen - 1, &card, &len));
+  assert_false(weft__coord_decode_card(b + H, plen + 1, &card, &len));
+  assert_false(weft__coord_decode_card(b + H, 3, &card, &len));
+  assert_false(weft__coord_decode_card(NULL, plen, &card, &len));
+  memcpy(t, b, n);
+  t[H + 2] = 1; /* reserved */
+  assert_false(weft__coord_decode_card(t + H, plen, &card, &len));
+  /* Empty is a card too (the store never looks inside); the limit holds. */
+  n = weft__coord_encode_card(b, sizeof b, NULL, 0);
+  assert_true(weft__coord_decode_card(b + H, check_hdr(b, n, WEFT__COORD_CARD), &card, &len));
+  assert_int_equal(len, 0);
+  uint8_t big[WEFT__COORD_CARD_MAX + 1] = {0};
+  assert_int_not_equal(weft__coord_encode_card(b, sizeof b, big, WEFT__COORD_CARD_MAX), 0);
+  assert_int_equal(weft__coord_encode_card(b, sizeof b, big, WEFT__COORD_CARD_MAX + 1), 0);
+  assert_int_equal(weft__coord_encode_card(b, 20, sample_card, sizeof sample_card), 0);
 }
 
 static void test_welcome_epoch_ref_empty(void **state) {
@@ -236,17 +317,26 @@ static void test_revoke_report_error(void **state) {
 #define NM 5
 #define NL 2
 
-static size_t sample_epoch(uint8_t *b, size_t cap) {
+/* Member i's card: 2*i bytes of value i (member 0 has none). */
+#define CARD_BYTES (2 * (0 + 1 + 2 + 3 + 4))
+static const uint8_t sample_cards[NM][8] = {{0}, {1, 1}, {2, 2, 2, 2}, {3, 3, 3, 3, 3, 3}, {4, 4, 4, 4, 4, 4, 4, 4}};
+
+/* The sample EPOCH; its wire length in *wire_len if not NULL. */
+static size_t sample_epoch_len(uint8_t *b, size_t cap, size_t *wire_len) {
   weft__coord_member_t mem[NM];
   weft__coord_left_t left[NL] = {{.member_id = 100, .old_rank = 2, .reason = WEFT__FAIL_CRASH},
                                  {.member_id = 101, .old_rank = -1, .reason = WEFT__FAIL_LEFT}};
   for (int i = 0; i < NM; i++)
     mem[i] = (weft__coord_member_t){.member_id = 1000u + (uint64_t)i, .rank_hint = i - 1,
                                     .flags = i == 4 ? WEFT__MEMBER_JOINED : 0,
-                                    .addr = i == 2 ? addr6_loopback(7000) : addr4(127, 0, 0, 1, (uint16_t)(6000 + i))};
+                                    .addr = i == 2 ? addr6_loopback(7000) : addr4(127, 0, 0, 1, (uint16_t)(6000 + i)),
+                                    .card_len = (uint16_t)(2 * i), .card = sample_cards[i]};
   weft__coord_epoch_t m = {.epoch = 6, .size = NM, .num_left = NL, .members = mem, .left = left};
+  if (wire_len) *wire_len = weft__coord_epoch_wire_len(&m);
   return weft__coord_encode_epoch(b, cap, &m);
 }
+
+static size_t sample_epoch(uint8_t *b, size_t cap) { return sample_epoch_len(b, cap, NULL); }
 
 static void test_epoch(void **state) {
   (void)state;
@@ -254,9 +344,10 @@ static void test_epoch(void **state) {
   weft__coord_member_t mem[NM];
   weft__coord_left_t left[NM];
   weft__coord_epoch_t d;
-  size_t n = sample_epoch(b, sizeof b);
-  assert_int_equal(n, weft__coord_epoch_wire_len(NM, NL));
-  assert_int_equal(n, H + 16 + 36 * NM + 16 * NL);
+  size_t wire_len;
+  size_t n = sample_epoch_len(b, sizeof b, &wire_len);
+  assert_int_equal(n, wire_len);
+  assert_int_equal(n, H + 16 + 40 * NM + CARD_BYTES + 16 * NL);
   uint32_t len = check_hdr(b, n, WEFT__COORD_EPOCH);
   assert_true(weft__coord_decode_epoch(b + H, len, &d, mem, left, NM));
   assert_true(d.epoch == 6);
@@ -267,6 +358,8 @@ static void test_epoch(void **state) {
     assert_true(mem[i].member_id == 1000u + (uint64_t)i);
     assert_int_equal(mem[i].rank_hint, i - 1);
     assert_int_equal(mem[i].flags, i == 4 ? WEFT__MEMBER_JOINED : 0);
+    assert_int_equal(mem[i].card_len, 2 * i);
+    if (i > 0) assert_memory_equal(mem[i].card, sample_cards[i], mem[i].card_len);
   }
   assert_int_equal(mem[2].addr.family, 6);
   assert_int_equal(mem[3].addr.port, 6003);
@@ -301,33 +394,50 @@ static void test_epoch(void **state) {
   t[H + 16 + 12] = 2;
   assert_false(weft__coord_decode_epoch(t + H, len, &d, mem, left, NM));
   memcpy(t, b, n);
-  t[H + 16 + 36 * NM + 12] = 9;
+  t[H + 16 + 40 * NM + CARD_BYTES + 12] = 9;
   assert_false(weft__coord_decode_epoch(t + H, len, &d, mem, left, NM));
   memcpy(t, b, n);
-  t[H + 16 + 36 * 1 + 16] = 0;
+  t[H + 16 + 40 * 1 + 16] = 0; /* member 1's address (member 0 has no card bytes) */
+  assert_false(weft__coord_decode_epoch(t + H, len, &d, mem, left, NM));
+  /* Cards: a length that runs into the next entry or past the end, the reserved field set. */
+  memcpy(t, b, n);
+  t[H + 16 + 40 + 36] = 3; /* member 1 claims 3 bytes: every later field shifts */
+  assert_false(weft__coord_decode_epoch(t + H, len, &d, mem, left, NM));
+  memcpy(t, b, n);
+  t[H + 16 + 36] = 0xff;
+  t[H + 16 + 37] = 0xff;
+  assert_false(weft__coord_decode_epoch(t + H, len, &d, mem, left, NM));
+  memcpy(t, b, n);
+  t[H + 16 + 38] = 1;
   assert_false(weft__coord_decode_epoch(t + H, len, &d, mem, left, NM));
 
-  /* The largest legal epoch fits in a message and decodes. */
+  /* The largest legal epoch, every card at its maximum, fits in a message and decodes. */
   uint32_t big = WEFT__COORD_MAX_MEMBERS;
-  size_t cap = weft__coord_epoch_wire_len(big, big);
-  uint8_t *buf = malloc(cap);
+  static uint8_t card_max[WEFT__COORD_CARD_MAX];
+  memset(card_max, 0x33, sizeof card_max);
   weft__coord_member_t *bm = calloc(big, sizeof *bm);
   weft__coord_left_t *bl = calloc(big, sizeof *bl);
-  assert_non_null(buf);
   assert_non_null(bm);
   assert_non_null(bl);
   for (uint32_t i = 0; i < big; i++) {
     bm[i].addr = addr4(10, 0, (uint8_t)(i >> 8), (uint8_t)i, 1);
     bm[i].rank_hint = -1;
+    bm[i].card = card_max;
+    bm[i].card_len = WEFT__COORD_CARD_MAX;
     bl[i].reason = WEFT__FAIL_REPORTED;
     bl[i].old_rank = (int32_t)i;
   }
   weft__coord_epoch_t m = {.epoch = 1, .size = big, .num_left = big, .members = bm, .left = bl};
+  size_t cap = weft__coord_epoch_wire_len(&m);
+  assert_int_equal(cap, H + weft__coord_max_payload(WEFT__COORD_EPOCH));
+  uint8_t *buf = malloc(cap);
+  assert_non_null(buf);
   n = weft__coord_encode_epoch(buf, cap, &m);
   assert_int_equal(n, cap);
   len = check_hdr(buf, n, WEFT__COORD_EPOCH);
   assert_true(weft__coord_decode_epoch(buf + H, len, &d, bm, bl, big));
   assert_int_equal(bl[big - 1].old_rank, (int32_t)big - 1);
+  assert_int_equal(bm[big - 1].card_len, WEFT__COORD_CARD_MAX);
   m.size = big + 1;
   assert_int_equal(weft__coord_encode_epoch(buf, cap, &m), 0);
   free(buf);
@@ -354,7 +464,10 @@ static void test_garbage(void **state) {
     weft__coord_error_t er;
     weft__addr_t a;
     uint64_t ep;
-    if (weft__coord_decode_hello(q, len, &h)) assert_int_equal(len, 104);
+    const uint8_t *card;
+    uint16_t card_len;
+    if (weft__coord_decode_hello(q, len, &h)) assert_int_equal(len, 108 + h.card_len);
+    if (weft__coord_decode_card(q, len, &card, &card_len)) assert_int_equal(len, 4 + card_len);
     if (weft__coord_decode_welcome(q, len, &w)) assert_int_equal(len, 16);
     if (weft__coord_decode_revoke(q, len, &r)) assert_int_equal(len, 184);
     if (weft__coord_decode_error(q, len, &er)) assert_int_equal(len, 164);
@@ -439,7 +552,10 @@ static void test_reader_bulk(void **state) {
   assert_int_equal(weft__coord_reader_step(&r, sv[1], err, sizeof err), 0);
   assert_int_equal(r.hdr_got, 5);
   /* The payload buffer grew to the largest message only. */
-  assert_int_equal(r.payload_cap, weft__coord_epoch_wire_len(NM, NL) - H);
+  uint8_t scratch[1024];
+  size_t epoch_len;
+  sample_epoch_len(scratch, sizeof scratch, &epoch_len);
+  assert_int_equal(r.payload_cap, epoch_len - H);
   assert_int_equal(write(sv[0], b + 5, n - 5), (ssize_t)(n - 5));
   assert_int_equal(weft__coord_reader_step(&r, sv[1], err, sizeof err), 1);
   check_message(&r, 0);
@@ -580,6 +696,7 @@ static void test_coord_client(void **state) {
   assert_int_equal(join_fake(0, "coord-token", 5, &c, &w, err, sizeof err), WEFT_SUCCESS);
   assert_true(c.hello_ok);
   assert_string_equal(c.got.host, "node-17.example");
+  assert_int_equal(c.got.card_len, sizeof sample_card); /* c.got.card pointed into the thread's buffer */
   assert_true(w.member_id == 31);
 
   assert_int_equal(join_fake(1, "coord-token", 5, &c, &w, err, sizeof err), WEFT_ERR_MIN_SIZE);
@@ -600,6 +717,7 @@ int main(void) {
       cmocka_unit_test(test_header),
       cmocka_unit_test(test_hello),
       cmocka_unit_test(test_hello_rejects),
+      cmocka_unit_test(test_card_message),
       cmocka_unit_test(test_welcome_epoch_ref_empty),
       cmocka_unit_test(test_revoke_report_error),
       cmocka_unit_test(test_epoch),

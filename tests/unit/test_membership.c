@@ -74,8 +74,11 @@ static weft__mship_t *make(sink_t *s, uint32_t world, uint32_t min) {
   return m;
 }
 
+static const uint8_t cards[4][6] = {"card0", "card1", "card2", "card3"}; /* rank r's, opaque */
+
 static uint64_t join(weft__mship_t *m, int rank, double now) {
-  weft__coord_hello_t h = {.world_size = 0, .rank_hint = rank, .pid = 100u + (uint32_t)rank};
+  weft__coord_hello_t h = {.world_size = 0, .rank_hint = rank, .pid = 100u + (uint32_t)rank,
+                           .card_len = 5, .card = cards[rank % 4]};
   snprintf(h.host, sizeof h.host, "node%d", rank);
   uint64_t id = 0;
   weft__coord_error_t err;
@@ -133,6 +136,34 @@ static void first_epoch_waits_for_world_and_orders_by_rank(void **state) {
   assert_int_equal(e->members[2].member_id, a);
   assert_int_equal(e->members[2].rank_hint, 2);
   assert_int_equal(e->num_to, 3);
+  weft__mship_destroy(m);
+}
+
+/* Each EPOCH entry carries its member's card: the HELLO's, until a CARD replaces it for the
+ * epochs formed after. */
+static void epochs_carry_cards(void **state) {
+  (void)state;
+  sink_t s;
+  uint64_t ids[3];
+  weft__mship_t *m = formed(&s, 3, 1, ids);
+  const rec_t *e = last(&s, WEFT__MSHIP_EPOCH);
+  for (int r = 0; r < 3; r++) {
+    assert_int_equal(e->members[r].card_len, 5);
+    assert_memory_equal(e->members[r].card, cards[r], 5);
+  }
+  static const uint8_t fresh[] = "rdma:fi_addr=42";
+  assert_true(weft__mship_set_card(m, ids[2], fresh, sizeof fresh));
+  assert_true(weft__mship_set_card(m, 999, fresh, sizeof fresh)); /* unknown: ignored */
+  weft__mship_fail(m, ids[1], WEFT__FAIL_CRASH, "gone", 1);
+  weft__mship_recover(m, ids[0], 1, true, 1);
+  weft__mship_recover(m, ids[2], 1, true, 1);
+  e = last(&s, WEFT__MSHIP_EPOCH);
+  assert_int_equal(e->epoch, 2);
+  assert_int_equal(e->size, 2);
+  assert_memory_equal(e->members[0].card, cards[0], 5);
+  assert_int_equal(e->members[1].card_len, sizeof fresh);
+  assert_memory_equal(e->members[1].card, fresh, sizeof fresh);
+  assert_true(weft__mship_set_card(m, ids[0], NULL, 0)); /* an empty card is a card */
   weft__mship_destroy(m);
 }
 
@@ -510,6 +541,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(first_epoch_waits_for_world_and_orders_by_rank),
       cmocka_unit_test(bad_joins_are_rejected),
+      cmocka_unit_test(epochs_carry_cards),
       cmocka_unit_test(pending_joiner_that_disconnects_is_dropped),
       cmocka_unit_test(crash_revokes_and_fences),
       cmocka_unit_test(silence_is_hung),

@@ -1,6 +1,7 @@
 /* The membership store's ops table (lib/membership/store.h): the coordinator's fills every call,
- * says its size, and refuses cards it cannot carry. The calls themselves run end to end in the
- * fault and membership suites (a real coordinator, killed and stopped ranks). */
+ * says its size, and refuses card calls without a store or with a card over the limit. The calls
+ * themselves run end to end in the fault and membership suites (a real coordinator, killed and
+ * stopped ranks), and cards in tests/coll/card_check.c (every rank checks every member's card). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,14 +28,15 @@ static void coordinator_table_is_complete(void **state) {
   assert_non_null(o->fetch_cards);
 }
 
-static void cards_are_unsupported_and_leave_null_is_a_no_op(void **state) {
+static void card_calls_check_arguments_and_leave_null_is_a_no_op(void **state) {
   (void)state;
   const weft__store_ops_t *o = &weft__store_coord_ops;
   uint8_t card[8] = {0};
-  assert_int_equal(o->publish_card(NULL, card, sizeof card), WEFT_ERR_UNSUPPORTED);
+  assert_int_equal(o->publish_card(NULL, card, sizeof card), WEFT_ERR_INVALID_ARGUMENT);
   uint64_t id = 1;
   weft__store_card_t out;
-  assert_int_equal(o->fetch_cards(NULL, &id, 1, &out, 0), WEFT_ERR_UNSUPPORTED);
+  assert_int_equal(o->fetch_cards(NULL, &id, 1, &out, 0), WEFT_ERR_INVALID_ARGUMENT);
+  assert_int_equal(WEFT__STORE_CARD_MAX, WEFT__COORD_CARD_MAX);
   o->leave(NULL);
 }
 
@@ -56,7 +58,7 @@ static void join_refused_without_a_coordinator(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(coordinator_table_is_complete),
-      cmocka_unit_test(cards_are_unsupported_and_leave_null_is_a_no_op),
+      cmocka_unit_test(card_calls_check_arguments_and_leave_null_is_a_no_op),
       cmocka_unit_test(join_refused_without_a_coordinator),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -41,6 +41,8 @@ typedef struct {
   uint32_t pid;
   weft__addr_t addr;
   char host[64];
+  uint8_t *card; /* its opaque card (NULL when card_len is 0), carried in every EPOCH */
+  uint16_t card_len;
 } member_t;
 
 struct weft__mship {
@@ -111,6 +113,7 @@ static member_t *find(const weft__mship_t *m, uint64_t id) {
 
 static void remove_record(weft__mship_t *m, member_t *r) {
   size_t i = (size_t)(r - m->v);
+  free(r->card);
   memmove(&m->v[i], &m->v[i + 1], (m->n - i - 1) * sizeof *m->v);
   m->n--;
 }
@@ -185,7 +188,7 @@ static void form_epoch(weft__mship_t *m, bool admit) {
     joined += is_new;
     members[i] = (weft__coord_member_t){.member_id = r->id, .rank_hint = r->rank_hint,
                                         .flags = is_new ? WEFT__MEMBER_JOINED : 0,
-                                        .addr = r->addr};
+                                        .addr = r->addr, .card_len = r->card_len, .card = r->card};
   }
   weft__coord_epoch_t e = {.epoch = m->epoch + 1, .size = (uint32_t)size,
                            .num_left = (uint32_t)nl, .members = members, .left = left};
@@ -401,6 +404,12 @@ void weft__mship_tick(weft__mship_t *m, double now) {
 
 /* --- joins and recovery -------------------------------------------------------------------- */
 
+static uint8_t *copy_card(const uint8_t *card, uint16_t len) {
+  uint8_t *copy = malloc(len);
+  if (copy != NULL) memcpy(copy, card, len);
+  return copy;
+}
+
 static weft_result_t reject(weft__coord_error_t *err, weft_result_t code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static weft_result_t reject(weft__coord_error_t *err, weft_result_t code, const char *fmt, ...) {
@@ -432,16 +441,23 @@ weft_result_t weft__mship_join(weft__mship_t *m, const weft__coord_hello_t *h, v
   if (m->n >= WEFT__COORD_MAX_MEMBERS)
     return reject(err, WEFT_ERR_NO_MEMORY, "the coordinator holds %d members already",
                   WEFT__COORD_MAX_MEMBERS);
+  uint8_t *card = NULL;
+  if (h->card_len > 0 && !(card = copy_card(h->card, h->card_len)))
+    return reject(err, WEFT_ERR_NO_MEMORY, "coordinator out of memory");
   if (m->n == m->cap) {
     size_t cap = m->cap ? 2 * m->cap : 64;
     member_t *v = realloc(m->v, cap * sizeof *v);
-    if (v == NULL) return reject(err, WEFT_ERR_NO_MEMORY, "coordinator out of memory");
+    if (v == NULL) {
+      free(card);
+      return reject(err, WEFT_ERR_NO_MEMORY, "coordinator out of memory");
+    }
     m->v = v;
     m->cap = cap;
   }
   member_t *r = &m->v[m->n++];
   *r = (member_t){.id = m->next_id++, .rank_hint = h->rank_hint, .rank = -1, .state = M_WAITING,
-                  .last_heard = now, .peer = peer, .pid = h->pid, .addr = h->listen_addr};
+                  .last_heard = now, .peer = peer, .pid = h->pid, .addr = h->listen_addr,
+                  .card = card, .card_len = h->card_len};
   snprintf(r->host, sizeof r->host, "%s", h->host);
   m->n_waiting++;
   *member_id = r->id;
@@ -456,6 +472,19 @@ weft_result_t weft__mship_join(weft__mship_t *m, const weft__coord_hello_t *h, v
   emit_to_one(m, &ev, r);
   progress(m, now);
   return WEFT_SUCCESS;
+}
+
+bool weft__mship_set_card(weft__mship_t *m, uint64_t member_id, const uint8_t *card, uint16_t len) {
+  member_t *r = find(m, member_id);
+  if (r == NULL) return true;
+  uint8_t *copy = NULL;
+  if (len > 0 && !(copy = copy_card(card, len))) return false;
+  free(r->card);
+  r->card = copy;
+  r->card_len = len;
+  logf_(m, "member %" PRIu64 " published a new card (%u bytes), for the epochs after %" PRIu64, member_id,
+        (unsigned)len, m->epoch);
+  return true;
 }
 
 void weft__mship_heard(weft__mship_t *m, uint64_t member_id, double now) {
@@ -509,6 +538,7 @@ weft__mship_t *weft__mship_create(const weft__mship_config_t *cfg, weft__mship_e
 
 void weft__mship_destroy(weft__mship_t *m) {
   if (m == NULL) return;
+  for (size_t i = 0; i < m->n; i++) free(m->v[i].card);
   free(m->v);
   free(m->dests);
   free(m);

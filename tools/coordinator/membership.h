@@ -64,6 +64,9 @@ void weft__mship_destroy(weft__mship_t *m); /* NULL is a no-op */
  * closes. */
 weft_result_t weft__mship_join(weft__mship_t *m, const weft__coord_hello_t *hello, void *peer,
                                double now, uint64_t *member_id, weft__coord_error_t *err);
+/* CARD: the member's card for the epochs formed from now on (HELLO carried the first). false:
+ * out of memory (the old card stays). Unknown ids are ignored. */
+bool weft__mship_set_card(weft__mship_t *m, uint64_t member_id, const uint8_t *card, uint16_t len);
 /* Any message from a member: it is alive. */
 void weft__mship_heard(weft__mship_t *m, uint64_t member_id, double now);
 /* The member is gone: CRASH (connection lost; why says how), LEFT (clean LEAVE), HUNG or

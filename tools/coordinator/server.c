@@ -29,7 +29,9 @@
 #define HANDSHAKE_S 5.0       /* from accept to HELLO */
 #define CLOSING_S 5.0         /* to flush a last ERROR before closing regardless */
 #define MAX_PENDING 1024      /* connections not past HELLO yet */
-#define OUT_LIMIT (16u << 20) /* outbound backlog per connection (an EPOCH of 16384 is ~1 MiB) */
+/* Outbound backlog per connection: an EPOCH of 16384 members is ~1.5 MiB with TCP-only cards,
+ * ~17 MiB if every card is at WEFT__COORD_CARD_MAX; room for two of those. */
+#define OUT_LIMIT (40u << 20)
 #define TICK_S 0.1            /* longest epoll wait: deadlines are checked this often */
 #define MAX_EVENTS 256
 #define MSGS_PER_WAKEUP 64    /* fairness: one chatty client cannot starve the others */
@@ -140,7 +142,7 @@ static void on_event(void *user, const weft__mship_event_t *ev) {
                                        ev->u.epoch_ref);
     break;
   case WEFT__MSHIP_EPOCH: {
-    size_t cap = weft__coord_epoch_wire_len(ev->u.epoch->size, ev->u.epoch->num_left);
+    size_t cap = weft__coord_epoch_wire_len(ev->u.epoch);
     msg = malloc(cap);
     if (msg != NULL) len = weft__coord_encode_epoch(msg, cap, ev->u.epoch);
     break;
@@ -251,6 +253,16 @@ static void on_message(server_t *s, weft__conn_t *c, uint8_t type, const uint8_t
     weft__coord_revoke_t r;
     if (!weft__coord_decode_revoke(p, len, &r)) break;
     weft__mship_report(s->m, c->member_id, &r, s->now);
+    return;
+  }
+  case WEFT__COORD_CARD: {
+    const uint8_t *card;
+    uint16_t card_len;
+    if (!weft__coord_decode_card(p, len, &card, &card_len)) break;
+    if (!weft__mship_set_card(s->m, c->member_id, card, card_len)) {
+      lost(s, c, "coordinator out of memory for its card");
+      return;
+    }
     return;
   }
   case WEFT__COORD_LEAVE: {
