@@ -126,6 +126,12 @@ WEFT_API uint64_t weft_comm_epoch(const weft_comm_t *comm);
 /* 0 for a communicator weft_comm_init made; a child's id, the same on all its members, names it
  * in error details and on the wire. */
 WEFT_API uint64_t weft_comm_id(const weft_comm_t *comm);
+/* The bound on each later call and operation on this communicator, in seconds (> 0): a
+ * collective or receive not complete by then fails with WEFT_ERR_TIMEOUT and revokes the epoch.
+ * It starts as weft_config_t.timeout_s or WEFT_TIMEOUT; a child starts with its parent's.
+ * Operations already issued keep theirs. Not while another thread is inside a call on comm. */
+WEFT_API weft_result_t weft_comm_set_timeout(weft_comm_t *comm, double seconds);
+WEFT_API double weft_comm_timeout(const weft_comm_t *comm);
 
 /* Sub-communicators (docs/DESIGN.md, "Groups"). A child shares its parent's context — engine,
  * threads, coordinator and epoch — and has its own ranks, connections and operation order, so

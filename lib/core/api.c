@@ -117,7 +117,8 @@ static weft_result_t build(weft_comm_t *comm, const call_t *k, weft__op_t *op) {
   op->esize = weft_dtype_size(k->dtype);
   weft__op_use_mem(op, &weft__memops_host); /* where a device backend would pick its own (memops.h) */
   op->epoch = comm->epoch;
-  op->deadline = weft__now() + comm->timeout;
+  op->timeout_s = comm->timeout;
+  op->deadline = weft__now() + op->timeout_s;
   if (k->coll == WEFT__COLL_SEND || k->coll == WEFT__COLL_RECV) {
     op->algo = WEFT__ALGO_AUTO;
     op->tag = k->tag;

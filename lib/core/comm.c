@@ -36,6 +36,23 @@ WEFT_API int weft_comm_rank(const weft_comm_t *comm) { return comm ? comm->rank 
 WEFT_API uint64_t weft_comm_id(const weft_comm_t *comm) { return comm ? comm->comm_id : 0; }
 WEFT_API int weft_comm_size(const weft_comm_t *comm) { return comm ? comm->size : 0; }
 WEFT_API uint64_t weft_comm_epoch(const weft_comm_t *comm) { return comm ? comm->epoch : 0; }
+WEFT_API double weft_comm_timeout(const weft_comm_t *comm) { return comm ? comm->timeout : 0; }
+
+WEFT_API weft_result_t weft_comm_set_timeout(weft_comm_t *comm, double seconds) {
+  if (!comm) return weft__null_error(WEFT_ERR_INVALID_ARGUMENT, "weft_comm_set_timeout: comm is NULL");
+  if (!(seconds > 0 && seconds <= 86400.0 * 365)) { /* also refuses NaN */
+    weft__comm_set_error(comm, "weft_comm_set_timeout: seconds %g is not in (0, 1 year]", seconds);
+    return WEFT_ERR_INVALID_ARGUMENT;
+  }
+  if (atomic_fetch_add(&comm->in_call, 1) != 0) {
+    atomic_fetch_sub(&comm->in_call, 1);
+    weft__comm_set_error(comm, "weft_comm_set_timeout: another thread is inside a call on this communicator");
+    return WEFT_ERR_INVALID_USAGE;
+  }
+  comm->timeout = seconds; /* read by callers' threads only; each operation copies it */
+  atomic_fetch_sub(&comm->in_call, 1);
+  return WEFT_SUCCESS;
+}
 
 static void apply_settings(weft_comm_t *c, const weft_config_t *cfg) {
   c->timeout = cfg && cfg->timeout_s > 0 ? cfg->timeout_s : weft__cfg_get(WEFT__CFG_TIMEOUT);

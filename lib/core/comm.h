@@ -73,6 +73,7 @@ struct weft_request {
   size_t tmp_bytes;
   weft__sched_t sched;
   double deadline;
+  double timeout_s; /* the communicator's timeout when it was issued (deadline's reason) */
   /* execution state (progress thread) */
   bool started, in_setup;
   uint32_t phase, step_begin, step_end;

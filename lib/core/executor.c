@@ -786,10 +786,10 @@ static void timeout_op(weft_comm_t *c, weft__op_t *op) {
   if (op->coll == WEFT__COLL_RECV && !op->matched)
     snprintf(msg, sizeof msg, "recv (tag %d) from %s timed out after %.1f s: no message with that tag came "
              "(%llu bytes of others are held for receives not posted)", op->tag,
-             op->any_source ? "any rank" : who(c, op->root).s, c->timeout, (unsigned long long)c->p2p_match.buffered);
+             op->any_source ? "any rank" : who(c, op->root).s, op->timeout_s, (unsigned long long)c->p2p_match.buffered);
   else
     snprintf(msg, sizeof msg, "%s seq %llu timed out after %.1f s in phase %u waiting for%s", op_name(op),
-             (unsigned long long)op->seq, c->timeout, op->phase, w ? waiting : " nothing (internal)");
+             (unsigned long long)op->seq, op->timeout_s, op->phase, w ? waiting : " nothing (internal)");
   /* The peers' state is unknown: the epoch cannot be trusted any more. */
   weft__ctx_revoke(c->ctx, WEFT_ERR_TIMEOUT, msg);
   fail_op(c, op, WEFT_ERR_TIMEOUT, msg, true);

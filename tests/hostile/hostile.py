@@ -101,9 +101,9 @@ def peer_hello(epoch, member_id, rank, sock_index, size):
 
 
 def frame_hdr(epoch, seq, count, length, src_rank=0, magic=FRAME_MAGIC):
-    """An 80-byte DATA frame header (wire.h, version 2) of an allreduce of int64 SUM on the root
+    """An 80-byte DATA frame header (wire.h, version 3) of an allreduce of int64 SUM on the root
     communicator (comm_id 0)."""
-    hdr = struct.pack("<IBBBBBBHIQQQQIiIIQQ", magic, 2, 1, 0, 4, 0, 0, 0, src_rank, epoch, seq,
+    hdr = struct.pack("<IBBBBBBHIQQQQIiIIQQ", magic, 3, 1, 0, 4, 0, 0, 0, src_rank, epoch, seq,
                       count, 0, 0, -1, length, 0, 0, count)
     assert len(hdr) == 80
     return hdr

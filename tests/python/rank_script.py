@@ -258,6 +258,13 @@ def case_invalid(comm):
     expect(lambda: comm.send(x, comm.rank), ["peer %d is this rank itself" % comm.rank])
     expect(lambda: comm.iallreduce(x, np.ones(3, np.float32)), ["expected 10"])
     assert comm.pending == 0
+    # The timeout: readable, settable, refused when not positive (and kept then).
+    assert comm.timeout == 20.0, comm.timeout  # test_invalid_arguments sets WEFT_TIMEOUT=20
+    comm.timeout = 7.5
+    assert comm.timeout == 7.5
+    expect(lambda: setattr(comm, "timeout", 0), ["weft_comm_set_timeout", "seconds 0"])
+    expect(lambda: setattr(comm, "timeout", float("nan")), ["weft_comm_set_timeout"])
+    assert comm.timeout == 7.5
     # The communicator is still usable: invalid arguments are caught before the network.
     comm.allreduce(x)
     assert (x == n).all()

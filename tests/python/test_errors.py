@@ -12,7 +12,7 @@ DETECT_BOUND_S = 10.0  # kill -> the survivor's call raised
 def test_invalid_arguments(run_ranks):
     """Wrong dtype, sizes, layouts, ops, roots and peers raise InvalidArgumentError (a
     ValueError) with a detail naming the call and the argument; the communicator stays usable."""
-    res = run_ranks(2, "invalid")
+    res = run_ranks(2, "invalid", env={"WEFT_TIMEOUT": "20"})
     assert_all_ok(res, 2, "invalid")
     details = [t for t in res.lines(0) if t.startswith("invalid ")]
     assert len(details) >= 15, res.text

@@ -630,6 +630,22 @@ static PyObject *get_epoch(pw_comm_t *self, void *x) {
   (void)x;
   return usable(self, "epoch") ? PyLong_FromUnsignedLongLong(weft_comm_epoch(self->comm)) : NULL;
 }
+static PyObject *get_timeout(pw_comm_t *self, void *x) {
+  (void)x;
+  return usable(self, "timeout") ? PyFloat_FromDouble(weft_comm_timeout(self->comm)) : NULL;
+}
+static int set_timeout(pw_comm_t *self, PyObject *value, void *x) {
+  (void)x;
+  if (!usable(self, "timeout")) return -1;
+  double s = value ? PyFloat_AsDouble(value) : -1;
+  if (s == -1 && PyErr_Occurred()) return -1;
+  weft_result_t r = weft_comm_set_timeout(self->comm, s);
+  if (r != WEFT_SUCCESS) {
+    pw_raise(r, weft_comm_last_error(self->comm));
+    return -1;
+  }
+  return 0;
+}
 static PyObject *get_joined_late(pw_comm_t *self, void *x) {
   (void)x;
   return usable(self, "joined_late") ? PyBool_FromLong(weft_comm_joined_late(self->comm)) : NULL;
@@ -663,6 +679,8 @@ static PyGetSetDef comm_getset[] = {
     {"last_error", (getter)get_last_error, NULL, "weft's detail string of the last failure on this communicator.",
      NULL},
     {"id", (getter)get_id, NULL, "0 for a communicator Comm() made; a split/create_group child's id otherwise.", NULL},
+    {"timeout", (getter)get_timeout, (setter)set_timeout,
+     "Seconds each later operation may take before it fails with TimeoutError (and revokes the epoch).", NULL},
     {"closed", (getter)get_closed, NULL, "True once close() ran (or init failed).", NULL},
     {"pending", (getter)get_pending, NULL, "Number of issued requests not yet completed.", NULL},
     {NULL, NULL, NULL, NULL, NULL},

@@ -120,6 +120,8 @@ def _create_backend(opts, backend_options=None):
     ranks = [int(r) for r in (opts.global_ranks_in_group or range(c.size))]
     child = c.create_group(ranks, tag=_group_tag(opts.group_id))
     _children.append(child)
+    if _timeout_s(timeout):
+        child.timeout = _timeout_s(timeout)  # new_group(timeout=...) bounds its operations
     return _ext.load().create_backend(child, rank, size)
 
 

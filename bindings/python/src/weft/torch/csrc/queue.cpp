@@ -22,7 +22,9 @@ const char* result_name(weft_result_t r) {
 }
 
 std::exception_ptr weft_error(const std::string& what, weft_result_t r, const std::string& detail) {
-  std::string msg = "weft: " + what + " failed: " + result_name(r) + ": " + detail;
+  // "Timed out" as torch's other backends say it, for code that looks for it.
+  std::string msg = "weft: " + what + " failed: " + result_name(r) + ": " +
+                    (r == WEFT_ERR_TIMEOUT ? "Timed out (the process group's timeout): " : "") + detail;
   try {
     C10_THROW_ERROR(DistBackendError, msg);
   } catch (...) {
