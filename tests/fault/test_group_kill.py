@@ -4,8 +4,10 @@ in the victim's child or not — must see its loop call fail (WEFT_ERR_PEER_LOST
 DETECT_BOUND_S of the kill, then every other communicator of the context (a group without the
 victim, the root) fail too; after weft_comm_recover on the root the old children must refuse
 work and a new child must work (group_fault_rank.c checks those and exits 0).
+With --during-formation the victim dies while the others form a group that includes it: their
+weft_comm_create_group must fail the same way, within the same bound.
 
-    python3 test_group_kill.py WEFTRUN GROUP_FAULT_RANK [--n 4,5] [--repeat 2]"""
+    python3 test_group_kill.py WEFTRUN GROUP_FAULT_RANK [--n 4,5] [--repeat 2] [--during-formation]"""
 import argparse
 import re
 import subprocess
@@ -15,8 +17,8 @@ DETECT_BOUND_S = 10.0
 LINE = re.compile(r"^\[(\d+)\] (.*)$")
 
 
-def run(weftrun, exe, n):
-    proc = subprocess.run([weftrun, "-n", str(n), "--timeout", "120", exe], capture_output=True, text=True,
+def run(weftrun, exe, n, exe_args):
+    proc = subprocess.run([weftrun, "-n", str(n), "--timeout", "120", exe] + exe_args, capture_output=True, text=True,
                           timeout=180)
     out = [LINE.match(l) for l in proc.stdout.splitlines() + proc.stderr.splitlines()]
     lines = [(int(m.group(1)), m.group(2)) for m in out if m]
@@ -57,11 +59,13 @@ def main():
     ap.add_argument("exe")
     ap.add_argument("--n", default="4,5")
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--during-formation", action="store_true")
     a = ap.parse_args()
+    exe_args = ["--during-formation"] if a.during_formation else []
     failures = []
     for n in [int(x) for x in a.n.split(",")]:
         for i in range(a.repeat):
-            failures += ["n=%d run %d: %s" % (n, i, p) for p in run(a.weftrun, a.exe, n)]
+            failures += ["n=%d run %d: %s" % (n, i, p) for p in run(a.weftrun, a.exe, n, exe_args)]
     for f in failures:
         print("FAIL", f)
     print("group kill: %d problem(s)" % len(failures))
