@@ -184,7 +184,7 @@ def case_errors():
     expect(lambda: dist.all_reduce(torch.ones(4, dtype=torch.int16)), NotImplementedError, ["Short", "not supported"])
     expect(lambda: dist.all_reduce(torch.ones(4, dtype=torch.bool)), NotImplementedError, ["MIN or MAX"])
     expect(lambda: dist.all_gather_into_tensor(torch.empty(3), torch.ones(2)), ValueError, ["elements"])
-    expect(lambda: dist.send(torch.ones(2), (me + 1) % n, tag=5), NotImplementedError, ["tags"])
+    expect(lambda: dist.send(torch.ones(2), (me + 1) % n, tag=-5), ValueError, ["tag -5 is negative"])
     expect(lambda: dist.broadcast(torch.ones(2), n + 3), (ValueError, RuntimeError), [])
     alone = dist.new_group(ranks=[0], backend="weft")  # every rank calls it; only rank 0 builds it
     if me == 0:  # a group of one works beside the default group
