@@ -77,8 +77,8 @@ static weft_comm_t *comm_alloc(void) {
   pthread_mutex_init(&c->excl_mu, NULL);
   pthread_mutex_init(&c->mu, NULL);
   pthread_mutex_init(&c->engine_mu, NULL);
-  pthread_cond_init(&c->cv, NULL);
-  pthread_cond_init(&c->engine_cv, NULL);
+  weft__cond_init(&c->cv); /* timed waits on them use weft__now()'s clock */
+  weft__cond_init(&c->engine_cv);
   atomic_init(&c->drivers, 0);
   atomic_init(&c->in_call, 0);
   atomic_init(&c->coord_lost, false);
@@ -111,6 +111,7 @@ WEFT_API weft_result_t weft_comm_init(weft_comm_t **out, const weft_config_t *cf
     snprintf(init_error, sizeof init_error, "weft_comm_init: %s", err);
     return r;
   }
+  weft__sock_raise_nofile(); /* a mesh needs size x WEFT_TCP_NSOCKS descriptors */
   weft__env_t env;
   if ((r = weft__env_discover(&env, err, sizeof err)) != WEFT_SUCCESS) {
     snprintf(init_error, sizeof init_error, "weft_comm_init: %s", err);

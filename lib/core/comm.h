@@ -84,7 +84,6 @@ struct weft_request {
   uint32_t arrays_cap;
   /* completion (under comm->mu) */
   atomic_bool done;
-  bool abandoned; /* its waiter gave up: the progress thread frees it */
   weft_result_t result;
   char err[WEFT__ERR_LEN];
 };

@@ -182,6 +182,9 @@ static bool check_start(weft_comm_t *c, weft__op_t *op) {
   char msg[WEFT__ERR_LEN];
   weft_comm_t *ctx = c->ctx;
   pthread_mutex_lock(&ctx->mu);
+  /* Its time runs from now, not from when it was queued behind others (under ctx->mu: its
+   * waiter reads it there, request.c). */
+  op->deadline = weft__now() + op->timeout_s;
   bool revoked = ctx->revoked || weft__comm_stale(c) || c->closing;
   if (c->closing)
     snprintf(msg, sizeof msg, "%s seq %llu not started: the communicator was destroyed", op_name(op),

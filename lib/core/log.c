@@ -35,6 +35,23 @@ double weft__now(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+void weft__cond_init(pthread_cond_t *cv) {
+  pthread_condattr_t a;
+  pthread_condattr_init(&a);
+  pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+  pthread_cond_init(cv, &a);
+  pthread_condattr_destroy(&a);
+}
+
+void weft__cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, double until) {
+  if (!(until > 0)) return;
+  if (until > 1e15) until = 1e15; /* "never": still a valid timespec */
+  struct timespec ts = {.tv_sec = (time_t)until};
+  ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
+  if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+  pthread_cond_timedwait(cv, mu, &ts);
+}
+
 static void read_env_level(void) {
   const char *s = getenv("WEFT_LOG_LEVEL");
   if (s == NULL || *s == '\0') return;

@@ -169,13 +169,7 @@ static void step_aside(weft_comm_t *c, double wake_at) {
     bool driving = atomic_load(&c->drivers) > 0;
     double until = driving ? wake_at : WEFT__MIN(wake_at, c->last_drive_end + STEP_ASIDE_S);
     if (c->stop || c->pause_req || c->inbox || c->progress_wanted || now >= until) break;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    double wait_s = WEFT__MIN(until - now, 0.1);
-    long ns = ts.tv_nsec + (long)(wait_s * 1e9);
-    ts.tv_sec += ns / 1000000000L;
-    ts.tv_nsec = ns % 1000000000L;
-    pthread_cond_timedwait(&c->engine_cv, &c->mu, &ts);
+    weft__cond_wait_until(&c->engine_cv, &c->mu, now + WEFT__MIN(until - now, 0.1));
   }
   c->progress_wanted = false;
   pthread_mutex_unlock(&c->mu);

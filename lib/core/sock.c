@@ -22,11 +22,14 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "core/config.h"
 #include "core/sock.h"
 
 #define SOCK_BUF_BYTES (4 << 20)
@@ -87,6 +90,38 @@ static weft_result_t errno_result(int e) {
   }
 }
 
+/* A mesh holds size x WEFT_TCP_NSOCKS descriptors per communicator; the soft limit is often
+ * 1024 while the hard one is much higher. Capped so a huge hard limit does not make
+ * close-every-descriptor loops (fork/exec in the application) crawl. */
+#define NOFILE_CAP 1048576
+
+static void raise_nofile(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > NOFILE_CAP ? NOFILE_CAP : rl.rlim_max;
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+    rl.rlim_cur = want;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) WEFT__WARN("cannot raise RLIMIT_NOFILE to %llu: %s",
+                                                       (unsigned long long)want, strerror(errno));
+  }
+}
+
+void weft__sock_raise_nofile(void) {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, raise_nofile);
+}
+
+const char *weft__sock_nofile_text(int e, char *buf, size_t len) {
+  struct rlimit rl = {0};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  if (e == ENFILE)
+    snprintf(buf, len, "%s (the system-wide limit, fs.file-max)", strerror(e));
+  else
+    snprintf(buf, len, "%s: RLIMIT_NOFILE is %llu (hard %llu); raise the hard limit (ulimit -Hn) or lower WEFT_TCP_NSOCKS",
+             strerror(e), (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
+  return buf;
+}
+
 void weft__sock_set_nonblock(int fd) {
   int fl = fcntl(fd, F_GETFL, 0);
   if (fl >= 0 && !(fl & O_NONBLOCK)) fcntl(fd, F_SETFL, fl | O_NONBLOCK);
@@ -100,7 +135,7 @@ void weft__sock_tune(int fd) {
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
 }
 
-static socklen_t addr_to_sockaddr(const weft__addr_t *a, struct sockaddr_storage *ss) {
+unsigned weft__addr_to_sockaddr(const weft__addr_t *a, struct sockaddr_storage *ss) {
   memset(ss, 0, sizeof *ss);
   if (a->family == 4) {
     struct sockaddr_in *sin = (struct sockaddr_in *)ss;
@@ -132,7 +167,7 @@ void weft__addr_format(const weft__addr_t *a, char *buf, size_t len) {
 
 int weft__sock_connect_start(const weft__addr_t *addr, int *fd) {
   struct sockaddr_storage ss;
-  socklen_t sl = addr_to_sockaddr(addr, &ss);
+  socklen_t sl = weft__addr_to_sockaddr(addr, &ss);
   *fd = -1;
   if (sl == 0) return EAFNOSUPPORT;
   int s = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -199,11 +234,24 @@ static bool addr_from_sockaddr(const struct sockaddr *sa, int port, weft__addr_t
     return true;
   }
   if (sa->sa_family == AF_INET6) {
+    const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(a6)) { /* IPv4 on a dual-stack socket: say it as IPv4 */
+      out->family = 4;
+      memcpy(out->ip, &a6->s6_addr[12], 4);
+      return true;
+    }
     out->family = 6;
-    memcpy(out->ip, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+    memcpy(out->ip, a6, 16);
     return true;
   }
   return false;
+}
+
+/* WEFT_CONNECT_TIMEOUT bounds one attempt to one address and one name lookup, so an address
+ * that drops our SYNs (or a name service that does not answer) costs that much, not the whole
+ * deadline, and the next address still gets its turn. */
+static double attempt_until(double deadline) {
+  return WEFT__MIN(deadline, weft__now() + weft__cfg_get(WEFT__CFG_CONNECT_TIMEOUT));
 }
 
 /* Tries every address in turn; with retry_refused, starts over every REFUSED_RETRY_S while any
@@ -216,7 +264,7 @@ static weft_result_t connect_addrs(const weft__addr_t *addrs, size_t n, const ch
   for (;;) {
     bool refused = false;
     for (size_t i = 0; i < n; i++) {
-      int e = connect_once(&addrs[i], deadline, fd);
+      int e = connect_once(&addrs[i], attempt_until(deadline), fd);
       if (e == 0) return WEFT_SUCCESS;
       last = e;
       refused = refused || e == ECONNREFUSED;
@@ -249,25 +297,15 @@ weft_result_t weft__sock_connect(const char *host, int port, double deadline, bo
     set_err(err, errlen, "connect %s:%d: invalid host or port", host ? host : "(null)", port);
     return WEFT_ERR_INVALID_ARGUMENT;
   }
-  char what[300], portstr[8];
+  char what[300], why[400];
   snprintf(what, sizeof what, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
-  snprintf(portstr, sizeof portstr, "%d", port);
-
-  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-  struct addrinfo *res = NULL;
-  int g = getaddrinfo(host, portstr, &hints, &res);
-  if (g != 0) {
-    set_err(err, errlen, "connect %s: cannot resolve: %s", what, gai_strerror(g));
-    return WEFT_ERR_TRANSPORT;
-  }
   weft__addr_t addrs[MAX_RESOLVED];
   size_t n = 0;
-  for (struct addrinfo *ai = res; ai != NULL && n < MAX_RESOLVED; ai = ai->ai_next)
-    if (addr_from_sockaddr(ai->ai_addr, port, &addrs[n])) n++;
-  freeaddrinfo(res);
-  if (n == 0) {
-    set_err(err, errlen, "connect %s: no IPv4 or IPv6 address", what);
-    return WEFT_ERR_TRANSPORT;
+  weft_result_t r = weft__sock_resolve(host, port, false, attempt_until(deadline) - weft__now(), addrs,
+                                       MAX_RESOLVED, &n, why, sizeof why);
+  if (r != WEFT_SUCCESS) {
+    set_err(err, errlen, "connect %s: %s", what, why);
+    return r;
   }
   return connect_addrs(addrs, n, what, deadline, retry_refused, fd, err, errlen);
 }
@@ -284,58 +322,73 @@ weft_result_t weft__sock_connect_addr(const weft__addr_t *addr, double deadline,
   return connect_addrs(addr, 1, what, deadline, false, fd, err, errlen);
 }
 
+/* A listening socket on one address; 0 or an errno value. */
+static int listen_on(const weft__addr_t *a, bool dual_stack, int *fd) {
+  struct sockaddr_storage ss;
+  socklen_t sl = weft__addr_to_sockaddr(a, &ss);
+  int s = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (s < 0) return errno;
+  int one = 1, zero = 0;
+  setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  /* IPv6's any address also takes IPv4 (as ::ffff:a.b.c.d) unless the system says otherwise:
+   * then a name that resolves to both ::1 and 127.0.0.1 reaches us on either. */
+  if (dual_stack && setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero) != 0) {
+    close(s);
+    return errno;
+  }
+  if (bind(s, (struct sockaddr *)&ss, sl) == 0 && listen(s, LISTEN_BACKLOG) == 0) {
+    *fd = s;
+    return 0;
+  }
+  int e = errno;
+  close(s);
+  return e;
+}
+
 weft_result_t weft__sock_listen(const char *host, int port, int *fd, int *bound_port, char *err,
                                 size_t errlen) {
-  weft_result_t rc = WEFT_ERR_TRANSPORT;
-  struct addrinfo *res = NULL;
-  int s = -1, last = 0;
+  weft__addr_t addrs[MAX_RESOLVED];
+  size_t n = 0;
+  int s = -1, last = EADDRNOTAVAIL;
+  bool any = host == NULL || *host == '\0';
   *fd = -1;
-  if (host == NULL || *host == '\0') host = "0.0.0.0";
   if (port < 0 || port > 65535) {
-    set_err(err, errlen, "listen %s:%d: invalid port", host, port);
+    set_err(err, errlen, "listen %s:%d: invalid port", any ? "*" : host, port);
     return WEFT_ERR_INVALID_ARGUMENT;
   }
-  char portstr[8];
-  snprintf(portstr, sizeof portstr, "%d", port);
-  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                           .ai_flags = AI_PASSIVE};
-  int g = getaddrinfo(host, portstr, &hints, &res);
-  if (g != 0) {
-    set_err(err, errlen, "listen %s:%d: cannot resolve: %s", host, port, gai_strerror(g));
-    goto out;
-  }
-  for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
-    s = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (s < 0) {
-      last = errno;
-      continue;
+  if (any) { /* [::] dual-stack first, 0.0.0.0 where the kernel has no IPv6 */
+    addrs[0] = (weft__addr_t){.family = 6, .port = (uint16_t)port};
+    addrs[1] = (weft__addr_t){.family = 4, .port = (uint16_t)port};
+    n = 2;
+  } else {
+    char why[400];
+    weft_result_t r = weft__sock_resolve(host, port, true, weft__cfg_get(WEFT__CFG_CONNECT_TIMEOUT), addrs,
+                                         MAX_RESOLVED, &n, why, sizeof why);
+    if (r != WEFT_SUCCESS) {
+      set_err(err, errlen, "listen %s:%d: %s", host, port, why);
+      return r;
     }
-    int one = 1;
-    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(s, ai->ai_addr, ai->ai_addrlen) == 0 && listen(s, LISTEN_BACKLOG) == 0) break;
-    last = errno;
-    close(s);
-    s = -1;
+  }
+  for (size_t i = 0; i < n && s < 0; i++) {
+    int e = listen_on(&addrs[i], any && addrs[i].family == 6, &s);
+    if (e != 0) last = e;
   }
   if (s < 0) {
-    set_err(err, errlen, "listen %s:%d: %s", host, port, strerror(last ? last : EADDRNOTAVAIL));
-    goto out;
+    set_err(err, errlen, "listen %s:%d: %s", any ? "*" : host, port, strerror(last));
+    return WEFT_ERR_TRANSPORT;
   }
   struct sockaddr_storage ss;
   socklen_t sl = sizeof ss;
   if (getsockname(s, (struct sockaddr *)&ss, &sl) != 0) {
-    set_err(err, errlen, "listen %s:%d: getsockname: %s", host, port, strerror(errno));
+    set_err(err, errlen, "listen %s:%d: getsockname: %s", any ? "*" : host, port, strerror(errno));
     close(s);
-    goto out;
+    return WEFT_ERR_TRANSPORT;
   }
   if (bound_port != NULL)
     *bound_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                                  : ((struct sockaddr_in *)&ss)->sin_port);
   *fd = s;
-  rc = WEFT_SUCCESS;
-out:
-  if (res != NULL) freeaddrinfo(res);
-  return rc;
+  return WEFT_SUCCESS;
 }
 
 weft_result_t weft__sock_accept(int listen_fd, double deadline, int *fd, char *err, size_t errlen) {

@@ -19,7 +19,14 @@ weft_result_t weft__sock_connect(const char *host, int port, double deadline, bo
                                  int *fd, char *err, size_t errlen);
 weft_result_t weft__sock_connect_addr(const weft__addr_t *addr, double deadline, int *fd,
                                       char *err, size_t errlen);
-/* Listening socket on host ("" or NULL: any address) and port (0: ephemeral). Non-blocking. */
+/* Every IPv4 and IPv6 address of host (at most max, duplicates dropped), with port; numeric
+ * addresses parse at once, names go to the name service bounded by bound_s (lib/core/resolve.c:
+ * WEFT_ERR_TIMEOUT with err naming the host and the bound). passive with host NULL: the
+ * wildcard addresses. */
+weft_result_t weft__sock_resolve(const char *host, int port, bool passive, double bound_s, weft__addr_t *out,
+                                 size_t max, size_t *n, char *err, size_t errlen);
+/* Listening socket on host and port (0: ephemeral). Non-blocking. "" or NULL: every address,
+ * IPv6 and IPv4 on one dual-stack socket where the kernel has IPv6, else IPv4's any address. */
 weft_result_t weft__sock_listen(const char *host, int port, int *fd, int *bound_port, char *err,
                                 size_t errlen);
 /* Accept with deadline; the new fd is non-blocking, TCP_NODELAY, close-on-exec. */
@@ -30,6 +37,8 @@ weft_result_t weft__sock_write_all(int fd, const void *buf, size_t len, double d
 weft_result_t weft__sock_read_all(int fd, void *buf, size_t len, double deadline);
 /* Local address of a connected socket, with port replaced: what peers should dial. */
 weft_result_t weft__sock_local_addr(int fd, int port, weft__addr_t *out);
+struct sockaddr_storage;
+unsigned weft__addr_to_sockaddr(const weft__addr_t *a, struct sockaddr_storage *ss); /* 0: bad family */
 void weft__addr_format(const weft__addr_t *a, char *buf, size_t len); /* "1.2.3.4:5" */
 /* The address of network interface `ifname` (its first IPv4 address, else its first IPv6 one)
  * as a numeric string for weft__sock_listen. err says why not (no such interface, down, no
@@ -44,6 +53,10 @@ weft_result_t weft__sock_ifname_addr(const char *ifname, char *host, size_t host
 int weft__sock_connect_start(const weft__addr_t *addr, int *fd);
 int weft__sock_connect_result(int fd);
 void weft__sock_set_nonblock(int fd);
+/* RLIMIT_NOFILE's soft limit raised to its hard one (at most 2^20), once per process, at init. */
+void weft__sock_raise_nofile(void);
+/* Text for EMFILE/ENFILE naming the limit that was hit and how to raise it. */
+const char *weft__sock_nofile_text(int e, char *buf, size_t len);
 void weft__sock_tune(int fd); /* TCP_NODELAY, larger buffers */
 
 #endif

@@ -11,12 +11,7 @@
 static void timed_wait(weft_comm_t *c, double until) {
   double wait_s = WEFT__MIN(until - weft__now(), 0.2);
   if (wait_s <= 0) return;
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  long ns = ts.tv_nsec + (long)(wait_s * 1e9);
-  ts.tv_sec += ns / 1000000000L;
-  ts.tv_nsec = ns % 1000000000L;
-  pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+  weft__cond_wait_until(&c->cv, &c->mu, weft__now() + wait_s);
 }
 
 void weft__epoch_pause(weft_comm_t *c, bool pause) {

@@ -11,10 +11,17 @@ launcher's variables in their environment:
   slurm     SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID, SLURM_STEP_NODELIST (first host),
             WEFT_COORDINATOR_PORT, SLURM_JOB_ID/SLURM_STEP_ID (derived token)
   openmpi   OMPI_COMM_WORLD_RANK/SIZE/LOCAL_RANK, WEFT_COORDINATOR, WEFT_JOB_TOKEN
-(MPICH's PMI_RANK/PMI_SIZE are exercised for real under mpiexec by tests/mpi.)"""
-import os, secrets, socket, subprocess, sys, tempfile, time
+(MPICH's PMI_RANK/PMI_SIZE are exercised for real under mpiexec by tests/mpi.)
+
+The Slurm style runs a second time with stock Debian 12's /etc/hosts, where `localhost` is both
+::1 and 127.0.0.1 (a job on node `localhost` used to hang at init there): in a private mount
+namespace (unshare -m, as root) with that file bind-mounted over /etc/hosts. Without root or
+unshare that run is reported as skipped."""
+import os, secrets, shutil, socket, subprocess, sys, tempfile, time
 
 COORD, DEMO = sys.argv[1:3]
+DEBIAN_HOSTS = ("127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n"
+                "ff02::1\t\tip6-allnodes\nff02::2\t\tip6-allrouters\n")
 N = 3
 
 
@@ -74,7 +81,40 @@ def run_style(name, coord_port, coord_token, rank_env):
             coord.kill()
 
 
+def slurm(port):
+    job = str(1000 + secrets.randbelow(9000))
+    return run_style("slurm", port, f"derived:slurm:{job}.0", lambda r: {
+        "SLURM_PROCID": str(r), "SLURM_NTASKS": str(N), "SLURM_LOCALID": str(r),
+        "SLURM_STEP_NODELIST": "localhost", "SLURM_NODELIST": "localhost", "WEFT_COORDINATOR_PORT": str(port),
+        "SLURM_JOB_ID": job, "SLURM_STEP_ID": "0"})[0]
+
+
+def slurm_debian_hosts():
+    """None when this machine cannot build the namespace, else whether the job ran."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        return None
+    with tempfile.NamedTemporaryFile("w", suffix=".hosts", delete=False) as f:
+        f.write(DEBIAN_HOSTS)
+    try:
+        r = subprocess.run(["unshare", "-m", "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"', f.name,
+                            sys.executable, __file__, COORD, DEMO, "--in-debian-hosts"], timeout=150)
+        return None if r.returncode == 77 else r.returncode == 0
+    finally:
+        os.unlink(f.name)
+
+
+def in_debian_hosts():
+    families = {a[0] for a in socket.getaddrinfo("localhost", 1, type=socket.SOCK_STREAM)}
+    if families != {socket.AF_INET, socket.AF_INET6}:
+        print(f"  localhost resolves to {families} here, not both families: skipped")
+        return 77
+    print("  localhost is ::1 and 127.0.0.1 (Debian's /etc/hosts):")
+    return 0 if slurm(free_port_pair()) else 1
+
+
 def main():
+    if sys.argv[3:] == ["--in-debian-hosts"]:
+        return in_debian_hosts()
     results = {}
     master = free_port_pair()
     run_id = "job-" + secrets.token_hex(4)
@@ -82,12 +122,12 @@ def main():
         "RANK": str(r), "WORLD_SIZE": str(N), "LOCAL_RANK": str(r), "MASTER_ADDR": "127.0.0.1",
         "MASTER_PORT": str(master), "TORCHELASTIC_RUN_ID": run_id})
 
-    port = free_port_pair()
-    job = str(1000 + secrets.randbelow(9000))
-    results["slurm"], _ = run_style("slurm", port, f"derived:slurm:{job}.0", lambda r: {
-        "SLURM_PROCID": str(r), "SLURM_NTASKS": str(N), "SLURM_LOCALID": str(r),
-        "SLURM_STEP_NODELIST": "localhost", "SLURM_NODELIST": "localhost", "WEFT_COORDINATOR_PORT": str(port),
-        "SLURM_JOB_ID": job, "SLURM_STEP_ID": "0"})
+    results["slurm"] = slurm(free_port_pair())
+    debian = slurm_debian_hosts()
+    if debian is None:
+        print("  slurm with Debian's /etc/hosts: skipped (needs root and unshare)")
+    else:
+        results["slurm-debian-hosts"] = debian
 
     port = free_port_pair()
     token = secrets.token_hex(16)

@@ -755,7 +755,25 @@ def case_vfuzz(comm):
     assert (g == f).all()
 
 
+def case_queued_deadline(comm):
+    """Rank 0 queues two barriers at once under a 2 s timeout; rank 1 joins each 1.3 s apart.
+    The second runs for about 1.3 s but was queued 2.6 s before it ends: its deadline counts
+    from when it starts, so both complete."""
+    comm.timeout = 2.0
+    if comm.rank == 0:
+        t0 = time.monotonic()
+        first, second = comm.ibarrier(), comm.ibarrier()
+        first.wait()
+        second.wait()
+        print("QUEUED took=%.2f" % (time.monotonic() - t0), flush=True)
+    else:
+        for _ in range(2):
+            time.sleep(1.3)
+            comm.barrier()
+
+
 CASES = {
+    "queued_deadline": case_queued_deadline,
     "groups": case_groups,
     "collectives": case_collectives,
     "p2p_and_buffers": case_p2p_and_buffers,

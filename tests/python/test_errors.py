@@ -91,3 +91,13 @@ def test_two_threads_on_one_comm(run_ranks):
     assert_all_ok(res, 2, "threads")
     busy = [t for t in res.lines(0) if t.startswith("busy: ")]
     assert len(busy) == 2 and "another thread" in busy[0] and "close" in busy[1], res.text
+
+
+def test_queued_deadline_counts_from_start(run_ranks):
+    """An operation queued behind another is timed from when it starts, not when it was issued:
+    rank 0's second barrier, issued at once but run after the first (1.3 s), completes although
+    it ends 2.6 s after its issue with a 2 s timeout."""
+    res = run_ranks(2, "queued_deadline", timeout=60)
+    assert res.rc == 0, res.text
+    took = float(res.values(0, "QUEUED")["took"])
+    assert took > 2.0, res.text  # longer than the timeout: the old rule would have failed it

@@ -68,6 +68,10 @@ void weft__conn_describe_peer(weft__conn_t *c) {
     inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof ip);
     port = ntohs(s4->sin_port);
     snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+  } else if (ss.ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&ss)->sin6_addr)) {
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss; /* IPv4 on the dual-stack listener */
+    inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], ip, sizeof ip);
+    snprintf(c->peer, sizeof c->peer, "%s:%d", ip, ntohs(s6->sin6_port));
   } else if (ss.ss_family == AF_INET6) {
     struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
     inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip);

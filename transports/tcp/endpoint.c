@@ -2,30 +2,47 @@
  *
  * open: one listener per process. With WEFT_SOCKET_IFNAME it listens on that interface's address
  * only and advertises it; otherwise it listens everywhere and advertises the local address that
- * routes to the coordinator (a UDP connect sends nothing; it only asks the kernel for the route),
+ * routes to the coordinator (tried on each address the coordinator's name has),
  * which is the address peers that reach the coordinator can dial.
  * connect: forms the communicator's connections through that listener (mesh.c) and wraps them in
  * an instance (tcp.c). Connections for a communicator this process has not started forming yet
  * wait in the endpoint's stash. */
 #include <netdb.h>
+#include <netinet/in.h>
+#include <string.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/config.h"
 #include "transports/tcp/tcp.h"
 
-static weft_result_t routable_addr(const char *host, int port, int listen_port, weft__addr_t *out) {
-  struct addrinfo hints = {.ai_socktype = SOCK_DGRAM}, *res = NULL;
-  char ps[16];
-  snprintf(ps, sizeof ps, "%d", port);
-  if (getaddrinfo(host, ps, &hints, &res) != 0 || !res) return WEFT_ERR_TRANSPORT;
-  int fd = socket(res->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  weft_result_t r = WEFT_ERR_TRANSPORT;
-  if (fd >= 0 && connect(fd, res->ai_addr, res->ai_addrlen) == 0) r = weft__sock_local_addr(fd, listen_port, out);
-  if (fd >= 0) close(fd);
-  freeaddrinfo(res);
-  return r;
+/* The local address that routes to the coordinator, tried on every address its host name has
+ * (localhost on Debian is ::1 and 127.0.0.1) in the resolver's order, skipping IPv6 when our
+ * listener is IPv4 only: what we advertise must reach the listener. */
+static weft_result_t routable_addr(const char *host, int port, int listen_fd, int listen_port, weft__addr_t *out,
+                                   char *err, size_t errlen) {
+  weft__addr_t addrs[8], lst;
+  size_t n = 0;
+  weft_result_t r = weft__sock_resolve(host, port, false, weft__cfg_get(WEFT__CFG_CONNECT_TIMEOUT), addrs,
+                                       WEFT__ARRAY_SIZE(addrs), &n, err, errlen);
+  if (r != WEFT_SUCCESS) return r;
+  bool v6_listener = weft__sock_local_addr(listen_fd, listen_port, &lst) == WEFT_SUCCESS && lst.family == 6;
+  snprintf(err, errlen, "no route to the coordinator %s:%d%s", host, port, v6_listener ? "" : " over IPv4");
+  for (size_t i = 0; i < n; i++) {
+    if (addrs[i].family == 6 && !v6_listener) continue;
+    int fd = -1;
+    /* A UDP connect sends nothing: it only asks the kernel for the route and our address on it. */
+    struct sockaddr_storage ss;
+    socklen_t sl = weft__addr_to_sockaddr(&addrs[i], &ss);
+    fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    r = fd >= 0 && connect(fd, (struct sockaddr *)&ss, sl) == 0 ? weft__sock_local_addr(fd, listen_port, out)
+                                                                : WEFT_ERR_TRANSPORT;
+    if (fd >= 0) close(fd);
+    if (r == WEFT_SUCCESS) return r;
+  }
+  return WEFT_ERR_TRANSPORT;
 }
 
 void weft__tcp_close(weft__endpoint_t *ep) {
@@ -57,12 +74,14 @@ weft_result_t weft__tcp_open(const weft__endpoint_args_t *a, weft__endpoint_t **
     snprintf(err, errlen, "listen: %s", why);
     goto fail;
   }
-  if (if_host[0] ? weft__sock_local_addr(ep->listen_fd, port, &card->addr) != WEFT_SUCCESS
-                 : routable_addr(a->route_host, a->route_port, port, &card->addr) != WEFT_SUCCESS) {
+  if (if_host[0] && weft__sock_local_addr(ep->listen_fd, port, &card->addr) != WEFT_SUCCESS) {
     r = WEFT_ERR_TRANSPORT;
-    snprintf(err, errlen, "no route to the coordinator %s:%d", a->route_host, a->route_port);
+    snprintf(err, errlen, "WEFT_SOCKET_IFNAME=%s: cannot read the listener's address", a->ifname);
     goto fail;
   }
+  if (!if_host[0] &&
+      (r = routable_addr(a->route_host, a->route_port, ep->listen_fd, port, &card->addr, err, errlen)) != WEFT_SUCCESS)
+    goto fail;
   *out = ep;
   return WEFT_SUCCESS;
 fail:

@@ -172,7 +172,7 @@ static void close_conn(conn_t *c, enum state s) {
 /* ---- dial side ---------------------------------------------------------------------------- */
 
 static void dial_fail(mesh_t *m, conn_t *c, weft_result_t rc, const char *fmt, const char *what) {
-  char addr[64], why[160];
+  char addr[64], why[256];
   weft__addr_format(&m->peers[c->peer].addr, addr, sizeof addr);
   snprintf(why, sizeof why, fmt, what);
   close_conn(c, C_DEAD);
@@ -188,8 +188,13 @@ static void dial_retry(conn_t *c, int e) {
   c->until = weft__now() + RETRY_S;
 }
 
-static void dial_start(conn_t *c, const weft__mesh_peer_t *peer) {
-  int e = weft__sock_connect_start(&peer->addr, &c->fd);
+static void dial_start(mesh_t *m, conn_t *c) {
+  int e = weft__sock_connect_start(&m->peers[c->peer].addr, &c->fd);
+  if (e == EMFILE || e == ENFILE) { /* waiting will not free descriptors: say which limit */
+    char why[128];
+    dial_fail(m, c, WEFT_ERR_TRANSPORT, "%s", weft__sock_nofile_text(e, why, sizeof why));
+    return;
+  }
   if (e != 0) {
     dial_retry(c, e);
     return;
@@ -662,7 +667,7 @@ weft_result_t weft__mesh_form(const weft__mesh_args_t *args, int *fds, char *err
     c->slot = -1;
     c->peer = peer;
     c->sock_index = i % nsocks;
-    dial_start(c, &peers[c->peer]);
+    dial_start(&m, c);
     dial_advance(&m, c);
   }
   if (m.stash && !stash_take(&m, &acc, &nacc, &acc_cap)) {
@@ -686,7 +691,7 @@ weft_result_t weft__mesh_form(const weft__mesh_args_t *args, int *fds, char *err
       conn_t *c = &dials[i];
       if (c->state != D_WAIT_RETRY) continue;
       if (c->until <= now && now < deadline) {
-        dial_start(c, &peers[c->peer]);
+        dial_start(&m, c);
         dial_advance(&m, c);
       }
       if (c->state == D_WAIT_RETRY) next = WEFT__MIN(next, c->until);
