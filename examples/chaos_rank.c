@@ -268,7 +268,7 @@ static int run(chaos_t *c, double installed, int sleep_per_step, int64_t max_ste
         const char *detail = weft_comm_last_error(c->comm);
         printf("chaos_rank: step %" PRId64 ": weft_comm_recover failed: %s: %s (t=%.6f)\n", c->step,
                weft_strerror(r), detail, unix_now());
-        return r == WEFT_ERR_REVOKED && strstr(detail, "evicted") ? EXIT_EVICTED : EXIT_OTHER;
+        return r == WEFT_ERR_EVICTED ? EXIT_EVICTED : EXIT_OTHER;
       }
       if (info.new_epoch != info.old_epoch) {
         char left[512], joined[512];

@@ -12,6 +12,9 @@
  *   - A collective that fails (WEFT_ERR_PEER_LOST, WEFT_ERR_REVOKED, ...) is not applied: the
  *     loop goes back to the boundary, recovers and redoes the step with the new membership, so
  *     the average is over the ranks that contributed to it.
+ *   - WEFT_ERR_EVICTED (this process was stopped or cut off past the heartbeat timeout and the
+ *     others went on without it) is terminal: recover says it again at once, and the process
+ *     exits 3, for the launcher to restart it as a joiner (weftrun --restart K).
  *   - After every epoch change the members agree on one state (model and step) and copy it from
  *     the lowest new rank that holds one. Not only joiners need this: a collective that fails on
  *     some ranks may already have completed on others (a ring's last chunk reached them before the
@@ -112,7 +115,7 @@ static int recover_failed(const trainer_t *t, weft_result_t r) {
            weft_strerror(r), detail, unix_now());
     return EXIT_MIN_SIZE;
   }
-  if (r == WEFT_ERR_REVOKED && strstr(detail, "evicted") != NULL) {
+  if (r == WEFT_ERR_EVICTED) {
     printf("elastic_sgd: step %" PRId64 ": this process was evicted from the job: %s (t=%.3f)\n",
            t->step, detail, unix_now());
     return EXIT_EVICTED;

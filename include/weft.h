@@ -12,6 +12,8 @@
  *     are never written unless the call was in place.
  *   - A communicator whose epoch was revoked (a member failed) fails every later operation with
  *     WEFT_ERR_REVOKED until weft_comm_recover() forms the next epoch.
+ *   - A process removed from the job (evicted) fails every later call with WEFT_ERR_EVICTED,
+ *     recover included: it must exit (see "What a failed call asks of the program" below).
  *
  * Thread safety
  *   - Different communicators may be used from different threads freely.
@@ -56,7 +58,29 @@ extern "C" {
   X(ERR_IN_PROGRESS, 12, "request not complete yet")                                           \
   X(ERR_MIN_SIZE, 13, "membership fell below WEFT_MIN_SIZE")                                   \
   X(ERR_PROTOCOL, 14, "malformed or unexpected message from a peer or the coordinator")      \
-  X(ERR_JOB_FINISHED, 15, "the job has finished (its members left cleanly); only all its ranks together may run it again")
+  X(ERR_JOB_FINISHED, 15, "the job has finished (its members left cleanly); only all its ranks together may run it again") \
+  X(ERR_EVICTED, 16, "this process was removed from the job: exit (a launcher with restarts brings it back as a joiner)")
+
+/* What a failed call asks of the program (append-only: codes are never renumbered).
+ *
+ *   Call weft_comm_recover (on the root communicator; remake children), then go on:
+ *     WEFT_ERR_PEER_LOST, WEFT_ERR_REVOKED, WEFT_ERR_TIMEOUT. A member failed or an operation
+ *     gave up; the epoch is revoked and recover forms the next one with the survivors.
+ *   Exit, and let the launcher restart the process (it comes back as a joiner,
+ *   weft_comm_joined_late):
+ *     WEFT_ERR_EVICTED. This process is no longer a member: the coordinator removed it (it was
+ *     silent past WEFT_HEARTBEAT_TIMEOUT -- stopped, hung, cut off -- or reported failed), or it
+ *     lost its coordinator connection, which is never taken back. Terminal: every later call on
+ *     every communicator of the process, recover included, returns it again; the detail
+ *     (weft_comm_last_error) says why and when. Retrying recover never helps.
+ *   The job cannot go on; exit: WEFT_ERR_MIN_SIZE (too few members remain),
+ *     WEFT_ERR_JOB_FINISHED (a joiner arrived after the job ended), WEFT_ERR_UNAUTHORIZED.
+ *   A bug in the call or the program, the communicator stays usable: WEFT_ERR_INVALID_ARGUMENT,
+ *     WEFT_ERR_INVALID_USAGE, WEFT_ERR_MISMATCH, WEFT_ERR_UNSUPPORTED.
+ *   The rest (TRANSPORT, NO_MEMORY, PROTOCOL, INTERNAL): try recover; if it fails too, exit.
+ * weft_comm_recover itself returns WEFT_SUCCESS (go on), WEFT_ERR_EVICTED or WEFT_ERR_MIN_SIZE
+ * (exit), or WEFT_ERR_REVOKED only when this rank alone saw a failure the coordinator did not
+ * (a local timeout, docs/FAULT_TOLERANCE.md "Known limits"): calling it again cannot help. */
 
 typedef enum {
 #define WEFT__RESULT_ENUM(name, value, text) WEFT_##name = value,
@@ -170,7 +194,7 @@ WEFT_API weft_result_t weft_comm_recover(weft_comm_t *comm, weft_recover_info_t 
  * number, e.g. to turn a SUM of gradients into the right average; info (may be NULL) says what
  * changed. Costs one coordinator round trip per call (the agreement that makes every member re-run
  * or none) and, in place, a copy of the input. Errors other than a lost member (bad argument,
- * mismatch, timeout, WEFT_ERR_MIN_SIZE) are returned as they are. */
+ * mismatch, timeout, WEFT_ERR_MIN_SIZE, WEFT_ERR_EVICTED) are returned as they are. */
 WEFT_API weft_result_t weft_allreduce_elastic(weft_comm_t *comm, const void *sendbuf, void *recvbuf,
                                               size_t count, weft_dtype_t dtype, weft_redop_t op,
                                               int *contributors, weft_recover_info_t *info);

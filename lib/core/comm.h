@@ -229,6 +229,8 @@ void weft__executor_peers_free(weft_comm_t *comm);
 /* Marks the context's epoch revoked (first cause kept); true if this call revoked it. */
 bool weft__ctx_revoke(weft_comm_t *ctx, weft_result_t code, const char *msg);
 bool weft__ctx_is_revoked(weft_comm_t *ctx);
+/* The process was evicted (membership/service.c): terminal, WEFT_ERR_EVICTED from every call. */
+bool weft__ctx_evicted(const weft_comm_t *c);
 void weft__ctx_fail_all(weft_comm_t *ctx, weft_result_t code, const char *msg, bool epoch_over);
 /* Closes, in every communicator of the context, the lanes to the member with root rank r. */
 void weft__ctx_drop_member(weft_comm_t *ctx, int world_rank);
@@ -247,6 +249,8 @@ static inline int weft__world_rank(const weft_comm_t *c, int r) { return c->worl
 static inline bool weft__comm_stale(const weft_comm_t *c) { return c != c->ctx && c->epoch != c->ctx->epoch; }
 /* Refuses a call on a communicator whose epoch is revoked or over, with the detail set. */
 weft_result_t weft__comm_check_usable(weft_comm_t *c, const char *who);
+/* WEFT_ERR_EVICTED (and the detail) once the process is evicted, else WEFT_SUCCESS. */
+weft_result_t weft__comm_check_evicted(weft_comm_t *c, const char *who);
 /* group.c: epoch install ends the children's lanes (they belong to the old epoch). */
 void weft__groups_epoch_over(weft_comm_t *ctx);
 weft_result_t weft__group_destroy(weft_comm_t *child);

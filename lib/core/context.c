@@ -80,8 +80,22 @@ void weft__ctx_exclusive_end(weft_comm_t *ctx) {
   pthread_mutex_unlock(&ctx->excl_mu);
 }
 
+/* Eviction first: it is terminal for every communicator of the process, stale children too,
+ * and the program must hear "exit", not "recover" or "make it again". */
+weft_result_t weft__comm_check_evicted(weft_comm_t *c, const char *who) {
+  weft_comm_t *ctx = c->ctx;
+  if (!weft__ctx_evicted(ctx)) return WEFT_SUCCESS;
+  pthread_mutex_lock(&ctx->mu);
+  weft__comm_set_error(c, "%s: %s; exit (a launcher with restarts brings the process back as a joiner)", who,
+                       ctx->revoke_msg);
+  pthread_mutex_unlock(&ctx->mu);
+  return WEFT_ERR_EVICTED;
+}
+
 weft_result_t weft__comm_check_usable(weft_comm_t *c, const char *who) {
   weft_comm_t *ctx = c->ctx;
+  weft_result_t r = weft__comm_check_evicted(c, who);
+  if (r != WEFT_SUCCESS) return r;
   if (weft__comm_stale(c)) {
     weft__comm_set_error(c, "%s: this communicator was made in epoch %llu and its context is now in epoch %llu: "
                          "destroy it and make it again from the recovered root communicator", who,

@@ -134,6 +134,9 @@ int weft__engine_run_once(weft__engine_t *e, double timeout_s) {
   weft__backend_event_t evs[BATCH];
   int n = weft__backend_wait(e->be, evs, BATCH, timeout_s);
   if (n < 0) return n;
+  /* Liveness before the batch too: a process resumed after a long stop must learn that it was
+   * evicted before it reads its peers' closes, or it would report those as the failure. */
+  if (n > 0 && e->hooks.after_event) e->hooks.after_event(e->hooks.arg);
   for (int i = 0; i < n; i++) {
     void *ptr = evs[i].ptr;
     if (!ptr) {

@@ -61,8 +61,9 @@ typedef struct {
   /* Someone called weft__engine_wake: runs once per wake-up (wake-ups may merge), on the
    * thread that runs the turn that sees it. */
   void (*on_wake)(void *arg);
-  /* After each dispatched event: one event can mean megabytes reduced, and timers (heartbeats)
-   * must not wait for a whole batch. May be NULL. */
+  /* Before a batch of events and after each dispatched one: one event can mean megabytes
+   * reduced, and timers (heartbeats) must not wait for a whole batch, nor come after events a
+   * long stop left waiting. May be NULL. */
   void (*after_event)(void *arg);
 } weft__engine_hooks_t;
 

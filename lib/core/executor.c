@@ -195,7 +195,7 @@ static bool check_start(weft_comm_t *c, weft__op_t *op) {
              weft__comm_stale(c) ? "the communicator's context moved to a new epoch" : ctx->revoke_msg);
   pthread_mutex_unlock(&ctx->mu);
   if (revoked) {
-    finish_op(c, op, WEFT_ERR_REVOKED, msg);
+    finish_op(c, op, weft__ctx_evicted(ctx) ? WEFT_ERR_EVICTED : WEFT_ERR_REVOKED, msg);
     return false;
   }
   if (c->late_code != WEFT_SUCCESS && !is_p2p(op)) {

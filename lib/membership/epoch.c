@@ -80,9 +80,9 @@ weft_result_t weft__epoch_install(weft_comm_t *c, double deadline, char *err, si
   weft__net_destroy(old);
   weft__groups_epoch_over(c);
   if (me < 0) {
-    snprintf(err, errlen, "this process (member %llu) is not part of epoch %llu: it was evicted; start it again to rejoin",
+    snprintf(err, errlen, "this process (member %llu) is not part of epoch %llu: it was evicted",
              (unsigned long long)c->member_id, (unsigned long long)e->epoch);
-    return WEFT_ERR_REVOKED;
+    return WEFT_ERR_EVICTED;
   }
   /* The cards first: a member whose card is missing or malformed fails the install before any
    * state of the old epoch is replaced. */

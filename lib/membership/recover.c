@@ -57,19 +57,17 @@ static bool revoked_while_forming(weft_comm_t *c, double deadline) {
   return revoked;
 }
 
-/* The coordinator fences a member it failed (crashed, hung, reported) by closing its connection,
- * and it never reconnects one: a process that lost that connection has no way back into this
- * communicator. Say so as a revoke, not as a transport error the caller might retry. */
+/* The coordinator fences a member it failed (crashed, hung, reported) with an EVICTED verdict and
+ * closes its connection, and it never takes one back: a process that lost that connection has no
+ * way back into this job. Say so with the terminal code, never as something to retry. */
 static weft_result_t evicted(weft_comm_t *c, const char *who) {
   char why[WEFT__ERR_LEN];
   pthread_mutex_lock(&c->mu);
-  const char *known = c->revoked ? c->revoke_msg : c->coord_error.text;
-  snprintf(why, sizeof why, "%s", known[0] ? known : "the connection to the coordinator broke");
+  const char *known = c->revoke_code == WEFT_ERR_EVICTED ? c->revoke_msg : c->coord_error.text;
+  snprintf(why, sizeof why, "%s", known[0] ? known : "this process was evicted: the connection to the coordinator broke");
   pthread_mutex_unlock(&c->mu);
-  weft__comm_set_error(c, "%s: epoch %llu is over for this process: %s. It was evicted from the job "
-                       "(fenced after a failure, or stopped longer than WEFT_HEARTBEAT_TIMEOUT) or the coordinator "
-                       "died; start the process again to rejoin", who, (unsigned long long)c->epoch, why);
-  return WEFT_ERR_REVOKED;
+  weft__comm_set_error(c, "%s: %s; exit (a launcher with restarts brings the process back as a joiner)", who, why);
+  return WEFT_ERR_EVICTED;
 }
 
 weft_result_t weft__comm_recover(weft_comm_t *c, weft_recover_info_t *info, bool admit, const char *who) {
@@ -89,6 +87,10 @@ weft_result_t weft__comm_recover(weft_comm_t *c, weft_recover_info_t *info, bool
     weft__comm_set_error(c, "%s: this communicator was made by weft_comm_split/weft_comm_create_group: recover "
                          "the root communicator (the one weft_comm_init made), then make this one again", who);
     return WEFT_ERR_INVALID_USAGE;
+  }
+  if ((r = weft__comm_check_evicted(c, who)) != WEFT_SUCCESS) {
+    atomic_fetch_sub(&c->in_call, 1);
+    return r;
   }
   weft__ctx_exclusive_begin(c);
   if (weft__ctx_busy(c) || c->inbox) {
@@ -118,10 +120,9 @@ weft_result_t weft__comm_recover(weft_comm_t *c, weft_recover_info_t *info, bool
       goto out;
     }
     weft__store_answer_t a = weft__epoch_wait_answer(c, deadline);
-    /* The connection dropped without the coordinator's word (the store's on_lost answered for it). */
-    /* Our own "lost the coordinator" (TRANSPORT) means fenced; an ERROR the coordinator sent
-     * before closing (WEFT_ERR_MIN_SIZE, say) is its word and is reported as such. */
-    if (a == WEFT__STORE_ERROR && c->coord_error.code == WEFT_ERR_TRANSPORT) {
+    /* Evicted (the store's on_lost answered for a connection that dropped); an ERROR the
+     * coordinator sent before closing (WEFT_ERR_MIN_SIZE, say) is its word and is reported as such. */
+    if (a == WEFT__STORE_ERROR && c->coord_error.code == WEFT_ERR_EVICTED) {
       r = evicted(c, who);
     } else if (a == WEFT__STORE_NO_CHANGE) {
       if (was_revoked && c->epoch == old_epoch) {
@@ -133,7 +134,7 @@ weft_result_t weft__comm_recover(weft_comm_t *c, weft_recover_info_t *info, bool
       }
     } else if (a == WEFT__STORE_EPOCH) {
       r = weft__epoch_install(c, deadline, err, sizeof err);
-      if (r != WEFT_SUCCESS && r != WEFT_ERR_NO_MEMORY && r != WEFT_ERR_REVOKED && revoked_while_forming(c, deadline)) {
+      if (r != WEFT_SUCCESS && r != WEFT_ERR_NO_MEMORY && r != WEFT_ERR_EVICTED && revoked_while_forming(c, deadline)) {
         /* A member of the new epoch failed before its mesh was up, and the coordinator revoked
          * the epoch. Every member ends up here, whether or not its own mesh completed first: the
          * epoch exists and is revoked (its operations fail with WEFT_ERR_REVOKED) and the next

@@ -17,39 +17,42 @@
 #include "core/comm.h"
 
 /* Without the coordinator nobody can vouch for membership, and it fences a member it failed by
- * closing on it (it never takes the connection back): however the loss shows (EOF, a failed
- * send, or silence noticed first, as after a SIGSTOP longer than the heartbeat timeout), this
- * process fences itself. */
+ * telling it so (an EVICTED verdict) and closing on it; it never takes the connection back.
+ * However the loss shows (the verdict, EOF, a failed send, or silence noticed first, as after a
+ * SIGSTOP longer than the heartbeat timeout), this process is out of the job for good: it is
+ * evicted, and every call of every communicator, recover included, says so from now on. The
+ * eviction overrides a revoke already recorded (a peer's close seen first): that cause is moot. */
 static void on_lost(void *arg, const char *why) {
   weft_comm_t *c = arg;
   if (atomic_load(&c->coord_lost)) return; /* only the engine's holder gets here: no race */
   /* The member id, not the rank: this runs while an epoch is being installed too, and the
    * installer renumbers c->rank meanwhile (ThreadSanitizer caught the read). */
-  WEFT__WARN("member %llu: lost the coordinator: %s", (unsigned long long)c->member_id, why);
+  WEFT__WARN("member %llu: evicted: %s", (unsigned long long)c->member_id, why);
   weft__io_stop(c->engine, &c->coord_io);
   char msg[WEFT__ERR_LEN];
-  snprintf(msg, sizeof msg, "lost the coordinator (%s); this process may have been evicted", why);
+  snprintf(msg, sizeof msg, "this process was evicted from the job at epoch %llu: %s", (unsigned long long)c->epoch,
+           why);
   pthread_mutex_lock(&c->mu);
-  /* The loss is the answer to any recover, now or later -- unless the coordinator's own ERROR
-   * (sent before it closed) is waiting: that is its word and stays. */
+  /* The eviction is the answer to any recover, now or later -- unless the coordinator's own
+   * ERROR (MIN_SIZE, say, sent before it closed) is waiting: that is its word and stays. */
   if (c->answer != WEFT__STORE_ERROR) {
-    c->coord_error.code = WEFT_ERR_TRANSPORT;
-    snprintf(c->coord_error.text, sizeof c->coord_error.text, "lost the coordinator: %s", why);
+    c->coord_error.code = WEFT_ERR_EVICTED;
+    snprintf(c->coord_error.text, sizeof c->coord_error.text, "%s", msg);
   }
   if (c->answer == WEFT__STORE_PENDING) c->answer = WEFT__STORE_ERROR;
-  if (!c->revoked) {
-    c->revoked = true;
-    c->revoke_code = WEFT_ERR_REVOKED;
-    snprintf(c->revoke_msg, sizeof c->revoke_msg, "%s", msg);
-  }
+  c->revoked = true;
+  c->revoke_code = WEFT_ERR_EVICTED;
+  snprintf(c->revoke_msg, sizeof c->revoke_msg, "%s", msg);
   /* Published only now, with the details above under the same lock: a waiter that sees the flag
    * (weft__epoch_wait_answer) must also see why. Published first, a recover once read the flag,
    * then an empty error code, and reported "transport error" instead of the eviction. */
   atomic_store(&c->coord_lost, true);
   pthread_cond_broadcast(&c->cv);
   pthread_mutex_unlock(&c->mu);
-  if (!c->paused) weft__ctx_fail_all(c, WEFT_ERR_REVOKED, msg, true);
+  if (!c->paused) weft__ctx_fail_all(c, WEFT_ERR_EVICTED, msg, true);
 }
+
+bool weft__ctx_evicted(const weft_comm_t *c) { return atomic_load(&c->ctx->coord_lost); }
 
 void weft__membership_apply_revoke(weft_comm_t *c, const weft__coord_revoke_t *rv) {
   /* Remember that this epoch is revoked, whatever else arrives later: an epoch being installed

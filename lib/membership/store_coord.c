@@ -4,9 +4,11 @@
  * SHRINK, and what the coordinator decides (REVOKE, EPOCH, NO_CHANGE, ERROR).
  *
  * Liveness: every hb_interval this process tells the coordinator it is alive; the coordinator's
- * silence for hb_timeout means it is lost. The coordinator fences a member it failed by closing
- * its connection and never takes one back, so losing the connection (EOF, a failed send, or
- * silence) is final: on_lost, once, and nothing after it.
+ * silence for hb_timeout means it is lost. The coordinator fences a member it failed with an
+ * ERROR WEFT_ERR_EVICTED (its verdict: why and at which epoch), closes its connection and never
+ * takes one back, so the verdict or losing the connection (EOF, a failed send, or silence) is
+ * final: on_lost, once, and nothing after it. Before blaming silence or a failed send, what is
+ * already waiting is read: a process resumed after a SIGSTOP finds the verdict there.
  *
  * Cards: this member's goes out in the HELLO (join) and, replaced, in a CARD (publish_card); every
  * EPOCH carries the card of each of its members (coord_proto.c says why), which the store keeps
@@ -137,6 +139,12 @@ static void handle_message(weft__store_t *s, uint8_t type, const uint8_t *p, uin
       weft__coord_error_t e;
       if (!weft__coord_decode_error(p, len, &e)) break;
       WEFT__WARN("member %llu: coordinator error %u: %s", (unsigned long long)s->member_id, e.code, e.text);
+      if (e.code == WEFT_ERR_EVICTED) {
+        char why[WEFT__COORD_TEXT_LEN + 40];
+        snprintf(why, sizeof why, "the coordinator's verdict: %s", e.text);
+        lose(s, why);
+        break;
+      }
       s->cb.on_answer(s->cb.ctx, WEFT__STORE_ERROR, NULL, &e);
       break;
     }
@@ -173,33 +181,50 @@ static weft_result_t coord_join(const weft__store_join_args_t *a, weft__store_t 
 
 static int coord_fd(const weft__store_t *s) { return s->fd; }
 
-static void coord_on_readable(weft__store_t *s) {
+/* Reads and delivers up to READ_BATCH messages. 1: all that was waiting was read and the
+ * connection is open; 0: the store is lost, or a broken connection was left for the caller to
+ * report (lose_on_eof false). */
+static int read_waiting(weft__store_t *s, bool lose_on_eof) {
   for (int i = 0; i < READ_BATCH && !atomic_load(&s->lost); i++) {
     char err[160];
     int r = weft__coord_reader_step(&s->rd, s->fd, err, sizeof err);
-    if (r == 0) return;
+    if (r == 0) return 1;
     if (r < 0) {
-      lose(s, err);
-      return;
+      char why[200];
+      snprintf(why, sizeof why, "its coordinator connection was lost (%s)", err);
+      if (lose_on_eof) lose(s, why);
+      return 0;
     }
     s->last_rx = weft__now();
     handle_message(s, s->rd.h.type, s->rd.payload, s->rd.h.length);
   }
+  return !atomic_load(&s->lost);
 }
+
+static void coord_on_readable(weft__store_t *s) { read_waiting(s, true); }
 
 static void coord_heartbeat(weft__store_t *s, double now) {
   if (s->fd < 0 || atomic_load(&s->lost)) return;
-  if (now - s->last_tx >= s->hb_interval) {
+  char why[200] = "";
+  if (now - s->last_rx > s->hb_timeout) {
+    /* Messages that were waiting unread mean this process, not the coordinator, was silent;
+     * the coordinator's verdict among them says whether it evicted us meanwhile. */
+    double silent = now - s->last_rx;
+    if (!read_waiting(s, false) || s->last_rx < now)
+      snprintf(why, sizeof why, "no message from the coordinator for %.1f s (this process was stopped, hung or cut "
+               "off for longer than WEFT_HEARTBEAT_TIMEOUT %.1f s, or the coordinator was)", silent, s->hb_timeout);
+  }
+  if (!why[0] && now - s->last_tx >= s->hb_interval) {
     uint8_t msg[WEFT__COORD_HDR_LEN];
     size_t n = weft__coord_encode_empty(msg, sizeof msg, WEFT__COORD_HEARTBEAT);
-    if (send_msg(s, msg, n) != WEFT_SUCCESS) lose(s, "cannot send heartbeat");
-    else s->last_tx = now;
+    if (send_msg(s, msg, n) == WEFT_SUCCESS) {
+      s->last_tx = now;
+    } else {
+      read_waiting(s, false); /* a verdict waiting there says why */
+      snprintf(why, sizeof why, "it cannot send heartbeats to the coordinator");
+    }
   }
-  if (now - s->last_rx > s->hb_timeout) {
-    char why[96];
-    snprintf(why, sizeof why, "no message from the coordinator for %.1f s", now - s->last_rx);
-    lose(s, why);
-  }
+  if (why[0]) lose(s, why); /* a no-op after a verdict */
 }
 
 static double coord_next_due(const weft__store_t *s) {

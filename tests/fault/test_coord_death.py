@@ -6,9 +6,11 @@ never a crash) within a bound.
 
     python3 test_coord_death.py WEFTRUN FAULT_RANK [-v]
 
-What weft does today (lib/core/progress.c): a rank reads EOF/reset on its coordinator socket at
-once, revokes its epoch ("lost the coordinator ...; this process may have been evicted") and
-fails the running and every later collective with WEFT_ERR_REVOKED. The driver prints each
+What weft does today (lib/membership/service.c): a rank reads EOF/reset on its coordinator
+socket at once and, since a coordinator connection is never taken back, counts itself evicted:
+the running and every later call fail with the terminal WEFT_ERR_EVICTED ("this process was
+evicted from the job at epoch E: its coordinator connection was lost (...)"), never
+WEFT_ERR_REVOKED, which would ask for a recover that cannot succeed. The driver prints each
 rank's code, detail and latency."""
 import argparse
 import os
@@ -65,6 +67,8 @@ def main():
             code, detail, call_s, t = err
             print("rank %d: %s %.3f s after the kill (call ran %.2f s; %d more operations succeeded first): %s"
                   % (r, code, t - kill_time, call_s, oks_after, detail))
+            if code != "WEFT_ERR_EVICTED":
+                fails.append("rank %d: %s, expected WEFT_ERR_EVICTED (terminal)" % (r, code))
             if "coordinator" not in detail:
                 fails.append("rank %d: the error does not mention the coordinator: %s" % (r, detail))
             if t - kill_time > BOUND_S:

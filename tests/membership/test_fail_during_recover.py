@@ -16,7 +16,7 @@ Cases (the second fault's timing relative to the first):
   stop-on-error                   SIGSTOP rank 4 as soon as a survivor printed its failed call,
                                   with WEFT_HEARTBEAT_TIMEOUT=2: the coordinator must fail the
                                   silent member (it cannot answer recover); after the survivors
-                                  reached size 4, SIGCONT: rank 4 is fenced and exits 3.
+                                  reached size 4, SIGCONT: rank 4 is evicted (WEFT_ERR_EVICTED) and exits 3.
 
 usage: test_fail_during_recover.py WEFTRUN ELASTIC_SGD [--cases NAME,...] [--repeat K]"""
 import argparse

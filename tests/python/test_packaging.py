@@ -25,6 +25,29 @@ def run_python(code, **extra):
                           capture_output=True, text=True, timeout=60)
 
 
+def test_every_result_code_has_its_exception():
+    """Each weft_result_t maps to its class; EVICTED (16) is terminal, so weft.torch must never
+    treat it as a reason to recover."""
+    p = run_python("""
+        import weft
+        from weft import _types
+        for code in range(1, 17):
+            name = weft.result_name(code)
+            assert name.startswith("WEFT_ERR_"), (code, name)
+            e = _types.make_error(code, name, "detail")
+            assert isinstance(e, weft.WeftError) and e.code == code and e.name == name, (code, e)
+            if code != 12:  # IN_PROGRESS is never raised
+                assert type(e) is not weft.WeftError, (code, name, "has no class of its own")
+        assert weft.result_name(16) == "WEFT_ERR_EVICTED"
+        assert "removed from the job: exit" in weft.strerror(16)
+        e = _types.make_error(16, "WEFT_ERR_EVICTED", "the coordinator's verdict: HUNG")
+        assert type(e) is weft.EvictedError and not isinstance(e, (weft.RevokedError, weft.PeerLostError)), e
+        assert "EvictedError" in weft.__all__
+        print("ok")
+    """)
+    assert p.returncode == 0 and "ok" in p.stdout, p.stdout + p.stderr
+
+
 def test_import_and_errors_without_a_job():
     p = run_python("""
         import builtins, weft

@@ -29,7 +29,7 @@ AUTH_MAGIC, COORD_MAGIC = 0x55414657, 0x4F434657
 COORD_VERSION = 2
 HELLO, WELCOME, EPOCH, HEARTBEAT, REVOKE, RECOVER, NO_CHANGE, REPORT, LEAVE, ERROR, SHRINK, CARD = range(1, 13)
 CRASH, HUNG, REPORTED, LEFT = 1, 2, 3, 4
-ERR_INVALID_ARGUMENT, ERR_REVOKED, ERR_MIN_SIZE = 1, 4, 13
+ERR_INVALID_ARGUMENT, ERR_MIN_SIZE, ERR_EVICTED = 1, 13, 16
 JOINED = 1
 
 
@@ -295,6 +295,13 @@ class CoordinatorTest(unittest.TestCase):
         self.assertIn("missed heartbeats", rv["text"])
         self.assertGreaterEqual(time.monotonic() - t0, HB_TIMEOUT * 0.9)
         self.assertTrue(cl[2].closed.wait(2), "the hung member's connection was not closed")
+        # Before the close, its verdict: resumed, the process knows it was removed, and why.
+        got = []
+        while not cl[2].q.empty():
+            got.append(cl[2].q.get())
+        verdicts = [m for t, m in got if t == ERROR]
+        self.assertEqual([v["code"] for v in verdicts], [ERR_EVICTED], got)
+        self.assertIn("HUNG: missed heartbeats", verdicts[0]["text"])
         cl[1].expect(REVOKE)
 
     def test_no_change_and_stale_recover(self):
@@ -306,7 +313,7 @@ class CoordinatorTest(unittest.TestCase):
         self.assertEqual(cl[0].expect(NO_CHANGE)["epoch"], 1)
         self.assertEqual(cl[1].expect(NO_CHANGE)["epoch"], 1)
         cl[1].recover(5)
-        self.assertEqual(cl[1].expect(ERROR)["code"], ERR_REVOKED)
+        self.assertEqual(cl[1].expect(ERROR)["code"], ERR_EVICTED)  # removed from the job: its verdict
         self.assertTrue(cl[1].closed.wait(2))
         self.assertEqual(cl[0].expect(REVOKE)["member_id"], cl[1].member_id)
 

@@ -342,6 +342,10 @@ static void test_helpers_out_of_range(void **state) {
     assert_string_not_equal(weft_strerror((weft_result_t)r), "unknown weft result");
   }
   assert_string_equal(weft_strerror(WEFT_NUM_RESULTS), "unknown weft result");
+  /* Codes are appended, never renumbered: programs and bindings hold these numbers. */
+  assert_int_equal(WEFT_ERR_JOB_FINISHED, 15);
+  assert_int_equal(WEFT_ERR_EVICTED, 16);
+  assert_non_null(strstr(weft_strerror(WEFT_ERR_EVICTED), "removed from the job: exit"));
   assert_string_equal(weft_strerror((weft_result_t)-1), "unknown weft result");
   assert_string_equal(weft_strerror((weft_result_t)INT_MAX), "unknown weft result");
   assert_string_equal(weft_dtype_name(WEFT_NUM_DTYPES), "invalid-dtype");
@@ -867,6 +871,17 @@ static int idle_rank(const char *coordinator) {
   for (;;) pause();
 }
 
+/* After a fault: barriers fail with `passing` until the news arrives, then with `want`. */
+static void barrier_settles(weft_comm_t *c, weft_result_t passing, weft_result_t want, const char *after) {
+  weft_result_t r = passing;
+  for (double until = mono_now() + 2 * CALL_TIMEOUT_S; r == passing && mono_now() < until;) {
+    r = weft_barrier(c);
+    if (r == passing) sleep_ms(20);
+  }
+  if (r != want)
+    fail_msg("barrier after %s: %s, expected %s: %s", after, code_name(r), code_name(want), weft_comm_last_error(c));
+}
+
 /* A member crashes: the coordinator revokes the epoch, and every later operation on the
  * survivor fails with WEFT_ERR_REVOKED naming the revoke and weft_comm_recover. A job of its
  * own: a second coordinator, rank 0 here, rank 1 a child process that is SIGKILLed. */
@@ -889,19 +904,39 @@ static void test_revoked_comm(void **state) {
   weft_comm_t *c = revoke_comm;
   /* The crash reaches rank 0 through the coordinator's REVOKE or a reset connection: a call
    * made before the REVOKE arrived fails with PEER_LOST, and any later one with REVOKED. */
-  r = WEFT_ERR_PEER_LOST;
-  for (double until = mono_now() + 2 * CALL_TIMEOUT_S; r == WEFT_ERR_PEER_LOST && mono_now() < until;) {
-    r = weft_barrier(c);
-    if (r == WEFT_ERR_PEER_LOST) sleep_ms(50);
-  }
-  if (r != WEFT_ERR_REVOKED)
-    fail_msg("barrier after rank 1 was killed: %s, expected WEFT_ERR_REVOKED: %s", code_name(r),
-             weft_comm_last_error(c));
+  barrier_settles(c, WEFT_ERR_PEER_LOST, WEFT_ERR_REVOKED, "rank 1 was killed");
   CHECK(c, WEFT_ERR_REVOKED, "weft_comm_recover", weft_allreduce(c, a, b, 8, WEFT_FLOAT32, WEFT_SUM));
   check_every_operation(c, WEFT_ERR_REVOKED, "revoked");
   /* Bad arguments are still reported as such: validation comes before the revoked check. */
   CHECK_ARG(c, "dtype 99", weft_allreduce(c, a, b, 8, (weft_dtype_t)99, WEFT_SUM));
   CHECK_ARG(c, "root 2", weft_broadcast(c, a, b, 8, WEFT_FLOAT32, 2));
+}
+
+/* The process loses its coordinator connection (here the coordinator dies; a fenced process
+ * sees the same): it is out of the job for good. Every call of every kind, recover included,
+ * fails with the terminal WEFT_ERR_EVICTED and a detail saying why -- never WEFT_ERR_REVOKED,
+ * which would tell a program to call recover again, forever. */
+static void test_evicted_comm(void **state) {
+  (void)state;
+  weft_comm_t *c = revoke_comm;
+  assert_non_null(c);
+  kill(revoke_coordinator_pid, SIGKILL);
+  waitpid(revoke_coordinator_pid, NULL, 0);
+  revoke_coordinator_pid = -1;
+  barrier_settles(c, WEFT_ERR_REVOKED, WEFT_ERR_EVICTED, "the coordinator died");
+  CHECK(c, WEFT_ERR_EVICTED, "its coordinator connection was lost", weft_barrier(c));
+  check_every_operation(c, WEFT_ERR_EVICTED, "evicted from the job");
+  weft_recover_info_t info;
+  for (int i = 0; i < 3; i++) /* terminal: asking again gives the same answer */
+    CHECK(c, WEFT_ERR_EVICTED, "exit (a launcher with restarts", weft_comm_recover(c, &info));
+  weft_comm_t *child = NULL;
+  int ranks[1] = {0};
+  CHECK(c, WEFT_ERR_EVICTED, "evicted", weft_comm_split(c, 0, 0, &child));
+  CHECK(c, WEFT_ERR_EVICTED, "evicted", weft_comm_create_group(c, 1, ranks, 7, &child));
+  assert_null(child);
+  int contributors = 0;
+  CHECK(c, WEFT_ERR_EVICTED, "evicted", weft_allreduce_elastic(c, a, b, 8, WEFT_FLOAT32, WEFT_SUM, &contributors, NULL));
+  CHECK_ARG(c, "dtype 99", weft_allreduce(c, a, b, 8, (weft_dtype_t)99, WEFT_SUM));
 }
 
 int main(int argc, char **argv) {
@@ -918,7 +953,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_init_bad_config),
       cmocka_unit_test(test_helpers_out_of_range),
   };
-  /* In this order: misuse, valid calls, two threads, then the two that end a job. */
+  /* In this order: misuse, valid calls, two threads, then the three that end a job. */
   const struct CMUnitTest live[] = {
       cmocka_unit_test(test_null_buffers),
       cmocka_unit_test(test_bad_dtype),
@@ -932,6 +967,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_two_threads_on_one_comm),
       cmocka_unit_test(test_peer_left),
       cmocka_unit_test(test_revoked_comm),
+      cmocka_unit_test(test_evicted_comm),
   };
   int failed = cmocka_run_group_tests_name("api_misuse_offline", offline, NULL, NULL);
   failed += cmocka_run_group_tests_name("api_misuse_live", live, job_setup, job_teardown);

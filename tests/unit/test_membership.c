@@ -60,7 +60,7 @@ static void record(void *user, const weft__mship_event_t *ev) {
     memcpy(r->members, ev->u.epoch->members, r->size * sizeof *r->members);
     memcpy(r->left, ev->u.epoch->left, r->num_left * sizeof *r->left);
     break;
-  case WEFT__MSHIP_CLOSE: break;
+  case WEFT__MSHIP_CLOSE: r->error = ev->u.error; break; /* the verdict */
   }
 }
 
@@ -223,6 +223,9 @@ static void crash_revokes_and_fences(void **state) {
   const rec_t *c = last(&s, WEFT__MSHIP_CLOSE);
   assert_non_null(c);
   assert_int_equal(c->to[0], id[3]);
+  /* The fenced member is told it is out, and why. */
+  assert_int_equal(c->error.code, WEFT_ERR_EVICTED);
+  assert_non_null(strstr(c->error.text, "CRASH: closed its connection (a member of epoch 1)"));
   /* Reporting the same loss again (the server closing that connection) changes nothing. */
   size_t n = s.n;
   weft__mship_fail(m, id[3], WEFT__FAIL_CRASH, "closed", 6);
@@ -246,6 +249,10 @@ static void silence_is_hung(void **state) {
   assert_int_equal(r->revoke.reason, WEFT__FAIL_HUNG);
   assert_non_null(strstr(r->revoke.text, "missed heartbeats for 3.5 s"));
   assert_int_equal(count(&s, WEFT__MSHIP_REVOKE), 1);
+  const rec_t *c = last(&s, WEFT__MSHIP_CLOSE); /* its verdict, read when it resumes */
+  assert_int_equal(c->to[0], id[1]);
+  assert_int_equal(c->error.code, WEFT_ERR_EVICTED);
+  assert_string_equal(c->error.text, "HUNG: missed heartbeats for 3.5 s (a member of epoch 1)");
   weft__mship_destroy(m);
 }
 
@@ -338,7 +345,7 @@ static void stale_recover_is_an_error(void **state) {
   weft__mship_recover(m, id[2], 7, true, 1);
   const rec_t *e = last(&s, WEFT__MSHIP_ERROR);
   assert_non_null(e);
-  assert_int_equal(e->error.code, WEFT_ERR_REVOKED);
+  assert_int_equal(e->error.code, WEFT_ERR_EVICTED);
   assert_int_equal(e->to[0], id[2]);
   const rec_t *r = last(&s, WEFT__MSHIP_REVOKE);
   assert_non_null(r);

@@ -297,6 +297,7 @@ static void fail_record(weft__mship_t *m, member_t *r, uint32_t reason, const ch
   describe(r, who, sizeof who);
   void *peer = r->peer;
   uint64_t id = r->id;
+  bool joiner = r->state == M_WAITING; /* r is gone below */
   r->peer = NULL;
   if (r->state == M_WAITING) {
     logf_(m, "%s dropped before joining an epoch (%s): %s", who, reason_name(reason), why);
@@ -326,8 +327,13 @@ static void fail_record(weft__mship_t *m, member_t *r, uint32_t reason, const ch
     emit_to_state(m, &ev, M_ACTIVE);
   }
   if (fence && peer != NULL) {
+    /* The verdict travels with the close: a member that was only stopped or cut off reads it
+     * when it resumes and knows for sure that it is out (WEFT_ERR_EVICTED), and why. */
     weft__mship_dest_t d = {id, peer};
     weft__mship_event_t ev = {.kind = WEFT__MSHIP_CLOSE, .to = &d, .num_to = 1};
+    ev.u.error.code = WEFT_ERR_EVICTED;
+    snprintf(ev.u.error.text, sizeof ev.u.error.text, "%s: %.100s (%s epoch %" PRIu64 ")", reason_name(reason), why,
+             joiner ? "waiting to join after" : "a member of", m->epoch);
     m->emit(m->user, &ev);
   }
 }
@@ -498,7 +504,7 @@ void weft__mship_recover(weft__mship_t *m, uint64_t member_id, uint64_t epoch, b
   if (r == NULL || r->state != M_ACTIVE) return; /* joiners wait for EPOCH; GONE are fenced */
   if (epoch != m->epoch) {
     weft__mship_event_t ev = {.kind = WEFT__MSHIP_ERROR};
-    ev.u.error.code = WEFT_ERR_REVOKED;
+    ev.u.error.code = WEFT_ERR_EVICTED; /* fail_record below removes it */
     snprintf(ev.u.error.text, sizeof ev.u.error.text,
              "RECOVER for epoch %" PRIu64 " but the current epoch is %" PRIu64, epoch, m->epoch);
     emit_to_one(m, &ev, r);

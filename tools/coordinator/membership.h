@@ -29,7 +29,7 @@ typedef enum {
   WEFT__MSHIP_REVOKE,    /* u.revoke */
   WEFT__MSHIP_NO_CHANGE, /* u.epoch_ref */
   WEFT__MSHIP_ERROR,     /* u.error; the recipients are forgotten: close after flushing */
-  WEFT__MSHIP_CLOSE,     /* fencing: drop the recipients' connections at once */
+  WEFT__MSHIP_CLOSE,     /* fencing: u.error (WEFT_ERR_EVICTED, the verdict), then close at once */
 } weft__mship_ev_kind_t;
 
 typedef struct {

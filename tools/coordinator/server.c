@@ -121,13 +121,7 @@ static void on_event(void *user, const weft__mship_event_t *ev) {
   uint8_t *msg = small;
   size_t len = 0;
   switch (ev->kind) {
-  case WEFT__MSHIP_CLOSE:
-    for (size_t i = 0; i < ev->num_to; i++) {
-      weft__conn_t *c = ev->to[i].peer;
-      c->member_id = 0; /* its membership is over: its EOF must not be reported again */
-      close_conn(s, c);
-    }
-    return;
+  case WEFT__MSHIP_CLOSE: /* the verdict, then the close; its EOF is not reported again */
   case WEFT__MSHIP_ERROR:
     for (size_t i = 0; i < ev->num_to; i++) send_error_and_close(s, ev->to[i].peer, &ev->u.error);
     return;

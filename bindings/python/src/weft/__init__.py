@@ -11,13 +11,15 @@ Every collective takes objects with the buffer protocol (numpy arrays, bytearray
 array.array), C-contiguous, writable where weft writes; the dtype comes from the buffer's
 format or from dtype= ("bfloat16" over a uint16 array). Failures raise WeftError subclasses
 whose .detail names the lost peer; after PeerLostError or RevokedError, comm.recover() forms
-the next epoch with the survivors.
+the next epoch with the survivors. EvictedError means this process was removed from the job:
+exit (a launcher with restarts brings it back as a joiner), never call recover again.
 
 Open communicators are closed at interpreter exit (atexit): requests never waited are waited
 for first (bounded by WEFT_TIMEOUT) and their outcomes discarded."""
 import atexit as _atexit
 
 from ._types import (  # noqa: F401
+    EvictedError,
     InternalError,
     InvalidArgumentError,
     InvalidUsageError,
@@ -65,6 +67,6 @@ __all__ = [
     "Comm", "Request", "RecoverInfo", "WeftError", "InvalidArgumentError", "MismatchError",
     "PeerLostError", "RevokedError", "TimeoutError", "TransportError", "UnauthorizedError",
     "NoMemoryError", "UnsupportedError", "InternalError", "InvalidUsageError", "MinSizeError",
-    "ProtocolError", "JobFinishedError", "DTYPES", "OPS", "SUM", "PROD", "MIN", "MAX", "AVG", "version", "strerror",
+    "ProtocolError", "JobFinishedError", "EvictedError", "DTYPES", "OPS", "SUM", "PROD", "MIN", "MAX", "AVG", "version", "strerror",
     "result_name", "print_config", "dtype_size", "RECOVER_MAX_LISTED",
 ]

@@ -81,6 +81,14 @@ class JobFinishedError(WeftError):
     """The job already finished (its members left cleanly): a late joiner is refused."""
 
 
+class EvictedError(WeftError):
+    """This process was removed from the job (stopped, hung or cut off past
+    WEFT_HEARTBEAT_TIMEOUT, reported failed, or its coordinator connection was lost); .detail
+    says why. Terminal: every later call, Comm.recover() included, raises it again. Exit (a
+    launcher with restarts, `weftrun --restart K`, brings the process back as a joiner);
+    never retry recover."""
+
+
 ERRORS = {
     1: InvalidArgumentError,
     2: MismatchError,
@@ -96,6 +104,7 @@ ERRORS = {
     13: MinSizeError,
     14: ProtocolError,
     15: JobFinishedError,
+    16: EvictedError,
 }
 
 

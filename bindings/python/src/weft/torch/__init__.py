@@ -27,7 +27,8 @@ import weft
 
 from . import _bootstrap, _ext
 
-__all__ = ["comm", "set_comm", "recover", "init_process_group", "is_membership_error", "error_name", "BACKEND"]
+__all__ = ["comm", "set_comm", "recover", "init_process_group", "is_membership_error", "is_evicted", "error_name",
+           "BACKEND"]
 
 BACKEND = "weft"
 _comm = None  # the weft.Comm every "weft" process group of this process wraps
@@ -85,8 +86,17 @@ def error_name(exc):
 
 def is_membership_error(exc):
     """True when exc means the membership changed (a peer was lost, the epoch was revoked or an
-    operation timed out): the caller should recover and rebuild its process group."""
+    operation timed out): the caller should recover and rebuild its process group. False for
+    WEFT_ERR_EVICTED (is_evicted): that process is out of the job and must not recover -- it
+    should exit, and a launcher with restarts brings it back as a joiner."""
     return error_name(exc) in ("WEFT_ERR_PEER_LOST", "WEFT_ERR_REVOKED", "WEFT_ERR_TIMEOUT", "WEFT_ERR_TRANSPORT")
+
+
+def is_evicted(exc):
+    """True when exc says this process was removed from the job (WEFT_ERR_EVICTED: stopped or cut
+    off past the heartbeat timeout, or its coordinator connection lost). Terminal: every later
+    call and recover() raise it again; exit (non-zero) so `weftrun --restart K` restarts it."""
+    return error_name(exc) == "WEFT_ERR_EVICTED"
 
 
 def _timeout_s(timeout):

@@ -12,7 +12,9 @@ In the spirit of torchft's per-step quorum, but the quorum is weft's epoch:
     changed (the coordinator answers NO_CHANGE), and the point where restarted ranks are let in.
   - A step whose collective fails with a membership error (WEFT_ERR_PEER_LOST, _REVOKED,
     _TIMEOUT, _TRANSPORT in the DistBackendError) is abandoned: the optimizer has not stepped on
-    this rank, the loop returns to the boundary, recovers, and redoes the step.
+    this rank, the loop returns to the boundary, recovers, and redoes the step. WEFT_ERR_EVICTED
+    (this process was removed from the job) is not retried: run_step raises it, and the process
+    should exit non-zero so that its launcher (weftrun --restart K) brings it back as a joiner.
   - After every epoch change the default process group is destroyed and made again on the
     recovered communicator (new rank, new size; a local HashStore, weft needs no store), DDP is
     rebuilt on it (so its gradient averaging divides by the new size), and every member copies
