@@ -354,13 +354,13 @@ static void test_mesh_silent_rank_times_out(void **state) {
 static void test_mesh_wrong_token_fails_fast(void **state) {
   (void)state;
   job_t j;
-  job_init(&j, 2, 1, 2.0);
+  job_init(&j, 2, 1, 5.0);
   j.ranks[1].key = key_of("other-job");
   job_start(&j, -1);
   job_join(&j, -1);
   assert_int_equal(j.ranks[0].rc, WEFT_ERR_UNAUTHORIZED);
   assert_non_null(strstr(j.ranks[0].err, "peer rank 1"));
-  assert_true(j.ranks[0].took < 1.0);
+  assert_true(j.ranks[0].took < 2.5); /* half the deadline: it did not wait for it (loaded machines are slow) */
   expect_all_closed(&j.ranks[0]);
   /* Rank 1 only ever saw a stray it rejected; its own peer never arrived. */
   assert_int_equal(j.ranks[1].rc, WEFT_ERR_TIMEOUT);
