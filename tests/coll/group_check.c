@@ -13,27 +13,9 @@
 #include <string.h>
 
 #include "weft.h"
-#include "../common/rank_util.h"
 
 static int wrank, wsize;
-static long checked, wrong;
-
-#define CHECK(cond, ...)                                     \
-  do {                                                       \
-    checked++;                                               \
-    if (!(cond)) {                                           \
-      wrong++;                                               \
-      fprintf(stderr, "rank %d: WRONG: ", wrank);            \
-      fprintf(stderr, __VA_ARGS__);                          \
-      fprintf(stderr, "\n");                                 \
-    }                                                        \
-  } while (0)
-
-static void must(weft_comm_t *comm, weft_result_t r, const char *what) {
-  if (r == WEFT_SUCCESS) return;
-  fprintf(stderr, "rank %d: %s failed: %s: %s\n", wrank, what, code_name(r), weft_comm_last_error(comm));
-  exit(2);
-}
+#include "../common/check.h"
 
 /* Element i of the input of the member whose parent-world rank is w: small integers, so float
  * sums are exact in any order. */

@@ -18,27 +18,9 @@
 #include <unistd.h>
 
 #include "weft.h"
-#include "../common/rank_util.h"
 
 static int wrank;
-static long checked, wrong;
-
-#define CHECK(cond, ...)                                \
-  do {                                                  \
-    checked++;                                          \
-    if (!(cond)) {                                      \
-      wrong++;                                          \
-      fprintf(stderr, "rank %d: WRONG: ", wrank);       \
-      fprintf(stderr, __VA_ARGS__);                     \
-      fprintf(stderr, "\n");                            \
-    }                                                   \
-  } while (0)
-
-static void must(weft_comm_t *comm, weft_result_t r, const char *what) {
-  if (r == WEFT_SUCCESS) return;
-  fprintf(stderr, "rank %d: %s failed: %s: %s\n", wrank, what, code_name(r), weft_comm_last_error(comm));
-  exit(2);
-}
+#include "../common/check.h"
 
 /* Element i of message `tag` from `src`. */
 static float value(int src, int tag, size_t i) { return (float)(src * 1000 + tag * 10 + (int)(i % 7)); }
