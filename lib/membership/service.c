@@ -30,8 +30,10 @@ static void on_lost(void *arg, const char *why) {
   WEFT__WARN("member %llu: evicted: %s", (unsigned long long)c->member_id, why);
   weft__io_stop(c->engine, &c->coord_io);
   char msg[WEFT__ERR_LEN];
-  snprintf(msg, sizeof msg, "this process was evicted from the job at epoch %llu: %s", (unsigned long long)c->epoch,
-           why);
+  /* The last epoch the coordinator announced (this thread writes next_epoch): c->epoch is the
+   * installer's, which may be writing it right now (ThreadSanitizer caught that read too). */
+  snprintf(msg, sizeof msg, "this process was evicted from the job at epoch %llu: %s",
+           (unsigned long long)c->next_epoch.epoch, why);
   pthread_mutex_lock(&c->mu);
   /* The eviction is the answer to any recover, now or later -- unless the coordinator's own
    * ERROR (MIN_SIZE, say, sent before it closed) is waiting: that is its word and stays. */
