@@ -17,8 +17,8 @@ The shim, all of it (the suite only knows gloo, nccl, ucc, mpi and registered pl
     at import);
   - "weft" is added to DistTestCases.backend_feature["plugin"] (require_backend_is_available
     lets a plugin through) and to the "ddp" and "subgroup" feature sets, the CPU features gloo
-    is listed for: weft runs DDP on CPU, and sub-group tests then fail honestly (weft has no
-    sub-groups yet) instead of skipping;
+    is listed for: weft runs DDP and sub-groups on CPU, so those tests run (and would fail
+    honestly) instead of skipping;
   - the suite module is imported with BACKEND=gloo and its BACKEND global set to "weft" just
     after: its skip decorators, evaluated at import, many naming gloo outright ("get_future is
     only supported on mpi, nccl and gloo", BACKEND != "gloo"), then offer weft every test they
