@@ -105,16 +105,8 @@ weft_result_t weft__sock_resolve(const char *host, int port, bool passive, doubl
     return WEFT_ERR_TRANSPORT;
   }
   for (struct addrinfo *ai = res; ai != NULL && *n < max; ai = ai->ai_next) {
-    weft__addr_t a = {.port = (uint16_t)port};
-    if (ai->ai_family == AF_INET) {
-      a.family = 4;
-      memcpy(a.ip, &((const struct sockaddr_in *)ai->ai_addr)->sin_addr, 4);
-    } else if (ai->ai_family == AF_INET6) {
-      a.family = 6;
-      memcpy(a.ip, &((const struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, 16);
-    } else {
-      continue;
-    }
+    weft__addr_t a;
+    if (!weft__addr_from_sockaddr(ai->ai_addr, port, &a)) continue;
     bool dup = false; /* getaddrinfo lists an address once per socket type it may repeat */
     for (size_t i = 0; i < *n; i++) dup |= memcmp(&out[i], &a, sizeof a) == 0;
     if (!dup) out[(*n)++] = a;

@@ -225,7 +225,7 @@ static int connect_once(const weft__addr_t *addr, double deadline, int *fd) {
   return 0;
 }
 
-static bool addr_from_sockaddr(const struct sockaddr *sa, int port, weft__addr_t *out) {
+bool weft__addr_from_sockaddr(const struct sockaddr *sa, int port, weft__addr_t *out) {
   memset(out, 0, sizeof *out);
   out->port = (uint16_t)port;
   if (sa->sa_family == AF_INET) {
@@ -476,7 +476,7 @@ weft_result_t weft__sock_local_addr(int fd, int port, weft__addr_t *out) {
   socklen_t sl = sizeof ss;
   if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) return WEFT_ERR_TRANSPORT;
   if (port < 0 || port > 65535) return WEFT_ERR_INVALID_ARGUMENT;
-  return addr_from_sockaddr((struct sockaddr *)&ss, port, out) ? WEFT_SUCCESS
+  return weft__addr_from_sockaddr((struct sockaddr *)&ss, port, out) ? WEFT_SUCCESS
                                                                 : WEFT_ERR_UNSUPPORTED;
 }
 

@@ -37,8 +37,12 @@ weft_result_t weft__sock_write_all(int fd, const void *buf, size_t len, double d
 weft_result_t weft__sock_read_all(int fd, void *buf, size_t len, double deadline);
 /* Local address of a connected socket, with port replaced: what peers should dial. */
 weft_result_t weft__sock_local_addr(int fd, int port, weft__addr_t *out);
+struct sockaddr;
 struct sockaddr_storage;
 unsigned weft__addr_to_sockaddr(const weft__addr_t *a, struct sockaddr_storage *ss); /* 0: bad family */
+/* The other way (port given in host order); IPv4 on a dual-stack socket comes out as IPv4.
+ * false for a family that is neither. */
+bool weft__addr_from_sockaddr(const struct sockaddr *sa, int port, weft__addr_t *out);
 void weft__addr_format(const weft__addr_t *a, char *buf, size_t len); /* "1.2.3.4:5" */
 /* The address of network interface `ifname` (its first IPv4 address, else its first IPv6 one)
  * as a numeric string for weft__sock_listen. err says why not (no such interface, down, no

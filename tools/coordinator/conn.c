@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "conn.h"
+#include "core/sock.h"
 
 bool weft__conn_flush(weft__conn_t *c) {
   while (c->out_off < c->out_len) {
@@ -59,25 +60,11 @@ bool weft__conn_send(weft__conn_t *c, const uint8_t *msg, size_t len, size_t lim
 void weft__conn_describe_peer(weft__conn_t *c) {
   struct sockaddr_storage ss;
   socklen_t sl = sizeof ss;
-  char ip[INET6_ADDRSTRLEN] = "?";
-  int port = 0;
+  weft__addr_t a;
   snprintf(c->peer, sizeof c->peer, "?");
   if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) != 0) return;
-  if (ss.ss_family == AF_INET) {
-    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-    inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof ip);
-    port = ntohs(s4->sin_port);
-    snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
-  } else if (ss.ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&ss)->sin6_addr)) {
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss; /* IPv4 on the dual-stack listener */
-    inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], ip, sizeof ip);
-    snprintf(c->peer, sizeof c->peer, "%s:%d", ip, ntohs(s6->sin6_port));
-  } else if (ss.ss_family == AF_INET6) {
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-    inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip);
-    port = ntohs(s6->sin6_port);
-    snprintf(c->peer, sizeof c->peer, "[%s]:%d", ip, port);
-  }
+  int port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
+  if (weft__addr_from_sockaddr((struct sockaddr *)&ss, port, &a)) weft__addr_format(&a, c->peer, sizeof c->peer);
 }
 
 void weft__conn_free(weft__conn_t *c) {
