@@ -54,7 +54,8 @@ static int lookup_bounded(const char *host, const char *port, const struct addri
   *timed_out = false;
   struct addrinfo numeric = *hints;
   numeric.ai_flags |= AI_NUMERICHOST; /* an address literal needs no name service: no thread */
-  if (!host || getaddrinfo(host, port, &numeric, res) == 0) return host ? 0 : getaddrinfo(host, port, hints, res);
+  if (!host) return getaddrinfo(NULL, port, hints, res); /* the wildcard: no name to look up */
+  if (getaddrinfo(host, port, &numeric, res) == 0) return 0;
   size_t hl = strlen(host) + 1;
   lookup_t *l = calloc(1, sizeof *l + hl);
   if (!l) return EAI_MEMORY;
