@@ -69,10 +69,13 @@ extern "C" {
  *   Exit, and let the launcher restart the process (it comes back as a joiner,
  *   weft_comm_joined_late):
  *     WEFT_ERR_EVICTED. This process is no longer a member: the coordinator removed it (it was
- *     silent past WEFT_HEARTBEAT_TIMEOUT -- stopped, hung, cut off -- or reported failed), or it
+ *     silent past WEFT_HEARTBEAT_TIMEOUT -- stopped, hung, cut off --, reported failed, or its
+ *     application did not enter a collective the others waited on for WEFT_STALL_TIMEOUT), or it
  *     lost its coordinator connection, which is never taken back. Terminal: every later call on
  *     every communicator of the process, recover included, returns it again; the detail
- *     (weft_comm_last_error) says why and when. Retrying recover never helps.
+ *     (weft_comm_last_error) says why and when. Retrying recover never helps. With
+ *     WEFT_EXIT_ON_EVICT=1 (weftrun --restart sets it) the process exits at once with status
+ *     WEFT_EXIT_EVICTED instead, even when its own thread is stuck where it cannot see an error.
  *   The job cannot go on; exit: WEFT_ERR_MIN_SIZE (too few members remain),
  *     WEFT_ERR_JOB_FINISHED (a joiner arrived after the job ended), WEFT_ERR_UNAUTHORIZED.
  *   A bug in the call or the program, the communicator stays usable: WEFT_ERR_INVALID_ARGUMENT,
@@ -81,6 +84,9 @@ extern "C" {
  * weft_comm_recover itself returns WEFT_SUCCESS (go on), WEFT_ERR_EVICTED or WEFT_ERR_MIN_SIZE
  * (exit), or WEFT_ERR_REVOKED only when this rank alone saw a failure the coordinator did not
  * (a local timeout, docs/FAULT_TOLERANCE.md "Known limits"): calling it again cannot help. */
+
+/* The exit status of a process that WEFT_EXIT_ON_EVICT=1 ended on eviction (EX_TEMPFAIL). */
+#define WEFT_EXIT_EVICTED 75
 
 typedef enum {
 #define WEFT__RESULT_ENUM(name, value, text) WEFT_##name = value,

@@ -7,7 +7,8 @@
  * with --exit-when-done on an ephemeral port (or --port), learns the port from its port file,
  * then runs N ranks of PROGRAM with WEFT_RANK, WEFT_WORLD_SIZE, WEFT_LOCAL_RANK,
  * WEFT_COORDINATOR=ADDR:port, WEFT_JOB_TOKEN (generated unless already set; it travels in the
- * environment, never in argv) and WEFT_RESTART_COUNT (how often this rank was restarted). For
+ * environment, never in argv) and WEFT_RESTART_COUNT (how often this rank was restarted); with
+ * --restart also WEFT_EXIT_ON_EVICT=1 (unless set), so an evicted rank exits to be restarted. For
  * programs that rendezvous through torch.distributed's env:// store (init_process_group under
  * weftrun), it also exports MASTER_ADDR (the coordinator's address) and MASTER_PORT (a port that
  * was free a moment ago), as torchrun does, unless they are set already.
@@ -306,6 +307,9 @@ static bool start_rank(job_t *j, int r) {
     snprintf(v, sizeof v, "%d", j->ranks[r].restarts);
     setenv("WEFT_RESTART_COUNT", v, 1);
     setenv("WEFT_COORDINATOR", j->coord_addr, 1);
+    /* A rank evicted for hanging in its own code never sees the error: it must exit to be
+     * restarted. The user's own setting wins. */
+    if (j->o.restart > 0) setenv("WEFT_EXIT_ON_EVICT", "1", 0);
     if (j->o.nhosts && j->o.host_is_netns[host]) {
       /* ip netns exec NAME PROGRAM ARGS... */
       int argc = 0;

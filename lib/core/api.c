@@ -167,6 +167,7 @@ static weft_result_t submit(weft_comm_t *comm, const call_t *k, weft_request_t *
     weft__comm_set_error(comm, "%s: another thread is inside a call on this communicator", weft__coll_name(k->coll));
     return WEFT_ERR_INVALID_USAGE;
   }
+  weft__activity_enter(comm);
   size_t sb, rb;
   weft_result_t r = validate(comm, k, &sb, &rb);
   weft__op_t *op = NULL;
@@ -183,10 +184,12 @@ static weft_result_t submit(weft_comm_t *comm, const call_t *k, weft_request_t *
     weft__op_free(op);
     goto out;
   }
+  if (k->coll != WEFT__COLL_SEND && k->coll != WEFT__COLL_RECV) weft__stall_entered(comm, op);
   weft__progress_submit(comm->ctx, op, req == NULL);
   if (req) *req = op;
   else r = weft__op_wait(op);
 out:
+  weft__activity_leave(comm);
   atomic_fetch_sub(&comm->in_call, 1);
   return r;
 }

@@ -30,6 +30,7 @@ typedef enum {
   WEFT__MSHIP_NO_CHANGE, /* u.epoch_ref */
   WEFT__MSHIP_ERROR,     /* u.error; the recipients are forgotten: close after flushing */
   WEFT__MSHIP_CLOSE,     /* fencing: u.error (WEFT_ERR_EVICTED, the verdict), then close at once */
+  WEFT__MSHIP_PROGRESS_QUERY, /* u.progress (stall.c asks a member how far it got) */
 } weft__mship_ev_kind_t;
 
 typedef struct {
@@ -47,6 +48,7 @@ typedef struct {
     weft__coord_revoke_t revoke;
     uint64_t epoch_ref;
     weft__coord_error_t error;
+    weft__coord_progress_t progress;
   } u;
 } weft__mship_event_t;
 
@@ -87,6 +89,18 @@ void weft__mship_recover(weft__mship_t *m, uint64_t member_id, uint64_t epoch, b
 void weft__mship_tick(weft__mship_t *m, double now);
 
 uint64_t weft__mship_epoch(const weft__mship_t *m); /* 0 before the first epoch */
+/* Whether a member of the current epoch failed (not merely left): it is revoked, and the next
+ * thing its members do is recover. */
+bool weft__mship_revoked(const weft__mship_t *m);
+/* Size of the current epoch (its live and gone members). */
+uint32_t weft__mship_size(const weft__mship_t *m);
+/* The current epoch's live members by rank: out[rank] for rank < weft__mship_size ({0, NULL}
+ * where the member failed or left). */
+void weft__mship_by_rank(const weft__mship_t *m, weft__mship_dest_t *out);
+/* The rank in the current epoch of a live member, -1 if it is not one. */
+int32_t weft__mship_rank_of(const weft__mship_t *m, uint64_t member_id);
+/* "rank 3 (member 4, host h pid 7)": what an operator needs to find the process. */
+void weft__mship_describe(const weft__mship_t *m, uint64_t member_id, char *buf, size_t len);
 /* True once an epoch existed and nobody is left: no live member, no waiting joiner. */
 bool weft__mship_done(const weft__mship_t *m);
 /* Connections the server should still treat as members (live or waiting). */
