@@ -290,7 +290,7 @@ static void test_revoke_report_error(void **state) {
     memcpy(t, b, n);
     t[H + 20] = 0;
     assert_false(weft__coord_decode_revoke(t + H, len, &rd));
-    t[H + 20] = 5;
+    t[H + 20] = WEFT__FAIL_LAST + 1;
     assert_false(weft__coord_decode_revoke(t + H, len, &rd));
   }
   assert_int_equal(weft__coord_encode_revoke(b, sizeof b, WEFT__COORD_ERROR, &r), 0);
