@@ -88,8 +88,17 @@ static weft_comm_t *comm_by_id(weft_comm_t *ctx, uint64_t comm_id) {
 
 void weft__stall_progress(weft_comm_t *ctx, const weft__coord_progress_t *q, weft__coord_progress_t *a) {
   *a = (weft__coord_progress_t){.epoch = q->epoch, .comm_id = q->comm_id, .seq = q->seq};
-  /* Children are linked and unlinked with the engine paused, and this runs on the engine's
-   * holder: the list is stable here. One of another epoch is not the one asked about. */
+  /* This runs on the engine's holder, which keeps the children's list stable -- except while
+   * an epoch is installed (paused), when the installer relinks children and renumbers the root
+   * and only the coordinator's conversation goes on. The epoch asked about is over then anyway,
+   * and this member is inside a call (recover, init): say that, and nothing else. */
+  pthread_mutex_lock(&ctx->mu);
+  bool installing = ctx->paused || ctx->pause_req;
+  pthread_mutex_unlock(&ctx->mu);
+  if (installing) {
+    a->flags = WEFT__PROGRESS_IN_CALL;
+    return;
+  }
   weft_comm_t *c = comm_by_id(ctx, q->comm_id);
   if (c && c->epoch == q->epoch) {
     a->flags |= WEFT__PROGRESS_HAS_COMM;

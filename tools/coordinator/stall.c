@@ -221,7 +221,9 @@ static void describe_where(char *buf, size_t len, const weft__coord_progress_t *
 void weft__stall_answer(weft__stall_t *st, uint64_t member_id, const weft__coord_progress_t *a, double now) {
   probe_key_t key = {a->epoch, a->comm_id, a->seq};
   probe_t *p = find_probe(st, &key);
-  if (p == NULL) return;
+  /* An answer about an epoch that is revoked or over decides nothing: its members recover, and
+   * a verdict now would fail a member of the next epoch (the tick drops the probe). */
+  if (p == NULL || a->epoch != weft__mship_epoch(st->m) || weft__mship_revoked(st->m)) return;
   probe_member_t *pm = NULL;
   for (uint32_t i = 0; i < p->n && pm == NULL; i++)
     if (p->v[i].id == member_id && p->v[i].state == P_ASKED) pm = &p->v[i];
