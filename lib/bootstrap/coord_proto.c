@@ -23,7 +23,7 @@
  *   ERROR (164)   0 code u32 | 4 text[160]
  *   HEARTBEAT, LEAVE (0)
  *   CARD (4+n)    0 card
- *   STALL, PROGRESS_QUERY, PROGRESS: coord_stall.c
+ *   STALL, PROGRESS_QUERY, PROGRESS, REACH_QUERY, REACH: coord_stall.c
  *
  * Every EPOCH carries every member's card rather than only the joiners' (or cards fetched on
  * demand): a member installing an epoch then has everything it needs to connect in the one
@@ -113,7 +113,9 @@ size_t weft__coord_max_payload(uint8_t type) {
   case WEFT__COORD_CARD: return CARD_FIELD_LEN + WEFT__COORD_CARD_MAX;
   case WEFT__COORD_STALL:
   case WEFT__COORD_PROGRESS_QUERY:
-  case WEFT__COORD_PROGRESS: return weft__coord_stall_max_payload(type);
+  case WEFT__COORD_PROGRESS:
+  case WEFT__COORD_REACH_QUERY:
+  case WEFT__COORD_REACH: return weft__coord_stall_max_payload(type);
   default: return 0; /* HEARTBEAT, LEAVE; unknown types are refused before this */
   }
 }

@@ -29,9 +29,12 @@
  *   coord -> PROGRESS_QUERY               asks a member of that collective how far it got
  *   rank -> PROGRESS                      the answer, from the progress thread (so a rank
  *                                         whose caller hangs still answers)
+ *   coord -> REACH_QUERY                  every member of that collective entered it: can you
+ *                                         reach these members? (tools/coordinator/reach.c)
+ *   rank -> REACH                         which of them a fresh TCP connection reached
  *
  * Version 2 added the card (HELLO, every EPOCH entry, CARD) and per-type payload limits;
- * version 3 the stall messages and fail reason STALLED.
+ * version 3 the stall and reachability messages, fail reasons STALLED and PARTITIONED.
  */
 #ifndef WEFT_BOOTSTRAP_COORD_PROTO_H
 #define WEFT_BOOTSTRAP_COORD_PROTO_H
@@ -66,8 +69,10 @@ typedef enum {
   WEFT__COORD_STALL = 13,
   WEFT__COORD_PROGRESS_QUERY = 14,
   WEFT__COORD_PROGRESS = 15,
+  WEFT__COORD_REACH_QUERY = 17,
+  WEFT__COORD_REACH = 18,
 } weft__coord_type_t;
-#define WEFT__COORD_LAST_TYPE WEFT__COORD_PROGRESS
+#define WEFT__COORD_LAST_TYPE WEFT__COORD_REACH
 
 typedef enum {
   WEFT__FAIL_CRASH = 1,     /* connection closed or reset without LEAVE */
@@ -75,8 +80,9 @@ typedef enum {
   WEFT__FAIL_REPORTED = 3,  /* a peer reported it (data-plane failure) */
   WEFT__FAIL_LEFT = 4,      /* clean LEAVE */
   WEFT__FAIL_STALLED = 5,   /* its caller did not enter a collective the others waited on */
+  WEFT__FAIL_PARTITIONED = 7, /* outside the largest set of members that reach each other */
 } weft__fail_reason_t;
-#define WEFT__FAIL_LAST WEFT__FAIL_STALLED
+#define WEFT__FAIL_LAST WEFT__FAIL_PARTITIONED
 
 typedef struct {
   uint8_t type;
@@ -163,6 +169,18 @@ typedef struct {
   uint32_t entered_coll, flags, idle_ms;
 } weft__coord_progress_t;
 
+/* REACH_QUERY: dial each listed member of `epoch` (epoch ranks), giving up on one after
+ * timeout_ms. REACH: the answer, status[i] for ranks[i]: 0 reached, 1 not. */
+#define WEFT__REACH_MAX_MS 60000
+typedef struct {
+  uint64_t epoch;
+  uint32_t timeout_ms; /* REACH_QUERY; 0 in REACH */
+  uint32_t n;
+  const uint32_t *ranks;     /* encode: n entries */
+  const uint8_t *status;     /* encode (REACH): n entries */
+  const uint8_t *wire;       /* decode: the entries in the payload: weft__coord_reach_entry */
+} weft__coord_reach_t;
+
 /* Header: 16 bytes: magic u32, version u8, type u8, reserved u16 (0), length u32, reserved u32. */
 void weft__coord_encode_hdr(uint8_t out[WEFT__COORD_HDR_LEN], uint8_t type, uint32_t length);
 /* false on bad magic/version/type/reserved or length > weft__coord_max_payload(type). */
@@ -198,7 +216,12 @@ bool weft__coord_decode_card(const uint8_t *p, size_t len, const uint8_t **card,
 size_t weft__coord_encode_stall(uint8_t *out, size_t cap, const weft__coord_stall_t *m);
 bool weft__coord_decode_stall(const uint8_t *p, size_t len, weft__coord_stall_t *m);
 uint32_t weft__coord_stall_rank(const weft__coord_stall_t *m, uint32_t i);
-size_t weft__coord_stall_max_payload(uint8_t type); /* of STALL, PROGRESS_QUERY, PROGRESS */
+size_t weft__coord_stall_max_payload(uint8_t type); /* of STALL, PROGRESS_QUERY, PROGRESS, REACH_QUERY, REACH */
+/* REACH_QUERY or REACH with at most WEFT__COORD_MAX_MEMBERS entries. */
+size_t weft__coord_encode_reach(uint8_t *out, size_t cap, uint8_t type, const weft__coord_reach_t *m);
+bool weft__coord_decode_reach(const uint8_t *p, size_t len, uint8_t type, weft__coord_reach_t *m);
+/* Entry i of a decoded REACH_QUERY / REACH: its rank, and (REACH) its status. */
+void weft__coord_reach_entry(const weft__coord_reach_t *m, uint8_t type, uint32_t i, uint32_t *rank, uint8_t *status);
 /* PROGRESS_QUERY (epoch, comm_id, seq only) or PROGRESS. */
 size_t weft__coord_encode_progress(uint8_t *out, size_t cap, uint8_t type, const weft__coord_progress_t *m);
 bool weft__coord_decode_progress(const uint8_t *p, size_t len, uint8_t type, weft__coord_progress_t *m);

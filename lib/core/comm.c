@@ -178,6 +178,7 @@ WEFT_API weft_result_t weft_comm_init_env(weft_comm_t **comm) { return weft_comm
 /* The context's end: the root handle and every child are gone. */
 static void ctx_teardown(weft_comm_t *c) {
   weft__progress_stop(c);
+  weft__reach_abandon(c);
   weft__net_destroy(c->net); /* says BYE to every peer */
   c->net = NULL;
   weft__membership_leave(c); /* LEAVE: a clean departure, not a failure */

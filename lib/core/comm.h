@@ -183,6 +183,7 @@ struct weft_comm {
   atomic_uint_least64_t entered_seq;
   atomic_uint entered_coll;
   uint64_t stall_reported_seq; /* engine holder: STALL sent for collectives up to this seq */
+  struct reach_round *reach;   /* [ctx] engine holder: a reachability round in progress (membership/reach.c) */
   atomic_int app_calls;        /* [ctx] application threads inside a weft call now */
   _Atomic double app_left_at;  /* [ctx] when the last one returned (weft__now()) */
   uint64_t *p2p_send_seq;
@@ -309,6 +310,12 @@ double weft__stall_due(const weft_comm_t *comm); /* when weft__stall_check has w
 void weft__stall_check(weft_comm_t *comm, double now);
 /* The answer to the coordinator's PROGRESS_QUERY q (engine holder). */
 void weft__stall_progress(weft_comm_t *ctx, const weft__coord_progress_t *q, weft__coord_progress_t *answer);
+
+/* membership/reach.c: the coordinator's reachability round, a member's side (engine holder). */
+void weft__reach_begin(weft_comm_t *ctx, const weft__coord_reach_t *q);
+double weft__reach_due(const weft_comm_t *ctx);
+void weft__reach_check(weft_comm_t *ctx, double now);
+void weft__reach_abandon(weft_comm_t *ctx); /* teardown, with the engine stopped */
 
 /* request.c. weft__op_new takes an operation from the communicator's pool (caller's thread, in a
  * call); weft__op_free gives it back, from any thread, once nothing references it. */

@@ -58,7 +58,7 @@ void weft__ctx_drop_member(weft_comm_t *ctx, int world_rank) {
 double weft__ctx_next_deadline(weft_comm_t *ctx) {
   double d = 1e300;
   FOR_EACH_COMM(ctx, c) d = WEFT__MIN(d, WEFT__MIN(weft__executor_next_deadline(c), weft__stall_due(c)));
-  return d;
+  return WEFT__MIN(d, weft__reach_due(ctx));
 }
 
 void weft__ctx_check_deadlines(weft_comm_t *ctx, double now) {
@@ -66,6 +66,7 @@ void weft__ctx_check_deadlines(weft_comm_t *ctx, double now) {
     weft__executor_check_deadlines(c, now);
     weft__stall_check(c, now);
   }
+  weft__reach_check(ctx, now);
 }
 
 bool weft__ctx_busy(weft_comm_t *ctx) {

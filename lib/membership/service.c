@@ -106,6 +106,8 @@ static void on_progress_query(void *arg, const weft__coord_progress_t *q, weft__
   weft__stall_progress(arg, q, a);
 }
 
+static void on_reach_query(void *arg, const weft__coord_reach_t *q) { weft__reach_begin(arg, q); }
+
 /* Copies an EPOCH into the hand-over state; false: out of memory. Under c->mu. */
 static bool keep_epoch(weft_comm_t *c, const weft__coord_epoch_t *e) {
   uint32_t need = e->size > e->num_left ? e->size : e->num_left;
@@ -148,7 +150,7 @@ weft_result_t weft__membership_join(weft_comm_t *c, weft__store_join_args_t *a, 
   a->hb_interval = c->hb_interval;
   a->hb_timeout = c->hb_timeout;
   a->cb = (weft__store_cb_t){.ctx = c, .on_revoke = on_revoke, .on_answer = on_answer, .on_lost = on_lost,
-                           .on_progress_query = on_progress_query};
+                           .on_progress_query = on_progress_query, .on_reach_query = on_reach_query};
   weft_result_t r = c->store_ops->join(a, &c->store, &c->member_id, err, errlen);
   if (r == WEFT_SUCCESS) c->coord_fd = c->store_ops->fd(c->store);
   return r;

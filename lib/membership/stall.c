@@ -89,14 +89,20 @@ static weft_comm_t *comm_by_id(weft_comm_t *ctx, uint64_t comm_id) {
 void weft__stall_progress(weft_comm_t *ctx, const weft__coord_progress_t *q, weft__coord_progress_t *a) {
   *a = (weft__coord_progress_t){.epoch = q->epoch, .comm_id = q->comm_id, .seq = q->seq};
   /* This runs on the engine's holder, which keeps the children's list stable -- except while
-   * an epoch is installed (paused), when the installer relinks children and renumbers the root
-   * and only the coordinator's conversation goes on. The epoch asked about is over then anyway,
-   * and this member is inside a call (recover, init): say that, and nothing else. */
+   * recover runs (paused), when the installer relinks children and renumbers the root and only
+   * the coordinator's conversation goes on. This member is inside a call then; of its
+   * communicators only the root's atomics can be read (a recover that installed a new epoch
+   * reset them, and the coordinator ignores answers about an epoch that is over). */
   pthread_mutex_lock(&ctx->mu);
   bool installing = ctx->paused || ctx->pause_req;
   pthread_mutex_unlock(&ctx->mu);
   if (installing) {
     a->flags = WEFT__PROGRESS_IN_CALL;
+    if (q->comm_id == 0) {
+      a->flags |= WEFT__PROGRESS_HAS_COMM;
+      a->entered_seq = atomic_load(&ctx->entered_seq);
+      a->entered_coll = atomic_load(&ctx->entered_coll);
+    }
     return;
   }
   weft_comm_t *c = comm_by_id(ctx, q->comm_id);

@@ -47,6 +47,9 @@ typedef struct {
   /* The service asks how far this member got (q: epoch, communicator, collective); the store
    * sends what the callback fills into answer. */
   void (*on_progress_query)(void *ctx, const weft__coord_progress_t *q, weft__coord_progress_t *answer);
+  /* The service asks which of some members this process can reach (answered later, through
+   * report_reach). */
+  void (*on_reach_query)(void *ctx, const weft__coord_reach_t *q);
 } weft__store_cb_t;
 
 typedef struct {
@@ -90,6 +93,8 @@ typedef struct weft__store_ops {
   weft_result_t (*report)(weft__store_t *s, const weft__coord_revoke_t *rep);
   /* A collective has been waited on here for the stall timeout (lib/membership/stall.c). */
   weft_result_t (*report_stall)(weft__store_t *s, const weft__coord_stall_t *st);
+  /* The answer to on_reach_query. */
+  weft_result_t (*report_reach)(weft__store_t *s, const weft__coord_reach_t *answer);
   /* Asks for the epoch after `epoch` (admit: RECOVER; !admit: SHRINK, waiting joiners stay
    * out). The answer comes through on_answer. */
   weft_result_t (*request_epoch)(weft__store_t *s, uint64_t epoch, bool admit);

@@ -146,6 +146,11 @@ static void handle_message(weft__store_t *s, uint8_t type, const uint8_t *p, uin
     }
     case WEFT__COORD_EPOCH: deliver_epoch(s, p, len); break;
     case WEFT__COORD_PROGRESS_QUERY: answer_progress(s, p, len); break;
+    case WEFT__COORD_REACH_QUERY: {
+      weft__coord_reach_t q;
+      if (weft__coord_decode_reach(p, len, WEFT__COORD_REACH_QUERY, &q)) s->cb.on_reach_query(s->cb.ctx, &q);
+      break;
+    }
     case WEFT__COORD_NO_CHANGE: s->cb.on_answer(s->cb.ctx, WEFT__STORE_NO_CHANGE, NULL, NULL); break;
     case WEFT__COORD_ERROR: {
       weft__coord_error_t e;
@@ -258,6 +263,15 @@ static weft_result_t coord_report_stall(weft__store_t *s, const weft__coord_stal
   return r;
 }
 
+static weft_result_t coord_report_reach(weft__store_t *s, const weft__coord_reach_t *a) {
+  size_t cap = WEFT__COORD_HDR_LEN + 16 + 8 * (size_t)a->n;
+  uint8_t *msg = malloc(cap);
+  size_t n = msg ? weft__coord_encode_reach(msg, cap, WEFT__COORD_REACH, a) : 0;
+  weft_result_t r = n ? send_msg(s, msg, n) : msg ? WEFT_ERR_INTERNAL : WEFT_ERR_NO_MEMORY;
+  free(msg);
+  return r;
+}
+
 static weft_result_t coord_request_epoch(weft__store_t *s, uint64_t epoch, bool admit) {
   uint8_t msg[64];
   size_t n = weft__coord_encode_epoch_ref(msg, sizeof msg, admit ? WEFT__COORD_RECOVER : WEFT__COORD_SHRINK, epoch);
@@ -323,6 +337,7 @@ const weft__store_ops_t weft__store_coord_ops = {
     .next_due = coord_next_due,
     .report = coord_report,
     .report_stall = coord_report_stall,
+    .report_reach = coord_report_reach,
     .request_epoch = coord_request_epoch,
     .leave = coord_leave,
     .publish_card = coord_publish_card,

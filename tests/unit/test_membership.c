@@ -27,6 +27,7 @@ typedef struct {
   weft__coord_error_t error;
   uint64_t epoch_ref;
   weft__coord_progress_t progress;
+  uint32_t reach_n;
   uint64_t epoch;
   uint32_t size, num_left;
   weft__coord_member_t members[MAX_TO];
@@ -65,6 +66,7 @@ static void record(void *user, const weft__mship_event_t *ev) {
     break;
   case WEFT__MSHIP_CLOSE: r->error = ev->u.error; break; /* the verdict */
   case WEFT__MSHIP_PROGRESS_QUERY: r->progress = ev->u.progress; break;
+  case WEFT__MSHIP_REACH_QUERY: r->reach_n = ev->u.reach.n; break;
   }
 }
 
@@ -583,7 +585,7 @@ static void stall_evicts_the_idle_laggard_naming_it(void **state) {
   sink_t s;
   uint64_t id[4];
   weft__mship_t *m = formed(&s, 4, 1, id);
-  weft__stall_t *st = weft__stall_create(m, record, NULL, &s);
+  weft__stall_t *st = weft__stall_create(m, NULL, record, NULL, &s);
   size_t mark = s.n;
   stall_from(st, id[0], 5, NULL, 0, 10.0);
   /* The reporter is not asked; everyone else is, once. */
@@ -616,7 +618,7 @@ static void stall_spares_a_rank_in_a_call_or_progressing(void **state) {
   sink_t s;
   uint64_t id[3];
   weft__mship_t *m = formed(&s, 3, 1, id);
-  weft__stall_t *st = weft__stall_create(m, record, NULL, &s);
+  weft__stall_t *st = weft__stall_create(m, NULL, record, NULL, &s);
   stall_from(st, id[0], 9, NULL, 0, 10.0);
   answer(st, id[1], 9, 0, HAS, 9, 0, 0, 10.0);
   size_t mark = s.n;
@@ -650,7 +652,7 @@ static void stall_of_a_group_asks_its_members_only(void **state) {
   sink_t s;
   uint64_t id[4];
   weft__mship_t *m = formed(&s, 4, 1, id);
-  weft__stall_t *st = weft__stall_create(m, record, NULL, &s);
+  weft__stall_t *st = weft__stall_create(m, NULL, record, NULL, &s);
   size_t mark = s.n;
   const uint32_t group[2] = {2, 0};
   stall_from(st, id[0], 3, group, 2, 5.0);
@@ -677,7 +679,7 @@ static void stall_evicts_every_laggard_at_once(void **state) {
   sink_t s;
   uint64_t id[4];
   weft__mship_t *m = formed(&s, 4, 1, id);
-  weft__stall_t *st = weft__stall_create(m, record, NULL, &s);
+  weft__stall_t *st = weft__stall_create(m, NULL, record, NULL, &s);
   stall_from(st, id[1], 7, NULL, 0, 10.0);
   answer(st, id[0], 7, 0, HAS, 6, 0, 3000, 10.1);
   answer(st, id[2], 7, 0, HAS, 7, 0, 0, 10.1);
@@ -699,7 +701,7 @@ static void stall_of_a_past_or_revoked_epoch_is_dropped(void **state) {
   sink_t s;
   uint64_t id[3];
   weft__mship_t *m = formed(&s, 3, 1, id);
-  weft__stall_t *st = weft__stall_create(m, record, NULL, &s);
+  weft__stall_t *st = weft__stall_create(m, NULL, record, NULL, &s);
   size_t mark = s.n;
   weft__coord_stall_t old = {.epoch = 7, .seq = 1, .stall_ms = 1000};
   weft__stall_report(st, id[0], &old, 1.0);

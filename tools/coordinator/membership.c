@@ -86,6 +86,7 @@ static const char *reason_name(uint32_t reason) {
   case WEFT__FAIL_REPORTED: return "REPORTED";
   case WEFT__FAIL_LEFT: return "LEFT";
   case WEFT__FAIL_STALLED: return "STALLED";
+  case WEFT__FAIL_PARTITIONED: return "PARTITIONED";
   default: return "?";
   }
 }

@@ -31,6 +31,7 @@ typedef enum {
   WEFT__MSHIP_ERROR,     /* u.error; the recipients are forgotten: close after flushing */
   WEFT__MSHIP_CLOSE,     /* fencing: u.error (WEFT_ERR_EVICTED, the verdict), then close at once */
   WEFT__MSHIP_PROGRESS_QUERY, /* u.progress (stall.c asks a member how far it got) */
+  WEFT__MSHIP_REACH_QUERY,    /* u.reach (reach.c asks a member whom it can reach) */
 } weft__mship_ev_kind_t;
 
 typedef struct {
@@ -49,6 +50,7 @@ typedef struct {
     uint64_t epoch_ref;
     weft__coord_error_t error;
     weft__coord_progress_t progress;
+    weft__coord_reach_t reach;
   } u;
 } weft__mship_event_t;
 

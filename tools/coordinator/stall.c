@@ -16,9 +16,10 @@
  * epoch is revoked, the others recover without them. Evicting them together matters: a second
  * laggard left in the epoch would be waited for by that recover.
  *
- * A probe ends when it decides, when every member entered (then the stall is the data plane's:
- * a slow or broken link that WEFT_TIMEOUT and the transports report), or when its epoch is
- * revoked or over. A collective is probed once: repeated STALLs for it are ignored. */
+ * A probe ends when it decides, when every member entered (then the stall is the data network's:
+ * a reachability round among the members, reach.c, finds a cut link; a link that is only slow is
+ * left to the operation's timeout), or when its epoch is revoked or over. A collective is probed
+ * once: repeated STALLs for it are ignored. */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -58,6 +59,7 @@ typedef struct {
 
 struct weft__stall {
   weft__mship_t *m;
+  weft__reach_t *reach;
   weft__mship_emit_fn emit;
   weft__mship_log_fn log;
   void *user;
@@ -138,8 +140,17 @@ static bool decide(weft__stall_t *st, probe_t *p, double now) {
   name_coll(coll, sizeof coll, p->coll, p->key.seq, p->key.comm_id);
   if (asked > 0 || (laggards == 0 && waiting > 0)) return false;
   if (laggards == 0) {
-    logf_(st, "every member entered %s (epoch %" PRIu64 "): the stall rank %d saw is not a hung caller; "
-          "its operation's timeout and the transports decide", coll, p->key.epoch, (int)p->reporter);
+    logf_(st, "every member entered %s (epoch %" PRIu64 "): the stall rank %d saw is not a hung caller",
+          coll, p->key.epoch, (int)p->reporter);
+    int32_t *ranks = malloc(((size_t)p->n + 1) * sizeof *ranks);
+    if (ranks != NULL && st->reach != NULL) {
+      ranks[0] = p->reporter;
+      for (uint32_t i = 0; i < p->n; i++) ranks[i + 1] = p->v[i].rank;
+      char why[192];
+      snprintf(why, sizeof why, "every member entered %s and it stalls", coll);
+      weft__reach_start(st->reach, ranks, p->n + 1, why, now);
+    }
+    free(ranks);
     close_probe(st, p);
     return true;
   }
@@ -260,10 +271,12 @@ void weft__stall_tick(weft__stall_t *st, double now) {
 
 size_t weft__stall_open(const weft__stall_t *st) { return st->n; }
 
-weft__stall_t *weft__stall_create(weft__mship_t *m, weft__mship_emit_fn emit, weft__mship_log_fn log, void *user) {
+weft__stall_t *weft__stall_create(weft__mship_t *m, weft__reach_t *reach, weft__mship_emit_fn emit,
+                                  weft__mship_log_fn log, void *user) {
   weft__stall_t *st = calloc(1, sizeof *st);
   if (st == NULL) return NULL;
   st->m = m;
+  st->reach = reach;
   st->emit = emit;
   st->log = log;
   st->user = user;

@@ -6,11 +6,14 @@
 #define WEFT_TOOLS_COORDINATOR_STALL_H
 
 #include "membership.h"
+#include "reach.h"
 
 typedef struct weft__stall weft__stall_t;
 
-/* NULL when out of memory. m, emit and log (may be NULL) outlive it. */
-weft__stall_t *weft__stall_create(weft__mship_t *m, weft__mship_emit_fn emit, weft__mship_log_fn log, void *user);
+/* NULL when out of memory. m, reach (where a stall every member entered goes: may be NULL), emit
+ * and log (may be NULL) outlive it. */
+weft__stall_t *weft__stall_create(weft__mship_t *m, weft__reach_t *reach, weft__mship_emit_fn emit,
+                                  weft__mship_log_fn log, void *user);
 void weft__stall_destroy(weft__stall_t *st); /* NULL is a no-op */
 
 /* STALL from a member: opens a probe of the collective (one per collective; repeats ignored). */
