@@ -182,6 +182,26 @@ static void check_progress(uint8_t type, const uint8_t *p, size_t len) {
   same_payload(out, n, p, len, 0, 0);
 }
 
+static void check_reach(uint8_t type, const uint8_t *p, size_t len) {
+  weft__coord_reach_t m;
+  if (!weft__coord_decode_reach(p, len, type, &m)) return;
+  FUZZ_CHECK(m.epoch >= 1 && m.n <= WEFT__COORD_MAX_MEMBERS);
+  uint32_t *ranks = malloc(m.n * sizeof *ranks + 1);
+  uint8_t *status = malloc(m.n + 1), *out = malloc(WEFT__COORD_HDR_LEN + len);
+  if (ranks == NULL || status == NULL || out == NULL) abort();
+  for (uint32_t i = 0; i < m.n; i++) {
+    weft__coord_reach_entry(&m, type, i, &ranks[i], &status[i]);
+    FUZZ_CHECK(status[i] <= 1);
+  }
+  m.ranks = ranks;
+  m.status = status;
+  size_t n = weft__coord_encode_reach(out, WEFT__COORD_HDR_LEN + len, type, &m);
+  same_payload(out, n, p, len, 0, 0);
+  free(ranks);
+  free(status);
+  free(out);
+}
+
 static void check_addr(const uint8_t *p, size_t len) {
   if (len < WEFT__ADDR_WIRE_LEN) return;
   uint8_t *in = fuzz_dup(p, WEFT__ADDR_WIRE_LEN);
@@ -210,6 +230,8 @@ static void check_payload(uint8_t type, const uint8_t *p, size_t len, uint32_t c
   case WEFT__COORD_STALL: check_stall(p, len); break;
   case WEFT__COORD_PROGRESS_QUERY:
   case WEFT__COORD_PROGRESS: check_progress(type, p, len); break;
+  case WEFT__COORD_REACH_QUERY:
+  case WEFT__COORD_REACH: check_reach(type, p, len); break;
   default: break; /* HEARTBEAT, LEAVE: no payload to decode */
   }
 }

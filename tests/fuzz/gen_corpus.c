@@ -231,6 +231,12 @@ static size_t coord_messages(uint8_t *stream, size_t cap) {
   EMIT("progress-query", 0);
   n = weft__coord_encode_progress(buf, sizeof buf, WEFT__COORD_PROGRESS, &pr);
   EMIT("progress", 0);
+  const uint8_t reached[3] = {0, 1, 0};
+  weft__coord_reach_t rq = {.epoch = 2, .timeout_ms = 2000, .n = 3, .ranks = group, .status = reached};
+  n = weft__coord_encode_reach(buf, sizeof buf, WEFT__COORD_REACH_QUERY, &rq);
+  EMIT("reach-query", 0);
+  n = weft__coord_encode_reach(buf, sizeof buf, WEFT__COORD_REACH, &rq);
+  EMIT("reach", 0);
 #undef EMIT
   return used;
 }

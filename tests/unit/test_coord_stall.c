@@ -1,6 +1,6 @@
-/* Codec of the hung-caller messages (lib/bootstrap/coord_stall.c): STALL, PROGRESS_QUERY and
- * PROGRESS round-trip, and the decoders refuse wrong lengths, counts the length cannot hold,
- * epoch or seq 0, unknown flags and a nonzero reserved field. */
+/* Codec of the probe messages (lib/bootstrap/coord_stall.c): STALL, PROGRESS_QUERY, PROGRESS,
+ * REACH_QUERY and REACH round-trip, and the decoders refuse wrong lengths, counts the length
+ * cannot hold, epoch or seq 0, unknown flags or statuses and a nonzero reserved field. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -83,10 +83,47 @@ static void progress_round_trips(void **state) {
   assert_int_equal(weft__coord_encode_progress(msg, sizeof msg, WEFT__COORD_STALL, &in), 0);
 }
 
+static void reach_round_trips(void **state) {
+  (void)state;
+  const uint32_t ranks[3] = {4, 0, 9};
+  const uint8_t status[3] = {0, 1, 0};
+  weft__coord_reach_t in = {.epoch = 3, .timeout_ms = 2000, .n = 3, .ranks = ranks, .status = status}, out;
+  uint8_t msg[H + 64];
+  size_t n = weft__coord_encode_reach(msg, sizeof msg, WEFT__COORD_REACH_QUERY, &in);
+  assert_int_equal(n, H + 16 + 12);
+  assert_true(weft__coord_decode_reach(msg + H, n - H, WEFT__COORD_REACH_QUERY, &out));
+  assert_int_equal(out.epoch, 3);
+  assert_int_equal(out.timeout_ms, 2000);
+  uint32_t rank;
+  uint8_t st;
+  for (uint32_t i = 0; i < 3; i++) {
+    weft__coord_reach_entry(&out, WEFT__COORD_REACH_QUERY, i, &rank, &st);
+    assert_int_equal(rank, ranks[i]);
+  }
+  assert_false(weft__coord_decode_reach(msg + H, n - H, WEFT__COORD_REACH, &out));
+  msg[H + 8] = 0, msg[H + 9] = 0; /* timeout 0 */
+  assert_false(weft__coord_decode_reach(msg + H, n - H, WEFT__COORD_REACH_QUERY, &out));
+  n = weft__coord_encode_reach(msg, sizeof msg, WEFT__COORD_REACH, &in);
+  assert_int_equal(n, H + 16 + 24);
+  assert_true(weft__coord_decode_reach(msg + H, n - H, WEFT__COORD_REACH, &out));
+  assert_int_equal(out.timeout_ms, 0);
+  for (uint32_t i = 0; i < 3; i++) {
+    weft__coord_reach_entry(&out, WEFT__COORD_REACH, i, &rank, &st);
+    assert_int_equal(rank, ranks[i]);
+    assert_int_equal(st, status[i]);
+  }
+  assert_false(weft__coord_decode_reach(msg + H, n - H - 8, WEFT__COORD_REACH, &out));
+  msg[H + 16 + 8 + 4] = 2; /* a status that is neither */
+  assert_false(weft__coord_decode_reach(msg + H, n - H, WEFT__COORD_REACH, &out));
+  in.status = NULL;
+  assert_int_equal(weft__coord_encode_reach(msg, sizeof msg, WEFT__COORD_REACH, &in), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(stall_round_trips),
       cmocka_unit_test(progress_round_trips),
+      cmocka_unit_test(reach_round_trips),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

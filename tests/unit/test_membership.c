@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "coordinator/membership.h"
+#include "coordinator/reach.h"
 #include "coordinator/stall.h"
 
 #define MAX_EVENTS 256
@@ -717,6 +718,108 @@ static void stall_of_a_past_or_revoked_epoch_is_dropped(void **state) {
   weft__mship_destroy(m);
 }
 
+/* ---- cut links (reach.c) ------------------------------------------------------------------- */
+
+/* REACH from member `id`: for each listed rank, 0 reached or 1 not. */
+static void reach_answer(weft__reach_t *r, uint64_t id, const uint32_t *ranks, const uint8_t *status, uint32_t n,
+                         double now) {
+  weft__coord_reach_t a = {.epoch = 1, .n = n, .ranks = ranks, .status = status};
+  uint8_t msg[WEFT__COORD_HDR_LEN + 16 + 8 * 8];
+  size_t len = weft__coord_encode_reach(msg, sizeof msg, WEFT__COORD_REACH, &a);
+  assert_true(len > 0);
+  assert_true(weft__coord_decode_reach(msg + WEFT__COORD_HDR_LEN, len - WEFT__COORD_HDR_LEN, WEFT__COORD_REACH, &a));
+  weft__reach_answer(r, id, &a, now);
+}
+
+static void reach_keeps_the_largest_connected_set(void **state) {
+  (void)state;
+  sink_t s;
+  uint64_t id[4];
+  weft__mship_t *m = formed(&s, 4, 1, id);
+  weft__reach_t *r = weft__reach_create(m, record, NULL, &s);
+  const int32_t set[4] = {3, 0, 2, 1};
+  size_t mark = s.n;
+  weft__reach_start(r, set, 4, "test", 1.0);
+  assert_int_equal(count(&s, WEFT__MSHIP_REACH_QUERY), 4);
+  assert_int_equal(last(&s, WEFT__MSHIP_REACH_QUERY)->reach_n, 4);
+  (void)mark;
+  /* The link 1-3 is cut: both ends say so, the others reach everyone. Rank 3 (the higher of
+   * the tie) goes; 0, 1, 2 stay. */
+  const uint32_t all[4] = {0, 1, 2, 3};
+  const uint8_t ok[4] = {0, 0, 0, 0}, no3[4] = {0, 0, 0, 1}, no1[4] = {0, 1, 0, 0};
+  reach_answer(r, id[0], all, ok, 4, 1.5);
+  reach_answer(r, id[1], all, no3, 4, 1.5);
+  reach_answer(r, id[2], all, ok, 4, 1.5);
+  assert_null(last(&s, WEFT__MSHIP_REVOKE));
+  reach_answer(r, id[3], all, no1, 4, 1.6);
+  const rec_t *rv = last(&s, WEFT__MSHIP_REVOKE);
+  assert_non_null(rv);
+  assert_int_equal(rv->revoke.reason, WEFT__FAIL_PARTITIONED);
+  assert_int_equal(rv->revoke.rank, 3);
+  assert_non_null(strstr(rv->revoke.text, "cannot reach rank 1 over the data network"));
+  assert_non_null(strstr(rv->revoke.text, "kept ranks 0,1,2"));
+  assert_int_equal(count(&s, WEFT__MSHIP_REVOKE), 1);
+  assert_false(weft__reach_running(r));
+  weft__reach_destroy(r);
+  weft__mship_destroy(m);
+}
+
+static void reach_decides_at_its_deadline_with_what_came(void **state) {
+  (void)state;
+  sink_t s;
+  uint64_t id[4];
+  weft__mship_t *m = formed(&s, 4, 1, id);
+  weft__reach_t *r = weft__reach_create(m, record, NULL, &s);
+  const int32_t set[4] = {0, 1, 2, 3};
+  weft__reach_start(r, set, 4, "test", 1.0);
+  /* One link from one end only (one-way loss looks like this when the other end is silent);
+   * rank 2 never answers (inside recover). Ranks 2 and 3 cannot both stay with 0: 3 is cut from
+   * 0 and 1 both, so it goes alone. */
+  const uint32_t all[4] = {0, 1, 2, 3};
+  const uint8_t no3[4] = {0, 0, 0, 1};
+  reach_answer(r, id[0], all, no3, 4, 1.2);
+  reach_answer(r, id[1], all, no3, 4, 1.2);
+  reach_answer(r, id[3], all, (const uint8_t[4]){1, 1, 0, 0}, 4, 1.2);
+  weft__reach_tick(r, 1.0 + WEFT__REACH_DIAL_S);
+  assert_null(last(&s, WEFT__MSHIP_REVOKE));
+  weft__reach_tick(r, 1.0 + WEFT__REACH_DIAL_S + WEFT__REACH_SLACK_S);
+  assert_int_equal(count(&s, WEFT__MSHIP_REVOKE), 1);
+  assert_int_equal(last(&s, WEFT__MSHIP_REVOKE)->revoke.rank, 3);
+  /* Every link fine: nobody is evicted; a second round cannot start while one runs. */
+  weft__mship_t *m2 = formed(&s, 3, 1, id);
+  weft__reach_t *r2 = weft__reach_create(m2, record, NULL, &s);
+  weft__reach_start(r2, set, 3, "test", 1.0);
+  size_t queries = count(&s, WEFT__MSHIP_REACH_QUERY);
+  weft__reach_start(r2, set, 3, "again", 1.1);
+  assert_int_equal(count(&s, WEFT__MSHIP_REACH_QUERY), queries);
+  for (int i = 0; i < 3; i++) reach_answer(r2, id[i], all, (const uint8_t[3]){0, 0, 0}, 3, 1.2);
+  assert_false(weft__reach_running(r2));
+  assert_int_equal(count(&s, WEFT__MSHIP_REVOKE), 0);
+  weft__reach_destroy(r2);
+  weft__mship_destroy(m2);
+  weft__reach_destroy(r);
+  weft__mship_destroy(m);
+}
+
+static void reach_round_of_a_revoked_epoch_is_dropped(void **state) {
+  (void)state;
+  sink_t s;
+  uint64_t id[3];
+  weft__mship_t *m = formed(&s, 3, 1, id);
+  weft__reach_t *r = weft__reach_create(m, record, NULL, &s);
+  const int32_t set[3] = {0, 1, 2};
+  weft__reach_start(r, set, 3, "test", 1.0);
+  weft__mship_fail(m, id[2], WEFT__FAIL_CRASH, "gone", 1.1);
+  const uint32_t all[3] = {0, 1, 2};
+  reach_answer(r, id[0], all, (const uint8_t[3]){0, 1, 0}, 3, 1.2);
+  reach_answer(r, id[1], all, (const uint8_t[3]){1, 0, 0}, 3, 1.2);
+  weft__reach_tick(r, 10.0);
+  assert_false(weft__reach_running(r));
+  assert_int_equal(count(&s, WEFT__MSHIP_REVOKE), 1); /* the crash's */
+  weft__reach_destroy(r);
+  weft__mship_destroy(m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(first_epoch_waits_for_world_and_orders_by_rank),
@@ -744,6 +847,9 @@ int main(void) {
       cmocka_unit_test(stall_of_a_group_asks_its_members_only),
       cmocka_unit_test(stall_evicts_every_laggard_at_once),
       cmocka_unit_test(stall_of_a_past_or_revoked_epoch_is_dropped),
+      cmocka_unit_test(reach_keeps_the_largest_connected_set),
+      cmocka_unit_test(reach_decides_at_its_deadline_with_what_came),
+      cmocka_unit_test(reach_round_of_a_revoked_epoch_is_dropped),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
