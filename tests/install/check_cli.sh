@@ -9,7 +9,7 @@ version=$1
 shift
 fail=0
 for prog in "$@"; do
-  name=$(basename "$prog")
+  name=$(basename "$prog") before=$fail
   out=$(timeout 20 "$prog" --help </dev/null 2>/dev/null)
   rc=$?
   if [ "$rc" != 0 ] || [ "${out#usage: }" = "$out" ]; then
@@ -22,6 +22,6 @@ for prog in "$@"; do
     echo "FAIL: $name --version: exit $rc, printed '$out', expected '$name (weft) $version'" >&2
     fail=1
   fi
-  [ "$fail" = 0 ] && echo "ok: $name --help, --version"
+  [ "$fail" = "$before" ] && echo "ok: $name --help, --version"
 done
 exit "$fail"
