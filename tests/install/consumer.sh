@@ -12,6 +12,8 @@
 #   4. the installed weft-bench runs a tiny sweep.
 # The *DIR arguments are meson's options as given (relative to PREFIX or absolute).
 # Exit 77 (skip) only when cmake is missing, after every other check passed.
+# Pipes never end in `grep -q`: under pipefail its early exit makes the writer's SIGPIPE the
+# pipeline's status. Output is captured first and searched as a here-string.
 set -euo pipefail
 meson=$1 build=$(cd "$2" && pwd) version=$3 prefix=$4
 here=$(cd "$(dirname "$0")" && pwd)
@@ -39,7 +41,7 @@ for f in "$libdir/libweft.so" "$libdir/libweft.so.$major" "$libdir/libweft.so.$v
   [ -e "$f" ] || fail "not installed: $f"
 done
 [ "$(readlink "$libdir/libweft.so.$major")" = "libweft.so.$version" ] || fail "libweft.so.$major does not point at libweft.so.$version"
-ar t "$libdir/libweft.a" | grep -q '^lib_core_api.c.o$' || fail "libweft.a lacks the API objects"
+grep -q '^lib_core_api.c.o$' <<< "$(ar t "$libdir/libweft.a")" || fail "libweft.a lacks the API objects"
 grep -q "^\.TH WEFTRUN 1 .*\"weft $version\"" "$mandir/man1/weftrun.1" || fail "weftrun.1 does not carry version $version"
 for t in weftrun weft-coordinator; do
   [ "$("$bindir/$t" --version)" = "$t (weft) $version" ] || fail "installed $t --version"
@@ -62,18 +64,18 @@ run_job() {
     fail "$name: weftrun -n 2 failed"
   fi
   for r in 0 1; do
-    echo "$out" | grep -q "^\[$r\] consumer ok rank $r of 2: sum 3, 0 wrong (weft $version)$" ||
+    grep -q "^\[$r\] consumer ok rank $r of 2: sum 3, 0 wrong (weft $version)$" <<< "$out" ||
       { echo "$out" >&2; fail "$name: rank $r did not report a right result"; }
   done
   echo "ok: $name ran on 2 ranks"
 }
 # needs_installed_lib EXE: the dynamic linker resolves libweft.so.MAJOR into the DESTDIR.
 needs_installed_lib() {
-  ldd "$1" | grep -q "libweft.so.$major => $libdir/libweft.so.$major" ||
+  grep -q "libweft.so.$major => $libdir/libweft.so.$major" <<< "$(ldd "$1")" ||
     { ldd "$1" >&2; fail "$(basename "$1") does not load $libdir/libweft.so.$major"; }
 }
 links_no_shared_lib() {
-  if readelf -d "$1" | grep -q "NEEDED.*libweft"; then fail "$(basename "$1") needs libweft.so though linked statically"; fi
+  if grep -q "NEEDED.*libweft" <<< "$(readelf -d "$1")"; then fail "$(basename "$1") needs libweft.so though linked statically"; fi
 }
 
 step "pkg-config"
@@ -98,7 +100,7 @@ sed "s/^#define WEFT_VERSION_MINOR .*/#define WEFT_VERSION_MINOR $((minor + 1))/
 $CC -o "$work/consumer_newer" -I"$work/newer" "$here/consumer.c" $(pkg-config --libs weft)
 rc=0
 out=$("$work/consumer_newer" 2>&1) || rc=$?
-[ "$rc" = 3 ] && echo "$out" | grep -q "built with weft $major.$((minor + 1))" ||
+[ "$rc" = 3 ] && grep -q "built with weft $major.$((minor + 1))" <<< "$out" ||
   fail "a program built with a newer header ran on the older library (exit $rc: $out)"
 echo "ok: refused ($out)"
 
