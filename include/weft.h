@@ -37,9 +37,40 @@ extern "C" {
 #define WEFT_API
 #endif
 
+/* Version and stability.
+ *
+ * The release is WEFT_VERSION_MAJOR.MINOR.PATCH, the project version in meson.build (meson setup
+ * refuses to configure when these three lines disagree with it). MINOR and PATCH stay below 100.
+ *
+ * Stable: every weft_ function, type, enum value and WEFT_ macro in this header. Within one
+ * major version (one soname, libweft.so.MAJOR) they are only added to, never changed or removed:
+ * enum values are appended, weft_config_t grows at its end (its .size says how much the caller
+ * knows). An incompatible change bumps the major version and with it the soname. The shared
+ * library exports exactly the weft_ functions declared here (abi/libweft.symbols, checked by the
+ * test suite); weft__ names, the headers under lib/ and the wire protocol between different
+ * releases are internal and change freely.
+ *
+ * A program built against this header needs a library of the same major version that is at least
+ * as new (a newer minor adds functions an older library lacks, found missing only when first
+ * called). WEFT_CHECK_VERSION() tests exactly that at run time, comparing the header the program
+ * was compiled with against the library it loaded:
+ *
+ *   if (!WEFT_CHECK_VERSION()) {
+ *     fprintf(stderr, "built with weft %s, running %s\n", WEFT_VERSION_STRING, weft_version_string());
+ *     exit(1);
+ *   }
+ */
 #define WEFT_VERSION_MAJOR 0
 #define WEFT_VERSION_MINOR 1
 #define WEFT_VERSION_PATCH 0
+/* One comparable number, MAJOR * 10000 + MINOR * 100 + PATCH (0.1.0 is 100), as zstd does. */
+#define WEFT_VERSION_NUMBER (WEFT_VERSION_MAJOR * 10000 + WEFT_VERSION_MINOR * 100 + WEFT_VERSION_PATCH)
+#define WEFT__STRINGIFY(x) #x
+#define WEFT__VERSION_STR(a, b, c) WEFT__STRINGIFY(a) "." WEFT__STRINGIFY(b) "." WEFT__STRINGIFY(c)
+#define WEFT_VERSION_STRING WEFT__VERSION_STR(WEFT_VERSION_MAJOR, WEFT_VERSION_MINOR, WEFT_VERSION_PATCH)
+/* 1 when the library loaded at run time can serve a program compiled with this header. */
+#define WEFT_CHECK_VERSION()                                                                   \
+  (weft_get_version() / 10000 == WEFT_VERSION_MAJOR && weft_get_version() >= WEFT_VERSION_NUMBER)
 
 /* One X-macro feeds the enum and weft_strerror (libuv's UV_ERRNO_MAP idea). */
 #define WEFT_RESULT_MAP(X)                                                                     \
@@ -136,7 +167,9 @@ WEFT_API const char *weft_strerror(weft_result_t result);
 WEFT_API const char *weft_dtype_name(weft_dtype_t dtype);
 WEFT_API const char *weft_redop_name(weft_redop_t op);
 WEFT_API size_t weft_dtype_size(weft_dtype_t dtype); /* 0 for an invalid dtype */
-WEFT_API const char *weft_version_string(void);
+/* The library's own version (not the header's): WEFT_VERSION_NUMBER as the library was built. */
+WEFT_API unsigned weft_get_version(void);
+WEFT_API const char *weft_version_string(void); /* "weft MAJOR.MINOR.PATCH" */
 
 /* Detail of the last failure on this communicator: which argument, peer, operation, sequence
  * number. One buffer per communicator (drive each communicator from one thread at a time, see

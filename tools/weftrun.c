@@ -92,8 +92,19 @@ typedef struct {
 static void usage(FILE *f) {
   fprintf(f, "usage: weftrun -n N [--hosts H1,H2,...] [--port P] [--restart K] [--timeout S] [--no-prefix]\n"
              "               [--bind ADDR] [--min-size M] [--verbose] [--] PROGRAM [ARGS...]\n"
-             "  --hosts   ranks go round-robin over these hosts: 'local', or 'netns:NAME' (a network\n"
-             "            namespace of this machine; needs --bind with an address it can reach)\n");
+             "Starts a weft-coordinator and N ranks of PROGRAM on this machine (man weftrun).\n"
+             "  -n, --np N      number of ranks (required)\n"
+             "  --hosts LIST    ranks go round-robin over these hosts: 'local', or 'netns:NAME' (a network\n"
+             "                  namespace of this machine; needs --bind with an address it can reach)\n"
+             "  --port P        coordinator port (default 0: an ephemeral one)\n"
+             "  --restart K     restart failed ranks, K restarts for the whole job (default 0)\n"
+             "  --timeout S     terminate the ranks after S seconds, exit 124 (default 0: none)\n"
+             "  --no-prefix     do not prefix the ranks' output lines with \"[rank] \"\n"
+             "  --bind ADDR     address the coordinator listens on (default all, ranks use 127.0.0.1)\n"
+             "  --min-size M    smallest membership the job goes on with (default WEFT_MIN_SIZE or 1)\n"
+             "  --verbose       report the coordinator's address, forwarded signals, its log\n"
+             "  -h, --help      this text\n"
+             "  --version       print weftrun's version\n");
 }
 
 static bool parse_int(const char *s, long lo, long hi, int *out) {
@@ -151,6 +162,7 @@ static bool parse_args(int argc, char **argv, opts_t *o) {
     if (!strcmp(a, "--no-prefix")) { o->prefix = false; continue; }
     if (!strcmp(a, "--verbose")) { o->verbose = true; continue; }
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); exit(0); }
+    if (!strcmp(a, "--version")) { printf("weftrun (weft) %s\n", WEFT_VERSION_STRING); exit(0); }
     if (eq) val = eq + 1;
     else if (i + 1 < argc) val = argv[++i];
     else { fprintf(stderr, "weftrun: %s needs a value\n", a); return false; }

@@ -33,7 +33,10 @@ WEFT_API const char *weft_redop_name(weft_redop_t op) {
   return (unsigned)op < WEFT_NUM_REDOPS ? redop_names[op] : "invalid-op";
 }
 WEFT_API size_t weft_dtype_size(weft_dtype_t d) { return (unsigned)d < WEFT_NUM_DTYPES ? dtype_sizes[d] : 0; }
-WEFT_API const char *weft_version_string(void) { return "weft 0.1.0"; }
+/* Compiled from the header's macros, so a library and the weft.h it was built with agree;
+ * a program compares its own copy of the macros against these (WEFT_CHECK_VERSION). */
+WEFT_API unsigned weft_get_version(void) { return WEFT_VERSION_NUMBER; }
+WEFT_API const char *weft_version_string(void) { return "weft " WEFT_VERSION_STRING; }
 
 typedef weft__call_t call_t;
 
