@@ -28,8 +28,11 @@ STALL = 2.0
 DETECT_BOUND_S = STALL + 4.0  # the stall timeout + a query round trip + load on shared cores
 EXIT_EVICTED = 75  # WEFT_EXIT_EVICTED
 HANG_RE = re.compile(r"^\[(\d+)\] elastic_sgd: hanging at step (\d+) \(t=([\d.]+)\)")
-NAMED_RE = re.compile(r"rank 3 \(member \d+, host \S+ pid \d+\) has not entered allreduce seq (\d+) for [\d.]+ s; "
-                      r"it last entered allreduce seq (\d+)")
+# The coordinator's REVOKE names the rank ("coordinator: rank 3 (member 4, host h pid 7) has not
+# entered ..."); the evicted rank's own ABORT may reach a survivor first ("aborted by rank 3: ...
+# the coordinator's verdict: STALLED: has not entered ..."): either names it and where it is.
+NAMED_RE = re.compile(r"(?:rank 3 \(member \d+, host \S+ pid \d+\)|aborted by rank 3: .*STALLED:) "
+                      r"has not entered allreduce seq (\d+) for [\d.]+ s; it last entered allreduce seq (\d+)")
 
 
 def run(weftrun, program, mode):
