@@ -24,6 +24,10 @@
  *   rank -> LEAVE                         clean shutdown (weft_comm_destroy)
  *   rank -> CARD                          replaces this member's card for the epochs formed
  *                                         after it (a transport that learns its address late)
+ *   coord -> JOINERS                      the answer to a SHRINK round that changed nothing while
+ *                                         joiners wait (instead of NO_CHANGE): every member of the
+ *                                         epoch gets it in the same round, so all may agree to
+ *                                         RECOVER next and admit them (weft_allreduce_elastic)
  *
  * Version 2 added the card (HELLO, every EPOCH entry, CARD) and per-type payload limits.
  */
@@ -57,14 +61,16 @@ typedef enum {
   WEFT__COORD_ERROR = 10,
   WEFT__COORD_SHRINK = 11, /* RECOVER that admits no joiner (weft_allreduce_elastic's re-run) */
   WEFT__COORD_CARD = 12,   /* a member's new card */
+  WEFT__COORD_JOINERS = 16, /* NO_CHANGE to a SHRINK round, and joiners wait: RECOVER admits them */
 } weft__coord_type_t;
-#define WEFT__COORD_LAST_TYPE WEFT__COORD_CARD
+#define WEFT__COORD_LAST_TYPE WEFT__COORD_JOINERS
 
 typedef enum {
   WEFT__FAIL_CRASH = 1,     /* connection closed or reset without LEAVE */
   WEFT__FAIL_HUNG = 2,      /* heartbeat timeout */
   WEFT__FAIL_REPORTED = 3,  /* a peer reported it (data-plane failure) */
   WEFT__FAIL_LEFT = 4,      /* clean LEAVE */
+  WEFT__FAIL_RECOVER_TIMEOUT = 6, /* did not ask RECOVER/SHRINK within the recover deadline */
 } weft__fail_reason_t;
 
 typedef struct {
@@ -127,6 +133,11 @@ typedef struct {
 } weft__coord_epoch_ref_t; /* payload of RECOVER, SHRINK and NO_CHANGE */
 
 typedef struct {
+  uint64_t epoch;   /* the epoch whose members are told */
+  uint32_t waiting; /* joiners waiting, >= 1 */
+} weft__coord_joiners_t; /* payload of JOINERS */
+
+typedef struct {
   uint32_t code; /* weft_result_t */
   char text[WEFT__COORD_TEXT_LEN];
 } weft__coord_error_t;
@@ -156,6 +167,8 @@ size_t weft__coord_encode_revoke(uint8_t *out, size_t cap, uint8_t type /* REVOK
 bool weft__coord_decode_revoke(const uint8_t *p, size_t len, weft__coord_revoke_t *m);
 size_t weft__coord_encode_epoch_ref(uint8_t *out, size_t cap, uint8_t type, uint64_t epoch);
 bool weft__coord_decode_epoch_ref(const uint8_t *p, size_t len, uint64_t *epoch);
+size_t weft__coord_encode_joiners(uint8_t *out, size_t cap, const weft__coord_joiners_t *m);
+bool weft__coord_decode_joiners(const uint8_t *p, size_t len, weft__coord_joiners_t *m);
 size_t weft__coord_encode_error(uint8_t *out, size_t cap, const weft__coord_error_t *m);
 bool weft__coord_decode_error(const uint8_t *p, size_t len, weft__coord_error_t *m);
 size_t weft__coord_encode_empty(uint8_t *out, size_t cap, uint8_t type); /* HEARTBEAT, LEAVE */

@@ -142,6 +142,7 @@ struct weft_comm {
 
   /* settings snapshot */
   double timeout, hb_interval, hb_timeout, connect_timeout;
+  double recover_timeout; /* the coordinator's recover deadline, as this process was told it */
   uint32_t chunk;
   int nsocks, spin_us, min_size;
   weft__algo_t algo;
@@ -196,7 +197,7 @@ struct weft_comm {
   weft__coord_member_t *next_members;
   weft__coord_left_t *next_left;
   uint32_t next_cap;
-  weft__store_answer_t answer; /* to the last join or request_epoch */
+  weft__store_answer_t answer; /* to the last join or request_epoch (an uninstalled EPOCH stays) */
   weft__coord_error_t coord_error;
 
   /* pausing the progress thread while an epoch is installed (under mu) */

@@ -17,6 +17,8 @@
     "how often a rank and the coordinator tell each other they are alive")                     \
   X(HEARTBEAT_TIMEOUT, "WEFT_HEARTBEAT_TIMEOUT", SECONDS, 5.0, 0.05, 3600.0,                   \
     "silence after which a rank (or the coordinator) is declared hung")                        \
+  X(RECOVER_TIMEOUT, "WEFT_RECOVER_TIMEOUT", SECONDS, 60.0, 0.5, 86400.0,                      \
+    "once members start to recover, a member that has not asked within this is left out")     \
   X(ALGO, "WEFT_ALGO", ENUM_ALGO, 0, 0, 2, "auto|ring|tree: force the collective algorithm")  \
   X(TREE_THRESHOLD, "WEFT_TREE_THRESHOLD", BYTES, 65536, 0, 1099511627776.0,                    \
     "messages below this many bytes use the tree (latency) algorithm")                         \

@@ -4,7 +4,8 @@
  *
  * What the store delivers, and where it goes:
  *   on_answer  the hand-over state under c->mu (c->answer, c->next_epoch, c->coord_error), read
- *              by whoever waits in weft__epoch_wait_answer (init, recover);
+ *              by whoever waits in weft__epoch_wait_answer (init, recover); an EPOCH stays
+ *              there until installed, even if its recover stopped waiting (request_epoch);
  *   on_revoke  a member of this epoch failed: the context's operations fail naming it; about an
  *              epoch being installed, it is deferred until the install ends (pause_point);
  *   on_lost    the process is fenced: every operation fails, every recover hears it. */
@@ -196,7 +197,18 @@ weft_result_t weft__membership_cards(weft_comm_t *c, const weft__coord_epoch_t *
 
 weft_result_t weft__membership_request_epoch(weft_comm_t *c, bool admit) {
   pthread_mutex_lock(&c->mu);
-  c->answer = WEFT__STORE_PENDING;
+  /* An EPOCH this process has not installed yet answers this request already: it came after an
+   * earlier recover stopped waiting for it (its wait expired). This member is in that epoch, so
+   * it is installed now; asking again about the old epoch would lose it, and the coordinator,
+   * which has moved on, would take the stale RECOVER for a member gone astray and evict it. */
+  bool held = c->answer == WEFT__STORE_EPOCH && c->next_epoch.epoch > c->epoch;
+  if (!held) c->answer = WEFT__STORE_PENDING;
+  uint64_t next = c->next_epoch.epoch;
   pthread_mutex_unlock(&c->mu);
+  if (held) {
+    WEFT__INFO("member %llu: epoch %llu arrived after the last recover gave up waiting: installing it",
+               (unsigned long long)c->member_id, (unsigned long long)next);
+    return WEFT_SUCCESS;
+  }
   return c->store ? c->store_ops->request_epoch(c->store, c->epoch, admit) : WEFT_ERR_TRANSPORT;
 }

@@ -19,6 +19,10 @@
 #define TEXT_REVOKE_OFF 24
 #define TEXT_ERROR_OFF 4
 
+static bool reason_ok(uint32_t r) {
+  return (r >= WEFT__FAIL_CRASH && r <= WEFT__FAIL_LEFT) || r == WEFT__FAIL_RECOVER_TIMEOUT;
+}
+
 /* Re-encodes with the encoder (into a buffer with the header) and compares the payload with the
  * input, after zeroing what follows the first NUL of a text field in a copy of the input. */
 static void same_payload(const uint8_t *msg, size_t msglen, const uint8_t *in, size_t inlen,
@@ -104,7 +108,7 @@ static void check_epoch(const uint8_t *p, size_t len, uint32_t cap) {
     }
     for (uint32_t i = 0; i < m.num_left; i++) {
       FUZZ_CHECK(m.left[i].old_rank >= -1);
-      FUZZ_CHECK(m.left[i].reason >= WEFT__FAIL_CRASH && m.left[i].reason <= WEFT__FAIL_LEFT);
+      FUZZ_CHECK(reason_ok(m.left[i].reason));
     }
     size_t total = weft__coord_epoch_wire_len(&m);
     FUZZ_CHECK(total == WEFT__COORD_HDR_LEN + len);
@@ -121,7 +125,7 @@ static void check_revoke(const uint8_t *p, size_t len) {
   weft__coord_revoke_t m;
   if (!weft__coord_decode_revoke(p, len, &m)) return;
   FUZZ_CHECK(m.epoch >= 1 && m.rank >= -1);
-  FUZZ_CHECK(m.reason >= WEFT__FAIL_CRASH && m.reason <= WEFT__FAIL_LEFT);
+  FUZZ_CHECK(reason_ok(m.reason));
   FUZZ_CHECK(memchr(m.text, 0, sizeof m.text) != NULL);
   uint8_t out[WEFT__COORD_HDR_LEN + 256];
   size_t n = weft__coord_encode_revoke(out, sizeof out, WEFT__COORD_REPORT, &m);
@@ -134,6 +138,15 @@ static void check_epoch_ref(const uint8_t *p, size_t len) {
   FUZZ_CHECK(e >= 1);
   uint8_t out[WEFT__COORD_HDR_LEN + 64];
   size_t n = weft__coord_encode_epoch_ref(out, sizeof out, WEFT__COORD_RECOVER, e);
+  same_payload(out, n, p, len, 0, 0);
+}
+
+static void check_joiners(const uint8_t *p, size_t len) {
+  weft__coord_joiners_t m;
+  if (!weft__coord_decode_joiners(p, len, &m)) return;
+  FUZZ_CHECK(m.epoch >= 1 && m.waiting >= 1 && m.waiting <= WEFT__COORD_MAX_MEMBERS);
+  uint8_t out[WEFT__COORD_HDR_LEN + 64];
+  size_t n = weft__coord_encode_joiners(out, sizeof out, &m);
   same_payload(out, n, p, len, 0, 0);
 }
 
@@ -182,6 +195,7 @@ static void check_payload(uint8_t type, const uint8_t *p, size_t len, uint32_t c
   case WEFT__COORD_NO_CHANGE: check_epoch_ref(p, len); break;
   case WEFT__COORD_ERROR: check_error(p, len); break;
   case WEFT__COORD_CARD: check_card(p, len); break;
+  case WEFT__COORD_JOINERS: check_joiners(p, len); break;
   default: break; /* HEARTBEAT, LEAVE: no payload to decode */
   }
 }
@@ -213,7 +227,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (named) check_payload(named, payload, size, cap);
   static const uint8_t each[] = {WEFT__COORD_HELLO,  WEFT__COORD_WELCOME, WEFT__COORD_EPOCH,
                                  WEFT__COORD_REVOKE, WEFT__COORD_RECOVER, WEFT__COORD_ERROR,
-                                 WEFT__COORD_CARD};
+                                 WEFT__COORD_CARD,   WEFT__COORD_JOINERS};
   for (size_t i = 0; i < WEFT__ARRAY_SIZE(each); i++)
     if (each[i] != named) check_payload(each[i], payload, size, cap);
   check_addr(payload, size);
