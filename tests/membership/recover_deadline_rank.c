@@ -8,9 +8,11 @@
  *     without it, they run an allreduce at size n-1, and the victim's allreduce and recover both
  *     fail with WEFT_ERR_EVICTED (exit 3).
  *
- *   recover_deadline_rank handover
+ *   recover_deadline_rank handover timeout|deadline
  *     3 ranks. Launcher rank 2 vanishes (exits without weft_comm_destroy: a crash) after the
- *     first allreduce. Rank 0 recovers with a 1 s WEFT_TIMEOUT while rank 1 waits 3 s before it
+ *     first allreduce. Rank 0 recovers with a 1 s WEFT_TIMEOUT ("timeout"), or with a shorter
+ *     WEFT_RECOVER_TIMEOUT than the coordinator's ("deadline": 0.5 s and a 1.5 s heartbeat
+ *     timeout, so it waits 0.5 + 1.5 + 2 = 4 s), while rank 1 waits longer before it
  *     recovers, so rank 0's recover gives up (WEFT_ERR_TIMEOUT) before the coordinator decides;
  *     the coordinator's EPOCH then reaches rank 0 between two recover calls. Its second recover
  *     must install that epoch (not ask again about the old one, which the coordinator would take
@@ -84,7 +86,7 @@ static int deadline(weft_comm_t *comm, int64_t id, int victim_id, double sleep_s
   return 0;
 }
 
-static int handover(weft_comm_t *comm, int64_t id) {
+static int handover(weft_comm_t *comm, int64_t id, bool by_deadline) {
   if (id == 2) {
     _exit(0); /* no weft_comm_destroy: the coordinator sees a crash */
   }
@@ -95,15 +97,15 @@ static int handover(weft_comm_t *comm, int64_t id) {
   if (r != WEFT_ERR_PEER_LOST && r != WEFT_ERR_REVOKED) return bad(comm, "noticing rank 2's crash", r);
   weft_recover_info_t info;
   if (id == 1) {
-    sleep(3); /* rank 0's first recover gives up meanwhile */
+    sleep(by_deadline ? 6 : 3); /* rank 0's first recover gives up meanwhile */
   } else {
-    weft_comm_set_timeout(comm, 1.0);
+    if (!by_deadline) weft_comm_set_timeout(comm, 1.0);
     double t0 = mono_now();
     r = weft_comm_recover(comm, &info);
     if (r != WEFT_ERR_TIMEOUT) return bad(comm, "the first recover (1 s)", r);
     printf("recover failed: %s after %.3f s: %s\n", code_name(r), mono_now() - t0, weft_comm_last_error(comm));
     fflush(stdout);
-    sleep(4); /* rank 1 recovers meanwhile: the coordinator's EPOCH arrives now */
+    sleep(by_deadline ? 3 : 4); /* rank 1 recovers meanwhile: the coordinator's EPOCH arrives now */
     weft_comm_set_timeout(comm, 60.0);
   }
   double t0 = mono_now();
@@ -116,19 +118,24 @@ static int handover(weft_comm_t *comm, int64_t id) {
 
 int main(int argc, char **argv) {
   bool is_deadline = argc == 4 && !strcmp(argv[1], "deadline");
-  if (!is_deadline && !(argc == 2 && !strcmp(argv[1], "handover"))) {
-    fprintf(stderr, "usage: %s deadline VICTIM SLEEP_S | handover\n", argv[0]);
+  if (!is_deadline && !(argc == 3 && !strcmp(argv[1], "handover"))) {
+    fprintf(stderr, "usage: %s deadline VICTIM SLEEP_S | handover timeout|deadline\n", argv[0]);
     return 2;
   }
+  bool by_deadline = !is_deadline && !strcmp(argv[2], "deadline");
   const char *id_env = getenv("WEFT_RANK");
   int64_t id = id_env ? atoll(id_env) : 0;
+  if (by_deadline && id == 0) { /* this rank alone believes in a shorter deadline than the coordinator */
+    setenv("WEFT_RECOVER_TIMEOUT", "0.5", 1);
+    setenv("WEFT_HEARTBEAT_TIMEOUT", "1.5", 1);
+  }
   weft_comm_t *comm;
   weft_result_t r = weft_comm_init_env(&comm);
   if (r != WEFT_SUCCESS) return bad(NULL, "init", r);
   printf("start id %" PRId64 " pid %d epoch %" PRIu64 "\n", id, (int)getpid(), weft_comm_epoch(comm));
   int64_t sum = 0;
   if ((r = sum_ids(comm, id, &sum)) != WEFT_SUCCESS) return bad(comm, "first allreduce", r);
-  int rc = is_deadline ? deadline(comm, id, atoi(argv[2]), atof(argv[3])) : handover(comm, id);
+  int rc = is_deadline ? deadline(comm, id, atoi(argv[2]), atof(argv[3])) : handover(comm, id, by_deadline);
   if (rc == 0) {
     printf("done\n");
     fflush(stdout);

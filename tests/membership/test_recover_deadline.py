@@ -13,6 +13,9 @@ processes under weftrun (tests/membership/recover_deadline_rank.c says what each
 2. handover: 3 ranks; rank 2 crashes; rank 0's recover gives up after 1 s (its WEFT_TIMEOUT)
    while rank 1 waits 3 s, so the coordinator's EPOCH reaches rank 0 between two recover calls.
    Its second recover must install that epoch: both in epoch 2 of size 2, sum 1+2 = 3.
+   Again with rank 0 alone given a shorter WEFT_RECOVER_TIMEOUT (0.5 s, heartbeat timeout 1.5 s)
+   than the coordinator's 60 s: its wait is bounded by 0.5 + 1.5 + 2 = 4 s, and the error says
+   the coordinator should have decided by then.
 Every wait is bounded (weftrun --timeout, and the driver's own); the job is killed whatever
 happens."""
 import os
@@ -93,25 +96,28 @@ def deadline():
           ({r: round(t, 3) for r, t in took.items()}, DEADLINE_S, evicted[0][len("evicted: "):][:200]), flush=True)
 
 
-def handover():
-    job, rc = run(["handover"], 3, {}, 60)
+def handover(bound):
+    job, rc = run(["handover", bound], 3, {}, 60)
     check_common(job, [0, 1], 2, 2, "2", 1 + 2)
     gave_up = [t for t in job.rank_lines(0) if t.startswith("recover failed: WEFT_ERR_TIMEOUT after ")]
-    if len(gave_up) != 1 or "(WEFT_TIMEOUT)" not in gave_up[0]:
-        fail("rank 0's first recover must give up with WEFT_ERR_TIMEOUT naming WEFT_TIMEOUT", job)
+    says, expect_s = ("(WEFT_TIMEOUT)", 1.0) if bound == "timeout" else \
+        ("(WEFT_RECOVER_TIMEOUT 0.5 s + WEFT_HEARTBEAT_TIMEOUT 1.5 s + 2 s): it should have left out", 4.0)
+    if len(gave_up) != 1 or says not in gave_up[0]:
+        fail("rank 0's first recover must give up with WEFT_ERR_TIMEOUT saying %r" % says, job)
     waited = float(re.search(r"after ([\d.]+) s", gave_up[0]).group(1))
-    if not 0.9 <= waited <= 1.0 + LOAD_SLACK_S:
-        fail("rank 0's first recover gave up after %.3f s, expected 1 s" % waited, job)
+    if not expect_s - 0.1 <= waited <= expect_s + LOAD_SLACK_S:
+        fail("rank 0's first recover gave up after %.3f s, expected %.1f s" % (waited, expect_s), job)
     if rc != 0:
         fail("weftrun exited %d, expected 0" % rc, job)
     took = float(one(job, 0, RECOVERED).group(4))
-    print("handover: rank 0 gave up after %.3f s, then installed the epoch that came meanwhile in %.3f s" %
-          (waited, took), flush=True)
+    print("handover (%s): rank 0 gave up after %.3f s, then installed the epoch that came meanwhile in %.3f s" %
+          (bound, waited, took), flush=True)
 
 
 def main():
     deadline()
-    handover()
+    handover("timeout")
+    handover("deadline")
     print("PASS")
 
 
