@@ -217,6 +217,9 @@ static size_t coord_messages(uint8_t *stream, size_t cap) {
   EMIT("leave", 0);
   n = weft__coord_encode_card(buf, sizeof buf, card[2], members[2].card_len);
   EMIT("card", 0);
+  weft__coord_joiners_t joiners = {.epoch = 3, .waiting = 1};
+  n = weft__coord_encode_joiners(buf, sizeof buf, &joiners);
+  EMIT("joiners", 0);
 #undef EMIT
   return used;
 }
