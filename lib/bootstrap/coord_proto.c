@@ -346,7 +346,8 @@ size_t weft__coord_encode_joiners(uint8_t *out, size_t cap, const weft__coord_jo
 bool weft__coord_decode_joiners(const uint8_t *p, size_t len, weft__coord_joiners_t *m) {
   if (p == NULL || len != JOINERS_LEN) return false;
   weft__coord_joiners_t j = {.epoch = weft__get64(p), .waiting = weft__get32(p + 8)};
-  if (j.epoch == 0 || j.waiting == 0 || j.waiting > WEFT__COORD_MAX_MEMBERS || weft__get32(p + 12) != 0) return false;
+  if (j.epoch == 0 || j.waiting == 0 || j.waiting > WEFT__COORD_MAX_MEMBERS || weft__get32(p + 12) != 0)
+    return false;
   *m = j;
   return true;
 }

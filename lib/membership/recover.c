@@ -64,13 +64,13 @@ static bool revoked_while_forming(weft_comm_t *c, double deadline) {
   return revoked;
 }
 
-/* The coordinator fences a member it failed (crashed, hung, reported) with an EVICTED verdict and
- * closes its connection, and it never takes one back: a process that lost that connection has no
- * way back into this job. Say so with the terminal code, never as something to retry. */
 /* Beyond the deadline and the min-size grace: the coordinator's tick (0.1 s), a heartbeat
  * interval, and scheduling on a loaded machine. */
 #define RECOVER_MARGIN_S 2.0
 
+/* The coordinator fences a member it failed (crashed, hung, reported) with an EVICTED verdict and
+ * closes its connection, and it never takes one back: a process that lost that connection has no
+ * way back into this job. Say so with the terminal code, never as something to retry. */
 static weft_result_t evicted(weft_comm_t *c, const char *who) {
   char why[WEFT__ERR_LEN];
   pthread_mutex_lock(&c->mu);

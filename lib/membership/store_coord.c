@@ -137,7 +137,8 @@ static void handle_message(weft__store_t *s, uint8_t type, const uint8_t *p, uin
     case WEFT__COORD_NO_CHANGE: s->cb.on_answer(s->cb.ctx, WEFT__STORE_NO_CHANGE, NULL, NULL); break;
     case WEFT__COORD_JOINERS: {
       weft__coord_joiners_t j;
-      if (weft__coord_decode_joiners(p, len, &j)) s->cb.on_answer(s->cb.ctx, WEFT__STORE_JOINERS, NULL, NULL);
+      if (weft__coord_decode_joiners(p, len, &j))
+        s->cb.on_answer(s->cb.ctx, WEFT__STORE_JOINERS, NULL, NULL);
       break;
     }
     case WEFT__COORD_ERROR: {

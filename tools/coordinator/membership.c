@@ -285,8 +285,8 @@ static void progress(weft__mship_t *m, double now) {
     m->n_recovered = m->n_shrink = 0;
     m->round_since = 0;
     if (d.joiners > 0)
-      logf_(m, "shrink of epoch %" PRIu64 ": no change; %zu joiners wait: the members will recover to admit them",
-            m->epoch, d.joiners);
+      logf_(m, "shrink of epoch %" PRIu64 ": no change; %zu joiners wait: the members will recover to "
+            "admit them", m->epoch, d.joiners);
     else
       logf_(m, "recover of epoch %" PRIu64 ": no change", m->epoch);
     emit_to_state(m, &ev, M_ACTIVE);
