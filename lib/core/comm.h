@@ -198,6 +198,8 @@ struct weft_comm {
   weft__coord_left_t *next_left;
   uint32_t next_cap;
   weft__store_answer_t answer; /* to the last join or request_epoch (an uninstalled EPOCH stays) */
+  bool request_abandoned;      /* a recover stopped waiting for its request's answer: the next
+                                * request takes that answer (late or still due), asks nothing */
   weft__coord_error_t coord_error;
 
   /* pausing the progress thread while an epoch is installed (under mu) */

@@ -68,6 +68,14 @@ static bool revoked_while_forming(weft_comm_t *c, double deadline) {
  * interval, and scheduling on a loaded machine. */
 #define RECOVER_MARGIN_S 2.0
 
+/* The coordinator still holds this member's request: the next recover takes its answer rather
+ * than ask again (weft__membership_request_epoch says why). */
+static void abandon_request(weft_comm_t *c) {
+  pthread_mutex_lock(&c->mu);
+  c->request_abandoned = true;
+  pthread_mutex_unlock(&c->mu);
+}
+
 /* The coordinator fences a member it failed (crashed, hung, reported) with an EVICTED verdict and
  * closes its connection, and it never takes one back: a process that lost that connection has no
  * way back into this job. Say so with the terminal code, never as something to retry. */
@@ -164,6 +172,7 @@ weft_result_t weft__comm_recover(weft_comm_t *c, weft_recover_info_t *info, bool
       r = c->coord_error.code ? (weft_result_t)c->coord_error.code : WEFT_ERR_TRANSPORT;
       weft__comm_set_error(c, "%s: coordinator: %s", who, c->coord_error.text);
     } else if (answer_by < deadline) {
+      abandon_request(c);
       r = WEFT_ERR_TIMEOUT;
       weft__comm_set_error(c, "%s: no decision from the coordinator about epoch %llu within %.1f s "
                            "(WEFT_RECOVER_TIMEOUT %g s + WEFT_HEARTBEAT_TIMEOUT %g s + %g s): it should have left "
@@ -171,6 +180,7 @@ weft_result_t weft__comm_recover(weft_comm_t *c, weft_recover_info_t *info, bool
                            "--recover-timeout?", who, (unsigned long long)c->epoch, promised, c->recover_timeout,
                            c->hb_timeout, RECOVER_MARGIN_S);
     } else {
+      abandon_request(c);
       r = WEFT_ERR_TIMEOUT;
       weft__comm_set_error(c, "%s: no decision from the coordinator about epoch %llu within %.1f s (WEFT_TIMEOUT)",
                            who, (unsigned long long)c->epoch, c->timeout);

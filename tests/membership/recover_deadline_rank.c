@@ -8,15 +8,18 @@
  *     without it, they run an allreduce at size n-1, and the victim's allreduce and recover both
  *     fail with WEFT_ERR_EVICTED (exit 3).
  *
- *   recover_deadline_rank handover timeout|deadline
+ *   recover_deadline_rank handover timeout|deadline|nochange
  *     3 ranks. Launcher rank 2 vanishes (exits without weft_comm_destroy: a crash) after the
- *     first allreduce. Rank 0 recovers with a 1 s WEFT_TIMEOUT ("timeout"), or with a shorter
+ *     first allreduce (not in "nochange", where every rank lives and the answer is NO_CHANGE).
+ *     Rank 0 recovers with a 1 s WEFT_TIMEOUT ("timeout", "nochange"), or with a shorter
  *     WEFT_RECOVER_TIMEOUT than the coordinator's ("deadline": 0.5 s and a 1.5 s heartbeat
  *     timeout, so it waits 0.5 + 1.5 + 2 = 4 s), while rank 1 waits longer before it
  *     recovers, so rank 0's recover gives up (WEFT_ERR_TIMEOUT) before the coordinator decides;
- *     the coordinator's EPOCH then reaches rank 0 between two recover calls. Its second recover
- *     must install that epoch (not ask again about the old one, which the coordinator would take
- *     for a stale RECOVER and evict it): both end in epoch 2 of size 2 and allreduce together.
+ *     the coordinator's answer then reaches rank 0 between two recover calls. Its second recover
+ *     must take that answer, not ask again: an EPOCH is installed (asked again about the old
+ *     epoch, the coordinator would take the stale RECOVER for a member gone astray and evict it):
+ *     both end in epoch 2 of size 2 and allreduce together; a NO_CHANGE is returned (a second
+ *     RECOVER would open a round the others, gone on to their allreduce, never join).
  *
  * Each rank contributes its launcher rank + 1 (WEFT_RANK), so a sum names the contributors.
  * Lines printed (the driver parses them):
@@ -86,17 +89,20 @@ static int deadline(weft_comm_t *comm, int64_t id, int victim_id, double sleep_s
   return 0;
 }
 
-static int handover(weft_comm_t *comm, int64_t id, bool by_deadline) {
-  if (id == 2) {
+static int handover(weft_comm_t *comm, int64_t id, bool by_deadline, bool crash) {
+  if (id == 2 && crash) {
+    /* Late enough that the others have read all of the first allreduce (a close with data
+     * unread can reset the connection under a peer still reading it). */
+    sleep(1);
     _exit(0); /* no weft_comm_destroy: the coordinator sees a crash */
   }
   int64_t sum = 0;
-  weft_result_t r;
+  weft_result_t r = WEFT_ERR_REVOKED;
   double until = mono_now() + 30;
-  while ((r = sum_ids(comm, id, &sum)) == WEFT_SUCCESS && mono_now() < until) usleep(10000);
+  while (crash && (r = sum_ids(comm, id, &sum)) == WEFT_SUCCESS && mono_now() < until) usleep(10000);
   if (r != WEFT_ERR_PEER_LOST && r != WEFT_ERR_REVOKED) return bad(comm, "noticing rank 2's crash", r);
   weft_recover_info_t info;
-  if (id == 1) {
+  if (id != 0) {
     sleep(by_deadline ? 6 : 3); /* rank 0's first recover gives up meanwhile */
   } else {
     if (!by_deadline) weft_comm_set_timeout(comm, 1.0);
@@ -123,6 +129,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   bool by_deadline = !is_deadline && !strcmp(argv[2], "deadline");
+  bool crash = !is_deadline && strcmp(argv[2], "nochange") != 0;
   const char *id_env = getenv("WEFT_RANK");
   int64_t id = id_env ? atoll(id_env) : 0;
   if (by_deadline && id == 0) { /* this rank alone believes in a shorter deadline than the coordinator */
@@ -135,7 +142,7 @@ int main(int argc, char **argv) {
   printf("start id %" PRId64 " pid %d epoch %" PRIu64 "\n", id, (int)getpid(), weft_comm_epoch(comm));
   int64_t sum = 0;
   if ((r = sum_ids(comm, id, &sum)) != WEFT_SUCCESS) return bad(comm, "first allreduce", r);
-  int rc = is_deadline ? deadline(comm, id, atoi(argv[2]), atof(argv[3])) : handover(comm, id, by_deadline);
+  int rc = is_deadline ? deadline(comm, id, atoi(argv[2]), atof(argv[3])) : handover(comm, id, by_deadline, crash);
   if (rc == 0) {
     printf("done\n");
     fflush(stdout);

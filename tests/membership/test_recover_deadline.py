@@ -15,7 +15,9 @@ processes under weftrun (tests/membership/recover_deadline_rank.c says what each
    Its second recover must install that epoch: both in epoch 2 of size 2, sum 1+2 = 3.
    Again with rank 0 alone given a shorter WEFT_RECOVER_TIMEOUT (0.5 s, heartbeat timeout 1.5 s)
    than the coordinator's 60 s: its wait is bounded by 0.5 + 1.5 + 2 = 4 s, and the error says
-   the coordinator should have decided by then.
+   the coordinator should have decided by then. And with nobody failed: the late answer is
+   NO_CHANGE, which rank 0's second recover must return (epoch 1, all three sum 1+2+3 = 6)
+   rather than open a new round that the others, already in their allreduce, never join.
 Every wait is bounded (weftrun --timeout, and the driver's own); the job is killed whatever
 happens."""
 import os
@@ -98,9 +100,12 @@ def deadline():
 
 def handover(bound):
     job, rc = run(["handover", bound], 3, {}, 60)
-    check_common(job, [0, 1], 2, 2, "2", 1 + 2)
+    if bound == "nochange":
+        check_common(job, [0, 1, 2], 1, 3, "", 1 + 2 + 3)
+    else:
+        check_common(job, [0, 1], 2, 2, "2", 1 + 2)
     gave_up = [t for t in job.rank_lines(0) if t.startswith("recover failed: WEFT_ERR_TIMEOUT after ")]
-    says, expect_s = ("(WEFT_TIMEOUT)", 1.0) if bound == "timeout" else \
+    says, expect_s = ("(WEFT_TIMEOUT)", 1.0) if bound != "deadline" else \
         ("(WEFT_RECOVER_TIMEOUT 0.5 s + WEFT_HEARTBEAT_TIMEOUT 1.5 s + 2 s): it should have left out", 4.0)
     if len(gave_up) != 1 or says not in gave_up[0]:
         fail("rank 0's first recover must give up with WEFT_ERR_TIMEOUT saying %r" % says, job)
@@ -110,7 +115,7 @@ def handover(bound):
     if rc != 0:
         fail("weftrun exited %d, expected 0" % rc, job)
     took = float(one(job, 0, RECOVERED).group(4))
-    print("handover (%s): rank 0 gave up after %.3f s, then installed the epoch that came meanwhile in %.3f s" %
+    print("handover (%s): rank 0 gave up after %.3f s, then took the answer that came meanwhile in %.3f s" %
           (bound, waited, took), flush=True)
 
 
@@ -118,6 +123,7 @@ def main():
     deadline()
     handover("timeout")
     handover("deadline")
+    handover("nochange")
     print("PASS")
 
 
