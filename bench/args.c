@@ -29,7 +29,8 @@ static void usage(FILE *f) {
           "      --json FILE        rank 0 writes the results as JSON\n"
           "      --algo A           auto|ring|tree (sets WEFT_ALGO before init)\n"
           "  -q, --quiet            no per-size progress lines on stderr\n"
-          "  -h, --help\n"
+          "  -h, --help             this text\n"
+          "      --version          print weft-bench's version (of the header it was built with)\n"
           "Time is the slowest rank's average per iteration; sendrecv is a ping-pong between\n"
           "ranks 0 and 1 and reports half the round trip. Bus bandwidth as in nccl-tests.\n");
 }
@@ -107,7 +108,7 @@ static void parse_colls(const char *s, bench_opts_t *o) {
 }
 
 void bench_parse_args(int argc, char **argv, bench_opts_t *o) {
-  enum { OPT_NONBLOCKING = 256, OPT_CHECK, OPT_JSON, OPT_ALGO };
+  enum { OPT_NONBLOCKING = 256, OPT_CHECK, OPT_JSON, OPT_ALGO, OPT_VERSION };
   static const struct option longopts[] = {
       {"collective", required_argument, NULL, 'c'}, {"minbytes", required_argument, NULL, 'b'},
       {"maxbytes", required_argument, NULL, 'e'},   {"stepfactor", required_argument, NULL, 'f'},
@@ -117,6 +118,7 @@ void bench_parse_args(int argc, char **argv, bench_opts_t *o) {
       {"nonblocking", no_argument, NULL, OPT_NONBLOCKING}, {"check", required_argument, NULL, OPT_CHECK},
       {"json", required_argument, NULL, OPT_JSON},  {"algo", required_argument, NULL, OPT_ALGO},
       {"quiet", no_argument, NULL, 'q'},            {"help", no_argument, NULL, 'h'},
+      {"version", no_argument, NULL, OPT_VERSION},
       {NULL, 0, NULL, 0},
   };
   *o = (bench_opts_t){.min_bytes = 8, .max_bytes = 256u << 20, .factor = 2, .dtype = WEFT_FLOAT32,
@@ -148,6 +150,7 @@ void bench_parse_args(int argc, char **argv, bench_opts_t *o) {
         break;
       case 'q': o->quiet = true; break;
       case 'h': usage(stdout); exit(0);
+      case OPT_VERSION: printf("weft-bench (weft) %s\n", WEFT_VERSION_STRING); exit(0);
       default: usage(stderr); exit(2);
     }
   }

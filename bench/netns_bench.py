@@ -29,6 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tests", "common"))
 from testnet import TestNet  # noqa: E402
+from weft_version import add_version_argument  # noqa: E402 (bench/, next to this script)
 
 HOSTS = 2
 MTU = 1500                                     # --mtu
@@ -189,6 +190,7 @@ def main():
     ap.add_argument("--timeout", type=int, default=300, help="bound on each weft-bench job, seconds")
     ap.add_argument("--mtu", type=int, default=1500, help="MTU of the veth pairs and the bridge (loopback's is 65536)")
     ap.add_argument("--out", default="netns_bench.json")
+    add_version_argument(ap)
     a = ap.parse_args()
     global MTU
     MTU = NETW.mtu = a.mtu

@@ -29,6 +29,10 @@
  *   "elastic_sgd: done, steps S, epochs E, final size N, checksum C".
  * ELASTIC_SGD_RESTART_DELAY_MS (tests): a restarted incarnation (WEFT_RESTART_COUNT > 0) waits
  * this long before weft_comm_init_env, so that the survivors recover without it first.
+ * ELASTIC_SGD_HANG_RANK / ELASTIC_SGD_HANG_STEP (tests): that launcher rank's first incarnation
+ * blocks forever in its own code before the allreduce of that step (a hung caller: its progress
+ * thread, and so its heartbeats, go on), after printing "elastic_sgd: hanging at step S (t=UNIX)";
+ * with ELASTIC_SGD_HANG_MS only that long (a slow step, not a hang).
  * Exit status: 0 done, 2 the members disagree, 3 evicted (this process was fenced out of the
  * job, e.g. after being stopped past the heartbeat timeout), 4 WEFT_ERR_MIN_SIZE, 1 otherwise. */
 #include <inttypes.h>
@@ -56,6 +60,8 @@ typedef struct {
   float model[MODEL_LEN];
   int64_t step;
   bool has_state;   /* false for a joiner until the model reached it */
+  int64_t hang_step; /* ELASTIC_SGD_HANG_*: the step this process hangs at (-1: never) */
+  int hang_ms;       /* ... for this long (0: for ever) */
 } trainer_t;
 
 static void fake_gradient(const trainer_t *t, float *grad) {
@@ -184,6 +190,13 @@ static int train(trainer_t *t, int64_t steps, int sleep_ms_per_step) {
     }
     fake_gradient(t, grad);
     sleep_ms(sleep_ms_per_step); /* the "compute" */
+    if (t->step == t->hang_step) {
+      printf("elastic_sgd: hanging at step %" PRId64 " (t=%.3f)\n", t->step, unix_now());
+      fflush(stdout);
+      if (t->hang_ms > 0) sleep_ms(t->hang_ms);
+      else
+        for (;;) pause(); /* a deadlock in user code, as far as anyone can tell */
+    }
     weft_result_t r = weft_allreduce(comm, grad, grad, MODEL_LEN, WEFT_FLOAT32, WEFT_AVG);
     if (r != WEFT_SUCCESS) {
       call_failed(t, "allreduce", r);
@@ -207,6 +220,10 @@ int main(int argc, char **argv) {
   static trainer_t t; /* zero model, step 0 */
   const char *lr = getenv("WEFT_RANK");
   t.launch_rank = lr ? atoi(lr) : 0;
+  const char *hang_rank = getenv("ELASTIC_SGD_HANG_RANK"), *hang_step = getenv("ELASTIC_SGD_HANG_STEP");
+  bool first = !restarts || atoi(restarts) == 0;
+  t.hang_step = hang_rank && hang_step && first && atoi(hang_rank) == t.launch_rank ? atoll(hang_step) : -1;
+  t.hang_ms = getenv("ELASTIC_SGD_HANG_MS") ? atoi(getenv("ELASTIC_SGD_HANG_MS")) : 0;
   weft_result_t r = weft_comm_init_env(&t.comm);
   if (r != WEFT_SUCCESS) {
     fprintf(stderr, "elastic_sgd: init failed: %s: %s\n", weft_strerror(r), weft_comm_last_error(NULL));

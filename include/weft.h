@@ -37,9 +37,40 @@ extern "C" {
 #define WEFT_API
 #endif
 
+/* Version and stability.
+ *
+ * The release is WEFT_VERSION_MAJOR.MINOR.PATCH, the project version in meson.build (meson setup
+ * refuses to configure when these three lines disagree with it). MINOR and PATCH stay below 100.
+ *
+ * Stable: every weft_ function, type, enum value and WEFT_ macro in this header. Within one
+ * major version (one soname, libweft.so.MAJOR) they are only added to, never changed or removed:
+ * enum values are appended, weft_config_t grows at its end (its .size says how much the caller
+ * knows). An incompatible change bumps the major version and with it the soname. The shared
+ * library exports exactly the weft_ functions declared here (abi/libweft.symbols, checked by the
+ * test suite); weft__ names, the headers under lib/ and the wire protocol between different
+ * releases are internal and change freely.
+ *
+ * A program built against this header needs a library of the same major version that is at least
+ * as new (a newer minor adds functions an older library lacks, found missing only when first
+ * called). WEFT_CHECK_VERSION() tests exactly that at run time, comparing the header the program
+ * was compiled with against the library it loaded:
+ *
+ *   if (!WEFT_CHECK_VERSION()) {
+ *     fprintf(stderr, "built with weft %s, running %s\n", WEFT_VERSION_STRING, weft_version_string());
+ *     exit(1);
+ *   }
+ */
 #define WEFT_VERSION_MAJOR 0
 #define WEFT_VERSION_MINOR 1
 #define WEFT_VERSION_PATCH 0
+/* One comparable number, MAJOR * 10000 + MINOR * 100 + PATCH (0.1.0 is 100), as zstd does. */
+#define WEFT_VERSION_NUMBER (WEFT_VERSION_MAJOR * 10000 + WEFT_VERSION_MINOR * 100 + WEFT_VERSION_PATCH)
+#define WEFT__STRINGIFY(x) #x
+#define WEFT__VERSION_STR(a, b, c) WEFT__STRINGIFY(a) "." WEFT__STRINGIFY(b) "." WEFT__STRINGIFY(c)
+#define WEFT_VERSION_STRING WEFT__VERSION_STR(WEFT_VERSION_MAJOR, WEFT_VERSION_MINOR, WEFT_VERSION_PATCH)
+/* 1 when the library loaded at run time can serve a program compiled with this header. */
+#define WEFT_CHECK_VERSION()                                                                   \
+  (weft_get_version() / 10000 == WEFT_VERSION_MAJOR && weft_get_version() >= WEFT_VERSION_NUMBER)
 
 /* One X-macro feeds the enum and weft_strerror (libuv's UV_ERRNO_MAP idea). */
 #define WEFT_RESULT_MAP(X)                                                                     \
@@ -69,10 +100,13 @@ extern "C" {
  *   Exit, and let the launcher restart the process (it comes back as a joiner,
  *   weft_comm_joined_late):
  *     WEFT_ERR_EVICTED. This process is no longer a member: the coordinator removed it (it was
- *     silent past WEFT_HEARTBEAT_TIMEOUT -- stopped, hung, cut off -- or reported failed), or it
+ *     silent past WEFT_HEARTBEAT_TIMEOUT -- stopped, hung, cut off --, reported failed, or its
+ *     application did not enter a collective the others waited on for WEFT_STALL_TIMEOUT), or it
  *     lost its coordinator connection, which is never taken back. Terminal: every later call on
  *     every communicator of the process, recover included, returns it again; the detail
- *     (weft_comm_last_error) says why and when. Retrying recover never helps.
+ *     (weft_comm_last_error) says why and when. Retrying recover never helps. With
+ *     WEFT_EXIT_ON_EVICT=1 (weftrun --restart sets it) the process exits at once with status
+ *     WEFT_EXIT_EVICTED instead, even when its own thread is stuck where it cannot see an error.
  *   The job cannot go on; exit: WEFT_ERR_MIN_SIZE (too few members remain),
  *     WEFT_ERR_JOB_FINISHED (a joiner arrived after the job ended), WEFT_ERR_UNAUTHORIZED.
  *   A bug in the call or the program, the communicator stays usable: WEFT_ERR_INVALID_ARGUMENT,
@@ -81,6 +115,9 @@ extern "C" {
  * weft_comm_recover itself returns WEFT_SUCCESS (go on), WEFT_ERR_EVICTED or WEFT_ERR_MIN_SIZE
  * (exit), or WEFT_ERR_REVOKED only when this rank alone saw a failure the coordinator did not
  * (a local timeout, docs/FAULT_TOLERANCE.md "Known limits"): calling it again cannot help. */
+
+/* The exit status of a process that WEFT_EXIT_ON_EVICT=1 ended on eviction (EX_TEMPFAIL). */
+#define WEFT_EXIT_EVICTED 75
 
 typedef enum {
 #define WEFT__RESULT_ENUM(name, value, text) WEFT_##name = value,
@@ -130,7 +167,9 @@ WEFT_API const char *weft_strerror(weft_result_t result);
 WEFT_API const char *weft_dtype_name(weft_dtype_t dtype);
 WEFT_API const char *weft_redop_name(weft_redop_t op);
 WEFT_API size_t weft_dtype_size(weft_dtype_t dtype); /* 0 for an invalid dtype */
-WEFT_API const char *weft_version_string(void);
+/* The library's own version (not the header's): WEFT_VERSION_NUMBER as the library was built. */
+WEFT_API unsigned weft_get_version(void);
+WEFT_API const char *weft_version_string(void); /* "weft MAJOR.MINOR.PATCH" */
 
 /* Detail of the last failure on this communicator: which argument, peer, operation, sequence
  * number. One buffer per communicator (drive each communicator from one thread at a time, see

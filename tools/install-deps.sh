@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
 # Debian 12 packages weft builds and tests with. Runs as root or through sudo.
 set -euo pipefail
+case "${1:-}" in
+  -h|--help) echo "usage: tools/install-deps.sh"
+             echo "Installs the Debian 12 packages (apt) and Python modules (pip) weft builds and tests with."
+             exit 0 ;;
+  --version) echo "install-deps.sh (weft) $(sed -n 's/^#define WEFT_VERSION_[A-Z]* \([0-9]*\)$/\1/p' \
+                  "$(dirname "$0")/../include/weft.h" | paste -sd.)"
+             exit 0 ;;
+esac
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 pkgs=(build-essential meson ninja-build pkg-config libsodium-dev libcmocka-dev python3 python3-dev
-      python3-numpy python3-pytest python3-pip mpich libmpich-dev iproute2 nftables clang libclang-rt-14-dev)
+      python3-numpy python3-pytest python3-pip mpich libmpich-dev iproute2 nftables clang libclang-rt-14-dev
+      cmake groff-base) # cmake and groff: tests/install (a CMake consumer; man pages rendered)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -43,6 +43,7 @@ static void usage(FILE *f) {
           "usage: weft-coordinator [--host H] [--port P] --world-size N [--min-size M]\n"
           "         [--heartbeat-interval S] [--heartbeat-timeout S] [--recover-timeout S]\n"
           "         [--port-file FILE] [--exit-when-done] [--linger S] [--verbose] [--insecure-no-token]\n"
+          "The membership service of a weft job (man weft-coordinator).\n"
           "The job secret is read from WEFT_JOB_TOKEN.\n"
           "  --host H                listen address (default: all)\n"
           "  --port P                listen port (default 29400; 0: ephemeral)\n"
@@ -57,7 +58,9 @@ static void usage(FILE *f) {
           "  --exit-when-done        exit once every member left or failed\n"
           "  --linger S              ... and nobody joined for S seconds (default 1)\n"
           "  --verbose               log joins, epochs and failures to stderr\n"
-          "  --insecure-no-token     run without WEFT_JOB_TOKEN (empty secret)\n");
+          "  --insecure-no-token     run without WEFT_JOB_TOKEN (empty secret)\n"
+          "  --help                  this text\n"
+          "  --version               print weft-coordinator's version\n");
 }
 
 static bool parse_num(const char *s, double lo, double hi, double *out) {
@@ -85,7 +88,7 @@ static bool write_port_file(const char *path, int port) {
 
 int main(int argc, char **argv) {
   enum { O_HOST = 256, O_PORT, O_WORLD, O_MIN, O_HBI, O_HBT, O_PORTFILE, O_EXIT, O_LINGER,
-         O_VERBOSE, O_INSECURE, O_HELP, O_RECOVER };
+         O_VERBOSE, O_INSECURE, O_HELP, O_VERSION, O_RECOVER };
   static const struct option longopts[] = {
       {"host", required_argument, NULL, O_HOST},
       {"port", required_argument, NULL, O_PORT},
@@ -99,6 +102,7 @@ int main(int argc, char **argv) {
       {"verbose", no_argument, NULL, O_VERBOSE},
       {"insecure-no-token", no_argument, NULL, O_INSECURE},
       {"help", no_argument, NULL, O_HELP},
+      {"version", no_argument, NULL, O_VERSION},
       {"recover-timeout", required_argument, NULL, O_RECOVER},
       {NULL, 0, NULL, 0},
   };
@@ -133,6 +137,7 @@ int main(int argc, char **argv) {
     case O_VERBOSE: weft__clog_set_verbose(true); break;
     case O_INSECURE: insecure = true; break;
     case O_HELP: usage(stdout); return 0;
+    case O_VERSION: printf("weft-coordinator (weft) %s\n", WEFT_VERSION_STRING); return 0;
     default: usage(stderr); return 2;
     }
     if (!ok) {

@@ -7,7 +7,8 @@
  * with --exit-when-done on an ephemeral port (or --port), learns the port from its port file,
  * then runs N ranks of PROGRAM with WEFT_RANK, WEFT_WORLD_SIZE, WEFT_LOCAL_RANK,
  * WEFT_COORDINATOR=ADDR:port, WEFT_JOB_TOKEN (generated unless already set; it travels in the
- * environment, never in argv) and WEFT_RESTART_COUNT (how often this rank was restarted). For
+ * environment, never in argv) and WEFT_RESTART_COUNT (how often this rank was restarted); with
+ * --restart also WEFT_EXIT_ON_EVICT=1 (unless set), so an evicted rank exits to be restarted. For
  * programs that rendezvous through torch.distributed's env:// store (init_process_group under
  * weftrun), it also exports MASTER_ADDR (the coordinator's address) and MASTER_PORT (a port that
  * was free a moment ago), as torchrun does, unless they are set already.
@@ -91,8 +92,19 @@ typedef struct {
 static void usage(FILE *f) {
   fprintf(f, "usage: weftrun -n N [--hosts H1,H2,...] [--port P] [--restart K] [--timeout S] [--no-prefix]\n"
              "               [--bind ADDR] [--min-size M] [--verbose] [--] PROGRAM [ARGS...]\n"
-             "  --hosts   ranks go round-robin over these hosts: 'local', or 'netns:NAME' (a network\n"
-             "            namespace of this machine; needs --bind with an address it can reach)\n");
+             "Starts a weft-coordinator and N ranks of PROGRAM on this machine (man weftrun).\n"
+             "  -n, --np N      number of ranks (required)\n"
+             "  --hosts LIST    ranks go round-robin over these hosts: 'local', or 'netns:NAME' (a network\n"
+             "                  namespace of this machine; needs --bind with an address it can reach)\n"
+             "  --port P        coordinator port (default 0: an ephemeral one)\n"
+             "  --restart K     restart failed ranks, K restarts for the whole job (default 0)\n"
+             "  --timeout S     terminate the ranks after S seconds, exit 124 (default 0: none)\n"
+             "  --no-prefix     do not prefix the ranks' output lines with \"[rank] \"\n"
+             "  --bind ADDR     address the coordinator listens on (default all, ranks use 127.0.0.1)\n"
+             "  --min-size M    smallest membership the job goes on with (default WEFT_MIN_SIZE or 1)\n"
+             "  --verbose       report the coordinator's address, forwarded signals, its log\n"
+             "  -h, --help      this text\n"
+             "  --version       print weftrun's version\n");
 }
 
 static bool parse_int(const char *s, long lo, long hi, int *out) {
@@ -150,6 +162,7 @@ static bool parse_args(int argc, char **argv, opts_t *o) {
     if (!strcmp(a, "--no-prefix")) { o->prefix = false; continue; }
     if (!strcmp(a, "--verbose")) { o->verbose = true; continue; }
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); exit(0); }
+    if (!strcmp(a, "--version")) { printf("weftrun (weft) %s\n", WEFT_VERSION_STRING); exit(0); }
     if (eq) val = eq + 1;
     else if (i + 1 < argc) val = argv[++i];
     else { fprintf(stderr, "weftrun: %s needs a value\n", a); return false; }
@@ -308,6 +321,9 @@ static bool start_rank(job_t *j, int r) {
     snprintf(v, sizeof v, "%d", j->ranks[r].restarts);
     setenv("WEFT_RESTART_COUNT", v, 1);
     setenv("WEFT_COORDINATOR", j->coord_addr, 1);
+    /* A rank evicted for hanging in its own code never sees the error: it must exit to be
+     * restarted. The user's own setting wins. */
+    if (j->o.restart > 0) setenv("WEFT_EXIT_ON_EVICT", "1", 0);
     if (j->o.nhosts && j->o.host_is_netns[host]) {
       /* ip netns exec NAME PROGRAM ARGS... */
       int argc = 0;

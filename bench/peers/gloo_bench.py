@@ -31,6 +31,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # bench/
+from weft_version import add_version_argument  # noqa: E402
+
 COLLS = ["allreduce", "allgather", "reduce_scatter", "broadcast", "reduce"]
 DTYPES = {"int8": "int8", "uint8": "uint8", "int32": "int32", "int64": "int64",
           "float16": "float16", "bfloat16": "bfloat16", "float32": "float32",
@@ -97,6 +100,7 @@ def parse_args(argv):
     p.add_argument("--label", default="gloo-tcp")
     p.add_argument("--timeout", type=float, default=600, help="seconds before the job is killed")
     p.add_argument("-q", "--quiet", action="store_true")
+    add_version_argument(p)
     a = p.parse_args(argv)
     colls = []
     for c in a.collective.split(","):

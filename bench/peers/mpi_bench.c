@@ -29,6 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "weft.h" /* for --version only: this peer runs MPICH, not weft */
+
 enum { ALLREDUCE, ALLGATHER, REDUCE_SCATTER, BROADCAST, REDUCE, NUM_COLLS };
 static const char *const coll_names[NUM_COLLS] = {"allreduce", "allgather", "reduce_scatter",
                                                   "broadcast", "reduce"};
@@ -80,7 +82,9 @@ static void usage(FILE *f) {
           "  --check 0|1  verify one extra iteration per size (default 1)\n"
           "  --json FILE  rank 0 writes weft-bench's JSON schema\n"
           "  --label L    transport class to record (default mpich)\n"
-          "  -q           no per-size progress lines on stderr\n");
+          "  -q           no per-size progress lines on stderr\n"
+          "  -h, --help   this text\n"
+          "  --version    print mpi-bench's version (weft's)\n");
 }
 
 static void fail(const char *what, const char *arg) {
@@ -135,6 +139,11 @@ static void parse_args(int argc, char **argv, opts_t *o) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       if (rank == 0) usage(stdout);
+      MPI_Finalize();
+      exit(0);
+    }
+    if (!strcmp(a, "--version")) {
+      if (rank == 0) printf("mpi-bench (weft) %s\n", WEFT_VERSION_STRING);
       MPI_Finalize();
       exit(0);
     }

@@ -24,6 +24,7 @@
  *   JOINERS (16)  0 epoch u64 | 8 waiting u32 (>= 1) | 12 reserved u32 = 0
  *   HEARTBEAT, LEAVE (0)
  *   CARD (4+n)    0 card
+ *   STALL, PROGRESS_QUERY, PROGRESS, REACH_QUERY, REACH: coord_stall.c
  *
  * Every EPOCH carries every member's card rather than only the joiners' (or cards fetched on
  * demand): a member installing an epoch then has everything it needs to connect in the one
@@ -82,9 +83,7 @@ static bool get_text(const uint8_t *p, size_t width, char *out) {
   return true;
 }
 
-static bool reason_valid(uint32_t r) {
-  return (r >= WEFT__FAIL_CRASH && r <= WEFT__FAIL_LEFT) || r == WEFT__FAIL_RECOVER_TIMEOUT;
-}
+static bool reason_valid(uint32_t r) { return r >= WEFT__FAIL_CRASH && r <= WEFT__FAIL_LAST; }
 
 /* A card field: the caller checked len <= WEFT__COORD_CARD_MAX and the room. */
 static void put_card(uint8_t *p, const uint8_t *card, uint16_t len) {
@@ -114,6 +113,11 @@ size_t weft__coord_max_payload(uint8_t type) {
   case WEFT__COORD_NO_CHANGE: return EPOCH_REF_LEN;
   case WEFT__COORD_ERROR: return ERROR_LEN;
   case WEFT__COORD_CARD: return CARD_FIELD_LEN + WEFT__COORD_CARD_MAX;
+  case WEFT__COORD_STALL:
+  case WEFT__COORD_PROGRESS_QUERY:
+  case WEFT__COORD_PROGRESS:
+  case WEFT__COORD_REACH_QUERY:
+  case WEFT__COORD_REACH: return weft__coord_stall_max_payload(type);
   case WEFT__COORD_JOINERS: return JOINERS_LEN;
   default: return 0; /* HEARTBEAT, LEAVE; unknown types are refused before this */
   }
@@ -139,8 +143,7 @@ bool weft__coord_decode_hdr(const uint8_t in[WEFT__COORD_HDR_LEN], weft__coord_h
   return true;
 }
 
-/* Room check + header; returns the payload pointer or NULL if cap is too small. */
-static uint8_t *begin(uint8_t *out, size_t cap, uint8_t type, size_t payload_len) {
+uint8_t *weft__coord_begin(uint8_t *out, size_t cap, uint8_t type, size_t payload_len) {
   if (out == NULL || payload_len > weft__coord_max_payload(type) || cap < WEFT__COORD_HDR_LEN + payload_len)
     return NULL;
   weft__coord_encode_hdr(out, type, (uint32_t)payload_len);
@@ -169,7 +172,7 @@ bool weft__addr_decode(const uint8_t in[WEFT__ADDR_WIRE_LEN], weft__addr_t *a) {
 
 size_t weft__coord_encode_hello(uint8_t *out, size_t cap, const weft__coord_hello_t *m) {
   if (m->card_len > WEFT__COORD_CARD_MAX || (m->card_len > 0 && m->card == NULL)) return 0;
-  uint8_t *p = begin(out, cap, WEFT__COORD_HELLO, HELLO_LEN + m->card_len);
+  uint8_t *p = weft__coord_begin(out, cap, WEFT__COORD_HELLO, HELLO_LEN + m->card_len);
   if (p == NULL) return 0;
   weft__put32(p, m->world_size);
   weft__put32(p + 4, (uint32_t)m->rank_hint);
@@ -198,7 +201,7 @@ bool weft__coord_decode_hello(const uint8_t *p, size_t len, weft__coord_hello_t 
 }
 
 size_t weft__coord_encode_welcome(uint8_t *out, size_t cap, const weft__coord_welcome_t *m) {
-  uint8_t *p = begin(out, cap, WEFT__COORD_WELCOME, WELCOME_LEN);
+  uint8_t *p = weft__coord_begin(out, cap, WEFT__COORD_WELCOME, WELCOME_LEN);
   if (p == NULL) return 0;
   weft__put64(p, m->member_id);
   weft__put64(p + 8, m->current_epoch);
@@ -227,7 +230,7 @@ size_t weft__coord_encode_epoch(uint8_t *out, size_t cap, const weft__coord_epoc
     if (m->members[i].card_len > WEFT__COORD_CARD_MAX || (m->members[i].card_len > 0 && m->members[i].card == NULL))
       return 0;
   size_t total = weft__coord_epoch_wire_len(m);
-  uint8_t *p = begin(out, cap, WEFT__COORD_EPOCH, total - WEFT__COORD_HDR_LEN);
+  uint8_t *p = weft__coord_begin(out, cap, WEFT__COORD_EPOCH, total - WEFT__COORD_HDR_LEN);
   if (p == NULL) return 0;
   weft__put64(p, m->epoch);
   weft__put32(p + 8, m->size);
@@ -294,7 +297,7 @@ bool weft__coord_decode_epoch(const uint8_t *p, size_t len, weft__coord_epoch_t 
 size_t weft__coord_encode_revoke(uint8_t *out, size_t cap, uint8_t type,
                                  const weft__coord_revoke_t *m) {
   if (type != WEFT__COORD_REVOKE && type != WEFT__COORD_REPORT) return 0;
-  uint8_t *p = begin(out, cap, type, REVOKE_LEN);
+  uint8_t *p = weft__coord_begin(out, cap, type, REVOKE_LEN);
   if (p == NULL) return 0;
   weft__put64(p, m->epoch);
   weft__put64(p + 8, m->member_id);
@@ -320,7 +323,7 @@ bool weft__coord_decode_revoke(const uint8_t *p, size_t len, weft__coord_revoke_
 size_t weft__coord_encode_epoch_ref(uint8_t *out, size_t cap, uint8_t type, uint64_t epoch) {
   if (type != WEFT__COORD_RECOVER && type != WEFT__COORD_SHRINK && type != WEFT__COORD_NO_CHANGE)
     return 0;
-  uint8_t *p = begin(out, cap, type, EPOCH_REF_LEN);
+  uint8_t *p = weft__coord_begin(out, cap, type, EPOCH_REF_LEN);
   if (p == NULL) return 0;
   weft__put64(p, epoch);
   return WEFT__COORD_HDR_LEN + EPOCH_REF_LEN;
@@ -335,7 +338,7 @@ bool weft__coord_decode_epoch_ref(const uint8_t *p, size_t len, uint64_t *epoch)
 }
 
 size_t weft__coord_encode_joiners(uint8_t *out, size_t cap, const weft__coord_joiners_t *m) {
-  uint8_t *p = begin(out, cap, WEFT__COORD_JOINERS, JOINERS_LEN);
+  uint8_t *p = weft__coord_begin(out, cap, WEFT__COORD_JOINERS, JOINERS_LEN);
   if (p == NULL) return 0;
   weft__put64(p, m->epoch);
   weft__put32(p + 8, m->waiting);
@@ -353,7 +356,7 @@ bool weft__coord_decode_joiners(const uint8_t *p, size_t len, weft__coord_joiner
 }
 
 size_t weft__coord_encode_error(uint8_t *out, size_t cap, const weft__coord_error_t *m) {
-  uint8_t *p = begin(out, cap, WEFT__COORD_ERROR, ERROR_LEN);
+  uint8_t *p = weft__coord_begin(out, cap, WEFT__COORD_ERROR, ERROR_LEN);
   if (p == NULL) return 0;
   weft__put32(p, m->code);
   put_text(p + 4, WEFT__COORD_TEXT_LEN, m->text);
@@ -373,12 +376,12 @@ bool weft__coord_decode_error(const uint8_t *p, size_t len, weft__coord_error_t 
 
 size_t weft__coord_encode_empty(uint8_t *out, size_t cap, uint8_t type) {
   if (type != WEFT__COORD_HEARTBEAT && type != WEFT__COORD_LEAVE) return 0;
-  return begin(out, cap, type, 0) != NULL ? WEFT__COORD_HDR_LEN : 0;
+  return weft__coord_begin(out, cap, type, 0) != NULL ? WEFT__COORD_HDR_LEN : 0;
 }
 
 size_t weft__coord_encode_card(uint8_t *out, size_t cap, const uint8_t *card, uint16_t len) {
   if (len > WEFT__COORD_CARD_MAX || (len > 0 && card == NULL)) return 0;
-  uint8_t *p = begin(out, cap, WEFT__COORD_CARD, CARD_FIELD_LEN + (size_t)len);
+  uint8_t *p = weft__coord_begin(out, cap, WEFT__COORD_CARD, CARD_FIELD_LEN + (size_t)len);
   if (p == NULL) return 0;
   put_card(p, card, len);
   return WEFT__COORD_HDR_LEN + CARD_FIELD_LEN + len;

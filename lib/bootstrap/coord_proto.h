@@ -24,12 +24,22 @@
  *   rank -> LEAVE                         clean shutdown (weft_comm_destroy)
  *   rank -> CARD                          replaces this member's card for the epochs formed
  *                                         after it (a transport that learns its address late)
+ *   rank -> STALL                         a collective has been waited on here for
+ *                                         WEFT_STALL_TIMEOUT (lib/membership/stall.c)
+ *   coord -> PROGRESS_QUERY               asks a member of that collective how far it got
+ *   rank -> PROGRESS                      the answer, from the progress thread (so a rank
+ *                                         whose caller hangs still answers)
+ *   coord -> REACH_QUERY                  every member of that collective entered it: can you
+ *                                         reach these members? (tools/coordinator/reach.c)
+ *   rank -> REACH                         which of them a fresh TCP connection reached
  *   coord -> JOINERS                      the answer to a SHRINK round that changed nothing while
  *                                         joiners wait (instead of NO_CHANGE): every member of the
  *                                         epoch gets it in the same round, so all may agree to
  *                                         RECOVER next and admit them (weft_allreduce_elastic)
  *
- * Version 2 added the card (HELLO, every EPOCH entry, CARD) and per-type payload limits.
+ * Version 2 added the card (HELLO, every EPOCH entry, CARD) and per-type payload limits;
+ * version 3 the stall and reachability messages, JOINERS, fail reasons STALLED, RECOVER_TIMEOUT
+ * and PARTITIONED.
  */
 #ifndef WEFT_BOOTSTRAP_COORD_PROTO_H
 #define WEFT_BOOTSTRAP_COORD_PROTO_H
@@ -38,7 +48,7 @@
 #include "core/sock.h"
 
 #define WEFT__COORD_MAGIC 0x4f434657u /* "WFCO" */
-#define WEFT__COORD_VERSION 2
+#define WEFT__COORD_VERSION 3
 #define WEFT__COORD_HDR_LEN 16
 /* The largest payload of any type (a full EPOCH, every card at its maximum: ~17 MiB). Each type
  * has its own bound (weft__coord_max_payload): what a rank may send the coordinator is small. */
@@ -61,17 +71,25 @@ typedef enum {
   WEFT__COORD_ERROR = 10,
   WEFT__COORD_SHRINK = 11, /* RECOVER that admits no joiner (weft_allreduce_elastic's re-run) */
   WEFT__COORD_CARD = 12,   /* a member's new card */
+  WEFT__COORD_STALL = 13,
+  WEFT__COORD_PROGRESS_QUERY = 14,
+  WEFT__COORD_PROGRESS = 15,
   WEFT__COORD_JOINERS = 16, /* NO_CHANGE to a SHRINK round, and joiners wait: RECOVER admits them */
+  WEFT__COORD_REACH_QUERY = 17,
+  WEFT__COORD_REACH = 18,
 } weft__coord_type_t;
-#define WEFT__COORD_LAST_TYPE WEFT__COORD_JOINERS
+#define WEFT__COORD_LAST_TYPE WEFT__COORD_REACH
 
 typedef enum {
   WEFT__FAIL_CRASH = 1,     /* connection closed or reset without LEAVE */
   WEFT__FAIL_HUNG = 2,      /* heartbeat timeout */
   WEFT__FAIL_REPORTED = 3,  /* a peer reported it (data-plane failure) */
   WEFT__FAIL_LEFT = 4,      /* clean LEAVE */
+  WEFT__FAIL_STALLED = 5,   /* its caller did not enter a collective the others waited on */
   WEFT__FAIL_RECOVER_TIMEOUT = 6, /* did not ask RECOVER/SHRINK within the recover deadline */
+  WEFT__FAIL_PARTITIONED = 7, /* outside the largest set of members that reach each other */
 } weft__fail_reason_t;
+#define WEFT__FAIL_LAST WEFT__FAIL_PARTITIONED
 
 typedef struct {
   uint8_t type;
@@ -142,6 +160,39 @@ typedef struct {
   char text[WEFT__COORD_TEXT_LEN];
 } weft__coord_error_t;
 
+/* STALL: this rank has waited `waited_ms` on collective `seq` (kind `coll`, a weft__coll_t) of
+ * communicator `comm_id` in `epoch`; `stall_ms` is its WEFT_STALL_TIMEOUT. The communicator's
+ * members are listed by their rank in the epoch (nranks 0: every member of the epoch). */
+typedef struct {
+  uint64_t epoch, comm_id, seq;
+  uint32_t coll, waited_ms, stall_ms, nranks;
+  const uint32_t *ranks;     /* encode: nranks entries */
+  const uint8_t *ranks_wire; /* decode: points into the payload; read with weft__coord_stall_rank */
+} weft__coord_stall_t;
+
+/* PROGRESS_QUERY asks about (epoch, comm_id, seq); PROGRESS answers it: how many collectives of
+ * that communicator this member entered, the kind of the last one, and whether its application
+ * is inside a weft call now or, if not, for how long it has been out of one. */
+#define WEFT__PROGRESS_HAS_COMM 1u /* the member has this communicator */
+#define WEFT__PROGRESS_IN_CALL 2u  /* a thread of the member is inside a weft call */
+typedef struct {
+  uint64_t epoch, comm_id, seq;
+  uint64_t entered_seq; /* PROGRESS only */
+  uint32_t entered_coll, flags, idle_ms;
+} weft__coord_progress_t;
+
+/* REACH_QUERY: dial each listed member of `epoch` (epoch ranks), giving up on one after
+ * timeout_ms. REACH: the answer, status[i] for ranks[i]: 0 reached, 1 not. */
+#define WEFT__REACH_MAX_MS 60000
+typedef struct {
+  uint64_t epoch;
+  uint32_t timeout_ms; /* REACH_QUERY; 0 in REACH */
+  uint32_t n;
+  const uint32_t *ranks;     /* encode: n entries */
+  const uint8_t *status;     /* encode (REACH): n entries */
+  const uint8_t *wire;       /* decode: the entries in the payload: weft__coord_reach_entry */
+} weft__coord_reach_t;
+
 /* Header: 16 bytes: magic u32, version u8, type u8, reserved u16 (0), length u32, reserved u32. */
 void weft__coord_encode_hdr(uint8_t out[WEFT__COORD_HDR_LEN], uint8_t type, uint32_t length);
 /* false on bad magic/version/type/reserved or length > weft__coord_max_payload(type). */
@@ -175,6 +226,22 @@ size_t weft__coord_encode_empty(uint8_t *out, size_t cap, uint8_t type); /* HEAR
 /* CARD: len <= WEFT__COORD_CARD_MAX; decode points *card into p. */
 size_t weft__coord_encode_card(uint8_t *out, size_t cap, const uint8_t *card, uint16_t len);
 bool weft__coord_decode_card(const uint8_t *p, size_t len, const uint8_t **card, uint16_t *card_len);
+/* STALL with at most WEFT__COORD_MAX_MEMBERS ranks; decode checks the count against the length. */
+size_t weft__coord_encode_stall(uint8_t *out, size_t cap, const weft__coord_stall_t *m);
+bool weft__coord_decode_stall(const uint8_t *p, size_t len, weft__coord_stall_t *m);
+uint32_t weft__coord_stall_rank(const weft__coord_stall_t *m, uint32_t i);
+size_t weft__coord_stall_max_payload(uint8_t type); /* of STALL, PROGRESS_QUERY, PROGRESS, REACH_QUERY, REACH */
+/* REACH_QUERY or REACH with at most WEFT__COORD_MAX_MEMBERS entries. */
+size_t weft__coord_encode_reach(uint8_t *out, size_t cap, uint8_t type, const weft__coord_reach_t *m);
+bool weft__coord_decode_reach(const uint8_t *p, size_t len, uint8_t type, weft__coord_reach_t *m);
+/* Entry i of a decoded REACH_QUERY / REACH: its rank, and (REACH) its status. */
+void weft__coord_reach_entry(const weft__coord_reach_t *m, uint8_t type, uint32_t i, uint32_t *rank, uint8_t *status);
+/* PROGRESS_QUERY (epoch, comm_id, seq only) or PROGRESS. */
+size_t weft__coord_encode_progress(uint8_t *out, size_t cap, uint8_t type, const weft__coord_progress_t *m);
+bool weft__coord_decode_progress(const uint8_t *p, size_t len, uint8_t type, weft__coord_progress_t *m);
+/* Room check and header for a message of `type`: the payload pointer, NULL if cap is too small
+ * or payload_len beyond the type's bound (for the codec files). */
+uint8_t *weft__coord_begin(uint8_t *out, size_t cap, uint8_t type, size_t payload_len);
 void weft__addr_encode(uint8_t out[WEFT__ADDR_WIRE_LEN], const weft__addr_t *a);
 bool weft__addr_decode(const uint8_t in[WEFT__ADDR_WIRE_LEN], weft__addr_t *a);
 

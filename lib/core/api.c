@@ -33,7 +33,10 @@ WEFT_API const char *weft_redop_name(weft_redop_t op) {
   return (unsigned)op < WEFT_NUM_REDOPS ? redop_names[op] : "invalid-op";
 }
 WEFT_API size_t weft_dtype_size(weft_dtype_t d) { return (unsigned)d < WEFT_NUM_DTYPES ? dtype_sizes[d] : 0; }
-WEFT_API const char *weft_version_string(void) { return "weft 0.1.0"; }
+/* Compiled from the header's macros, so a library and the weft.h it was built with agree;
+ * a program compares its own copy of the macros against these (WEFT_CHECK_VERSION). */
+WEFT_API unsigned weft_get_version(void) { return WEFT_VERSION_NUMBER; }
+WEFT_API const char *weft_version_string(void) { return "weft " WEFT_VERSION_STRING; }
 
 typedef weft__call_t call_t;
 
@@ -167,6 +170,7 @@ static weft_result_t submit(weft_comm_t *comm, const call_t *k, weft_request_t *
     weft__comm_set_error(comm, "%s: another thread is inside a call on this communicator", weft__coll_name(k->coll));
     return WEFT_ERR_INVALID_USAGE;
   }
+  weft__activity_enter(comm);
   size_t sb, rb;
   weft_result_t r = validate(comm, k, &sb, &rb);
   weft__op_t *op = NULL;
@@ -183,10 +187,12 @@ static weft_result_t submit(weft_comm_t *comm, const call_t *k, weft_request_t *
     weft__op_free(op);
     goto out;
   }
+  if (k->coll != WEFT__COLL_SEND && k->coll != WEFT__COLL_RECV) weft__stall_entered(comm, op);
   weft__progress_submit(comm->ctx, op, req == NULL);
   if (req) *req = op;
   else r = weft__op_wait(op);
 out:
+  weft__activity_leave(comm);
   atomic_fetch_sub(&comm->in_call, 1);
   return r;
 }

@@ -60,6 +60,8 @@ static void apply_settings(weft_comm_t *c, const weft_config_t *cfg) {
   c->hb_timeout = weft__cfg_get(WEFT__CFG_HEARTBEAT_TIMEOUT);
   c->recover_timeout = weft__cfg_get(WEFT__CFG_RECOVER_TIMEOUT);
   c->connect_timeout = weft__cfg_get(WEFT__CFG_CONNECT_TIMEOUT);
+  c->stall_timeout = weft__cfg_get(WEFT__CFG_STALL_TIMEOUT);
+  c->exit_on_evict = weft__cfg_get(WEFT__CFG_EXIT_ON_EVICT) != 0;
   c->chunk = (uint32_t)weft__cfg_get(WEFT__CFG_CHUNK_SIZE) & ~15u; /* whole elements of any dtype */
   c->nsocks = (int)weft__cfg_get(WEFT__CFG_TCP_NSOCKS);
   c->spin_us = (int)weft__cfg_get(WEFT__CFG_SPIN_US);
@@ -83,6 +85,7 @@ static weft_comm_t *comm_alloc(void) {
   atomic_init(&c->drivers, 0);
   atomic_init(&c->in_call, 0);
   atomic_init(&c->coord_lost, false);
+  weft__activity_init(c);
   return c;
 }
 
@@ -176,6 +179,7 @@ WEFT_API weft_result_t weft_comm_init_env(weft_comm_t **comm) { return weft_comm
 /* The context's end: the root handle and every child are gone. */
 static void ctx_teardown(weft_comm_t *c) {
   weft__progress_stop(c);
+  weft__reach_abandon(c);
   weft__net_destroy(c->net); /* says BYE to every peer */
   c->net = NULL;
   weft__membership_leave(c); /* LEAVE: a clean departure, not a failure */

@@ -74,6 +74,7 @@ struct weft_request {
   weft__sched_t sched;
   double deadline;
   double timeout_s; /* the communicator's timeout when it was issued (deadline's reason) */
+  double started_at; /* when it began running here (executor.c check_start) */
   /* execution state (progress thread) */
   bool started, in_setup;
   uint32_t phase, step_begin, step_end;
@@ -143,6 +144,8 @@ struct weft_comm {
   /* settings snapshot */
   double timeout, hb_interval, hb_timeout, connect_timeout;
   double recover_timeout; /* the coordinator's recover deadline, as this process was told it */
+  double stall_timeout; /* [ctx] WEFT_STALL_TIMEOUT, 0: off */
+  bool exit_on_evict;   /* [ctx] WEFT_EXIT_ON_EVICT */
   uint32_t chunk;
   int nsocks, spin_us, min_size;
   weft__algo_t algo;
@@ -176,6 +179,14 @@ struct weft_comm {
 
   /* sequence numbers (caller's thread) */
   uint64_t coll_seq;
+  /* What the coordinator asks a member whose peers stall (lib/membership/stall.c): the last
+   * collective entered (published by the caller's thread, read by the engine's holder). */
+  atomic_uint_least64_t entered_seq;
+  atomic_uint entered_coll;
+  uint64_t stall_reported_seq; /* engine holder: STALL sent for collectives up to this seq */
+  struct reach_round *reach;   /* [ctx] engine holder: a reachability round in progress (membership/reach.c) */
+  atomic_int app_calls;        /* [ctx] application threads inside a weft call now */
+  _Atomic double app_left_at;  /* [ctx] when the last one returned (weft__now()) */
   uint64_t *p2p_send_seq;
   weft__p2p_match_t p2p_match; /* progress thread: messages matched and buffered (p2p_match.h) */
   uint64_t p2p_posts;          /* progress thread: receives posted so far (their post_no) */
@@ -289,6 +300,25 @@ weft_result_t weft__membership_cards(weft_comm_t *ctx, const weft__coord_epoch_t
                                      double deadline, char *err, size_t errlen);
 /* A REVOKE: fail the epoch's operations naming the member, or defer it past an install. */
 void weft__membership_apply_revoke(weft_comm_t *ctx, const weft__coord_revoke_t *rv);
+
+/* membership/stall.c: hung callers, a member's side. The application's activity (any thread
+ * inside a weft call, or since when none is) and the last collective entered per communicator
+ * are what the coordinator asks for; the engine's holder sends STALL once a collective has been
+ * waited on for WEFT_STALL_TIMEOUT. */
+void weft__activity_init(weft_comm_t *ctx);
+void weft__activity_enter(weft_comm_t *comm); /* an application thread enters a call ... */
+void weft__activity_leave(weft_comm_t *comm); /* ... and returns */
+void weft__stall_entered(weft_comm_t *comm, const weft__op_t *op); /* caller's thread, a collective issued */
+double weft__stall_due(const weft_comm_t *comm); /* when weft__stall_check has work (1e300: never) */
+void weft__stall_check(weft_comm_t *comm, double now);
+/* The answer to the coordinator's PROGRESS_QUERY q (engine holder). */
+void weft__stall_progress(weft_comm_t *ctx, const weft__coord_progress_t *q, weft__coord_progress_t *answer);
+
+/* membership/reach.c: the coordinator's reachability round, a member's side (engine holder). */
+void weft__reach_begin(weft_comm_t *ctx, const weft__coord_reach_t *q);
+double weft__reach_due(const weft_comm_t *ctx);
+void weft__reach_check(weft_comm_t *ctx, double now);
+void weft__reach_abandon(weft_comm_t *ctx); /* teardown, with the engine stopped */
 
 /* request.c. weft__op_new takes an operation from the communicator's pool (caller's thread, in a
  * call); weft__op_free gives it back, from any thread, once nothing references it. */

@@ -19,6 +19,12 @@
     "silence after which a rank (or the coordinator) is declared hung")                        \
   X(RECOVER_TIMEOUT, "WEFT_RECOVER_TIMEOUT", SECONDS, 60.0, 0.5, 86400.0,                      \
     "once members start to recover, a member that has not asked within this is left out")     \
+  X(STALL_TIMEOUT, "WEFT_STALL_TIMEOUT", SECONDS, 30.0, 0.0, 86400.0,                          \
+    "a collective waited on this long makes the coordinator evict ranks that have not entered "  \
+    "it and have been out of weft as long (0: off)")                                           \
+  X(EXIT_ON_EVICT, "WEFT_EXIT_ON_EVICT", INT, 0, 0, 1,                                         \
+    "1: an evicted process exits at once (status 75) so a launcher restarts it, even when its "  \
+    "application thread is stuck; weftrun --restart sets it")                                  \
   X(ALGO, "WEFT_ALGO", ENUM_ALGO, 0, 0, 2, "auto|ring|tree: force the collective algorithm")  \
   X(TREE_THRESHOLD, "WEFT_TREE_THRESHOLD", BYTES, 65536, 0, 1099511627776.0,                    \
     "messages below this many bytes use the tree (latency) algorithm")                         \

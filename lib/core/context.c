@@ -57,12 +57,16 @@ void weft__ctx_drop_member(weft_comm_t *ctx, int world_rank) {
 
 double weft__ctx_next_deadline(weft_comm_t *ctx) {
   double d = 1e300;
-  FOR_EACH_COMM(ctx, c) d = WEFT__MIN(d, weft__executor_next_deadline(c));
-  return d;
+  FOR_EACH_COMM(ctx, c) d = WEFT__MIN(d, WEFT__MIN(weft__executor_next_deadline(c), weft__stall_due(c)));
+  return WEFT__MIN(d, weft__reach_due(ctx));
 }
 
 void weft__ctx_check_deadlines(weft_comm_t *ctx, double now) {
-  FOR_EACH_COMM(ctx, c) weft__executor_check_deadlines(c, now);
+  FOR_EACH_COMM(ctx, c) {
+    weft__executor_check_deadlines(c, now);
+    weft__stall_check(c, now);
+  }
+  weft__reach_check(ctx, now);
 }
 
 bool weft__ctx_busy(weft_comm_t *ctx) {

@@ -184,7 +184,8 @@ static bool check_start(weft_comm_t *c, weft__op_t *op) {
   pthread_mutex_lock(&ctx->mu);
   /* Its time runs from now, not from when it was queued behind others (under ctx->mu: its
    * waiter reads it there, request.c). */
-  op->deadline = weft__now() + op->timeout_s;
+  op->started_at = weft__now();
+  op->deadline = op->started_at + op->timeout_s;
   bool revoked = ctx->revoked || weft__comm_stale(c) || c->closing;
   if (c->closing)
     snprintf(msg, sizeof msg, "%s seq %llu not started: the communicator was destroyed", op_name(op),

@@ -196,7 +196,9 @@ WEFT_API weft_result_t weft_comm_split(weft_comm_t *parent, int color, int key, 
   for (int i = 0; i < size; i++)
     if (members[i] == parent->rank) my_rank = i;
   uint64_t id = mix(mix(mix(parent->comm_id, 0x53504c4954ull /* "SPLIT" */), split_no), (uint64_t)(uint32_t)color);
+  weft__activity_enter(parent); /* forming waits on the other members: not a hung caller */
   r = form(parent, who, id ? id : 1, members, size, my_rank, child);
+  weft__activity_leave(parent);
 out:
   free(all);
   free(members);
@@ -249,7 +251,10 @@ WEFT_API weft_result_t weft_comm_create_group(weft_comm_t *parent, int nranks, c
   if (group_occurrence(parent, key, &occurrence) != WEFT_SUCCESS)
     GROUP_FAIL(parent, WEFT_ERR_NO_MEMORY, "%s: out of memory", who);
   uint64_t id = mix(key, occurrence);
-  return form(parent, who, id ? id : 1, ranks, nranks, my_rank, child);
+  weft__activity_enter(parent);
+  weft_result_t r = form(parent, who, id ? id : 1, ranks, nranks, my_rank, child);
+  weft__activity_leave(parent);
+  return r;
 }
 
 /* ---- the end of a child ----------------------------------------------------------------- */

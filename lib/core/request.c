@@ -165,11 +165,18 @@ weft_result_t weft__op_wait(weft__op_t *op) {
 
 WEFT_API weft_result_t weft_wait(weft_request_t *request) {
   if (!request) return weft__null_error(WEFT_ERR_INVALID_ARGUMENT, "weft_wait: request is NULL");
-  return weft__op_wait(request);
+  weft_comm_t *comm = request->comm; /* the request is freed by the wait */
+  weft__activity_enter(comm);
+  weft_result_t r = weft__op_wait(request);
+  weft__activity_leave(comm);
+  return r;
 }
 
 WEFT_API weft_result_t weft_test(weft_request_t *request) {
   if (!request) return weft__null_error(WEFT_ERR_INVALID_ARGUMENT, "weft_test: request is NULL");
+  /* A program that polls is not stuck: each poll counts as activity (membership/stall.c). */
+  weft__activity_enter(request->comm);
+  weft__activity_leave(request->comm);
   if (!atomic_load_explicit(&request->done, memory_order_acquire)) return WEFT_ERR_IN_PROGRESS;
   /* Take the lock once so the completion's writes are visible and the progress thread is done
    * with the operation. */

@@ -105,6 +105,8 @@ weft_result_t weft__epoch_install(weft_comm_t *c, double deadline, char *err, si
   c->rank = me;
   c->size = (int)e->size;
   c->coll_seq = 0;
+  atomic_store(&c->entered_seq, 0);
+  c->stall_reported_seq = 0;
   c->stale_frames = 0;
   c->recent_base = c->recent_ok = 0;
   c->late_code = WEFT_SUCCESS;

@@ -13,9 +13,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/card.h"
 #include "core/comm.h"
+
+/* WEFT_EXIT_ON_EVICT: the application's thread may be the stuck one (a hung caller is evicted
+ * for exactly that), so no error would ever reach it; a launcher restarts a process that exits.
+ * write(2) and _exit: stdio's locks may be held by that thread, atexit handlers may wait on it. */
+static void exit_evicted(const char *msg) {
+  char line[WEFT__ERR_LEN + 64];
+  int n = snprintf(line, sizeof line, "weft: %s; exiting with status %d (WEFT_EXIT_ON_EVICT)\n", msg,
+                   WEFT_EXIT_EVICTED);
+  if (n > 0) (void)!write(STDERR_FILENO, line, WEFT__MIN((size_t)n, sizeof line - 1));
+  _exit(WEFT_EXIT_EVICTED);
+}
 
 /* Without the coordinator nobody can vouch for membership, and it fences a member it failed by
  * telling it so (an EVICTED verdict) and closing on it; it never takes the connection back.
@@ -53,6 +65,7 @@ static void on_lost(void *arg, const char *why) {
   pthread_cond_broadcast(&c->cv);
   pthread_mutex_unlock(&c->mu);
   if (!c->paused) weft__ctx_fail_all(c, WEFT_ERR_EVICTED, msg, true);
+  if (c->exit_on_evict) exit_evicted(msg);
 }
 
 bool weft__ctx_evicted(const weft_comm_t *c) { return atomic_load(&c->ctx->coord_lost); }
@@ -89,6 +102,12 @@ void weft__membership_apply_revoke(weft_comm_t *c, const weft__coord_revoke_t *r
 }
 
 static void on_revoke(void *arg, const weft__coord_revoke_t *rv) { weft__membership_apply_revoke(arg, rv); }
+
+static void on_progress_query(void *arg, const weft__coord_progress_t *q, weft__coord_progress_t *a) {
+  weft__stall_progress(arg, q, a);
+}
+
+static void on_reach_query(void *arg, const weft__coord_reach_t *q) { weft__reach_begin(arg, q); }
 
 /* Copies an EPOCH into the hand-over state; false: out of memory. Under c->mu. */
 static bool keep_epoch(weft_comm_t *c, const weft__coord_epoch_t *e) {
@@ -131,7 +150,8 @@ static void on_answer(void *arg, weft__store_answer_t answer, const weft__coord_
 weft_result_t weft__membership_join(weft_comm_t *c, weft__store_join_args_t *a, char *err, size_t errlen) {
   a->hb_interval = c->hb_interval;
   a->hb_timeout = c->hb_timeout;
-  a->cb = (weft__store_cb_t){.ctx = c, .on_revoke = on_revoke, .on_answer = on_answer, .on_lost = on_lost};
+  a->cb = (weft__store_cb_t){.ctx = c, .on_revoke = on_revoke, .on_answer = on_answer, .on_lost = on_lost,
+                           .on_progress_query = on_progress_query, .on_reach_query = on_reach_query};
   weft_result_t r = c->store_ops->join(a, &c->store, &c->member_id, err, errlen);
   if (r == WEFT_SUCCESS) c->coord_fd = c->store_ops->fd(c->store);
   return r;

@@ -6,13 +6,14 @@
  *
  * Two sides:
  *   - calls, from the core: join (blocking, bounded by a deadline), heartbeat, report,
- *     request_epoch, leave, publish_card / fetch_cards. They may be made from any thread except
+ *     report_stall, request_epoch, leave, publish_card / fetch_cards. They may be made from any thread except
  *     join and leave (init and teardown); sends are serialised inside the store.
  *   - events, to the core: the store's fd (if it has one) sits in the engine's epoll set; when it
  *     is readable the engine's holder calls on_readable, and the store decodes what came and
  *     delivers it through the callbacks given at join: on_revoke (an epoch revoked: a member
  *     failed or left), on_answer (the answer to request_epoch, or the first epoch after join:
- *     NO_CHANGE, EPOCH or ERROR), on_lost (the store itself is gone: the process is fenced).
+ *     NO_CHANGE, EPOCH or ERROR), on_lost (the store itself is gone: the process is fenced),
+ *     on_progress_query (the service asks how far this member got, to find a hung caller).
  *     heartbeat may call on_lost too. The callbacks run on the thread that called on_readable or
  *     heartbeat, which holds the engine; the core never parses a store's messages.
  *
@@ -45,6 +46,12 @@ typedef struct {
                     const weft__coord_error_t *err);
   /* The store is gone (connection lost, silence past the heartbeat timeout). */
   void (*on_lost)(void *ctx, const char *why);
+  /* The service asks how far this member got (q: epoch, communicator, collective); the store
+   * sends what the callback fills into answer. */
+  void (*on_progress_query)(void *ctx, const weft__coord_progress_t *q, weft__coord_progress_t *answer);
+  /* The service asks which of some members this process can reach (answered later, through
+   * report_reach). */
+  void (*on_reach_query)(void *ctx, const weft__coord_reach_t *q);
 } weft__store_cb_t;
 
 typedef struct {
@@ -86,6 +93,10 @@ typedef struct weft__store_ops {
   double (*next_due)(const weft__store_t *s);
   /* A peer failed: rep names it (epoch, member id, rank, the evidence in text). */
   weft_result_t (*report)(weft__store_t *s, const weft__coord_revoke_t *rep);
+  /* A collective has been waited on here for the stall timeout (lib/membership/stall.c). */
+  weft_result_t (*report_stall)(weft__store_t *s, const weft__coord_stall_t *st);
+  /* The answer to on_reach_query. */
+  weft_result_t (*report_reach)(weft__store_t *s, const weft__coord_reach_t *answer);
   /* Asks for the epoch after `epoch` (admit: RECOVER; !admit: SHRINK, waiting joiners stay
    * out). The answer comes through on_answer. */
   weft_result_t (*request_epoch)(weft__store_t *s, uint64_t epoch, bool admit);

@@ -1,7 +1,8 @@
 /* The membership store over the coordinator protocol (store.h; the wire: lib/bootstrap/
  * coord_proto.h; the service: tools/weft-coordinator.c). One authenticated TCP connection to the
- * coordinator carries everything: HELLO/WELCOME at join, HEARTBEAT both ways, REPORT, RECOVER or
- * SHRINK, and what the coordinator decides (REVOKE, EPOCH, NO_CHANGE, JOINERS, ERROR).
+ * coordinator carries everything: HELLO/WELCOME at join, HEARTBEAT both ways, REPORT, STALL and the
+ * PROGRESS answers to its queries, RECOVER or SHRINK, and what the coordinator decides (REVOKE,
+ * EPOCH, NO_CHANGE, JOINERS, ERROR).
  *
  * Liveness: every hb_interval this process tells the coordinator it is alive; the coordinator's
  * silence for hb_timeout means it is lost. The coordinator fences a member it failed with an
@@ -125,6 +126,16 @@ static void deliver_epoch(weft__store_t *s, const uint8_t *p, uint32_t len) {
   s->cb.on_answer(s->cb.ctx, WEFT__STORE_ERROR, NULL, &err);
 }
 
+/* Answered at once, from the engine's holder: the application's thread may be the stuck one. */
+static void answer_progress(weft__store_t *s, const uint8_t *p, uint32_t len) {
+  weft__coord_progress_t q, a;
+  if (!weft__coord_decode_progress(p, len, WEFT__COORD_PROGRESS_QUERY, &q)) return;
+  s->cb.on_progress_query(s->cb.ctx, &q, &a);
+  uint8_t msg[WEFT__COORD_HDR_LEN + 64];
+  size_t n = weft__coord_encode_progress(msg, sizeof msg, WEFT__COORD_PROGRESS, &a);
+  if (n) send_msg(s, msg, n); /* a failed send is the heartbeat's to notice */
+}
+
 static void handle_message(weft__store_t *s, uint8_t type, const uint8_t *p, uint32_t len) {
   switch (type) {
     case WEFT__COORD_HEARTBEAT: break;
@@ -134,6 +145,12 @@ static void handle_message(weft__store_t *s, uint8_t type, const uint8_t *p, uin
       break;
     }
     case WEFT__COORD_EPOCH: deliver_epoch(s, p, len); break;
+    case WEFT__COORD_PROGRESS_QUERY: answer_progress(s, p, len); break;
+    case WEFT__COORD_REACH_QUERY: {
+      weft__coord_reach_t q;
+      if (weft__coord_decode_reach(p, len, WEFT__COORD_REACH_QUERY, &q)) s->cb.on_reach_query(s->cb.ctx, &q);
+      break;
+    }
     case WEFT__COORD_NO_CHANGE: s->cb.on_answer(s->cb.ctx, WEFT__STORE_NO_CHANGE, NULL, NULL); break;
     case WEFT__COORD_JOINERS: {
       weft__coord_joiners_t j;
@@ -243,6 +260,24 @@ static weft_result_t coord_report(weft__store_t *s, const weft__coord_revoke_t *
   return n ? send_msg(s, buf, n) : WEFT_ERR_INTERNAL;
 }
 
+static weft_result_t coord_report_stall(weft__store_t *s, const weft__coord_stall_t *st) {
+  size_t cap = WEFT__COORD_HDR_LEN + 40 + 4 * (size_t)st->nranks;
+  uint8_t *msg = malloc(cap);
+  size_t n = msg ? weft__coord_encode_stall(msg, cap, st) : 0;
+  weft_result_t r = n ? send_msg(s, msg, n) : msg ? WEFT_ERR_INTERNAL : WEFT_ERR_NO_MEMORY;
+  free(msg);
+  return r;
+}
+
+static weft_result_t coord_report_reach(weft__store_t *s, const weft__coord_reach_t *a) {
+  size_t cap = WEFT__COORD_HDR_LEN + 16 + 8 * (size_t)a->n;
+  uint8_t *msg = malloc(cap);
+  size_t n = msg ? weft__coord_encode_reach(msg, cap, WEFT__COORD_REACH, a) : 0;
+  weft_result_t r = n ? send_msg(s, msg, n) : msg ? WEFT_ERR_INTERNAL : WEFT_ERR_NO_MEMORY;
+  free(msg);
+  return r;
+}
+
 static weft_result_t coord_request_epoch(weft__store_t *s, uint64_t epoch, bool admit) {
   uint8_t msg[64];
   size_t n = weft__coord_encode_epoch_ref(msg, sizeof msg, admit ? WEFT__COORD_RECOVER : WEFT__COORD_SHRINK, epoch);
@@ -307,6 +342,8 @@ const weft__store_ops_t weft__store_coord_ops = {
     .heartbeat = coord_heartbeat,
     .next_due = coord_next_due,
     .report = coord_report,
+    .report_stall = coord_report_stall,
+    .report_reach = coord_report_reach,
     .request_epoch = coord_request_epoch,
     .leave = coord_leave,
     .publish_card = coord_publish_card,

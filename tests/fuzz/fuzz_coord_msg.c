@@ -19,10 +19,6 @@
 #define TEXT_REVOKE_OFF 24
 #define TEXT_ERROR_OFF 4
 
-static bool reason_ok(uint32_t r) {
-  return (r >= WEFT__FAIL_CRASH && r <= WEFT__FAIL_LEFT) || r == WEFT__FAIL_RECOVER_TIMEOUT;
-}
-
 /* Re-encodes with the encoder (into a buffer with the header) and compares the payload with the
  * input, after zeroing what follows the first NUL of a text field in a copy of the input. */
 static void same_payload(const uint8_t *msg, size_t msglen, const uint8_t *in, size_t inlen,
@@ -108,7 +104,7 @@ static void check_epoch(const uint8_t *p, size_t len, uint32_t cap) {
     }
     for (uint32_t i = 0; i < m.num_left; i++) {
       FUZZ_CHECK(m.left[i].old_rank >= -1);
-      FUZZ_CHECK(reason_ok(m.left[i].reason));
+      FUZZ_CHECK(m.left[i].reason >= WEFT__FAIL_CRASH && m.left[i].reason <= WEFT__FAIL_LAST);
     }
     size_t total = weft__coord_epoch_wire_len(&m);
     FUZZ_CHECK(total == WEFT__COORD_HDR_LEN + len);
@@ -125,7 +121,7 @@ static void check_revoke(const uint8_t *p, size_t len) {
   weft__coord_revoke_t m;
   if (!weft__coord_decode_revoke(p, len, &m)) return;
   FUZZ_CHECK(m.epoch >= 1 && m.rank >= -1);
-  FUZZ_CHECK(reason_ok(m.reason));
+  FUZZ_CHECK(m.reason >= WEFT__FAIL_CRASH && m.reason <= WEFT__FAIL_LAST);
   FUZZ_CHECK(memchr(m.text, 0, sizeof m.text) != NULL);
   uint8_t out[WEFT__COORD_HDR_LEN + 256];
   size_t n = weft__coord_encode_revoke(out, sizeof out, WEFT__COORD_REPORT, &m);
@@ -170,6 +166,51 @@ static void check_card(const uint8_t *p, size_t len) {
   same_payload(out, w, p, len, 0, 0);
 }
 
+static void check_stall(const uint8_t *p, size_t len) {
+  weft__coord_stall_t m;
+  if (!weft__coord_decode_stall(p, len, &m)) return;
+  FUZZ_CHECK(m.epoch >= 1 && m.seq >= 1 && m.nranks <= WEFT__COORD_MAX_MEMBERS && len == 40u + 4u * m.nranks);
+  uint32_t *ranks = malloc(m.nranks * sizeof *ranks + 1);
+  uint8_t *out = malloc(WEFT__COORD_HDR_LEN + len);
+  if (ranks == NULL || out == NULL) abort();
+  for (uint32_t i = 0; i < m.nranks; i++) ranks[i] = weft__coord_stall_rank(&m, i);
+  m.ranks = ranks;
+  size_t n = weft__coord_encode_stall(out, WEFT__COORD_HDR_LEN + len, &m);
+  same_payload(out, n, p, len, 0, 0);
+  free(ranks);
+  free(out);
+}
+
+static void check_progress(uint8_t type, const uint8_t *p, size_t len) {
+  weft__coord_progress_t m;
+  if (!weft__coord_decode_progress(p, len, type, &m)) return;
+  FUZZ_CHECK(m.epoch >= 1 && m.seq >= 1);
+  FUZZ_CHECK((m.flags & ~(WEFT__PROGRESS_HAS_COMM | WEFT__PROGRESS_IN_CALL)) == 0);
+  uint8_t out[WEFT__COORD_HDR_LEN + 64];
+  size_t n = weft__coord_encode_progress(out, sizeof out, type, &m);
+  same_payload(out, n, p, len, 0, 0);
+}
+
+static void check_reach(uint8_t type, const uint8_t *p, size_t len) {
+  weft__coord_reach_t m;
+  if (!weft__coord_decode_reach(p, len, type, &m)) return;
+  FUZZ_CHECK(m.epoch >= 1 && m.n <= WEFT__COORD_MAX_MEMBERS);
+  uint32_t *ranks = malloc(m.n * sizeof *ranks + 1);
+  uint8_t *status = malloc(m.n + 1), *out = malloc(WEFT__COORD_HDR_LEN + len);
+  if (ranks == NULL || status == NULL || out == NULL) abort();
+  for (uint32_t i = 0; i < m.n; i++) {
+    weft__coord_reach_entry(&m, type, i, &ranks[i], &status[i]);
+    FUZZ_CHECK(status[i] <= 1);
+  }
+  m.ranks = ranks;
+  m.status = status;
+  size_t n = weft__coord_encode_reach(out, WEFT__COORD_HDR_LEN + len, type, &m);
+  same_payload(out, n, p, len, 0, 0);
+  free(ranks);
+  free(status);
+  free(out);
+}
+
 static void check_addr(const uint8_t *p, size_t len) {
   if (len < WEFT__ADDR_WIRE_LEN) return;
   uint8_t *in = fuzz_dup(p, WEFT__ADDR_WIRE_LEN);
@@ -195,6 +236,11 @@ static void check_payload(uint8_t type, const uint8_t *p, size_t len, uint32_t c
   case WEFT__COORD_NO_CHANGE: check_epoch_ref(p, len); break;
   case WEFT__COORD_ERROR: check_error(p, len); break;
   case WEFT__COORD_CARD: check_card(p, len); break;
+  case WEFT__COORD_STALL: check_stall(p, len); break;
+  case WEFT__COORD_PROGRESS_QUERY:
+  case WEFT__COORD_PROGRESS: check_progress(type, p, len); break;
+  case WEFT__COORD_REACH_QUERY:
+  case WEFT__COORD_REACH: check_reach(type, p, len); break;
   case WEFT__COORD_JOINERS: check_joiners(p, len); break;
   default: break; /* HEARTBEAT, LEAVE: no payload to decode */
   }

@@ -217,6 +217,26 @@ static size_t coord_messages(uint8_t *stream, size_t cap) {
   EMIT("leave", 0);
   n = weft__coord_encode_card(buf, sizeof buf, card[2], members[2].card_len);
   EMIT("card", 0);
+  const uint32_t group[3] = {3, 0, 2};
+  weft__coord_stall_t st = {.epoch = 2, .comm_id = 0x1234, .seq = 812, .coll = 0, .waited_ms = 30000,
+                            .stall_ms = 30000, .nranks = 3, .ranks = group};
+  n = weft__coord_encode_stall(buf, sizeof buf, &st);
+  EMIT("stall-group", 0);
+  st.nranks = 0, st.comm_id = 0;
+  n = weft__coord_encode_stall(buf, sizeof buf, &st);
+  EMIT("stall-world", 0);
+  weft__coord_progress_t pr = {.epoch = 2, .comm_id = 0x1234, .seq = 812, .entered_seq = 811, .entered_coll = 5,
+                               .flags = WEFT__PROGRESS_HAS_COMM, .idle_ms = 31000};
+  n = weft__coord_encode_progress(buf, sizeof buf, WEFT__COORD_PROGRESS_QUERY, &pr);
+  EMIT("progress-query", 0);
+  n = weft__coord_encode_progress(buf, sizeof buf, WEFT__COORD_PROGRESS, &pr);
+  EMIT("progress", 0);
+  const uint8_t reached[3] = {0, 1, 0};
+  weft__coord_reach_t rq = {.epoch = 2, .timeout_ms = 2000, .n = 3, .ranks = group, .status = reached};
+  n = weft__coord_encode_reach(buf, sizeof buf, WEFT__COORD_REACH_QUERY, &rq);
+  EMIT("reach-query", 0);
+  n = weft__coord_encode_reach(buf, sizeof buf, WEFT__COORD_REACH, &rq);
+  EMIT("reach", 0);
   weft__coord_joiners_t joiners = {.epoch = 3, .waiting = 1};
   n = weft__coord_encode_joiners(buf, sizeof buf, &joiners);
   EMIT("joiners", 0);

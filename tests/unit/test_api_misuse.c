@@ -358,6 +358,12 @@ static void test_helpers_out_of_range(void **state) {
   char version[32];
   snprintf(version, sizeof version, "%d.%d.%d", WEFT_VERSION_MAJOR, WEFT_VERSION_MINOR, WEFT_VERSION_PATCH);
   assert_non_null(strstr(weft_version_string(), version));
+  /* The library linked here was built from this header: every form of the version agrees. */
+  assert_string_equal(weft_version_string(), "weft " WEFT_VERSION_STRING);
+  assert_string_equal(WEFT_VERSION_STRING, version);
+  assert_int_equal(weft_get_version(), WEFT_VERSION_NUMBER);
+  assert_int_equal(WEFT_VERSION_NUMBER, WEFT_VERSION_MAJOR * 10000 + WEFT_VERSION_MINOR * 100 + WEFT_VERSION_PATCH);
+  assert_true(WEFT_CHECK_VERSION());
   weft_config_init(NULL); /* documented as a no-op on NULL in the implementation; must not crash */
   /* NULL stream: the table goes to stderr (silenced here). */
   fflush(stderr);

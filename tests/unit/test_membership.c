@@ -1,6 +1,7 @@
 /* The coordinator's membership state machine (tools/coordinator/membership.c), driven with fake
  * members and fake time: joins, the first epoch, failures of every kind, recover waits, joiners,
- * min size and its grace period. Built from tools/meson.build (it needs the tool's sources). */
+ * min size and its grace period; and its hung-caller probes (tools/coordinator/stall.c). Built
+ * from tools/meson.build (it needs the tool's sources). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,8 @@
 #include <cmocka.h>
 
 #include "coordinator/membership.h"
+#include "coordinator/reach.h"
+#include "coordinator/stall.h"
 
 #define MAX_EVENTS 256
 #define MAX_TO 32
@@ -25,6 +28,8 @@ typedef struct {
   weft__coord_error_t error;
   uint64_t epoch_ref;
   weft__coord_joiners_t joiners;
+  weft__coord_progress_t progress;
+  uint32_t reach_n;
   uint64_t epoch;
   uint32_t size, num_left;
   weft__coord_member_t members[MAX_TO];
@@ -63,6 +68,8 @@ static void record(void *user, const weft__mship_event_t *ev) {
     break;
   case WEFT__MSHIP_CLOSE: r->error = ev->u.error; break; /* the verdict */
   case WEFT__MSHIP_JOINERS: r->joiners = ev->u.joiners; break;
+  case WEFT__MSHIP_PROGRESS_QUERY: r->progress = ev->u.progress; break;
+  case WEFT__MSHIP_REACH_QUERY: r->reach_n = ev->u.reach.n; break;
   }
 }
 
@@ -737,6 +744,275 @@ static void bad_config_is_refused(void **state) {
   weft__mship_destroy(NULL);
 }
 
+/* ---- hung callers (stall.c) ---------------------------------------------------------------- */
+
+static void stall_from(weft__stall_t *st, uint64_t reporter, uint64_t seq, const uint32_t *ranks, uint32_t n,
+                       double now) {
+  weft__coord_stall_t r = {.epoch = 1, .comm_id = n ? 0x77 : 0, .seq = seq, .coll = 0 /* allreduce */,
+                           .waited_ms = 2000, .stall_ms = 2000, .nranks = n, .ranks = ranks};
+  /* The codec is the wire's: what the coordinator decodes points into the payload. */
+  uint8_t msg[WEFT__COORD_HDR_LEN + 64];
+  size_t len = weft__coord_encode_stall(msg, sizeof msg, &r);
+  assert_true(len > 0);
+  assert_true(weft__coord_decode_stall(msg + WEFT__COORD_HDR_LEN, len - WEFT__COORD_HDR_LEN, &r));
+  weft__stall_report(st, reporter, &r, now);
+}
+
+static void answer(weft__stall_t *st, uint64_t id, uint64_t seq, uint64_t comm, uint32_t flags, uint64_t entered,
+                   uint32_t entered_coll, uint32_t idle_ms, double now) {
+  weft__coord_progress_t a = {.epoch = 1, .comm_id = comm, .seq = seq, .entered_seq = entered,
+                              .entered_coll = entered_coll, .flags = flags, .idle_ms = idle_ms};
+  weft__stall_answer(st, id, &a, now);
+}
+
+/* Queries sent to member id since event index `from`. */
+static size_t queries_to(const sink_t *s, size_t from, uint64_t id) {
+  size_t n = 0;
+  for (size_t i = from; i < s->n; i++) n += s->ev[i].kind == WEFT__MSHIP_PROGRESS_QUERY && sent_to(&s->ev[i], id);
+  return n;
+}
+
+#define HAS WEFT__PROGRESS_HAS_COMM
+
+static void stall_evicts_the_idle_laggard_naming_it(void **state) {
+  (void)state;
+  sink_t s;
+  uint64_t id[4];
+  weft__mship_t *m = formed(&s, 4, 1, id);
+  weft__stall_t *st = weft__stall_create(m, NULL, record, NULL, &s);
+  size_t mark = s.n;
+  stall_from(st, id[0], 5, NULL, 0, 10.0);
+  /* The reporter is not asked; everyone else is, once. */
+  assert_int_equal(queries_to(&s, mark, id[0]), 0);
+  for (int r = 1; r < 4; r++) assert_int_equal(queries_to(&s, mark, id[r]), 1);
+  stall_from(st, id[1], 5, NULL, 0, 10.1); /* the same collective: one probe */
+  for (int r = 1; r < 4; r++) assert_int_equal(queries_to(&s, mark, id[r]), 1);
+  answer(st, id[1], 5, 0, HAS, 5, 0, 0, 10.2);
+  answer(st, id[3], 5, 0, HAS, 4, 5 /* barrier */, 2500, 10.2);
+  assert_null(last(&s, WEFT__MSHIP_REVOKE)); /* rank 2 has not answered yet */
+  answer(st, id[2], 5, 0, HAS, 6, 0, 0, 10.3);
+  const rec_t *rv = last(&s, WEFT__MSHIP_REVOKE);
+  assert_non_null(rv);
+  assert_int_equal(rv->revoke.reason, WEFT__FAIL_STALLED);
+  assert_int_equal(rv->revoke.rank, 3);
+  assert_non_null(strstr(rv->revoke.text, "rank 3 (member"));
+  assert_non_null(strstr(rv->revoke.text, "has not entered allreduce seq 5 for 2.3 s; it last entered barrier seq 4"));
+  const rec_t *v = last(&s, WEFT__MSHIP_CLOSE);
+  assert_non_null(v);
+  assert_true(sent_to(v, id[3]));
+  assert_int_equal(v->error.code, WEFT_ERR_EVICTED);
+  assert_non_null(strstr(v->error.text, "STALLED"));
+  assert_int_equal(weft__stall_open(st), 0);
+  weft__stall_destroy(st);
+  weft__mship_destroy(m);
+}
+
+static void stall_spares_a_rank_in_a_call_or_progressing(void **state) {
+  (void)state;
+  sink_t s;
+  uint64_t id[3];
+  weft__mship_t *m = formed(&s, 3, 1, id);
+  weft__stall_t *st = weft__stall_create(m, NULL, record, NULL, &s);
+  stall_from(st, id[0], 9, NULL, 0, 10.0);
+  answer(st, id[1], 9, 0, HAS, 9, 0, 0, 10.0);
+  size_t mark = s.n;
+  /* Inside weft (blocked on another communicator, say): asked again one stall timeout later. */
+  answer(st, id[2], 9, 0, HAS | WEFT__PROGRESS_IN_CALL, 8, 0, 0, 10.0);
+  weft__stall_tick(st, 11.0);
+  assert_int_equal(queries_to(&s, mark, id[2]), 0);
+  weft__stall_tick(st, 12.1);
+  assert_int_equal(queries_to(&s, mark, id[2]), 1);
+  /* Out of weft for less than the stall timeout: slow, maybe progressing; asked when it would
+   * reach it. */
+  answer(st, id[2], 9, 0, HAS, 8, 0, 500, 12.1);
+  weft__stall_tick(st, 13.0);
+  assert_int_equal(queries_to(&s, mark, id[2]), 1);
+  weft__stall_tick(st, 13.7);
+  assert_int_equal(queries_to(&s, mark, id[2]), 2);
+  answer(st, id[2], 9, 0, HAS, 9, 0, 0, 13.7); /* it entered: nobody is evicted */
+  assert_int_equal(weft__stall_open(st), 0);
+  assert_null(last(&s, WEFT__MSHIP_REVOKE));
+  assert_int_equal(count(&s, WEFT__MSHIP_CLOSE), 0);
+  /* A repeat of a decided collective's STALL opens nothing. */
+  mark = s.n;
+  stall_from(st, id[1], 9, NULL, 0, 14.0);
+  assert_int_equal(s.n, mark);
+  weft__stall_destroy(st);
+  weft__mship_destroy(m);
+}
+
+static void stall_of_a_group_asks_its_members_only(void **state) {
+  (void)state;
+  sink_t s;
+  uint64_t id[4];
+  weft__mship_t *m = formed(&s, 4, 1, id);
+  weft__stall_t *st = weft__stall_create(m, NULL, record, NULL, &s);
+  size_t mark = s.n;
+  const uint32_t group[2] = {2, 0};
+  stall_from(st, id[0], 3, group, 2, 5.0);
+  assert_int_equal(queries_to(&s, mark, id[2]), 1);
+  assert_int_equal(queries_to(&s, mark, id[1]) + queries_to(&s, mark, id[3]), 0);
+  assert_int_equal(last(&s, WEFT__MSHIP_PROGRESS_QUERY)->progress.comm_id, 0x77);
+  answer(st, id[2], 3, 0x77, 0 /* it never made the group */, 0, 0, 4000, 5.1);
+  const rec_t *rv = last(&s, WEFT__MSHIP_REVOKE);
+  assert_non_null(rv);
+  assert_int_equal(rv->revoke.rank, 2);
+  assert_non_null(strstr(rv->revoke.text, "of communicator 0000000000000077"));
+  assert_non_null(strstr(rv->revoke.text, "it has not made that communicator"));
+  /* A list naming a rank beyond the epoch is refused, and nobody is asked. */
+  mark = s.n;
+  const uint32_t bad[2] = {1, 9};
+  stall_from(st, id[1], 4, bad, 2, 6.0);
+  assert_int_equal(s.n, mark);
+  weft__stall_destroy(st);
+  weft__mship_destroy(m);
+}
+
+static void stall_evicts_every_laggard_at_once(void **state) {
+  (void)state;
+  sink_t s;
+  uint64_t id[4];
+  weft__mship_t *m = formed(&s, 4, 1, id);
+  weft__stall_t *st = weft__stall_create(m, NULL, record, NULL, &s);
+  stall_from(st, id[1], 7, NULL, 0, 10.0);
+  answer(st, id[0], 7, 0, HAS, 6, 0, 3000, 10.1);
+  answer(st, id[2], 7, 0, HAS, 7, 0, 0, 10.1);
+  assert_null(last(&s, WEFT__MSHIP_REVOKE));
+  answer(st, id[3], 7, 0, HAS, 6, 0, 2000, 10.1);
+  assert_int_equal(count(&s, WEFT__MSHIP_CLOSE), 2);
+  /* A second laggard left in the revoked epoch would be waited for by the survivors' recover. */
+  weft__mship_recover(m, id[1], 1, true, 10.2);
+  weft__mship_recover(m, id[2], 1, true, 10.2);
+  const rec_t *e = last(&s, WEFT__MSHIP_EPOCH);
+  assert_int_equal(e->epoch, 2);
+  assert_int_equal(e->size, 2);
+  weft__stall_destroy(st);
+  weft__mship_destroy(m);
+}
+
+static void stall_of_a_past_or_revoked_epoch_is_dropped(void **state) {
+  (void)state;
+  sink_t s;
+  uint64_t id[3];
+  weft__mship_t *m = formed(&s, 3, 1, id);
+  weft__stall_t *st = weft__stall_create(m, NULL, record, NULL, &s);
+  size_t mark = s.n;
+  weft__coord_stall_t old = {.epoch = 7, .seq = 1, .stall_ms = 1000};
+  weft__stall_report(st, id[0], &old, 1.0);
+  assert_int_equal(s.n, mark);
+  stall_from(st, id[0], 2, NULL, 0, 1.0);
+  assert_int_equal(weft__stall_open(st), 1);
+  weft__mship_fail(m, id[2], WEFT__FAIL_CRASH, "gone", 1.1); /* the epoch is revoked: they recover */
+  answer(st, id[1], 2, 0, HAS, 1, 0, 5000, 1.15);            /* a laggard's answer decides nothing now */
+  weft__stall_tick(st, 1.2);
+  assert_int_equal(weft__stall_open(st), 0);
+  assert_int_equal(count(&s, WEFT__MSHIP_CLOSE), 1); /* the crash's fencing, nothing more */
+  weft__stall_destroy(st);
+  weft__mship_destroy(m);
+}
+
+/* ---- cut links (reach.c) ------------------------------------------------------------------- */
+
+/* REACH from member `id`: for each listed rank, 0 reached or 1 not. */
+static void reach_answer(weft__reach_t *r, uint64_t id, const uint32_t *ranks, const uint8_t *status, uint32_t n,
+                         double now) {
+  weft__coord_reach_t a = {.epoch = 1, .n = n, .ranks = ranks, .status = status};
+  uint8_t msg[WEFT__COORD_HDR_LEN + 16 + 8 * 8];
+  size_t len = weft__coord_encode_reach(msg, sizeof msg, WEFT__COORD_REACH, &a);
+  assert_true(len > 0);
+  assert_true(weft__coord_decode_reach(msg + WEFT__COORD_HDR_LEN, len - WEFT__COORD_HDR_LEN, WEFT__COORD_REACH, &a));
+  weft__reach_answer(r, id, &a, now);
+}
+
+static void reach_keeps_the_largest_connected_set(void **state) {
+  (void)state;
+  sink_t s;
+  uint64_t id[4];
+  weft__mship_t *m = formed(&s, 4, 1, id);
+  weft__reach_t *r = weft__reach_create(m, record, NULL, &s);
+  const int32_t set[4] = {3, 0, 2, 1};
+  size_t mark = s.n;
+  weft__reach_start(r, set, 4, "test", 1.0);
+  assert_int_equal(count(&s, WEFT__MSHIP_REACH_QUERY), 4);
+  assert_int_equal(last(&s, WEFT__MSHIP_REACH_QUERY)->reach_n, 4);
+  (void)mark;
+  /* The link 1-3 is cut: both ends say so, the others reach everyone. Rank 3 (the higher of
+   * the tie) goes; 0, 1, 2 stay. */
+  const uint32_t all[4] = {0, 1, 2, 3};
+  const uint8_t ok[4] = {0, 0, 0, 0}, no3[4] = {0, 0, 0, 1}, no1[4] = {0, 1, 0, 0};
+  reach_answer(r, id[0], all, ok, 4, 1.5);
+  reach_answer(r, id[1], all, no3, 4, 1.5);
+  reach_answer(r, id[2], all, ok, 4, 1.5);
+  assert_null(last(&s, WEFT__MSHIP_REVOKE));
+  reach_answer(r, id[3], all, no1, 4, 1.6);
+  const rec_t *rv = last(&s, WEFT__MSHIP_REVOKE);
+  assert_non_null(rv);
+  assert_int_equal(rv->revoke.reason, WEFT__FAIL_PARTITIONED);
+  assert_int_equal(rv->revoke.rank, 3);
+  assert_non_null(strstr(rv->revoke.text, "cannot reach rank 1 over the data network"));
+  assert_non_null(strstr(rv->revoke.text, "kept ranks 0,1,2"));
+  assert_int_equal(count(&s, WEFT__MSHIP_REVOKE), 1);
+  assert_false(weft__reach_running(r));
+  weft__reach_destroy(r);
+  weft__mship_destroy(m);
+}
+
+static void reach_decides_at_its_deadline_with_what_came(void **state) {
+  (void)state;
+  sink_t s;
+  uint64_t id[4];
+  weft__mship_t *m = formed(&s, 4, 1, id);
+  weft__reach_t *r = weft__reach_create(m, record, NULL, &s);
+  const int32_t set[4] = {0, 1, 2, 3};
+  weft__reach_start(r, set, 4, "test", 1.0);
+  /* One link from one end only (one-way loss looks like this when the other end is silent);
+   * rank 2 never answers (inside recover). Ranks 2 and 3 cannot both stay with 0: 3 is cut from
+   * 0 and 1 both, so it goes alone. */
+  const uint32_t all[4] = {0, 1, 2, 3};
+  const uint8_t no3[4] = {0, 0, 0, 1};
+  reach_answer(r, id[0], all, no3, 4, 1.2);
+  reach_answer(r, id[1], all, no3, 4, 1.2);
+  reach_answer(r, id[3], all, (const uint8_t[4]){1, 1, 0, 0}, 4, 1.2);
+  weft__reach_tick(r, 1.0 + WEFT__REACH_DIAL_S);
+  assert_null(last(&s, WEFT__MSHIP_REVOKE));
+  weft__reach_tick(r, 1.0 + WEFT__REACH_DIAL_S + WEFT__REACH_SLACK_S);
+  assert_int_equal(count(&s, WEFT__MSHIP_REVOKE), 1);
+  assert_int_equal(last(&s, WEFT__MSHIP_REVOKE)->revoke.rank, 3);
+  /* Every link fine: nobody is evicted; a second round cannot start while one runs. */
+  weft__mship_t *m2 = formed(&s, 3, 1, id);
+  weft__reach_t *r2 = weft__reach_create(m2, record, NULL, &s);
+  weft__reach_start(r2, set, 3, "test", 1.0);
+  size_t queries = count(&s, WEFT__MSHIP_REACH_QUERY);
+  weft__reach_start(r2, set, 3, "again", 1.1);
+  assert_int_equal(count(&s, WEFT__MSHIP_REACH_QUERY), queries);
+  for (int i = 0; i < 3; i++) reach_answer(r2, id[i], all, (const uint8_t[3]){0, 0, 0}, 3, 1.2);
+  assert_false(weft__reach_running(r2));
+  assert_int_equal(count(&s, WEFT__MSHIP_REVOKE), 0);
+  weft__reach_destroy(r2);
+  weft__mship_destroy(m2);
+  weft__reach_destroy(r);
+  weft__mship_destroy(m);
+}
+
+static void reach_round_of_a_revoked_epoch_is_dropped(void **state) {
+  (void)state;
+  sink_t s;
+  uint64_t id[3];
+  weft__mship_t *m = formed(&s, 3, 1, id);
+  weft__reach_t *r = weft__reach_create(m, record, NULL, &s);
+  const int32_t set[3] = {0, 1, 2};
+  weft__reach_start(r, set, 3, "test", 1.0);
+  weft__mship_fail(m, id[2], WEFT__FAIL_CRASH, "gone", 1.1);
+  const uint32_t all[3] = {0, 1, 2};
+  reach_answer(r, id[0], all, (const uint8_t[3]){0, 1, 0}, 3, 1.2);
+  reach_answer(r, id[1], all, (const uint8_t[3]){1, 0, 0}, 3, 1.2);
+  weft__reach_tick(r, 10.0);
+  assert_false(weft__reach_running(r));
+  assert_int_equal(count(&s, WEFT__MSHIP_REVOKE), 1); /* the crash's */
+  weft__reach_destroy(r);
+  weft__mship_destroy(m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(first_epoch_waits_for_world_and_orders_by_rank),
@@ -768,6 +1044,14 @@ int main(void) {
                                       deadline_teardown),
       cmocka_unit_test(no_recover_deadline_waits_for_everyone),
       cmocka_unit_test(bad_config_is_refused),
+      cmocka_unit_test(stall_evicts_the_idle_laggard_naming_it),
+      cmocka_unit_test(stall_spares_a_rank_in_a_call_or_progressing),
+      cmocka_unit_test(stall_of_a_group_asks_its_members_only),
+      cmocka_unit_test(stall_evicts_every_laggard_at_once),
+      cmocka_unit_test(stall_of_a_past_or_revoked_epoch_is_dropped),
+      cmocka_unit_test(reach_keeps_the_largest_connected_set),
+      cmocka_unit_test(reach_decides_at_its_deadline_with_what_came),
+      cmocka_unit_test(reach_round_of_a_revoked_epoch_is_dropped),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

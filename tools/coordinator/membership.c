@@ -88,6 +88,8 @@ static const char *reason_name(uint32_t reason) {
   case WEFT__FAIL_HUNG: return "HUNG";
   case WEFT__FAIL_REPORTED: return "REPORTED";
   case WEFT__FAIL_LEFT: return "LEFT";
+  case WEFT__FAIL_STALLED: return "STALLED";
+  case WEFT__FAIL_PARTITIONED: return "PARTITIONED";
   case WEFT__FAIL_RECOVER_TIMEOUT: return "RECOVER_TIMEOUT";
   default: return "?";
   }
@@ -322,7 +324,7 @@ static void fail_record(weft__mship_t *m, member_t *r, uint32_t reason, const ch
     ev.u.revoke = (weft__coord_revoke_t){.epoch = m->epoch, .member_id = r->id, .rank = r->rank,
                                          .reason = reason};
     /* Truncated to fit the wire field: who first, it names the process. */
-    snprintf(ev.u.revoke.text, sizeof ev.u.revoke.text, "%.90s %.68s", who, why);
+    snprintf(ev.u.revoke.text, sizeof ev.u.revoke.text, "%.70s %s", who, why);
     if (r->recovered) m->n_recovered--;
     if (r->shrink) m->n_shrink--;
     if (m->n_recovered == 0) m->round_since = 0; /* nobody is waiting on the deadline any more */
@@ -347,7 +349,7 @@ static void fail_record(weft__mship_t *m, member_t *r, uint32_t reason, const ch
     weft__mship_dest_t d = {id, peer};
     weft__mship_event_t ev = {.kind = WEFT__MSHIP_CLOSE, .to = &d, .num_to = 1};
     ev.u.error.code = WEFT_ERR_EVICTED;
-    snprintf(ev.u.error.text, sizeof ev.u.error.text, "%s: %.100s (%s epoch %" PRIu64 ")", reason_name(reason), why,
+    snprintf(ev.u.error.text, sizeof ev.u.error.text, "%s: %.115s (%s epoch %" PRIu64 ")", reason_name(reason), why,
              joiner ? "waiting to join after" : "a member of", m->epoch);
     m->emit(m->user, &ev);
   }
@@ -362,13 +364,14 @@ void weft__mship_fail(weft__mship_t *m, uint64_t member_id, weft__fail_reason_t 
   progress(m, now);
 }
 
-/* Whether a member of the current epoch failed (not merely left): the epoch is revoked. Gone
- * records are dropped when the next epoch forms, so any that remain belong to this one. */
+/* Gone records are dropped when the next epoch forms, so any that remain belong to this one. */
 static bool epoch_revoked(const weft__mship_t *m) {
   for (size_t i = 0; i < m->n; i++)
     if (m->v[i].state == M_GONE && m->v[i].reason != WEFT__FAIL_LEFT) return true;
   return false;
 }
+
+bool weft__mship_revoked(const weft__mship_t *m) { return epoch_revoked(m); }
 
 void weft__mship_report(weft__mship_t *m, uint64_t reporter, const weft__coord_revoke_t *rep,
                         double now) {
@@ -584,6 +587,29 @@ void weft__mship_destroy(weft__mship_t *m) {
 }
 
 uint64_t weft__mship_epoch(const weft__mship_t *m) { return m->epoch; }
+
+void weft__mship_by_rank(const weft__mship_t *m, weft__mship_dest_t *out) {
+  uint32_t size = weft__mship_size(m);
+  for (uint32_t i = 0; i < size; i++) out[i] = (weft__mship_dest_t){0, NULL};
+  for (size_t i = 0; i < m->n; i++) {
+    const member_t *r = &m->v[i];
+    if (r->state == M_ACTIVE && r->rank >= 0 && (uint32_t)r->rank < size && r->peer != NULL)
+      out[r->rank] = (weft__mship_dest_t){r->id, r->peer};
+  }
+}
+
+int32_t weft__mship_rank_of(const weft__mship_t *m, uint64_t member_id) {
+  const member_t *r = find(m, member_id);
+  return r != NULL && r->state == M_ACTIVE ? r->rank : -1;
+}
+
+void weft__mship_describe(const weft__mship_t *m, uint64_t member_id, char *buf, size_t len) {
+  const member_t *r = find(m, member_id);
+  if (r != NULL) describe(r, buf, len);
+  else snprintf(buf, len, "member %" PRIu64, member_id);
+}
+
+uint32_t weft__mship_size(const weft__mship_t *m) { return (uint32_t)(m->n_active + m->n_gone); }
 
 bool weft__mship_done(const weft__mship_t *m) {
   return m->epoch > 0 && m->n_active == 0 && m->n_waiting == 0;

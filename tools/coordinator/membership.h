@@ -34,6 +34,8 @@ typedef enum {
   WEFT__MSHIP_ERROR,     /* u.error; the recipients are forgotten: close after flushing */
   WEFT__MSHIP_CLOSE,     /* fencing: u.error (WEFT_ERR_EVICTED, the verdict), then close at once */
   WEFT__MSHIP_JOINERS,   /* u.joiners: NO_CHANGE to a SHRINK round, but joiners wait */
+  WEFT__MSHIP_PROGRESS_QUERY, /* u.progress (stall.c asks a member how far it got) */
+  WEFT__MSHIP_REACH_QUERY,    /* u.reach (reach.c asks a member whom it can reach) */
 } weft__mship_ev_kind_t;
 
 typedef struct {
@@ -52,6 +54,8 @@ typedef struct {
     uint64_t epoch_ref;
     weft__coord_error_t error;
     weft__coord_joiners_t joiners;
+    weft__coord_progress_t progress;
+    weft__coord_reach_t reach;
   } u;
 } weft__mship_event_t;
 
@@ -94,6 +98,18 @@ void weft__mship_recover(weft__mship_t *m, uint64_t member_id, uint64_t epoch, b
 void weft__mship_tick(weft__mship_t *m, double now);
 
 uint64_t weft__mship_epoch(const weft__mship_t *m); /* 0 before the first epoch */
+/* Whether a member of the current epoch failed (not merely left): it is revoked, and the next
+ * thing its members do is recover. */
+bool weft__mship_revoked(const weft__mship_t *m);
+/* Size of the current epoch (its live and gone members). */
+uint32_t weft__mship_size(const weft__mship_t *m);
+/* The current epoch's live members by rank: out[rank] for rank < weft__mship_size ({0, NULL}
+ * where the member failed or left). */
+void weft__mship_by_rank(const weft__mship_t *m, weft__mship_dest_t *out);
+/* The rank in the current epoch of a live member, -1 if it is not one. */
+int32_t weft__mship_rank_of(const weft__mship_t *m, uint64_t member_id);
+/* "rank 3 (member 4, host h pid 7)": what an operator needs to find the process. */
+void weft__mship_describe(const weft__mship_t *m, uint64_t member_id, char *buf, size_t len);
 /* True once an epoch existed and nobody is left: no live member, no waiting joiner. */
 bool weft__mship_done(const weft__mship_t *m);
 /* Connections the server should still treat as members (live or waiting). */

@@ -24,7 +24,9 @@
 #include "clog.h"
 #include "conn.h"
 #include "membership.h"
+#include "reach.h"
 #include "server.h"
+#include "stall.h"
 
 #define HANDSHAKE_S 5.0       /* from accept to HELLO */
 #define CLOSING_S 5.0         /* to flush a last ERROR before closing regardless */
@@ -44,6 +46,8 @@ typedef struct {
   weft__conn_t *graveyard;
   size_t n_pending;
   weft__mship_t *m;
+  weft__stall_t *stall; /* hung callers: stall.h */
+  weft__reach_t *reach; /* cut links: reach.h */
   double now;
 } server_t;
 
@@ -131,6 +135,15 @@ static void on_event(void *user, const weft__mship_event_t *ev) {
   case WEFT__MSHIP_REVOKE:
     len = weft__coord_encode_revoke(small, sizeof small, WEFT__COORD_REVOKE, &ev->u.revoke);
     break;
+  case WEFT__MSHIP_PROGRESS_QUERY:
+    len = weft__coord_encode_progress(small, sizeof small, WEFT__COORD_PROGRESS_QUERY, &ev->u.progress);
+    break;
+  case WEFT__MSHIP_REACH_QUERY: {
+    size_t cap = WEFT__COORD_HDR_LEN + 16 + 4 * (size_t)ev->u.reach.n;
+    msg = cap > sizeof small ? malloc(cap) : small;
+    if (msg != NULL) len = weft__coord_encode_reach(msg, cap, WEFT__COORD_REACH_QUERY, &ev->u.reach);
+    break;
+  }
   case WEFT__MSHIP_NO_CHANGE:
     len = weft__coord_encode_epoch_ref(small, sizeof small, WEFT__COORD_NO_CHANGE,
                                        ev->u.epoch_ref);
@@ -250,6 +263,24 @@ static void on_message(server_t *s, weft__conn_t *c, uint8_t type, const uint8_t
     weft__coord_revoke_t r;
     if (!weft__coord_decode_revoke(p, len, &r)) break;
     weft__mship_report(s->m, c->member_id, &r, s->now);
+    return;
+  }
+  case WEFT__COORD_STALL: {
+    weft__coord_stall_t st;
+    if (!weft__coord_decode_stall(p, len, &st)) break;
+    weft__stall_report(s->stall, c->member_id, &st, s->now);
+    return;
+  }
+  case WEFT__COORD_PROGRESS: {
+    weft__coord_progress_t a;
+    if (!weft__coord_decode_progress(p, len, WEFT__COORD_PROGRESS, &a)) break;
+    weft__stall_answer(s->stall, c->member_id, &a, s->now);
+    return;
+  }
+  case WEFT__COORD_REACH: {
+    weft__coord_reach_t a;
+    if (!weft__coord_decode_reach(p, len, WEFT__COORD_REACH, &a)) break;
+    weft__reach_answer(s->reach, c->member_id, &a, s->now);
     return;
   }
   case WEFT__COORD_CARD: {
@@ -413,10 +444,12 @@ int weft__server_run(const weft__server_opts_t *o, int listen_fd, volatile sig_a
                              .heartbeat_timeout = o->heartbeat_timeout};
   mc.recover_timeout = o->recover_timeout;
   s.m = weft__mship_create(&mc, on_event, on_log, &s);
+  s.reach = s.m ? weft__reach_create(s.m, on_event, on_log, &s) : NULL;
+  s.stall = s.reach ? weft__stall_create(s.m, s.reach, on_event, on_log, &s) : NULL;
   s.epfd = epoll_create1(EPOLL_CLOEXEC);
   s.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   struct epoll_event lev = {.events = EPOLLIN, .data.ptr = NULL};
-  if (s.m == NULL || s.epfd < 0 || epoll_ctl(s.epfd, EPOLL_CTL_ADD, listen_fd, &lev) != 0) {
+  if (s.m == NULL || s.stall == NULL || s.epfd < 0 || epoll_ctl(s.epfd, EPOLL_CTL_ADD, listen_fd, &lev) != 0) {
     weft__clog_error("cannot start the event loop: %s",
                      s.m == NULL ? "bad membership settings or out of memory" : strerror(errno));
     goto out;
@@ -439,6 +472,8 @@ int weft__server_run(const weft__server_opts_t *o, int listen_fd, volatile sig_a
       next_heartbeat = s.now + o->heartbeat_interval;
     }
     weft__mship_tick(s.m, s.now);
+    weft__stall_tick(s.stall, s.now);
+    weft__reach_tick(s.reach, s.now);
     reap_broken(&s);
     free_graveyard(&s);
     if (o->exit_when_done && weft__mship_done(s.m)) {
@@ -459,6 +494,8 @@ out:
   free_graveyard(&s);
   if (s.epfd >= 0) close(s.epfd);
   if (s.spare_fd >= 0) close(s.spare_fd);
+  weft__stall_destroy(s.stall);
+  weft__reach_destroy(s.reach);
   weft__mship_destroy(s.m);
   return rc;
 }
