@@ -178,6 +178,21 @@ static weft_result_t ensure_arrays(weft__op_t *op) {
   return WEFT_SUCCESS;
 }
 
+/* An operation that needs a peer that left fails (true) naming it. */
+static bool fails_for_gone_peer(weft_comm_t *c, weft__op_t *op) {
+  for (uint32_t i = 0; i < op->sched.nsteps; i++) {
+    int peer = op->sched.steps[i].peer;
+    if (peer >= 0 && c->peer_gone[peer]) {
+      char msg[WEFT__ERR_LEN];
+      snprintf(msg, sizeof msg, "%s seq %llu needs %s, which has left the communicator",
+               op_name(op), (unsigned long long)op->seq, who(c, peer).s);
+      finish_op(c, op, WEFT_ERR_PEER_LOST, msg);
+      return true;
+    }
+  }
+  return false;
+}
+
 static bool check_start(weft_comm_t *c, weft__op_t *op) {
   char msg[WEFT__ERR_LEN];
   weft_comm_t *ctx = c->ctx;
@@ -218,15 +233,9 @@ static bool check_start(weft_comm_t *c, weft__op_t *op) {
       }
     }
   }
-  for (uint32_t i = 0; i < op->sched.nsteps; i++) {
-    int peer = op->sched.steps[i].peer;
-    if (peer >= 0 && c->peer_gone[peer]) {
-      snprintf(msg, sizeof msg, "%s seq %llu needs %s, which has left the communicator",
-               op_name(op), (unsigned long long)op->seq, who(c, peer).s);
-      finish_op(c, op, WEFT_ERR_PEER_LOST, msg);
-      return false;
-    }
-  }
+  /* A receive looks for its message among those buffered first: a peer's message may have come
+   * before its goodbye (weft__executor_submit checks the peer after matching). */
+  if (op->coll != WEFT__COLL_RECV && fails_for_gone_peer(c, op)) return false;
   if (ensure_arrays(op) != WEFT_SUCCESS) {
     finish_op(c, op, WEFT_ERR_NO_MEMORY, "out of memory for the operation's state");
     return false;
@@ -683,7 +692,7 @@ void weft__executor_submit(weft_comm_t *c, weft__op_t *op) {
     c->p2p = op;
     if (op->coll == WEFT__COLL_RECV) {
       op->post_no = c->p2p_posts++;
-      if (!check_start(c, op) || match_buffered(c, op)) return;
+      if (!check_start(c, op) || match_buffered(c, op) || fails_for_gone_peer(c, op)) return;
     }
     run_phases(c, op);
     return;

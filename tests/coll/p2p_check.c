@@ -9,7 +9,8 @@
  *   - WEFT_ANY_SOURCE receives from every other rank, the source reported, each message once;
  *   - receives posted earlier match first (any-source posted before a specific one);
  *   - a size mismatch fails the receive with WEFT_ERR_MISMATCH naming tag and sender, and the
- *     pair goes on working; bad arguments (negative tag, WEFT_ANY_SOURCE to a send) are refused.
+ *     pair goes on working; bad arguments (negative tag, WEFT_ANY_SOURCE to a send) are refused;
+ *   - a message that arrived before its sender's goodbye is received after it.
  * --in-order skips the reversed-tag case (run with WEFT_P2P_BUFFER=0, where nothing is held and
  * only receives posted in time may complete). Exit status 0 only if every check passed. */
 #include <stdio.h>
@@ -183,6 +184,24 @@ static void run(weft_comm_t *c, const char *name, int in_order) {
   must(c, weft_barrier(c), "barrier");
 }
 
+/* Rank 1's last message to rank 0 goes out just before its goodbye (weft_comm_destroy); rank 0
+ * posts the receive only after both arrived. The message was held, so the receive must get it,
+ * not fail because its sender left. Not with WEFT_P2P_BUFFER=0 (--in-order): nothing is held. */
+static void message_before_goodbye(weft_comm_t *c, int in_order) {
+  if (in_order || weft_comm_size(c) < 2 || wrank > 1) return;
+  float msg[5];
+  if (wrank == 1) {
+    fill(msg, 5, 1, 77);
+    must(c, weft_send_tagged(c, msg, 5, WEFT_FLOAT32, 0, 77), "send before goodbye");
+    return;
+  }
+  usleep(500 * 1000); /* the message, then rank 1's goodbye, arrive meanwhile */
+  int src = -1;
+  weft_result_t r = weft_recv_tagged(c, msg, 5, WEFT_FLOAT32, 1, 77, &src);
+  CHECK(r == WEFT_SUCCESS && src == 1 && count_bad(msg, 5, 1, 77) == 0,
+        "a message held before its sender's goodbye: %s (%s)", code_name(r), weft_comm_last_error(c));
+}
+
 int main(int argc, char **argv) {
   int in_order = argc > 1 && strcmp(argv[1], "--in-order") == 0;
   weft_comm_t *world;
@@ -198,6 +217,7 @@ int main(int argc, char **argv) {
     run(half, "split", in_order);
     must(half, weft_comm_destroy(half), "destroy split");
   }
+  message_before_goodbye(world, in_order);
   weft_comm_destroy(world);
   if (wrong) fprintf(stderr, "rank %d: %ld of %ld checks failed\n", wrank, wrong, checked);
   else printf("rank %d: p2p_check passed (%ld checks)\n", wrank, checked);
