@@ -225,10 +225,15 @@ typedef struct {
   int left_old_ranks[WEFT_RECOVER_MAX_LISTED];   /* ranks (in old_epoch) that left */
   int joined_new_ranks[WEFT_RECOVER_MAX_LISTED]; /* ranks (in new_epoch) that joined */
 } weft_recover_info_t;
+/* Every live member calls it at a step boundary; one that has not called it within
+ * WEFT_RECOVER_TIMEOUT of the first is left out of the next epoch and evicted. */
 WEFT_API weft_result_t weft_comm_recover(weft_comm_t *comm, weft_recover_info_t *info);
 /* An allreduce that survives failures (docs/FAULT_TOLERANCE.md): when members are lost during
- * the call, the survivors agree on a smaller epoch (waiting joiners stay out until the next
- * weft_comm_recover) and run it again with the caller's input, kept intact even in place.
+ * the call, the survivors agree on a smaller epoch (waiting joiners stay out of that re-run) and
+ * run it again with the caller's input, kept intact even in place. When joiners wait and nothing
+ * failed, every member admits them at the end of the same call (the coordinator tells all of
+ * them in that call's agreement): the result is over the members before them, and info lists
+ * them (num_joined), who then need the application's state (e.g. a broadcast).
  * Returns the result over the members of the final epoch; *contributors (may be NULL) is their
  * number, e.g. to turn a SUM of gradients into the right average; info (may be NULL) says what
  * changed. Costs one coordinator round trip per call (the agreement that makes every member re-run

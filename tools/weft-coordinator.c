@@ -1,8 +1,8 @@
 /* weft-coordinator: the membership service of a weft job (a separate process, never a rank).
  *
  *   weft-coordinator [--host H] [--port P] --world-size N [--min-size M]
- *                    [--heartbeat-interval S] [--heartbeat-timeout S] [--port-file FILE]
- *                    [--exit-when-done] [--linger S] [--verbose] [--insecure-no-token]
+ *                    [--heartbeat-interval S] [--heartbeat-timeout S] [--recover-timeout S]
+ *                    [--port-file FILE] [--exit-when-done] [--linger S] [--verbose] [--insecure-no-token]
  *
  * The job secret comes from WEFT_JOB_TOKEN, never from argv (argv is world-readable in /proc);
  * without it the coordinator refuses to start unless --insecure-no-token, which authenticates
@@ -41,8 +41,8 @@ static void on_signal(int sig) {
 static void usage(FILE *f) {
   fprintf(f,
           "usage: weft-coordinator [--host H] [--port P] --world-size N [--min-size M]\n"
-          "         [--heartbeat-interval S] [--heartbeat-timeout S] [--port-file FILE]\n"
-          "         [--exit-when-done] [--linger S] [--verbose] [--insecure-no-token]\n"
+          "         [--heartbeat-interval S] [--heartbeat-timeout S] [--recover-timeout S]\n"
+          "         [--port-file FILE] [--exit-when-done] [--linger S] [--verbose] [--insecure-no-token]\n"
           "The membership service of a weft job (man weft-coordinator).\n"
           "The job secret is read from WEFT_JOB_TOKEN.\n"
           "  --host H                listen address (default: all)\n"
@@ -51,6 +51,9 @@ static void usage(FILE *f) {
           "  --min-size M            refuse memberships smaller than M (default 1)\n"
           "  --heartbeat-interval S  seconds between heartbeats (default 0.5)\n"
           "  --heartbeat-timeout S   silence that fails a member (default WEFT_HEARTBEAT_TIMEOUT, 5 s)\n"
+          "  --recover-timeout S     once members start to recover, leave out (and evict) a member\n"
+          "                          that has not asked within S (default WEFT_RECOVER_TIMEOUT, 60 s;\n"
+          "                          0: wait for every member)\n"
           "  --port-file FILE        write the bound port there (atomically)\n"
           "  --exit-when-done        exit once every member left or failed\n"
           "  --linger S              ... and nobody joined for S seconds (default 1)\n"
@@ -85,7 +88,7 @@ static bool write_port_file(const char *path, int port) {
 
 int main(int argc, char **argv) {
   enum { O_HOST = 256, O_PORT, O_WORLD, O_MIN, O_HBI, O_HBT, O_PORTFILE, O_EXIT, O_LINGER,
-         O_VERBOSE, O_INSECURE, O_HELP, O_VERSION };
+         O_VERBOSE, O_INSECURE, O_HELP, O_VERSION, O_RECOVER };
   static const struct option longopts[] = {
       {"host", required_argument, NULL, O_HOST},
       {"port", required_argument, NULL, O_PORT},
@@ -100,6 +103,7 @@ int main(int argc, char **argv) {
       {"insecure-no-token", no_argument, NULL, O_INSECURE},
       {"help", no_argument, NULL, O_HELP},
       {"version", no_argument, NULL, O_VERSION},
+      {"recover-timeout", required_argument, NULL, O_RECOVER},
       {NULL, 0, NULL, 0},
   };
   const char *host = NULL, *port_file = NULL;
@@ -109,6 +113,7 @@ int main(int argc, char **argv) {
   weft__server_opts_t o = {.heartbeat_interval = weft__cfg_get(WEFT__CFG_HEARTBEAT_INTERVAL),
                            .heartbeat_timeout = weft__cfg_get(WEFT__CFG_HEARTBEAT_TIMEOUT),
                            .linger = 1.0};
+  o.recover_timeout = weft__cfg_get(WEFT__CFG_RECOVER_TIMEOUT);
   int opt;
   while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
     bool ok = true;
@@ -123,6 +128,9 @@ int main(int argc, char **argv) {
       break;
     case O_HBI: ok = parse_num(optarg, 0.01, 60, &o.heartbeat_interval); break;
     case O_HBT: ok = parse_num(optarg, 0.05, 3600, &o.heartbeat_timeout); break;
+    case O_RECOVER: /* the setting's own syntax (units: "2s", "500ms"): weftrun passes the variable as is */
+      ok = weft__parse_seconds(optarg, &o.recover_timeout) && o.recover_timeout <= 86400;
+      break;
     case O_PORTFILE: port_file = optarg; break;
     case O_EXIT: o.exit_when_done = true; break;
     case O_LINGER: ok = parse_num(optarg, 0, 3600, &o.linger); break;
@@ -185,8 +193,9 @@ int main(int argc, char **argv) {
     return 1;
   }
   weft__clog("listening on %s:%d for a world of %u (min size %u, heartbeat %.2f s, timeout "
-             "%.2f s)%s", host ? host : "*", bound, o.world_size, o.min_size,
-             o.heartbeat_interval, o.heartbeat_timeout, insecure && !token ? "; INSECURE" : "");
+             "%.2f s, recover timeout %g s)%s", host ? host : "*", bound, o.world_size, o.min_size,
+             o.heartbeat_interval, o.heartbeat_timeout, o.recover_timeout,
+             insecure && !token ? "; INSECURE" : "");
   int rc = weft__server_run(&o, lfd, &g_stop);
   close(lfd);
   return rc;

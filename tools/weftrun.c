@@ -255,6 +255,8 @@ static pid_t start_coordinator(job_t *j, const char *port_file) {
   const char *hbi = getenv("WEFT_HEARTBEAT_INTERVAL"), *hbt = getenv("WEFT_HEARTBEAT_TIMEOUT");
   if (hbi && *hbi) { argv[k++] = "--heartbeat-interval"; argv[k++] = hbi; }
   if (hbt && *hbt) { argv[k++] = "--heartbeat-timeout"; argv[k++] = hbt; }
+  const char *rto = getenv("WEFT_RECOVER_TIMEOUT"); /* the deadline lives in the coordinator */
+  if (rto && *rto) { argv[k++] = "--recover-timeout"; argv[k++] = rto; }
   if (j->o.verbose) argv[k++] = "--verbose";
   argv[k] = NULL;
   pid_t parent = getpid();

@@ -21,6 +21,7 @@
  *   RECOVER, SHRINK,
  *   NO_CHANGE (8)            0 epoch u64
  *   ERROR (164)   0 code u32 | 4 text[160]
+ *   JOINERS (16)  0 epoch u64 | 8 waiting u32 (>= 1) | 12 reserved u32 = 0
  *   HEARTBEAT, LEAVE (0)
  *   CARD (4+n)    0 card
  *   STALL, PROGRESS_QUERY, PROGRESS, REACH_QUERY, REACH: coord_stall.c
@@ -57,6 +58,7 @@
 #define REVOKE_LEN 184
 #define EPOCH_REF_LEN 8
 #define ERROR_LEN 164
+#define JOINERS_LEN 16
 #define HOST_LEN 64
 
 _Static_assert(sizeof(((weft__coord_hello_t *)0)->host) == HOST_LEN, "HELLO host width");
@@ -116,6 +118,7 @@ size_t weft__coord_max_payload(uint8_t type) {
   case WEFT__COORD_PROGRESS:
   case WEFT__COORD_REACH_QUERY:
   case WEFT__COORD_REACH: return weft__coord_stall_max_payload(type);
+  case WEFT__COORD_JOINERS: return JOINERS_LEN;
   default: return 0; /* HEARTBEAT, LEAVE; unknown types are refused before this */
   }
 }
@@ -331,6 +334,24 @@ bool weft__coord_decode_epoch_ref(const uint8_t *p, size_t len, uint64_t *epoch)
   uint64_t e = weft__get64(p);
   if (e == 0) return false;
   *epoch = e;
+  return true;
+}
+
+size_t weft__coord_encode_joiners(uint8_t *out, size_t cap, const weft__coord_joiners_t *m) {
+  uint8_t *p = weft__coord_begin(out, cap, WEFT__COORD_JOINERS, JOINERS_LEN);
+  if (p == NULL) return 0;
+  weft__put64(p, m->epoch);
+  weft__put32(p + 8, m->waiting);
+  weft__put32(p + 12, 0);
+  return WEFT__COORD_HDR_LEN + JOINERS_LEN;
+}
+
+bool weft__coord_decode_joiners(const uint8_t *p, size_t len, weft__coord_joiners_t *m) {
+  if (p == NULL || len != JOINERS_LEN) return false;
+  weft__coord_joiners_t j = {.epoch = weft__get64(p), .waiting = weft__get32(p + 8)};
+  if (j.epoch == 0 || j.waiting == 0 || j.waiting > WEFT__COORD_MAX_MEMBERS || weft__get32(p + 12) != 0)
+    return false;
+  *m = j;
   return true;
 }
 

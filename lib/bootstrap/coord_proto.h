@@ -32,9 +32,14 @@
  *   coord -> REACH_QUERY                  every member of that collective entered it: can you
  *                                         reach these members? (tools/coordinator/reach.c)
  *   rank -> REACH                         which of them a fresh TCP connection reached
+ *   coord -> JOINERS                      the answer to a SHRINK round that changed nothing while
+ *                                         joiners wait (instead of NO_CHANGE): every member of the
+ *                                         epoch gets it in the same round, so all may agree to
+ *                                         RECOVER next and admit them (weft_allreduce_elastic)
  *
  * Version 2 added the card (HELLO, every EPOCH entry, CARD) and per-type payload limits;
- * version 3 the stall and reachability messages, fail reasons STALLED and PARTITIONED.
+ * version 3 the stall and reachability messages, JOINERS, fail reasons STALLED, RECOVER_TIMEOUT
+ * and PARTITIONED.
  */
 #ifndef WEFT_BOOTSTRAP_COORD_PROTO_H
 #define WEFT_BOOTSTRAP_COORD_PROTO_H
@@ -69,6 +74,7 @@ typedef enum {
   WEFT__COORD_STALL = 13,
   WEFT__COORD_PROGRESS_QUERY = 14,
   WEFT__COORD_PROGRESS = 15,
+  WEFT__COORD_JOINERS = 16, /* NO_CHANGE to a SHRINK round, and joiners wait: RECOVER admits them */
   WEFT__COORD_REACH_QUERY = 17,
   WEFT__COORD_REACH = 18,
 } weft__coord_type_t;
@@ -80,6 +86,7 @@ typedef enum {
   WEFT__FAIL_REPORTED = 3,  /* a peer reported it (data-plane failure) */
   WEFT__FAIL_LEFT = 4,      /* clean LEAVE */
   WEFT__FAIL_STALLED = 5,   /* its caller did not enter a collective the others waited on */
+  WEFT__FAIL_RECOVER_TIMEOUT = 6, /* did not ask RECOVER/SHRINK within the recover deadline */
   WEFT__FAIL_PARTITIONED = 7, /* outside the largest set of members that reach each other */
 } weft__fail_reason_t;
 #define WEFT__FAIL_LAST WEFT__FAIL_PARTITIONED
@@ -144,6 +151,11 @@ typedef struct {
 } weft__coord_epoch_ref_t; /* payload of RECOVER, SHRINK and NO_CHANGE */
 
 typedef struct {
+  uint64_t epoch;   /* the epoch whose members are told */
+  uint32_t waiting; /* joiners waiting, >= 1 */
+} weft__coord_joiners_t; /* payload of JOINERS */
+
+typedef struct {
   uint32_t code; /* weft_result_t */
   char text[WEFT__COORD_TEXT_LEN];
 } weft__coord_error_t;
@@ -206,6 +218,8 @@ size_t weft__coord_encode_revoke(uint8_t *out, size_t cap, uint8_t type /* REVOK
 bool weft__coord_decode_revoke(const uint8_t *p, size_t len, weft__coord_revoke_t *m);
 size_t weft__coord_encode_epoch_ref(uint8_t *out, size_t cap, uint8_t type, uint64_t epoch);
 bool weft__coord_decode_epoch_ref(const uint8_t *p, size_t len, uint64_t *epoch);
+size_t weft__coord_encode_joiners(uint8_t *out, size_t cap, const weft__coord_joiners_t *m);
+bool weft__coord_decode_joiners(const uint8_t *p, size_t len, weft__coord_joiners_t *m);
 size_t weft__coord_encode_error(uint8_t *out, size_t cap, const weft__coord_error_t *m);
 bool weft__coord_decode_error(const uint8_t *p, size_t len, weft__coord_error_t *m);
 size_t weft__coord_encode_empty(uint8_t *out, size_t cap, uint8_t type); /* HEARTBEAT, LEAVE */

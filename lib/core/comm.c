@@ -58,6 +58,7 @@ static void apply_settings(weft_comm_t *c, const weft_config_t *cfg) {
   c->timeout = cfg && cfg->timeout_s > 0 ? cfg->timeout_s : weft__cfg_get(WEFT__CFG_TIMEOUT);
   c->hb_interval = weft__cfg_get(WEFT__CFG_HEARTBEAT_INTERVAL);
   c->hb_timeout = weft__cfg_get(WEFT__CFG_HEARTBEAT_TIMEOUT);
+  c->recover_timeout = weft__cfg_get(WEFT__CFG_RECOVER_TIMEOUT);
   c->connect_timeout = weft__cfg_get(WEFT__CFG_CONNECT_TIMEOUT);
   c->stall_timeout = weft__cfg_get(WEFT__CFG_STALL_TIMEOUT);
   c->exit_on_evict = weft__cfg_get(WEFT__CFG_EXIT_ON_EVICT) != 0;

@@ -143,6 +143,7 @@ struct weft_comm {
 
   /* settings snapshot */
   double timeout, hb_interval, hb_timeout, connect_timeout;
+  double recover_timeout; /* the coordinator's recover deadline, as this process was told it */
   double stall_timeout; /* [ctx] WEFT_STALL_TIMEOUT, 0: off */
   bool exit_on_evict;   /* [ctx] WEFT_EXIT_ON_EVICT */
   uint32_t chunk;
@@ -207,7 +208,9 @@ struct weft_comm {
   weft__coord_member_t *next_members;
   weft__coord_left_t *next_left;
   uint32_t next_cap;
-  weft__store_answer_t answer; /* to the last join or request_epoch */
+  weft__store_answer_t answer; /* to the last join or request_epoch (an uninstalled EPOCH stays) */
+  bool request_abandoned;      /* a recover stopped waiting for its request's answer: the next
+                                * request takes that answer (late or still due), asks nothing */
   weft__coord_error_t coord_error;
 
   /* pausing the progress thread while an epoch is installed (under mu) */

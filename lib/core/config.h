@@ -17,6 +17,8 @@
     "how often a rank and the coordinator tell each other they are alive")                     \
   X(HEARTBEAT_TIMEOUT, "WEFT_HEARTBEAT_TIMEOUT", SECONDS, 5.0, 0.05, 3600.0,                   \
     "silence after which a rank (or the coordinator) is declared hung")                        \
+  X(RECOVER_TIMEOUT, "WEFT_RECOVER_TIMEOUT", SECONDS, 60.0, 0.5, 86400.0,                      \
+    "once members start to recover, a member that has not asked within this is left out")     \
   X(STALL_TIMEOUT, "WEFT_STALL_TIMEOUT", SECONDS, 30.0, 0.0, 86400.0,                          \
     "a collective waited on this long makes the coordinator evict ranks that have not entered "  \
     "it and have been out of weft as long (0: off)")                                           \

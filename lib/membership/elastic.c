@@ -9,7 +9,15 @@
  * NO_CHANGE means nobody failed during the attempt and every member's result stands; a new epoch
  * means somebody did, and every member (including those whose attempt succeeded) runs it again
  * in the new epoch. SHRINK keeps waiting joiners out: they cannot take part in a re-run they
- * know nothing of, and enter at the application's next weft_comm_recover.
+ * know nothing of.
+ *
+ * Joiners still get in without the application calling weft_comm_recover: a SHRINK round that
+ * changes nothing while joiners wait is answered JOINERS instead of NO_CHANGE. Every member of
+ * the epoch receives that one answer in the same round -- the round of this call, at this step
+ * -- so every member knows, at the same step boundary, that it must admit them, and all send
+ * RECOVER next; no flag has to be agreed on the data plane. The step's result stands (it is over
+ * the members that ran it: *contributors is their number) and info lists the joiners, whose
+ * state the application then hands over (e.g. a broadcast), as after weft_comm_recover.
  *
  * Cost: one coordinator round trip per call on top of the allreduce, and for in-place calls one
  * copy of the input (a partial attempt may have overwritten recvbuf). */
@@ -34,6 +42,22 @@ static void merge_info(weft_recover_info_t *total, const weft_recover_info_t *st
   total->new_size = step->new_size;
   total->new_rank = step->new_rank;
   total->num_left += step->num_left;
+  /* Joiners enter only in the last step (JOINERS), so its list is in the final epoch's ranks. */
+  total->is_new_member = step->is_new_member;
+  total->num_joined = step->num_joined;
+  memcpy(total->joined_new_ranks, step->joined_new_ranks, sizeof total->joined_new_ranks);
+}
+
+/* JOINERS: every member heard it in the same round, so every member is here at this step and
+ * sends RECOVER; the coordinator answers all of them with the epoch that lets the joiners in. */
+static weft_result_t admit_joiners(weft_comm_t *comm, weft_recover_info_t *info, bool first) {
+  weft_recover_info_t step;
+  weft_result_t r = weft__comm_recover(comm, &step, true, WHO, NULL);
+  if (r != WEFT_SUCCESS) return r; /* the step's result stands, but the caller must hear this */
+  if (info) merge_info(info, &step, first);
+  WEFT__INFO("rank %d: %s: joiners admitted: epoch %llu -> %llu (size %d -> %d)", comm->rank, WHO,
+             (unsigned long long)step.old_epoch, (unsigned long long)step.new_epoch, step.old_size, step.new_size);
+  return WEFT_SUCCESS;
 }
 
 WEFT_API weft_result_t weft_allreduce_elastic(weft_comm_t *comm, const void *sendbuf,
@@ -76,13 +100,15 @@ WEFT_API weft_result_t weft_allreduce_elastic(weft_comm_t *comm, const void *sen
       goto out;
     }
     weft_recover_info_t step;
-    r = weft__comm_recover(comm, &step, false, WHO);
+    bool joiners_wait = false;
+    r = weft__comm_recover(comm, &step, false, WHO, &joiners_wait);
     if (r != WEFT_SUCCESS) goto out; /* below min size, evicted, coordinator gone: the caller's call */
     if (step.new_epoch == step.old_epoch) {
       /* Nobody failed: every member's attempt stands. (A failed attempt with no change cannot
        * happen: recover reports a local-only revoke as WEFT_ERR_REVOKED.) */
       r = op_r;
       if (r == WEFT_SUCCESS && contributors) *contributors = comm->size;
+      if (r == WEFT_SUCCESS && joiners_wait) r = admit_joiners(comm, info, !changed);
       goto out;
     }
     if (info) merge_info(info, &step, !changed);

@@ -19,7 +19,9 @@ weft_result_t weft__epoch_install(weft_comm_t *c, double deadline, char *err, si
 
 /* weft_comm_recover's body. admit=false asks the coordinator for a shrink (SHRINK): failed
  * members leave, waiting joiners stay out (weft_allreduce_elastic re-runs among survivors).
- * who names the API call in error details. */
-weft_result_t weft__comm_recover(weft_comm_t *c, weft_recover_info_t *info, bool admit, const char *who);
+ * who names the API call in error details. *joiners_wait (may be NULL): the answer was JOINERS
+ * (nothing changed, joiners wait; every member heard it in this round). */
+weft_result_t weft__comm_recover(weft_comm_t *c, weft_recover_info_t *info, bool admit, const char *who,
+                                 bool *joiners_wait);
 
 #endif

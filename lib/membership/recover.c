@@ -4,7 +4,14 @@
  * when all have asked: NO_CHANGE (nobody failed, nobody waits to join), or the next EPOCH
  * (failed members out, waiting joiners in, ranks renumbered densely in launcher-rank order),
  * or an ERROR (fewer than WEFT_MIN_SIZE would remain). Because the decision is the
- * coordinator's and every member receives the same message, members cannot disagree. */
+ * coordinator's and every member receives the same message, members cannot disagree.
+ *
+ * The wait is bounded by the coordinator's recover deadline: WEFT_RECOVER_TIMEOUT after the
+ * round's first ask, it leaves out the members that have not asked and decides among the rest;
+ * below WEFT_MIN_SIZE it then waits one heartbeat timeout for joiners. A member that asked
+ * therefore hears within recover timeout + heartbeat timeout + a margin for the coordinator's
+ * tick and the network; past that the coordinator is not keeping the promise (started with a
+ * longer --recover-timeout, or stuck), and recover says so instead of waiting WEFT_TIMEOUT. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +64,18 @@ static bool revoked_while_forming(weft_comm_t *c, double deadline) {
   return revoked;
 }
 
+/* Beyond the deadline and the min-size grace: the coordinator's tick (0.1 s), a heartbeat
+ * interval, and scheduling on a loaded machine. */
+#define RECOVER_MARGIN_S 2.0
+
+/* The coordinator still holds this member's request: the next recover takes its answer rather
+ * than ask again (weft__membership_request_epoch says why). */
+static void abandon_request(weft_comm_t *c) {
+  pthread_mutex_lock(&c->mu);
+  c->request_abandoned = true;
+  pthread_mutex_unlock(&c->mu);
+}
+
 /* The coordinator fences a member it failed (crashed, hung, reported) with an EVICTED verdict and
  * closes its connection, and it never takes one back: a process that lost that connection has no
  * way back into this job. Say so with the terminal code, never as something to retry. */
@@ -70,7 +89,9 @@ static weft_result_t evicted(weft_comm_t *c, const char *who) {
   return WEFT_ERR_EVICTED;
 }
 
-weft_result_t weft__comm_recover(weft_comm_t *c, weft_recover_info_t *info, bool admit, const char *who) {
+weft_result_t weft__comm_recover(weft_comm_t *c, weft_recover_info_t *info, bool admit, const char *who,
+                                 bool *joiners_wait) {
+  if (joiners_wait) *joiners_wait = false;
   if (!c) return weft__null_error(WEFT_ERR_INVALID_ARGUMENT, "%s: comm is NULL", who);
   if (atomic_fetch_add(&c->in_call, 1) != 0) {
     atomic_fetch_sub(&c->in_call, 1);
@@ -110,7 +131,9 @@ weft_result_t weft__comm_recover(weft_comm_t *c, weft_recover_info_t *info, bool
   }
   for (int i = 0; i < old_size; i++) old_ids[i] = c->members[i].member_id;
 
-  double deadline = weft__now() + c->timeout;
+  double now = weft__now(), deadline = now + c->timeout;
+  double promised = c->recover_timeout + c->hb_timeout + RECOVER_MARGIN_S;
+  double answer_by = WEFT__MIN(deadline, now + promised);
   for (;;) {
     if (weft__membership_request_epoch(c, admit) != WEFT_SUCCESS) {
       /* The connection is broken whether or not the progress thread has noticed yet (a write
@@ -119,12 +142,13 @@ weft_result_t weft__comm_recover(weft_comm_t *c, weft_recover_info_t *info, bool
       r = evicted(c, who);
       goto out;
     }
-    weft__store_answer_t a = weft__epoch_wait_answer(c, deadline);
+    weft__store_answer_t a = weft__epoch_wait_answer(c, answer_by);
     /* Evicted (the store's on_lost answered for a connection that dropped); an ERROR the
      * coordinator sent before closing (WEFT_ERR_MIN_SIZE, say) is its word and is reported as such. */
     if (a == WEFT__STORE_ERROR && c->coord_error.code == WEFT_ERR_EVICTED) {
       r = evicted(c, who);
-    } else if (a == WEFT__STORE_NO_CHANGE) {
+    } else if (a == WEFT__STORE_NO_CHANGE || a == WEFT__STORE_JOINERS) {
+      if (joiners_wait) *joiners_wait = a == WEFT__STORE_JOINERS;
       if (was_revoked && c->epoch == old_epoch) {
         /* Nobody else saw a failure (e.g. only this rank timed out): the membership stands but
          * this rank's view of the operation sequence may differ. Say so rather than guess. */
@@ -147,9 +171,19 @@ weft_result_t weft__comm_recover(weft_comm_t *c, weft_recover_info_t *info, bool
     } else if (a == WEFT__STORE_ERROR) {
       r = c->coord_error.code ? (weft_result_t)c->coord_error.code : WEFT_ERR_TRANSPORT;
       weft__comm_set_error(c, "%s: coordinator: %s", who, c->coord_error.text);
-    } else {
+    } else if (answer_by < deadline) {
+      abandon_request(c);
       r = WEFT_ERR_TIMEOUT;
-      weft__comm_set_error(c, "%s: no decision from the coordinator within %.1f s", who, c->timeout);
+      weft__comm_set_error(c, "%s: no decision from the coordinator about epoch %llu within %.1f s "
+                           "(WEFT_RECOVER_TIMEOUT %g s + WEFT_HEARTBEAT_TIMEOUT %g s + %g s): it should have left "
+                           "out the members that did not ask by then; is it running with a longer "
+                           "--recover-timeout?", who, (unsigned long long)c->epoch, promised, c->recover_timeout,
+                           c->hb_timeout, RECOVER_MARGIN_S);
+    } else {
+      abandon_request(c);
+      r = WEFT_ERR_TIMEOUT;
+      weft__comm_set_error(c, "%s: no decision from the coordinator about epoch %llu within %.1f s (WEFT_TIMEOUT)",
+                           who, (unsigned long long)c->epoch, c->timeout);
     }
     break;
   }
@@ -162,5 +196,5 @@ out:
 }
 
 WEFT_API weft_result_t weft_comm_recover(weft_comm_t *c, weft_recover_info_t *info) {
-  return weft__comm_recover(c, info, true, "weft_comm_recover");
+  return weft__comm_recover(c, info, true, "weft_comm_recover", NULL);
 }

@@ -43,6 +43,7 @@ weft__rules_decision_t weft__rules_decide(const weft__rules_config_t *cfg, const
   size_t joiners = admit ? v->n_waiting : 0;
   if (v->n_gone == 0 && joiners == 0) {
     d.verdict = WEFT__RULES_NO_CHANGE;
+    d.joiners = v->n_waiting; /* kept out by SHRINK: tell the members, who then RECOVER */
     return d;
   }
   if (v->n_active + joiners >= cfg->min_size) {
@@ -77,4 +78,8 @@ int weft__rules_order_cmp(const weft__rules_candidate_t *a, const weft__rules_ca
 
 bool weft__rules_report_counts(uint64_t report_epoch, uint64_t epoch, bool epoch_revoked) {
   return report_epoch == epoch && !epoch_revoked;
+}
+
+bool weft__rules_recover_overdue(double round_since, double recover_timeout, double now) {
+  return round_since > 0 && recover_timeout > 0 && now - round_since >= recover_timeout;
 }

@@ -11,7 +11,12 @@
  *   - epoch E+1 forms when every live member of E asked (RECOVER or SHRINK) and something changed
  *     (a member gone, or a waiting joiner that may enter); otherwise every member hears NO_CHANGE;
  *   - SHRINK from any member keeps waiting joiners out of that decision (the re-run that follows
- *     could not include them); they enter at a later RECOVER;
+ *     could not include them); they enter at a later RECOVER. A SHRINK round that changes nothing
+ *     while joiners wait is answered JOINERS (NO_CHANGE, plus "RECOVER now to admit them"), the
+ *     same answer to every member in the same round, so they all recover at the same step;
+ *   - the recover deadline: once the first member of E asks (RECOVER or SHRINK), a member that
+ *     has not asked within recover_timeout is failed (RECOVER_TIMEOUT) and the others go on
+ *     without it (torchft's quorum), instead of waiting for it without bound;
  *   - the next epoch lists the live members of E plus the joiners admitted, ordered by launcher
  *     rank (members without one last), then by member id; ranks are the positions in that order;
  *   - fewer than min_size: wait one grace period (the heartbeat timeout) for joiners, then refuse
@@ -62,6 +67,7 @@ typedef struct {
   bool admit;          /* FORM: waiting joiners enter */
   size_t size;         /* FORM: members of E+1; REFUSE_MIN_SIZE: the processes counted */
   bool restart;        /* FORM: the whole world came back: the job is no longer finished */
+  size_t joiners;      /* NO_CHANGE: joiners kept out by SHRINK (>0: answer JOINERS) */
   /* The timers to keep, whatever the verdict (FORM and the refusals clear them once carried
    * out); *_began says a timer started now, for the service's log. */
   double orphan_since, short_since;
@@ -95,6 +101,10 @@ typedef struct {
 } weft__rules_candidate_t;
 
 int weft__rules_order_cmp(const weft__rules_candidate_t *a, const weft__rules_candidate_t *b);
+
+/* Whether members that have not asked yet are past the recover deadline: the round's first ask
+ * came at round_since (0: no round open), recover_timeout > 0. */
+bool weft__rules_recover_overdue(double round_since, double recover_timeout, double now);
 
 /* Whether a member's REPORT about `report_epoch` can fail the suspect: it must be about the
  * current epoch, and that epoch not revoked yet (once it is, members close connections because

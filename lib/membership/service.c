@@ -4,7 +4,8 @@
  *
  * What the store delivers, and where it goes:
  *   on_answer  the hand-over state under c->mu (c->answer, c->next_epoch, c->coord_error), read
- *              by whoever waits in weft__epoch_wait_answer (init, recover);
+ *              by whoever waits in weft__epoch_wait_answer (init, recover); an answer a
+ *              recover stopped waiting for is taken by the next one (request_epoch);
  *   on_revoke  a member of this epoch failed: the context's operations fail naming it; about an
  *              epoch being installed, it is deferred until the install ends (pause_point);
  *   on_lost    the process is fenced: every operation fails, every recover hears it. */
@@ -216,7 +217,24 @@ weft_result_t weft__membership_cards(weft_comm_t *c, const weft__coord_epoch_t *
 
 weft_result_t weft__membership_request_epoch(weft_comm_t *c, bool admit) {
   pthread_mutex_lock(&c->mu);
-  c->answer = WEFT__STORE_PENDING;
+  /* A recover that stopped waiting (its bound expired) left its request with the coordinator,
+   * whose answer -- already here or still due -- answers this call too: the round it belongs to
+   * is this step's. Asking again would lose that answer: after an EPOCH the coordinator, which
+   * has moved on, takes a RECOVER about the old epoch for a member gone astray and evicts it;
+   * after a NO_CHANGE a second RECOVER opens a round the others (gone on computing) never join,
+   * and the recover deadline would leave them out. An EPOCH not installed yet is kept for the
+   * same reason whatever the flag says: this member is in it. */
+  bool held = c->request_abandoned || (c->answer == WEFT__STORE_EPOCH && c->next_epoch.epoch > c->epoch);
+  /* ... except JOINERS for a RECOVER: the others are asking RECOVER to admit them right now. */
+  if (held && admit && c->answer == WEFT__STORE_JOINERS) held = false;
+  c->request_abandoned = false;
+  if (!held) c->answer = WEFT__STORE_PENDING;
+  weft__store_answer_t answer = c->answer;
   pthread_mutex_unlock(&c->mu);
+  if (held) {
+    WEFT__INFO("member %llu: taking the answer to the request an earlier recover gave up on (%s)",
+               (unsigned long long)c->member_id, answer == WEFT__STORE_PENDING ? "still due" : "arrived");
+    return WEFT_SUCCESS;
+  }
   return c->store ? c->store_ops->request_epoch(c->store, c->epoch, admit) : WEFT_ERR_TRANSPORT;
 }

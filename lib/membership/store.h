@@ -33,13 +33,15 @@ typedef enum {
   WEFT__STORE_NO_CHANGE, /* the membership stands (recover: nobody failed, nobody waits) */
   WEFT__STORE_EPOCH,     /* the next epoch: install it */
   WEFT__STORE_ERROR,     /* refused (code and text), or the store was lost */
+  WEFT__STORE_JOINERS,   /* NO_CHANGE to a SHRINK, and joiners wait: every member got it in the
+                          * same round, so all may request_epoch(admit) next to let them in */
 } weft__store_answer_t;
 
 typedef struct {
   void *ctx;
   /* A member of rv->epoch failed (CRASH, HUNG, REPORTED) or left (LEFT). */
   void (*on_revoke)(void *ctx, const weft__coord_revoke_t *rv);
-  /* NO_CHANGE; EPOCH with e (valid during the call); ERROR with err (code, text). */
+  /* NO_CHANGE or JOINERS; EPOCH with e (valid during the call); ERROR with err (code, text). */
   void (*on_answer)(void *ctx, weft__store_answer_t answer, const weft__coord_epoch_t *e,
                     const weft__coord_error_t *err);
   /* The store is gone (connection lost, silence past the heartbeat timeout). */

@@ -2,7 +2,7 @@
  * coord_proto.h; the service: tools/weft-coordinator.c). One authenticated TCP connection to the
  * coordinator carries everything: HELLO/WELCOME at join, HEARTBEAT both ways, REPORT, STALL and the
  * PROGRESS answers to its queries, RECOVER or SHRINK, and what the coordinator decides (REVOKE,
- * EPOCH, NO_CHANGE, ERROR).
+ * EPOCH, NO_CHANGE, JOINERS, ERROR).
  *
  * Liveness: every hb_interval this process tells the coordinator it is alive; the coordinator's
  * silence for hb_timeout means it is lost. The coordinator fences a member it failed with an
@@ -152,6 +152,12 @@ static void handle_message(weft__store_t *s, uint8_t type, const uint8_t *p, uin
       break;
     }
     case WEFT__COORD_NO_CHANGE: s->cb.on_answer(s->cb.ctx, WEFT__STORE_NO_CHANGE, NULL, NULL); break;
+    case WEFT__COORD_JOINERS: {
+      weft__coord_joiners_t j;
+      if (weft__coord_decode_joiners(p, len, &j))
+        s->cb.on_answer(s->cb.ctx, WEFT__STORE_JOINERS, NULL, NULL);
+      break;
+    }
     case WEFT__COORD_ERROR: {
       weft__coord_error_t e;
       if (!weft__coord_decode_error(p, len, &e)) break;

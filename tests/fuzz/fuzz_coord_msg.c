@@ -137,6 +137,15 @@ static void check_epoch_ref(const uint8_t *p, size_t len) {
   same_payload(out, n, p, len, 0, 0);
 }
 
+static void check_joiners(const uint8_t *p, size_t len) {
+  weft__coord_joiners_t m;
+  if (!weft__coord_decode_joiners(p, len, &m)) return;
+  FUZZ_CHECK(m.epoch >= 1 && m.waiting >= 1 && m.waiting <= WEFT__COORD_MAX_MEMBERS);
+  uint8_t out[WEFT__COORD_HDR_LEN + 64];
+  size_t n = weft__coord_encode_joiners(out, sizeof out, &m);
+  same_payload(out, n, p, len, 0, 0);
+}
+
 static void check_error(const uint8_t *p, size_t len) {
   weft__coord_error_t m;
   if (!weft__coord_decode_error(p, len, &m)) return;
@@ -232,6 +241,7 @@ static void check_payload(uint8_t type, const uint8_t *p, size_t len, uint32_t c
   case WEFT__COORD_PROGRESS: check_progress(type, p, len); break;
   case WEFT__COORD_REACH_QUERY:
   case WEFT__COORD_REACH: check_reach(type, p, len); break;
+  case WEFT__COORD_JOINERS: check_joiners(p, len); break;
   default: break; /* HEARTBEAT, LEAVE: no payload to decode */
   }
 }
@@ -263,7 +273,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (named) check_payload(named, payload, size, cap);
   static const uint8_t each[] = {WEFT__COORD_HELLO,  WEFT__COORD_WELCOME, WEFT__COORD_EPOCH,
                                  WEFT__COORD_REVOKE, WEFT__COORD_RECOVER, WEFT__COORD_ERROR,
-                                 WEFT__COORD_CARD};
+                                 WEFT__COORD_CARD,   WEFT__COORD_JOINERS};
   for (size_t i = 0; i < WEFT__ARRAY_SIZE(each); i++)
     if (each[i] != named) check_payload(each[i], payload, size, cap);
   check_addr(payload, size);

@@ -237,6 +237,9 @@ static size_t coord_messages(uint8_t *stream, size_t cap) {
   EMIT("reach-query", 0);
   n = weft__coord_encode_reach(buf, sizeof buf, WEFT__COORD_REACH, &rq);
   EMIT("reach", 0);
+  weft__coord_joiners_t joiners = {.epoch = 3, .waiting = 1};
+  n = weft__coord_encode_joiners(buf, sizeof buf, &joiners);
+  EMIT("joiners", 0);
 #undef EMIT
   return used;
 }

@@ -8,12 +8,14 @@
  * element k must be S * (k + 1) with S the sum of (id + 1) over the contributors, and the count
  * slot must equal *contributors. The driver kills ranks and checks S against who was alive.
  *
- * "lost N": members the call itself lost (and re-ran without).
+ * "lost N": members the call itself lost (and re-ran without); "joined J": processes the call
+ * admitted after the step (the coordinator answered its agreement JOINERS: the result is over
+ * the members before them, C = size - J).
  *
- * Every ADMIT_EVERY steps the ranks call weft_comm_recover to admit restarted processes (which
- * weft_allreduce_elastic keeps out); a joiner learns the step to continue from by a broadcast
- * from the lowest-ranked survivor. Prints one line per step:
- *   step N epoch E contributors C S s lost L
+ * Every ADMIT_EVERY steps the ranks call weft_comm_recover to admit restarted processes (0:
+ * never: only weft_allreduce_elastic admits them); a joiner learns the step to continue from by a
+ * broadcast from the lowest-ranked survivor. Prints one line per step:
+ *   step N epoch E contributors C S s lost L joined J
  * and exits 0 after STEPS steps, 3 on any error (printed), 4 on a wrong result. */
 #include <inttypes.h>
 #include <stdbool.h>
@@ -86,14 +88,18 @@ int main(int argc, char **argv) {
                buf[k], s * (int64_t)(k + 1));
         return 4;
       }
-    if (buf[count] != contributors || contributors != weft_comm_size(comm)) {
+    if (buf[count] != contributors || contributors != weft_comm_size(comm) - changed.num_joined) {
       printf("wrong: step %" PRId64 " count slot %" PRId64 ", contributors %d, size %d\n", step,
              buf[count], contributors, weft_comm_size(comm));
       return 4;
     }
-    printf("step %" PRId64 " epoch %" PRIu64 " contributors %d S %" PRId64 " lost %d\n", step,
-           weft_comm_epoch(comm), contributors, s, changed.num_left);
+    printf("step %" PRId64 " epoch %" PRIu64 " contributors %d S %" PRId64 " lost %d joined %d\n", step,
+           weft_comm_epoch(comm), contributors, s, changed.num_left, changed.num_joined);
     fflush(stdout);
+    if (changed.num_joined > 0) { /* admitted after this step: they start with the next one */
+      int64_t next = step + 1;
+      if ((r = sync_step(comm, false, &next)) != WEFT_SUCCESS) return fail(comm, "survivor sync after elastic", r);
+    }
     if (sleep_ms > 0) usleep((useconds_t)sleep_ms * 1000);
   }
   printf("done epoch %" PRIu64 " size %d\n", weft_comm_epoch(comm), weft_comm_size(comm));

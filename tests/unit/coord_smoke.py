@@ -28,7 +28,8 @@ HB_INTERVAL, HB_TIMEOUT = 0.1, 0.8
 AUTH_MAGIC, COORD_MAGIC = 0x55414657, 0x4F434657
 COORD_VERSION = 3
 HELLO, WELCOME, EPOCH, HEARTBEAT, REVOKE, RECOVER, NO_CHANGE, REPORT, LEAVE, ERROR, SHRINK, CARD = range(1, 13)
-CRASH, HUNG, REPORTED, LEFT = 1, 2, 3, 4
+JOINERS = 16
+CRASH, HUNG, REPORTED, LEFT, RECOVER_TIMEOUT = 1, 2, 3, 4, 6
 ERR_INVALID_ARGUMENT, ERR_MIN_SIZE, ERR_EVICTED = 1, 13, 16
 JOINED = 1
 
@@ -76,6 +77,10 @@ def decode(mtype, p):
         return {"epoch": struct.unpack("<Q", p)[0]}
     if mtype == ERROR:
         return {"code": struct.unpack_from("<I", p)[0], "text": untext(p[4:])}
+    if mtype == JOINERS:
+        epoch, waiting, reserved = struct.unpack("<QII", p)
+        assert reserved == 0
+        return {"epoch": epoch, "waiting": waiting}
     return {}
 
 
@@ -164,8 +169,8 @@ class Client:
             return True
         raise AssertionError("unexpected message %d %r" % (t, m))
 
-    def recover(self, epoch):
-        self.send(RECOVER, struct.pack("<Q", epoch))
+    def recover(self, epoch, shrink=False):
+        self.send(SHRINK if shrink else RECOVER, struct.pack("<Q", epoch))
 
     def report(self, epoch, member_id, rank):
         self.send(REPORT, struct.pack("<QQiI", epoch, member_id, rank, REPORTED) + text("peer reset"))
@@ -187,6 +192,7 @@ class Coordinator:
         env.pop("WEFT_JOB_TOKEN", None)
         if env_token is not None:
             env["WEFT_JOB_TOKEN"] = env_token
+        env.pop("WEFT_RECOVER_TIMEOUT", None)
         args = [COORD, "--port", "0", "--world-size", str(world), "--port-file", self.port_file,
                 "--heartbeat-interval", str(HB_INTERVAL), "--heartbeat-timeout", str(HB_TIMEOUT),
                 "--verbose", *extra]
@@ -316,6 +322,45 @@ class CoordinatorTest(unittest.TestCase):
         self.assertEqual(cl[1].expect(ERROR)["code"], ERR_EVICTED)  # removed from the job: its verdict
         self.assertTrue(cl[1].closed.wait(2))
         self.assertEqual(cl[0].expect(REVOKE)["member_id"], cl[1].member_id)
+
+    def test_recover_deadline_leaves_out_a_member_that_does_not_ask(self):
+        # The setting's own syntax, as weftrun passes WEFT_RECOVER_TIMEOUT on.
+        c = self.coordinator(3, "--recover-timeout", "1000ms")
+        cl, _ = start_world(c, 3)
+        t0 = time.monotonic()
+        cl[0].recover(1)
+        cl[1].recover(1)  # rank 2 keeps heartbeating but never asks
+        rv = cl[0].expect(REVOKE, timeout=4)
+        waited = time.monotonic() - t0
+        self.assertEqual((rv["rank"], rv["reason"], rv["member_id"]), (2, RECOVER_TIMEOUT, cl[2].member_id))
+        self.assertIn("did not call recover within WEFT_RECOVER_TIMEOUT 1 s", rv["text"])
+        self.assertGreaterEqual(waited, 0.9)
+        self.assertEqual(cl[1].expect(REVOKE)["reason"], RECOVER_TIMEOUT)
+        for x in (cl[0], cl[1]):
+            e = x.expect(EPOCH)
+            self.assertEqual((e["epoch"], len(e["members"])), (2, 2))
+            self.assertEqual(e["left"], [(cl[2].member_id, 2, RECOVER_TIMEOUT)])
+        self.assertTrue(cl[2].closed.wait(2), "the left-out member's connection was not closed")
+        verdict = cl[2].expect(ERROR)
+        self.assertEqual(verdict["code"], ERR_EVICTED)
+        self.assertIn("RECOVER_TIMEOUT: did not call recover within WEFT_RECOVER_TIMEOUT 1 s", verdict["text"])
+        self.assertIn("failed (RECOVER_TIMEOUT)", c.logtext())
+
+    def test_shrink_round_with_a_joiner_is_answered_joiners(self):
+        c = self.coordinator(2)
+        cl, _ = start_world(c, 2)
+        cl[1].close()
+        cl[0].expect(REVOKE)
+        joiner = Client(c.port, 1)
+        joiner.expect(WELCOME)
+        cl[0].recover(1, shrink=True)  # the failure: a shrink, the joiner stays out
+        self.assertEqual(len(cl[0].expect(EPOCH)["members"]), 1)
+        cl[0].recover(2, shrink=True)  # nothing failed, a joiner waits: JOINERS, not NO_CHANGE
+        self.assertEqual(cl[0].expect(JOINERS), {"epoch": 2, "waiting": 1})
+        joiner.quiet()
+        cl[0].recover(2)  # the member recovers at once and admits it
+        for x in (cl[0], joiner):
+            self.assertEqual(x.expect(EPOCH)["epoch"], 3)
 
     def test_report_fails_the_suspect(self):
         c = self.coordinator(3)

@@ -23,7 +23,7 @@ __attribute__((weak)) void weft__log(weft_log_level_t level, const char *fmt, ..
 
 static const char *const all_vars[] = {
     "WEFT_TIMEOUT",   "WEFT_INIT_TIMEOUT", "WEFT_CONNECT_TIMEOUT", "WEFT_HEARTBEAT_INTERVAL",
-    "WEFT_HEARTBEAT_TIMEOUT", "WEFT_ALGO", "WEFT_TREE_THRESHOLD", "WEFT_CHUNK_SIZE",
+    "WEFT_HEARTBEAT_TIMEOUT", "WEFT_RECOVER_TIMEOUT", "WEFT_ALGO", "WEFT_TREE_THRESHOLD", "WEFT_CHUNK_SIZE",
     "WEFT_TCP_NSOCKS", "WEFT_P2P_BUFFER", "WEFT_SPIN_US", "WEFT_MIN_SIZE", "WEFT_LOG_LEVEL"};
 
 static int clear_env(void **state) {
@@ -292,6 +292,22 @@ static void test_bounds(void **state) {
   }
 }
 
+/* WEFT_RECOVER_TIMEOUT: a minute by default, down to half a second (the tests use 1-2 s). */
+static void test_recover_timeout(void **state) {
+  (void)state;
+  char err[1024];
+  assert_int_equal(weft__cfg_load(err, sizeof err), WEFT_SUCCESS);
+  assert_true(weft__cfg_get(WEFT__CFG_RECOVER_TIMEOUT) == 60.0);
+  setenv("WEFT_RECOVER_TIMEOUT", "1.5s", 1);
+  assert_int_equal(weft__cfg_load(err, sizeof err), WEFT_SUCCESS);
+  assert_true(weft__cfg_get(WEFT__CFG_RECOVER_TIMEOUT) == 1.5);
+  setenv("WEFT_RECOVER_TIMEOUT", "100ms", 1);
+  assert_int_equal(weft__cfg_load(err, sizeof err), WEFT_ERR_INVALID_ARGUMENT);
+  assert_non_null(strstr(err, "WEFT_RECOVER_TIMEOUT=100ms"));
+  assert_true(weft__cfg_get(WEFT__CFG_RECOVER_TIMEOUT) == 60.0);
+  clear_env(NULL);
+}
+
 static void test_errors_name_variable_and_keep_others(void **state) {
   (void)state;
   char err[1024];
@@ -400,6 +416,7 @@ int main(void) {
       cmocka_unit_test_setup(test_defaults, clear_env),
       cmocka_unit_test_setup(test_overrides, clear_env),
       cmocka_unit_test_setup(test_bounds, clear_env),
+      cmocka_unit_test_setup(test_recover_timeout, clear_env),
       cmocka_unit_test_setup(test_errors_name_variable_and_keep_others, clear_env),
       cmocka_unit_test_setup(test_huge_value_is_truncated_in_message, clear_env),
       cmocka_unit_test(test_config_init),

@@ -260,6 +260,24 @@ static void test_welcome_epoch_ref_empty(void **state) {
   n = weft__coord_encode_epoch_ref(b, sizeof b, WEFT__COORD_RECOVER, 0);
   assert_false(weft__coord_decode_epoch_ref(b + H, 8, &e)); /* epoch 0 never exists */
 
+  weft__coord_joiners_t j = {.epoch = 5, .waiting = 2}, jd;
+  n = weft__coord_encode_joiners(b, sizeof b, &j);
+  len = check_hdr(b, n, WEFT__COORD_JOINERS);
+  assert_int_equal(len, 16);
+  assert_true(weft__coord_decode_joiners(b + H, len, &jd));
+  assert_true(jd.epoch == 5 && jd.waiting == 2);
+  assert_false(weft__coord_decode_joiners(b + H, len - 1, &jd));
+  assert_false(weft__coord_decode_joiners(b + H, len + 1, &jd));
+  b[H + 12] = 1; /* reserved */
+  assert_false(weft__coord_decode_joiners(b + H, len, &jd));
+  j.waiting = 0; /* "no joiner waits" is NO_CHANGE, not JOINERS */
+  n = weft__coord_encode_joiners(b, sizeof b, &j);
+  assert_false(weft__coord_decode_joiners(b + H, len, &jd));
+  j = (weft__coord_joiners_t){.epoch = 0, .waiting = 1};
+  n = weft__coord_encode_joiners(b, sizeof b, &j);
+  assert_false(weft__coord_decode_joiners(b + H, len, &jd));
+  assert_int_equal(weft__coord_encode_joiners(b, H + 15, &j), 0);
+
   n = weft__coord_encode_empty(b, sizeof b, WEFT__COORD_HEARTBEAT);
   assert_int_equal(check_hdr(b, n, WEFT__COORD_HEARTBEAT), 0);
   n = weft__coord_encode_empty(b, sizeof b, WEFT__COORD_LEAVE);
@@ -292,6 +310,8 @@ static void test_revoke_report_error(void **state) {
     assert_false(weft__coord_decode_revoke(t + H, len, &rd));
     t[H + 20] = WEFT__FAIL_LAST + 1;
     assert_false(weft__coord_decode_revoke(t + H, len, &rd));
+    t[H + 20] = WEFT__FAIL_RECOVER_TIMEOUT; /* 6: left out by the recover deadline */
+    assert_true(weft__coord_decode_revoke(t + H, len, &rd) && rd.reason == WEFT__FAIL_RECOVER_TIMEOUT);
   }
   assert_int_equal(weft__coord_encode_revoke(b, sizeof b, WEFT__COORD_ERROR, &r), 0);
 

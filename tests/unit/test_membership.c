@@ -27,6 +27,7 @@ typedef struct {
   weft__coord_revoke_t revoke;
   weft__coord_error_t error;
   uint64_t epoch_ref;
+  weft__coord_joiners_t joiners;
   weft__coord_progress_t progress;
   uint32_t reach_n;
   uint64_t epoch;
@@ -66,6 +67,7 @@ static void record(void *user, const weft__mship_event_t *ev) {
     memcpy(r->left, ev->u.epoch->left, r->num_left * sizeof *r->left);
     break;
   case WEFT__MSHIP_CLOSE: r->error = ev->u.error; break; /* the verdict */
+  case WEFT__MSHIP_JOINERS: r->joiners = ev->u.joiners; break;
   case WEFT__MSHIP_PROGRESS_QUERY: r->progress = ev->u.progress; break;
   case WEFT__MSHIP_REACH_QUERY: r->reach_n = ev->u.reach.n; break;
   }
@@ -73,9 +75,12 @@ static void record(void *user, const weft__mship_event_t *ev) {
 
 static int g_peer; /* any non-NULL handle will do */
 
+static double g_recover_timeout; /* 0 (no deadline) unless a test sets it before make() */
+
 static weft__mship_t *make(sink_t *s, uint32_t world, uint32_t min) {
   memset(s, 0, sizeof *s);
-  weft__mship_config_t cfg = {.world_size = world, .min_size = min, .heartbeat_timeout = 3.0};
+  weft__mship_config_t cfg = {.world_size = world, .min_size = min, .heartbeat_timeout = 3.0,
+                              .recover_timeout = g_recover_timeout};
   weft__mship_t *m = weft__mship_create(&cfg, record, NULL, s);
   assert_non_null(m);
   return m;
@@ -505,7 +510,8 @@ static void whole_world_restarts_a_finished_job(void **state) {
 }
 
 /* SHRINK: the survivors move on without the waiting joiner, which enters at the next RECOVER;
- * with nothing failed a SHRINK is NO_CHANGE even though a joiner waits. */
+ * with nothing failed a SHRINK round changes nothing either, but its answer says that a joiner
+ * waits (JOINERS, to every member alike), so that the members recover next and admit it. */
 static void shrink_keeps_joiners_waiting(void **state) {
   (void)state;
   sink_t s;
@@ -526,9 +532,17 @@ static void shrink_keeps_joiners_waiting(void **state) {
   assert_false(sent_to(e, joiner));
   assert_int_equal(weft__mship_count_live(m), 3); /* the joiner still waits */
 
-  weft__mship_recover(m, id[0], 2, false, 3); /* nothing failed: SHRINK is NO_CHANGE */
+  weft__mship_recover(m, id[0], 2, false, 3); /* nothing failed: no change, but JOINERS */
+  assert_int_equal(count(&s, WEFT__MSHIP_JOINERS), 0);
   weft__mship_recover(m, id[1], 2, false, 3);
-  assert_int_equal(count(&s, WEFT__MSHIP_NO_CHANGE), 2);
+  assert_int_equal(count(&s, WEFT__MSHIP_NO_CHANGE), 1);
+  const rec_t *j = last(&s, WEFT__MSHIP_JOINERS);
+  assert_non_null(j);
+  assert_int_equal(j->joiners.epoch, 2);
+  assert_int_equal(j->joiners.waiting, 1);
+  assert_int_equal(j->num_to, 2);
+  assert_true(sent_to(j, id[0]) && sent_to(j, id[1]));
+  assert_false(sent_to(j, joiner));
   assert_int_equal(weft__mship_epoch(m), 2);
 
   weft__mship_recover(m, id[0], 2, true, 4); /* a plain RECOVER admits it */
@@ -541,12 +555,191 @@ static void shrink_keeps_joiners_waiting(void **state) {
   weft__mship_destroy(m);
 }
 
+/* --- the recover deadline (WEFT_RECOVER_TIMEOUT) ------------------------------------------- */
+
+/* Every listed member heartbeats at t, then time passes to t. */
+static void alive_at(weft__mship_t *m, const uint64_t *ids, size_t n, double t) {
+  for (size_t i = 0; i < n; i++) weft__mship_heard(m, ids[i], t);
+  weft__mship_tick(m, t);
+}
+
+static int deadline_setup(void **state) {
+  (void)state;
+  g_recover_timeout = 5.0;
+  return 0;
+}
+
+static int deadline_teardown(void **state) {
+  (void)state;
+  g_recover_timeout = 0;
+  return 0;
+}
+
+/* Three of four recover; the fourth keeps heartbeating (its progress thread runs) but never asks:
+ * it is left out when the deadline passes, counted from the first ask, fenced with a verdict
+ * naming why, and the three form the next epoch without it. Not a moment before. */
+static void recover_deadline_leaves_out_the_silent_member(void **state) {
+  (void)state;
+  sink_t s;
+  uint64_t id[4];
+  weft__mship_t *m = formed(&s, 4, 1, id);
+  for (double t = 0.5; t <= 10.0; t += 0.5) alive_at(m, id, 4, t); /* ticks closer than a stall */
+  weft__mship_recover(m, id[0], 1, true, 10.0); /* the round opens: the deadline is 15.0 */
+  for (double t = 10.5; t <= 12.0; t += 0.5) alive_at(m, id, 4, t);
+  weft__mship_recover(m, id[1], 1, true, 12.0);
+  weft__mship_recover(m, id[2], 1, true, 14.0);
+  for (double t = 12.5; t < 15.0; t += 0.5) alive_at(m, id, 4, t);
+  alive_at(m, id, 4, 14.95);
+  assert_int_equal(count(&s, WEFT__MSHIP_REVOKE), 0);
+  assert_int_equal(weft__mship_epoch(m), 1);
+
+  alive_at(m, id, 4, 15.0);
+  const rec_t *r = last(&s, WEFT__MSHIP_REVOKE);
+  assert_non_null(r);
+  assert_int_equal(r->revoke.member_id, id[3]);
+  assert_int_equal(r->revoke.reason, WEFT__FAIL_RECOVER_TIMEOUT);
+  char want[160];
+  snprintf(want, sizeof want, "rank 3 (member %llu, host node3 pid 103) did not call recover within "
+           "WEFT_RECOVER_TIMEOUT 5 s", (unsigned long long)id[3]);
+  assert_string_equal(r->revoke.text, want);
+  const rec_t *c = last(&s, WEFT__MSHIP_CLOSE);
+  assert_non_null(c);
+  assert_int_equal(c->num_to, 1);
+  assert_int_equal(c->to[0], id[3]);
+  assert_int_equal(c->error.code, WEFT_ERR_EVICTED);
+  assert_string_equal(c->error.text, "RECOVER_TIMEOUT: did not call recover within WEFT_RECOVER_TIMEOUT 5 s "
+                      "(a member of epoch 1)");
+  const rec_t *e = last(&s, WEFT__MSHIP_EPOCH);
+  assert_int_equal(e->epoch, 2);
+  assert_int_equal(e->size, 3);
+  assert_int_equal(e->num_to, 3);
+  assert_false(sent_to(e, id[3]));
+  assert_int_equal(e->num_left, 1);
+  assert_int_equal(e->left[0].member_id, id[3]);
+  assert_int_equal(e->left[0].old_rank, 3);
+  assert_int_equal(e->left[0].reason, WEFT__FAIL_RECOVER_TIMEOUT);
+  /* Its late RECOVER changes nothing: the record is gone (the server closed the connection). */
+  size_t n = s.n;
+  weft__mship_recover(m, id[3], 1, true, 15.5);
+  assert_int_equal(s.n, n);
+  assert_int_equal(weft__mship_count_live(m), 3);
+  weft__mship_destroy(m);
+}
+
+/* The deadline belongs to one round: a round answered (NO_CHANGE, an epoch) closes it, the next
+ * round's clock starts at its own first ask, and with no round open nobody is ever left out. */
+static void recover_deadline_is_per_round(void **state) {
+  (void)state;
+  sink_t s;
+  uint64_t id[3];
+  weft__mship_t *m = formed(&s, 3, 1, id);
+  weft__mship_recover(m, id[0], 1, true, 1.0);
+  weft__mship_recover(m, id[1], 1, true, 5.0);
+  weft__mship_recover(m, id[2], 1, true, 5.9); /* in time: NO_CHANGE closes the round */
+  assert_int_equal(count(&s, WEFT__MSHIP_NO_CHANGE), 1);
+  for (double t = 6.0; t <= 40.0; t += 0.5) alive_at(m, id, 3, t); /* computing: no round */
+  assert_int_equal(count(&s, WEFT__MSHIP_REVOKE), 0);
+  weft__mship_recover(m, id[2], 1, false, 40.0); /* a SHRINK round has the same deadline */
+  weft__mship_recover(m, id[0], 1, false, 44.0);
+  for (double t = 40.5; t < 45.0; t += 0.5) alive_at(m, id, 3, t);
+  assert_int_equal(count(&s, WEFT__MSHIP_REVOKE), 0);
+  alive_at(m, id, 3, 45.0);
+  assert_int_equal(last(&s, WEFT__MSHIP_REVOKE)->revoke.member_id, id[1]);
+  const rec_t *e = last(&s, WEFT__MSHIP_EPOCH);
+  assert_int_equal(e->epoch, 2);
+  assert_int_equal(e->size, 2);
+  /* Epoch 2 starts with no round open. */
+  uint64_t left2[2] = {id[0], id[2]};
+  for (double t = 45.5; t <= 80.0; t += 0.5) alive_at(m, left2, 2, t);
+  assert_int_equal(weft__mship_epoch(m), 2);
+  assert_int_equal(count(&s, WEFT__MSHIP_REVOKE), 1);
+  weft__mship_destroy(m);
+}
+
+/* The only member that asked failed: nobody is waiting on the deadline any more, so the others
+ * (which have not asked yet: they will, once they see the revoke) are not left out for it. */
+static void recover_deadline_closes_when_the_askers_fail(void **state) {
+  (void)state;
+  sink_t s;
+  uint64_t id[3];
+  weft__mship_t *m = formed(&s, 3, 1, id);
+  weft__mship_recover(m, id[0], 1, true, 1.0);
+  weft__mship_fail(m, id[0], WEFT__FAIL_CRASH, "closed", 2.0);
+  for (double t = 2.0; t <= 20.0; t += 0.5) alive_at(m, &id[1], 2, t);
+  assert_int_equal(count(&s, WEFT__MSHIP_REVOKE), 1);
+  weft__mship_recover(m, id[1], 1, true, 20.0); /* a new round: its own deadline, 25.0 */
+  for (double t = 20.5; t < 25.0; t += 0.5) alive_at(m, &id[1], 2, t);
+  assert_int_equal(weft__mship_epoch(m), 1);
+  alive_at(m, &id[1], 2, 25.0);
+  assert_int_equal(last(&s, WEFT__MSHIP_REVOKE)->revoke.member_id, id[2]);
+  assert_int_equal(last(&s, WEFT__MSHIP_EPOCH)->size, 1);
+  weft__mship_destroy(m);
+}
+
+/* Leaving the late members out can go below min size: then the usual grace for joiners, then
+ * WEFT_ERR_MIN_SIZE to those that asked. */
+static void recover_deadline_below_min_size(void **state) {
+  (void)state;
+  sink_t s;
+  uint64_t id[3];
+  weft__mship_t *m = formed(&s, 3, 3, id);
+  weft__mship_recover(m, id[0], 1, true, 1.0);
+  weft__mship_recover(m, id[1], 1, true, 1.0);
+  alive_at(m, id, 3, 6.0);
+  assert_int_equal(last(&s, WEFT__MSHIP_REVOKE)->revoke.member_id, id[2]);
+  assert_null(last(&s, WEFT__MSHIP_ERROR));
+  alive_at(m, id, 2, 8.9); /* grace: one heartbeat timeout (3 s) */
+  assert_null(last(&s, WEFT__MSHIP_ERROR));
+  alive_at(m, id, 2, 9.1);
+  const rec_t *e = last(&s, WEFT__MSHIP_ERROR);
+  assert_non_null(e);
+  assert_int_equal(e->error.code, WEFT_ERR_MIN_SIZE);
+  assert_int_equal(e->num_to, 2);
+  weft__mship_destroy(m);
+}
+
+/* A coordinator that was stopped itself does not blame the members that have not asked: the
+ * RECOVERs may be sitting unread in its sockets. The deadline starts afresh. */
+static void recover_deadline_forgives_a_coordinator_stall(void **state) {
+  (void)state;
+  sink_t s;
+  uint64_t id[2];
+  weft__mship_t *m = formed(&s, 2, 1, id);
+  alive_at(m, id, 2, 0.5);
+  weft__mship_recover(m, id[0], 1, true, 1.0);
+  alive_at(m, id, 2, 1.5);
+  alive_at(m, id, 2, 30.0); /* stalled for 28.5 s */
+  assert_int_equal(count(&s, WEFT__MSHIP_REVOKE), 0);
+  for (double t = 30.5; t < 35.0; t += 0.5) alive_at(m, id, 2, t);
+  assert_int_equal(count(&s, WEFT__MSHIP_REVOKE), 0);
+  alive_at(m, id, 2, 35.0);
+  assert_int_equal(last(&s, WEFT__MSHIP_REVOKE)->revoke.member_id, id[1]);
+  weft__mship_destroy(m);
+}
+
+/* recover_timeout 0: the coordinator waits for every member, however long (the old behaviour). */
+static void no_recover_deadline_waits_for_everyone(void **state) {
+  (void)state;
+  sink_t s;
+  uint64_t id[2];
+  weft__mship_t *m = formed(&s, 2, 1, id); /* g_recover_timeout is 0 here */
+  weft__mship_recover(m, id[0], 1, true, 1.0);
+  for (double t = 1.5; t <= 1000.0; t += 0.5) alive_at(m, id, 2, t);
+  assert_int_equal(count(&s, WEFT__MSHIP_REVOKE), 0);
+  weft__mship_recover(m, id[1], 1, true, 1000.0);
+  assert_int_equal(count(&s, WEFT__MSHIP_NO_CHANGE), 1);
+  weft__mship_destroy(m);
+}
+
 static void bad_config_is_refused(void **state) {
   (void)state;
   sink_t s;
   weft__mship_config_t cfg = {.world_size = 2, .min_size = 3, .heartbeat_timeout = 1};
   assert_null(weft__mship_create(&cfg, record, NULL, &s));
   cfg.min_size = 0;
+  assert_null(weft__mship_create(&cfg, record, NULL, &s));
+  cfg.min_size = 1;
+  cfg.recover_timeout = -1;
   assert_null(weft__mship_create(&cfg, record, NULL, &s));
   weft__mship_destroy(NULL);
 }
@@ -841,6 +1034,15 @@ int main(void) {
       cmocka_unit_test(joiner_after_a_clean_end_is_refused),
       cmocka_unit_test(whole_world_restarts_a_finished_job),
       cmocka_unit_test(shrink_keeps_joiners_waiting),
+      cmocka_unit_test_setup_teardown(recover_deadline_leaves_out_the_silent_member, deadline_setup,
+                                      deadline_teardown),
+      cmocka_unit_test_setup_teardown(recover_deadline_is_per_round, deadline_setup, deadline_teardown),
+      cmocka_unit_test_setup_teardown(recover_deadline_closes_when_the_askers_fail, deadline_setup,
+                                      deadline_teardown),
+      cmocka_unit_test_setup_teardown(recover_deadline_below_min_size, deadline_setup, deadline_teardown),
+      cmocka_unit_test_setup_teardown(recover_deadline_forgives_a_coordinator_stall, deadline_setup,
+                                      deadline_teardown),
+      cmocka_unit_test(no_recover_deadline_waits_for_everyone),
       cmocka_unit_test(bad_config_is_refused),
       cmocka_unit_test(stall_evicts_the_idle_laggard_naming_it),
       cmocka_unit_test(stall_spares_a_rank_in_a_call_or_progressing),

@@ -47,8 +47,11 @@ static void nothing_changed_is_no_change(void **state) {
   weft__rules_decision_t d = weft__rules_decide(&cfg, &v, 1);
   assert_int_equal(d.verdict, WEFT__RULES_FORM);
   assert_int_equal(d.size, 5);
+  assert_int_equal(d.joiners, 0);
   v.n_shrink = 1;
-  assert_int_equal(weft__rules_decide(&cfg, &v, 1).verdict, WEFT__RULES_NO_CHANGE);
+  d = weft__rules_decide(&cfg, &v, 1);
+  assert_int_equal(d.verdict, WEFT__RULES_NO_CHANGE);
+  assert_int_equal(d.joiners, 1); /* ... answered JOINERS: the members recover next */
   /* SHRINK after a failure: the survivors only. */
   v.n_active = 3;
   v.n_recovered = 3;
@@ -57,6 +60,15 @@ static void nothing_changed_is_no_change(void **state) {
   assert_int_equal(d.verdict, WEFT__RULES_FORM);
   assert_false(d.admit);
   assert_int_equal(d.size, 3);
+}
+
+/* The recover deadline counts from the round's first ask; no round or no deadline: never. */
+static void recover_deadline(void **state) {
+  (void)state;
+  assert_false(weft__rules_recover_overdue(0, 5.0, 1000.0));
+  assert_false(weft__rules_recover_overdue(10.0, 5.0, 14.99));
+  assert_true(weft__rules_recover_overdue(10.0, 5.0, 15.0));
+  assert_false(weft__rules_recover_overdue(10.0, 0, 1000.0));
 }
 
 static void below_min_size_waits_one_grace_then_refuses(void **state) {
@@ -146,6 +158,7 @@ int main(void) {
       cmocka_unit_test(first_epoch_waits_for_the_world),
       cmocka_unit_test(recover_waits_for_every_member),
       cmocka_unit_test(nothing_changed_is_no_change),
+      cmocka_unit_test(recover_deadline),
       cmocka_unit_test(below_min_size_waits_one_grace_then_refuses),
       cmocka_unit_test(orphaned_joiners),
       cmocka_unit_test(live_members_clear_the_orphan_timer),

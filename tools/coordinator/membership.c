@@ -10,7 +10,9 @@
  *
  * Epoch E+1 forms when every ACTIVE member has sent RECOVER for E (members failing meanwhile
  * drop out of the wait) and something changed (a GONE member or a waiting joiner); otherwise the
- * members hear NO_CHANGE. A member that asked SHRINK instead (a re-run of a failed operation is
+ * members hear NO_CHANGE. The wait has a deadline: recover_timeout after the round's first ask,
+ * members that have not asked are failed (RECOVER_TIMEOUT) and fenced, and the round is decided
+ * among those that did. A member that asked SHRINK instead (a re-run of a failed operation is
  * about to follow, which a joiner could not take part in) keeps waiting joiners out of that
  * decision; they enter at a later RECOVER. When E's members are all gone, waiting joiners form the next epoch on
  * their own. Two grace periods (each one heartbeat timeout) keep a fast restart from turning
@@ -56,6 +58,7 @@ struct weft__mship {
   uint64_t next_id, epoch;
   double orphan_since; /* joiners wait and no member of E is alive: since when (0: not so) */
   double short_since;  /* all of E recovered but too few for min_size: since when (0: not so) */
+  double round_since;  /* the first RECOVER/SHRINK of the open round came then (0: no round) */
   double last_tick;
   /* The job ended on purpose: the last live member of E left with LEAVE (weft_comm_destroy).
    * Then only the whole world may start it again (every rank calling init anew, as a program
@@ -87,6 +90,7 @@ static const char *reason_name(uint32_t reason) {
   case WEFT__FAIL_LEFT: return "LEFT";
   case WEFT__FAIL_STALLED: return "STALLED";
   case WEFT__FAIL_PARTITIONED: return "PARTITIONED";
+  case WEFT__FAIL_RECOVER_TIMEOUT: return "RECOVER_TIMEOUT";
   default: return "?";
   }
 }
@@ -208,6 +212,7 @@ static void form_epoch(weft__mship_t *m, bool admit) {
   if (admit) m->n_waiting = 0;
   m->n_gone = m->n_recovered = m->n_shrink = 0;
   m->orphan_since = m->short_since = 0;
+  m->round_since = 0;
 
   logf_(m, "epoch %" PRIu64 " formed: %zu members (%zu joined, %zu gone since the last epoch)",
         m->epoch, size, joined, nl);
@@ -234,6 +239,7 @@ static void refuse_min_size(weft__mship_t *m) {
     if (m->v[i].state != M_GONE) remove_record(m, &m->v[i]);
   m->n_active = m->n_waiting = m->n_recovered = m->n_shrink = 0;
   m->short_since = m->orphan_since = 0;
+  m->round_since = 0;
 }
 
 /* Tells waiting joiners the job is over and forgets them. */
@@ -274,9 +280,17 @@ static void progress(weft__mship_t *m, double now) {
   case WEFT__RULES_WAIT: break;
   case WEFT__RULES_NO_CHANGE: {
     weft__mship_event_t ev = {.kind = WEFT__MSHIP_NO_CHANGE, .u.epoch_ref = m->epoch};
+    if (d.joiners > 0) /* a SHRINK round kept them out: every member hears it in this round */
+      ev = (weft__mship_event_t){.kind = WEFT__MSHIP_JOINERS,
+                                 .u.joiners = {.epoch = m->epoch, .waiting = (uint32_t)d.joiners}};
     for (size_t i = 0; i < m->n; i++) m->v[i].recovered = m->v[i].shrink = false;
     m->n_recovered = m->n_shrink = 0;
-    logf_(m, "recover of epoch %" PRIu64 ": no change", m->epoch);
+    m->round_since = 0;
+    if (d.joiners > 0)
+      logf_(m, "shrink of epoch %" PRIu64 ": no change; %zu joiners wait: the members will recover to "
+            "admit them", m->epoch, d.joiners);
+    else
+      logf_(m, "recover of epoch %" PRIu64 ": no change", m->epoch);
     emit_to_state(m, &ev, M_ACTIVE);
     break;
   }
@@ -313,6 +327,7 @@ static void fail_record(weft__mship_t *m, member_t *r, uint32_t reason, const ch
     snprintf(ev.u.revoke.text, sizeof ev.u.revoke.text, "%.70s %s", who, why);
     if (r->recovered) m->n_recovered--;
     if (r->shrink) m->n_shrink--;
+    if (m->n_recovered == 0) m->round_since = 0; /* nobody is waiting on the deadline any more */
     r->state = M_GONE;
     r->reason = reason;
     m->n_active--;
@@ -388,6 +403,20 @@ void weft__mship_report(weft__mship_t *m, uint64_t reporter, const weft__coord_r
   progress(m, now);
 }
 
+/* The recover deadline passed: the members of E that have not asked are failed and fenced like a
+ * hung member (a process stuck in user code would otherwise hold every survivor in recover
+ * without bound), and the round is decided among those that asked. */
+static void leave_out_late_members(weft__mship_t *m, double now) {
+  if (!weft__rules_recover_overdue(m->round_since, m->cfg.recover_timeout, now)) return;
+  char why[96];
+  snprintf(why, sizeof why, "did not call recover within WEFT_RECOVER_TIMEOUT %g s", m->cfg.recover_timeout);
+  logf_(m, "recover of epoch %" PRIu64 ": %zu of %zu members asked within %g s; leaving out the others", m->epoch,
+        m->n_recovered, m->n_active, m->cfg.recover_timeout);
+  for (size_t i = 0; i < m->n; i++)
+    if (m->v[i].state == M_ACTIVE && !m->v[i].recovered)
+      fail_record(m, &m->v[i], WEFT__FAIL_RECOVER_TIMEOUT, why, true, now);
+}
+
 void weft__mship_tick(weft__mship_t *m, double now) {
   double timeout = m->cfg.heartbeat_timeout;
   /* A coordinator that was itself stopped (SIGSTOP, swapped out) must not blame everybody for
@@ -395,6 +424,7 @@ void weft__mship_tick(weft__mship_t *m, double now) {
   if (m->last_tick > 0 && now - m->last_tick > timeout / 2) {
     logf_(m, "coordinator stalled for %.1f s; restarting heartbeat clocks", now - m->last_tick);
     for (size_t i = 0; i < m->n; i++) m->v[i].last_heard = now;
+    if (m->round_since > 0) m->round_since = now; /* the RECOVERs may be queued unread */
   }
   m->last_tick = now;
   for (size_t i = 0; i < m->n;) {
@@ -408,6 +438,7 @@ void weft__mship_tick(weft__mship_t *m, double now) {
     }
     i++;
   }
+  leave_out_late_members(m, now);
   progress(m, now);
 }
 
@@ -516,6 +547,7 @@ void weft__mship_recover(weft__mship_t *m, uint64_t member_id, uint64_t epoch, b
     return;
   }
   if (!r->recovered) {
+    if (m->n_recovered == 0) m->round_since = now; /* the round opens: the deadline runs */
     r->recovered = true;
     m->n_recovered++;
     if (!admit) {
@@ -533,7 +565,8 @@ void weft__mship_recover(weft__mship_t *m, uint64_t member_id, uint64_t epoch, b
 weft__mship_t *weft__mship_create(const weft__mship_config_t *cfg, weft__mship_emit_fn emit,
                                   weft__mship_log_fn log, void *user) {
   if (cfg->world_size == 0 || cfg->world_size > WEFT__COORD_MAX_MEMBERS || cfg->min_size == 0 ||
-      cfg->min_size > cfg->world_size || !(cfg->heartbeat_timeout > 0) || emit == NULL)
+      cfg->min_size > cfg->world_size || !(cfg->heartbeat_timeout > 0) || !(cfg->recover_timeout >= 0) ||
+      emit == NULL)
     return NULL;
   weft__mship_t *m = calloc(1, sizeof *m);
   if (m == NULL) return NULL;

@@ -21,6 +21,9 @@ typedef struct {
   uint32_t world_size;      /* ranks launched; the first epoch waits for all of them */
   uint32_t min_size;        /* 1..world_size: smaller memberships are refused (ERROR MIN_SIZE) */
   double heartbeat_timeout; /* silence that fails a member (HUNG); also every grace period */
+  /* From the first RECOVER/SHRINK of a round: a member of the epoch that has not asked by then is
+   * left out (RECOVER_TIMEOUT, fenced like HUNG). 0: wait for every member (no deadline). */
+  double recover_timeout;
 } weft__mship_config_t;
 
 typedef enum {
@@ -30,6 +33,7 @@ typedef enum {
   WEFT__MSHIP_NO_CHANGE, /* u.epoch_ref */
   WEFT__MSHIP_ERROR,     /* u.error; the recipients are forgotten: close after flushing */
   WEFT__MSHIP_CLOSE,     /* fencing: u.error (WEFT_ERR_EVICTED, the verdict), then close at once */
+  WEFT__MSHIP_JOINERS,   /* u.joiners: NO_CHANGE to a SHRINK round, but joiners wait */
   WEFT__MSHIP_PROGRESS_QUERY, /* u.progress (stall.c asks a member how far it got) */
   WEFT__MSHIP_REACH_QUERY,    /* u.reach (reach.c asks a member whom it can reach) */
 } weft__mship_ev_kind_t;
@@ -49,6 +53,7 @@ typedef struct {
     weft__coord_revoke_t revoke;
     uint64_t epoch_ref;
     weft__coord_error_t error;
+    weft__coord_joiners_t joiners;
     weft__coord_progress_t progress;
     weft__coord_reach_t reach;
   } u;
@@ -84,7 +89,9 @@ void weft__mship_fail(weft__mship_t *m, uint64_t member_id, weft__fail_reason_t 
 void weft__mship_report(weft__mship_t *m, uint64_t reporter, const weft__coord_revoke_t *r,
                         double now);
 /* RECOVER{epoch} (admit) or SHRINK{epoch} (!admit) from a member. When all have asked, waiting
- * joiners enter the next epoch only if none asked SHRINK. */
+ * joiners enter the next epoch only if none asked SHRINK; a SHRINK round that changes nothing
+ * while joiners wait is answered JOINERS instead of NO_CHANGE. The first ask of a round starts
+ * the recover deadline (cfg.recover_timeout), checked by tick. */
 void weft__mship_recover(weft__mship_t *m, uint64_t member_id, uint64_t epoch, bool admit,
                          double now);
 /* Time passes: heartbeat timeouts and grace periods. Call at least every heartbeat interval. */

@@ -148,6 +148,9 @@ static void on_event(void *user, const weft__mship_event_t *ev) {
     len = weft__coord_encode_epoch_ref(small, sizeof small, WEFT__COORD_NO_CHANGE,
                                        ev->u.epoch_ref);
     break;
+  case WEFT__MSHIP_JOINERS:
+    len = weft__coord_encode_joiners(small, sizeof small, &ev->u.joiners);
+    break;
   case WEFT__MSHIP_EPOCH: {
     size_t cap = weft__coord_epoch_wire_len(ev->u.epoch);
     msg = malloc(cap);
@@ -439,6 +442,7 @@ int weft__server_run(const weft__server_opts_t *o, int listen_fd, volatile sig_a
   server_t s = {.o = o, .lfd = listen_fd, .spare_fd = -1};
   weft__mship_config_t mc = {.world_size = o->world_size, .min_size = o->min_size,
                              .heartbeat_timeout = o->heartbeat_timeout};
+  mc.recover_timeout = o->recover_timeout;
   s.m = weft__mship_create(&mc, on_event, on_log, &s);
   s.reach = s.m ? weft__reach_create(s.m, on_event, on_log, &s) : NULL;
   s.stall = s.reach ? weft__stall_create(s.m, s.reach, on_event, on_log, &s) : NULL;

@@ -10,6 +10,7 @@
 typedef struct {
   uint32_t world_size, min_size;
   double heartbeat_interval, heartbeat_timeout;
+  double recover_timeout; /* WEFT_RECOVER_TIMEOUT: membership.h's recover deadline (0: none) */
   bool exit_when_done;
   double linger; /* with exit_when_done: how long "nobody left" must last before exiting */
   weft__auth_key_t key;
