@@ -71,16 +71,17 @@ struct weft__mship {
   size_t dests_cap;
 };
 
-static void logf_(weft__mship_t *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void logf_(weft__mship_t *m, const char *fmt, ...) {
-  if (m->log == NULL) return;
+void weft__mship_logf(weft__mship_log_fn log, void *user, const char *fmt, ...) {
+  if (log == NULL) return;
   char line[512];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(line, sizeof line, fmt, ap);
   va_end(ap);
-  m->log(m->user, line);
+  log(user, line);
 }
+
+#define logf_(m, ...) weft__mship_logf((m)->log, (m)->user, __VA_ARGS__)
 
 static const char *reason_name(uint32_t reason) {
   switch (reason) {

@@ -63,6 +63,9 @@ typedef void (*weft__mship_emit_fn)(void *user, const weft__mship_event_t *ev);
 /* One finished line of what happened (joins, epochs, failures with reasons), for --verbose. */
 typedef void (*weft__mship_log_fn)(void *user, const char *line);
 
+/* printf into one line for log (NULL: nothing), for this file's companions (stall.c, reach.c). */
+void weft__mship_logf(weft__mship_log_fn log, void *user, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* NULL on bad config or out of memory. log may be NULL. */
 weft__mship_t *weft__mship_create(const weft__mship_config_t *cfg, weft__mship_emit_fn emit,
                                   weft__mship_log_fn log, void *user);

@@ -15,7 +15,6 @@
  * The dropped members are evicted (PARTITIONED) naming a member they could not reach; every
  * survivor's call fails naming them, and recover forms the epoch without them. */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,16 +36,7 @@ struct weft__reach {
   double deadline;
 };
 
-static void logf_(weft__reach_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void logf_(weft__reach_t *r, const char *fmt, ...) {
-  if (r->log == NULL) return;
-  char line[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(line, sizeof line, fmt, ap);
-  va_end(ap);
-  r->log(r->user, line);
-}
+#define logf_(x, ...) weft__mship_logf((x)->log, (x)->user, __VA_ARGS__)
 
 static void end_round(weft__reach_t *r) {
   free(r->rank);

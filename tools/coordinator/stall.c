@@ -21,7 +21,6 @@
  * left to the operation's timeout), or when its epoch is revoked or over. A collective is probed
  * once: repeated STALLs for it are ignored. */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,16 +68,7 @@ struct weft__stall {
   size_t done_next;
 };
 
-static void logf_(weft__stall_t *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void logf_(weft__stall_t *st, const char *fmt, ...) {
-  if (st->log == NULL) return;
-  char line[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(line, sizeof line, fmt, ap);
-  va_end(ap);
-  st->log(st->user, line);
-}
+#define logf_(x, ...) weft__mship_logf((x)->log, (x)->user, __VA_ARGS__)
 
 static bool same_key(const probe_key_t *a, const probe_key_t *b) {
   return a->epoch == b->epoch && a->comm_id == b->comm_id && a->seq == b->seq;
