@@ -19,6 +19,10 @@ COORD_MAGIC = 0x4F434657
 COORD_VERSION = 2  # lib/bootstrap/coord_proto.h
 COORD_HELLO_MAX = 108 + 1024  # a HELLO with the largest card (weft__coord_max_payload)
 PEER_HELLO_MAGIC = 0x48504657
+PEER_HELLO_VERSION = 3  # transports/tcp/mesh.h: a 64-byte body, then a 64-byte signature
+PEER_HELLO_LEN = 128
+PEER_ACK_MAGIC = 0x41504657
+PEER_ACK_LEN = 72
 FRAME_MAGIC = 0x54464557
 
 
@@ -95,9 +99,14 @@ def coord_hdr_u64_length(msg_type, length64):
     return struct.pack("<IBBHQ", COORD_MAGIC, COORD_VERSION, msg_type, 0, length64)
 
 
-def peer_hello(epoch, member_id, rank, sock_index, size):
-    return struct.pack("<IB3xQQIIIIQ", PEER_HELLO_MAGIC, 2, epoch, member_id, rank, sock_index,
-                       size, 0, 0)
+def peer_hello(epoch, member_id, rank, sock_index, size, to_member_id=0, to_rank=0, sig=None):
+    """A whole PEER_HELLO. The driver holds no member's secret key (identity.h), so its signature
+    is whatever it is given: 64 zero bytes by default."""
+    body = struct.pack("<IB3xQQIIIIQQII", PEER_HELLO_MAGIC, PEER_HELLO_VERSION, epoch, member_id,
+                       rank, sock_index, size, 0, 0, to_member_id, to_rank, 0)
+    sig = sig if sig is not None else bytes(64)
+    assert len(body) == 64 and len(sig) == 64
+    return body + sig
 
 
 def frame_hdr(epoch, seq, count, length, src_rank=0, magic=FRAME_MAGIC):

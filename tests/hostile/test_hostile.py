@@ -240,7 +240,7 @@ def mesh_attacks(job, key, n, ports):
         "hello_other_epoch": H.peer_hello(999999, 1, 0, 0, n),
         "hello_wrong_member": H.peer_hello(1, 987654321, 0, 0, n),
         "hello_wrong_size": H.peer_hello(1, 1, 0, 0, n + 5),
-        "frame_as_hello": frame,
+        "frame_as_hello": frame + bytes(H.PEER_HELLO_LEN - len(frame)),
     }
     for r in accepting:
         port = ports[r]
