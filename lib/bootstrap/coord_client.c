@@ -15,15 +15,21 @@ static const char *io_text(weft_result_t rc) {
                                                                           : "transport error";
 }
 
-weft_result_t weft__coord_send(int fd, const uint8_t *msg, size_t len, double deadline) {
-  return weft__sock_write_all(fd, msg, len, deadline);
+weft_result_t weft__coord_send(weft__coord_session_t *s, int fd, const uint8_t *msg, size_t len, double deadline) {
+  uint8_t tag[WEFT__COORD_TAG_LEN];
+  if (len < WEFT__COORD_HDR_LEN) return WEFT_ERR_INTERNAL;
+  weft__coord_seal(&s->tx, msg, len, tag);
+  weft_result_t rc = weft__sock_write_all(fd, msg, len, deadline);
+  return rc == WEFT_SUCCESS ? weft__sock_write_all(fd, tag, sizeof tag, deadline) : rc;
 }
 
 weft_result_t weft__coord_connect(const char *host, int port, const weft__auth_key_t *key,
                                   const weft__coord_hello_t *hello, double deadline, int *fd,
-                                  weft__coord_welcome_t *welcome, char *err, size_t errlen) {
+                                  weft__coord_session_t *session, weft__coord_welcome_t *welcome,
+                                  char *err, size_t errlen) {
   uint8_t msg[HELLO_MSG_MAX], hdr_bytes[WEFT__COORD_HDR_LEN];
-  uint8_t payload[ERROR_PAYLOAD_LEN];
+  uint8_t payload[ERROR_PAYLOAD_LEN], tag[WEFT__COORD_TAG_LEN];
+  weft__auth_nonces_t nonces;
   weft__coord_hdr_t hdr;
   char why[200];
   int s = -1;
@@ -33,11 +39,12 @@ weft_result_t weft__coord_connect(const char *host, int port, const weft__auth_k
   rc = weft__sock_connect(host, port, deadline, true, &s, err, errlen);
   if (rc != WEFT_SUCCESS) goto fail; /* err already names host:port */
 
-  rc = weft__auth_client(s, key, WEFT__AUTH_ROLE_COORD, deadline, why, sizeof why);
+  rc = weft__auth_client_nonces(s, key, WEFT__AUTH_ROLE_COORD, deadline, &nonces, why, sizeof why);
   if (rc != WEFT_SUCCESS) {
     snprintf(err, errlen, "coordinator %s:%d: %s", host, port, why);
     goto fail;
   }
+  weft__coord_session_init(session, key, &nonces, false);
 
   size_t n = weft__coord_encode_hello(msg, sizeof msg, hello);
   if (n == 0) {
@@ -45,7 +52,7 @@ weft_result_t weft__coord_connect(const char *host, int port, const weft__auth_k
     rc = WEFT_ERR_INTERNAL;
     goto fail;
   }
-  rc = weft__coord_send(s, msg, n, deadline);
+  rc = weft__coord_send(session, s, msg, n, deadline);
   if (rc != WEFT_SUCCESS) {
     snprintf(err, errlen, "coordinator %s:%d: sending HELLO: %s", host, port, io_text(rc));
     goto fail;
@@ -66,8 +73,15 @@ weft_result_t weft__coord_connect(const char *host, int port, const weft__auth_k
     goto fail;
   }
   rc = weft__sock_read_all(s, payload, hdr.length, deadline);
+  if (rc == WEFT_SUCCESS) rc = weft__sock_read_all(s, tag, sizeof tag, deadline);
   if (rc != WEFT_SUCCESS) {
     snprintf(err, errlen, "coordinator %s:%d: reading its answer: %s", host, port, io_text(rc));
+    goto fail;
+  }
+  if (!weft__coord_verify(&session->rx, hdr_bytes, payload, hdr.length, tag)) {
+    snprintf(err, errlen, "coordinator %s:%d: its answer failed authentication (bad tag: not from "
+             "the coordinator we authenticated)", host, port);
+    rc = WEFT_ERR_UNAUTHORIZED;
     goto fail;
   }
 
@@ -92,5 +106,6 @@ weft_result_t weft__coord_connect(const char *host, int port, const weft__auth_k
 
 fail:
   if (s >= 0) close(s);
+  weft__coord_session_wipe(session);
   return rc;
 }

@@ -224,11 +224,30 @@ static size_t coord_messages(uint8_t *stream, size_t cap) {
   return used;
 }
 
-static void coord_reader(const uint8_t *stream, size_t len) {
+/* The stream of untagged messages, each followed by its tag (fuzz_reader_session's), into b + 2;
+ * returns the tagged length. */
+static size_t tag_stream(const uint8_t *stream, size_t len, uint8_t *b) {
+  weft__coord_session_t tx, rx;
+  weft__coord_hdr_t h;
+  size_t in = 0, out = 2;
+  fuzz_reader_session(&tx, &rx);
+  while (in + WEFT__COORD_HDR_LEN <= len && weft__coord_decode_hdr(stream + in, &h)) {
+    size_t n = WEFT__COORD_HDR_LEN + h.length;
+    memcpy(b + out, stream + in, n);
+    weft__coord_seal(&tx.tx, b + out, n, b + out + n);
+    in += n;
+    out += n + WEFT__COORD_TAG_LEN;
+  }
+  return out - 2;
+}
+
+static void coord_reader(const uint8_t *untagged, size_t ulen) {
   const char *t = "fuzz_coord_reader";
-  uint8_t *b = malloc(len + 2);
+  size_t cap = ulen + 2 + (ulen / WEFT__COORD_HDR_LEN + 1) * WEFT__COORD_TAG_LEN; /* a tag per header at most */
+  uint8_t *b = malloc(cap);
   if (b == NULL) abort();
-  memcpy(b + 2, stream, len);
+  size_t len = tag_stream(untagged, ulen, b);
+  if (len + 2 > cap) abort();
   b[0] = 0x80, b[1] = 0; /* socketpair, err 65 bytes, all at once */
   put(t, "stream-socketpair-whole", b, len + 2);
   b[0] = 0x81, b[1] = 7; /* pipe, pieces of up to 7 bytes */

@@ -16,7 +16,8 @@ from weftjob import Job, alive, children  # noqa: E402,F401  (the drivers use th
 AUTH_MAGIC = 0x55414657
 ROLE_COORD, ROLE_PEER = 1, 2
 COORD_MAGIC = 0x4F434657
-COORD_VERSION = 2  # lib/bootstrap/coord_proto.h
+COORD_VERSION = 3  # lib/bootstrap/coord_proto.h: every message carries a 32-byte tag
+COORD_TAG_LEN = 32
 COORD_HELLO_MAX = 108 + 1024  # a HELLO with the largest card (weft__coord_max_payload)
 PEER_HELLO_MAGIC = 0x48504657
 PEER_HELLO_VERSION = 3  # transports/tcp/mesh.h: a 64-byte body, then a 64-byte signature
@@ -88,6 +89,13 @@ def client_mac(key, role, nonce_s, nonce_c):
 def server_mac(key, role, nonce_c, nonce_s):
     return hmac.new(key, b"weft/1 server" + bytes([role]) + nonce_c + nonce_s,
                     hashlib.sha256).digest()
+
+
+def coord_tag(key, role, nonce_s, nonce_c, seq, msg, direction=b"c2s"):
+    """The tag of message number seq (header and payload) sent rank -> coordinator on the
+    connection whose handshake had these nonces (auth.h weft__auth_session_keys)."""
+    k = hmac.new(key, b"weft/1 " + direction + bytes([role]) + nonce_s + nonce_c, hashlib.sha256).digest()
+    return hmac.new(k, struct.pack("<Q", seq) + msg, hashlib.sha256).digest()
 
 
 def coord_hdr(msg_type, length, reserved=0):

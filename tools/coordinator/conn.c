@@ -70,6 +70,7 @@ void weft__conn_describe_peer(weft__conn_t *c) {
 void weft__conn_free(weft__conn_t *c) {
   if (c == NULL) return;
   weft__coord_reader_free(&c->reader);
+  weft__coord_session_wipe(&c->session);
   free(c->out);
   free(c);
 }

@@ -28,6 +28,7 @@ typedef struct weft__conn {
   uint8_t nonce_s[WEFT__AUTH_NONCE_LEN];
   uint8_t resp[WEFT__AUTH_RESPONSE_LEN];
   size_t resp_got;
+  weft__coord_session_t session; /* from authentication on: tags every message both ways */
   weft__coord_reader_t reader;
   uint8_t *out;
   size_t out_off, out_len, out_cap;

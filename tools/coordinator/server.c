@@ -102,12 +102,22 @@ static void send_msg(server_t *s, weft__conn_t *c, const uint8_t *msg, size_t le
   update_interest(s, c);
 }
 
+/* A protocol message: the bytes, then their tag (coord_proto.h). Everything after the
+ * handshake goes out this way; only the handshake's own bytes use send_msg directly. */
+static void send_sealed(server_t *s, weft__conn_t *c, const uint8_t *msg, size_t len) {
+  uint8_t tag[WEFT__COORD_TAG_LEN];
+  if (c->dead || c->broken) return;
+  weft__coord_seal(&c->session.tx, msg, len, tag);
+  send_msg(s, c, msg, len);
+  send_msg(s, c, tag, sizeof tag);
+}
+
 /* ERROR, then close once it is out: the peer learns why. */
 static void send_error_and_close(server_t *s, weft__conn_t *c, const weft__coord_error_t *e) {
   uint8_t buf[WEFT__COORD_HDR_LEN + 4 + WEFT__COORD_TEXT_LEN + 16];
   size_t len = weft__coord_encode_error(buf, sizeof buf, e);
   c->member_id = 0;
-  if (len > 0) send_msg(s, c, buf, len);
+  if (len > 0) send_sealed(s, c, buf, len);
   c->closing = true;
   c->deadline = s->now + CLOSING_S;
   if (!c->dead && !c->broken && !weft__conn_has_output(c)) close_conn(s, c);
@@ -145,7 +155,7 @@ static void on_event(void *user, const weft__mship_event_t *ev) {
   if (len == 0) {
     weft__clog_error("cannot encode a message of kind %d (out of memory?)", (int)ev->kind);
   } else {
-    for (size_t i = 0; i < ev->num_to; i++) send_msg(s, ev->to[i].peer, msg, len);
+    for (size_t i = 0; i < ev->num_to; i++) send_sealed(s, ev->to[i].peer, msg, len);
   }
   if (msg != small) free(msg);
 }
@@ -189,6 +199,11 @@ static bool read_auth(server_t *s, weft__conn_t *c) {
     close_conn(s, c);
     return false;
   }
+  weft__auth_nonces_t nonces;
+  memcpy(nonces.nonce_s, c->nonce_s, sizeof nonces.nonce_s);
+  memcpy(nonces.nonce_c, c->resp, sizeof nonces.nonce_c);
+  weft__coord_session_init(&c->session, &s->o->key, &nonces, true);
+  c->reader.session = &c->session;
   c->state = WEFT__CONN_HELLO;
   send_msg(s, c, mac, sizeof mac);
   return !c->dead && !c->broken;
@@ -362,7 +377,7 @@ static void send_heartbeats(server_t *s) {
   size_t len = weft__coord_encode_empty(hb, sizeof hb, WEFT__COORD_HEARTBEAT);
   for (weft__conn_t *c = s->conns; c != NULL; c = c->next)
     /* Only to members: a rank waiting for WELCOME must see WELCOME (or ERROR) first. */
-    if (c->state == WEFT__CONN_MEMBER && !c->closing) send_msg(s, c, hb, len);
+    if (c->state == WEFT__CONN_MEMBER && !c->closing) send_sealed(s, c, hb, len);
   reap_broken(s);
 }
 
