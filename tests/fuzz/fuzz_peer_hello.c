@@ -1,4 +1,4 @@
-/* Fuzz target: the mesh's PEER_HELLO decoder, weft__peer_hello_decode (transports/tcp/mesh.c),
+/* Fuzz target: the mesh's PEER_HELLO decoder, weft__peer_hello_decode (transports/tcp/hello.c),
  * the first thing an acceptor reads from an authenticated but otherwise untrusted dialer.
  *
  * Input: the body bytes, any length (only WEFT__PEER_HELLO_BODY_LEN, 64, is valid; the signature

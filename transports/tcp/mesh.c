@@ -38,9 +38,6 @@
 #include "transports/tcp/mesh.h"
 #include "core/wire.h"
 
-#define PEER_HELLO_VERSION 3
-#define HELLO_LABEL "weft/3 hello"
-#define ACK_LABEL "weft/3 ack"
 #define RETRY_S 0.025
 #define ACCEPT_HANDSHAKE_S 10.0
 #define SILENT_ACCEPT_S 3.0
@@ -99,88 +96,8 @@ typedef struct {
   char why[256]; /* the text of the last refusal that needed formatting */
 } mesh_t;
 
-static void put32(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put64(uint8_t *p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
 static uint32_t get32(const uint8_t *p) {
   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32; }
-
-void weft__peer_hello_encode(uint8_t out[WEFT__PEER_HELLO_BODY_LEN], const weft__peer_hello_t *h) {
-  put32(out, WEFT__PEER_HELLO_MAGIC);
-  out[4] = PEER_HELLO_VERSION;
-  out[5] = out[6] = out[7] = 0;
-  put64(out + 8, h->epoch);
-  put64(out + 16, h->member_id);
-  put32(out + 24, h->rank);
-  put32(out + 28, h->sock_index);
-  put32(out + 32, h->size);
-  put32(out + 36, 0);
-  put64(out + 40, h->comm_id);
-  put64(out + 48, h->to_member_id);
-  put32(out + 56, h->to_rank);
-  put32(out + 60, 0);
-}
-
-bool weft__peer_hello_decode(const uint8_t *in, size_t len, weft__peer_hello_t *h) {
-  if (in == NULL || len != WEFT__PEER_HELLO_BODY_LEN) return false;
-  if (get32(in) != WEFT__PEER_HELLO_MAGIC || in[4] != PEER_HELLO_VERSION) return false;
-  if (in[5] != 0 || in[6] != 0 || in[7] != 0 || get32(in + 36) != 0 || get32(in + 60) != 0) return false;
-  h->epoch = get64(in + 8);
-  h->member_id = get64(in + 16);
-  h->rank = get32(in + 24);
-  h->sock_index = get32(in + 28);
-  h->size = get32(in + 32);
-  h->comm_id = get64(in + 40);
-  h->to_member_id = get64(in + 48);
-  h->to_rank = get32(in + 56);
-  return true;
-}
-
-bool weft__peer_hello_sign(const weft__identity_t *self, const uint8_t nonce_s[WEFT__AUTH_NONCE_LEN],
-                           const uint8_t nonce_c[WEFT__AUTH_NONCE_LEN], uint8_t msg[WEFT__PEER_HELLO_LEN]) {
-  return weft__identity_sign(self, HELLO_LABEL, WEFT__AUTH_ROLE_PEER, nonce_s, nonce_c, msg,
-                             WEFT__PEER_HELLO_BODY_LEN, msg + WEFT__PEER_HELLO_BODY_LEN);
-}
-
-bool weft__peer_hello_verify(const uint8_t pk[WEFT__IDENTITY_PK_LEN], const uint8_t nonce_s[WEFT__AUTH_NONCE_LEN],
-                             const uint8_t nonce_c[WEFT__AUTH_NONCE_LEN], const uint8_t msg[WEFT__PEER_HELLO_LEN]) {
-  return weft__identity_verify(pk, HELLO_LABEL, WEFT__AUTH_ROLE_PEER, nonce_s, nonce_c, msg,
-                               WEFT__PEER_HELLO_BODY_LEN, msg + WEFT__PEER_HELLO_BODY_LEN);
-}
-
-/* The ACK's transcript body: the hello's body, then the ACK's own first 8 bytes. */
-static void ack_body(const uint8_t hello_body[WEFT__PEER_HELLO_BODY_LEN], const uint8_t ack[WEFT__PEER_ACK_LEN],
-                     uint8_t out[WEFT__PEER_HELLO_BODY_LEN + WEFT__PEER_ACK_BODY_LEN]) {
-  memcpy(out, hello_body, WEFT__PEER_HELLO_BODY_LEN);
-  memcpy(out + WEFT__PEER_HELLO_BODY_LEN, ack, WEFT__PEER_ACK_BODY_LEN);
-}
-
-void weft__peer_ack_make(const weft__identity_t *self, const uint8_t nonce_s[WEFT__AUTH_NONCE_LEN],
-                         const uint8_t nonce_c[WEFT__AUTH_NONCE_LEN],
-                         const uint8_t hello_body[WEFT__PEER_HELLO_BODY_LEN], uint32_t status,
-                         uint8_t out[WEFT__PEER_ACK_LEN]) {
-  uint8_t body[WEFT__PEER_HELLO_BODY_LEN + WEFT__PEER_ACK_BODY_LEN];
-  put32(out, WEFT__PEER_ACK_MAGIC);
-  put32(out + 4, status);
-  memset(out + WEFT__PEER_ACK_BODY_LEN, 0, WEFT__IDENTITY_SIG_LEN);
-  if (status != WEFT_SUCCESS || self == NULL) return;
-  ack_body(hello_body, out, body);
-  weft__identity_sign(self, ACK_LABEL, WEFT__AUTH_ROLE_PEER, nonce_s, nonce_c, body, sizeof body,
-                      out + WEFT__PEER_ACK_BODY_LEN);
-}
-
-bool weft__peer_ack_verify(const uint8_t pk[WEFT__IDENTITY_PK_LEN], const uint8_t nonce_s[WEFT__AUTH_NONCE_LEN],
-                           const uint8_t nonce_c[WEFT__AUTH_NONCE_LEN],
-                           const uint8_t hello_body[WEFT__PEER_HELLO_BODY_LEN], const uint8_t ack[WEFT__PEER_ACK_LEN]) {
-  uint8_t body[WEFT__PEER_HELLO_BODY_LEN + WEFT__PEER_ACK_BODY_LEN];
-  ack_body(hello_body, ack, body);
-  return weft__identity_verify(pk, ACK_LABEL, WEFT__AUTH_ROLE_PEER, nonce_s, nonce_c, body, sizeof body,
-                               ack + WEFT__PEER_ACK_BODY_LEN);
 }
 
 /* A refusal: unsigned (see mesh.h). */

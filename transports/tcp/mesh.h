@@ -70,7 +70,8 @@ typedef struct weft__mesh_stash weft__mesh_stash_t;
 weft__mesh_stash_t *weft__mesh_stash_new(void);
 void weft__mesh_stash_free(weft__mesh_stash_t *stash); /* closes every kept connection; NULL ok */
 
-/* The body only (WEFT__PEER_HELLO_BODY_LEN bytes); decode refuses any other length. */
+/* The codec and the signatures (hello.c). The body only (WEFT__PEER_HELLO_BODY_LEN bytes);
+ * decode refuses any other length. */
 void weft__peer_hello_encode(uint8_t out[WEFT__PEER_HELLO_BODY_LEN], const weft__peer_hello_t *h);
 bool weft__peer_hello_decode(const uint8_t *in, size_t len, weft__peer_hello_t *h);
 /* Signing and checking a whole message in place (msg = body || sig), for this connection's
