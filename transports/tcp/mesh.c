@@ -13,9 +13,11 @@
  *
  * Failure policy. A dial refused (the peer's listener is not up or is gone) is retried every
  * RETRY_S until the deadline. Anything our own dial learns that cannot get better by waiting (the
- * peer fails auth, rejects our hello, or hangs up mid-handshake) fails the whole mesh at once.
+ * peer fails auth, rejects our hello, answers with an ACK not signed by the member we dialled,
+ * or hangs up mid-handshake) fails the whole mesh at once.
  * On the accept side nothing a connecting party does can fail the mesh: an unauthenticated,
- * malformed, duplicate, wrong-epoch or idle connection is answered (where it got that far),
+ * malformed, duplicate, wrong-epoch, unsigned or falsely signed (an impostor holding the token)
+ * or idle connection is answered (where it got that far),
  * logged, counted and closed, and accepting goes on. An accepted connection that has not answered
  * the challenge within SILENT_ACCEPT_S is dropped (a real peer answers within a round trip; a
  * stray that filled the listen backlog between epochs would otherwise hold its place for the
