@@ -456,7 +456,7 @@ static void test_mesh_invalid_arguments(void **state) {
   /* A peer whose card carries no identity key: refused at once, naming it. */
   peers[1].member_id = 77;
   assert_int_equal(weft__mesh_connect(-1, &k, &id, 1, 0, 2, peers, 1, weft__now() + 1, fds, err, sizeof err),
-                   WEFT_ERR_MISMATCH);
+                   WEFT_ERR_UNAUTHORIZED);
   assert_non_null(strstr(err, "peer rank 1 (member 77) published no identity key"));
 }
 

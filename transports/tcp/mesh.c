@@ -660,7 +660,7 @@ weft_result_t weft__mesh_form(const weft__mesh_args_t *args, int *fds, char *err
       snprintf(err, errlen, "mesh epoch %" PRIu64 " rank %d: peer rank %d (member %" PRIu64 ") published "
                "no identity key in its card (a weft older than this one?)", epoch, rank, j, peers[j].member_id);
       WEFT__WARN("%s", err);
-      return WEFT_ERR_MISMATCH;
+      return WEFT_ERR_UNAUTHORIZED; /* it cannot prove who it is */
     }
 
   /* Rank i dials every served j > i and accepts from every served j < i. */
