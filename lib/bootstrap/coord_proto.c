@@ -460,7 +460,11 @@ void weft__coord_session_wipe(weft__coord_session_t *s) {
   if (s) sodium_memzero(s, sizeof *s);
 }
 
-static void tag_compute(const weft__coord_mac_t *m, const uint8_t *hdr, const uint8_t *payload, size_t len,
+static void payload_digest(const uint8_t *payload, size_t len, uint8_t digest[WEFT__COORD_DIGEST_LEN]) {
+  crypto_generichash(digest, WEFT__COORD_DIGEST_LEN, len > 0 ? payload : NULL, len, NULL, 0);
+}
+
+static void tag_compute(const weft__coord_mac_t *m, const uint8_t *hdr, const uint8_t digest[WEFT__COORD_DIGEST_LEN],
                         uint8_t tag[WEFT__COORD_TAG_LEN]) {
   uint8_t seq[8];
   crypto_auth_hmacsha256_state st;
@@ -468,20 +472,32 @@ static void tag_compute(const weft__coord_mac_t *m, const uint8_t *hdr, const ui
   crypto_auth_hmacsha256_init(&st, m->key, sizeof m->key);
   crypto_auth_hmacsha256_update(&st, seq, sizeof seq);
   crypto_auth_hmacsha256_update(&st, hdr, WEFT__COORD_HDR_LEN);
-  if (len > 0) crypto_auth_hmacsha256_update(&st, payload, len);
+  crypto_auth_hmacsha256_update(&st, digest, WEFT__COORD_DIGEST_LEN);
   crypto_auth_hmacsha256_final(&st, tag);
   sodium_memzero(&st, sizeof st);
 }
 
-void weft__coord_seal(weft__coord_mac_t *tx, const uint8_t *msg, size_t len, uint8_t tag[WEFT__COORD_TAG_LEN]) {
-  tag_compute(tx, msg, msg + WEFT__COORD_HDR_LEN, len - WEFT__COORD_HDR_LEN, tag);
+void weft__coord_digest(const uint8_t *msg, size_t len, uint8_t digest[WEFT__COORD_DIGEST_LEN]) {
+  payload_digest(msg + WEFT__COORD_HDR_LEN, len - WEFT__COORD_HDR_LEN, digest);
+}
+
+void weft__coord_seal_digest(weft__coord_mac_t *tx, const uint8_t hdr[WEFT__COORD_HDR_LEN],
+                             const uint8_t digest[WEFT__COORD_DIGEST_LEN], uint8_t tag[WEFT__COORD_TAG_LEN]) {
+  tag_compute(tx, hdr, digest, tag);
   tx->seq++;
+}
+
+void weft__coord_seal(weft__coord_mac_t *tx, const uint8_t *msg, size_t len, uint8_t tag[WEFT__COORD_TAG_LEN]) {
+  uint8_t digest[WEFT__COORD_DIGEST_LEN];
+  weft__coord_digest(msg, len, digest);
+  weft__coord_seal_digest(tx, msg, digest, tag);
 }
 
 bool weft__coord_verify(weft__coord_mac_t *rx, const uint8_t hdr[WEFT__COORD_HDR_LEN], const uint8_t *payload,
                         size_t len, const uint8_t tag[WEFT__COORD_TAG_LEN]) {
-  uint8_t want[WEFT__COORD_TAG_LEN];
-  tag_compute(rx, hdr, payload, len, want);
+  uint8_t want[WEFT__COORD_TAG_LEN], digest[WEFT__COORD_DIGEST_LEN];
+  payload_digest(payload, len, digest);
+  tag_compute(rx, hdr, digest, want);
   if (sodium_memcmp(want, tag, WEFT__COORD_TAG_LEN) != 0) return false;
   rx->seq++;
   return true;

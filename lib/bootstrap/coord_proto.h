@@ -6,7 +6,10 @@
  *
  * Message = header (16 bytes) + payload (`length` bytes, at most WEFT__COORD_MAX_PAYLOAD) + tag
  * (32 bytes, not counted in `length`): the framing authenticates every message, whatever its type.
- *   tag = HMAC-SHA256(k_dir, seq u64 LE || header || payload)
+ *   tag = HMAC-SHA256(k_dir, seq u64 LE || header || BLAKE2b-256(payload))
+ * The payload enters through its digest so that the coordinator, which sends one EPOCH (up to
+ * ~17 MiB) to every member, hashes it once and not once per member; only the 32-byte tag input
+ * differs per connection.
  * k_dir is the connection's session key for that direction (rank -> coordinator: c2s, the other
  * way: s2c; auth.h weft__auth_session_keys, derived from the job token and both handshake nonces)
  * and seq counts the messages sent in that direction on this connection, from 0, never sent. So an
@@ -71,6 +74,12 @@ void weft__coord_session_init(weft__coord_session_t *s, const weft__auth_key_t *
 void weft__coord_session_wipe(weft__coord_session_t *s); /* NULL ok */
 /* The tag of the next message out (header and payload, len bytes); advances tx.seq. */
 void weft__coord_seal(weft__coord_mac_t *tx, const uint8_t *msg, size_t len, uint8_t tag[WEFT__COORD_TAG_LEN]);
+/* The same in two steps, for one message sent on many connections: the digest of its payload
+ * once (msg = header and payload, len bytes), then each connection's tag from it. */
+#define WEFT__COORD_DIGEST_LEN 32
+void weft__coord_digest(const uint8_t *msg, size_t len, uint8_t digest[WEFT__COORD_DIGEST_LEN]);
+void weft__coord_seal_digest(weft__coord_mac_t *tx, const uint8_t hdr[WEFT__COORD_HDR_LEN],
+                             const uint8_t digest[WEFT__COORD_DIGEST_LEN], uint8_t tag[WEFT__COORD_TAG_LEN]);
 /* Checks the next message in (constant time); advances rx.seq only when it verifies. */
 bool weft__coord_verify(weft__coord_mac_t *rx, const uint8_t hdr[WEFT__COORD_HDR_LEN], const uint8_t *payload,
                         size_t len, const uint8_t tag[WEFT__COORD_TAG_LEN]);

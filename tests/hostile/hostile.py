@@ -95,7 +95,8 @@ def coord_tag(key, role, nonce_s, nonce_c, seq, msg, direction=b"c2s"):
     """The tag of message number seq (header and payload) sent rank -> coordinator on the
     connection whose handshake had these nonces (auth.h weft__auth_session_keys)."""
     k = hmac.new(key, b"weft/1 " + direction + bytes([role]) + nonce_s + nonce_c, hashlib.sha256).digest()
-    return hmac.new(k, struct.pack("<Q", seq) + msg, hashlib.sha256).digest()
+    digest = hashlib.blake2b(msg[16:], digest_size=32).digest()
+    return hmac.new(k, struct.pack("<Q", seq) + msg[:16] + digest, hashlib.sha256).digest()
 
 
 def coord_hdr(msg_type, length, reserved=0):

@@ -2,8 +2,8 @@
 """End-to-end test of weft-coordinator over real sockets, with a Python client of the coordinator
 protocol (lib/bootstrap/coord_proto.h) and of the auth handshake (lib/bootstrap/auth.h):
 key = BLAKE2b-256(token), HMAC-SHA256 challenge-response, then every message tagged with the
-connection's session key for its direction (HMAC-SHA256 over a message counter, header and
-payload).
+connection's session key for its direction (HMAC-SHA256 over a message counter, the header
+and the payload's BLAKE2b-256).
 
     python3 tests/unit/coord_smoke.py BUILD/tools/weft-coordinator [-v]
 
@@ -34,6 +34,12 @@ HELLO, WELCOME, EPOCH, HEARTBEAT, REVOKE, RECOVER, NO_CHANGE, REPORT, LEAVE, ERR
 CRASH, HUNG, REPORTED, LEFT = 1, 2, 3, 4
 ERR_INVALID_ARGUMENT, ERR_MIN_SIZE, ERR_EVICTED = 1, 13, 16
 JOINED = 1
+
+
+def tag_of(key, seq, msg):
+    """coord_proto.h: HMAC-SHA256(key, seq || header || BLAKE2b-256(payload))."""
+    digest = hashlib.blake2b(msg[16:], digest_size=32).digest()
+    return hmac.new(key, struct.pack("<Q", seq) + msg[:16] + digest, "sha256").digest()
 
 
 def hdr(mtype, length):
@@ -143,7 +149,7 @@ class Client:
             tag = self._read(TAG_LEN) if p is not None else None
             if tag is None:
                 break
-            want = hmac.new(self.rx_key, struct.pack("<Q", self.rx_seq) + h + p, "sha256").digest()
+            want = tag_of(self.rx_key, self.rx_seq, h + p)
             assert hmac.compare_digest(tag, want), "message %d from the coordinator: bad tag" % self.rx_seq
             self.rx_seq += 1
             if mtype != HEARTBEAT:
@@ -165,7 +171,7 @@ class Client:
     def send_raw(self, msg):
         """msg (header and payload), tagged: the tag numbers it, so sends are serialised."""
         with self.send_lock:
-            tag = hmac.new(self.tx_key, struct.pack("<Q", self.tx_seq) + msg, "sha256").digest()
+            tag = tag_of(self.tx_key, self.tx_seq, msg)
             self.tx_seq += 1
             self.sock.sendall(msg + tag)
 

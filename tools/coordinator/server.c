@@ -103,13 +103,21 @@ static void send_msg(server_t *s, weft__conn_t *c, const uint8_t *msg, size_t le
 }
 
 /* A protocol message: the bytes, then their tag (coord_proto.h). Everything after the
- * handshake goes out this way; only the handshake's own bytes use send_msg directly. */
-static void send_sealed(server_t *s, weft__conn_t *c, const uint8_t *msg, size_t len) {
+ * handshake goes out this way; only the handshake's own bytes use send_msg directly. digest:
+ * the payload's (weft__coord_digest), computed once when the message goes to many members. */
+static void send_sealed_digest(server_t *s, weft__conn_t *c, const uint8_t *msg, size_t len,
+                               const uint8_t digest[WEFT__COORD_DIGEST_LEN]) {
   uint8_t tag[WEFT__COORD_TAG_LEN];
   if (c->dead || c->broken) return;
-  weft__coord_seal(&c->session.tx, msg, len, tag);
+  weft__coord_seal_digest(&c->session.tx, msg, digest, tag);
   send_msg(s, c, msg, len);
   send_msg(s, c, tag, sizeof tag);
+}
+
+static void send_sealed(server_t *s, weft__conn_t *c, const uint8_t *msg, size_t len) {
+  uint8_t digest[WEFT__COORD_DIGEST_LEN];
+  weft__coord_digest(msg, len, digest);
+  send_sealed_digest(s, c, msg, len, digest);
 }
 
 /* ERROR, then close once it is out: the peer learns why. */
@@ -155,7 +163,9 @@ static void on_event(void *user, const weft__mship_event_t *ev) {
   if (len == 0) {
     weft__clog_error("cannot encode a message of kind %d (out of memory?)", (int)ev->kind);
   } else {
-    for (size_t i = 0; i < ev->num_to; i++) send_sealed(s, ev->to[i].peer, msg, len);
+    uint8_t digest[WEFT__COORD_DIGEST_LEN];
+    weft__coord_digest(msg, len, digest); /* once, however many members it goes to */
+    for (size_t i = 0; i < ev->num_to; i++) send_sealed_digest(s, ev->to[i].peer, msg, len, digest);
   }
   if (msg != small) free(msg);
 }
