@@ -93,13 +93,18 @@ static void reap_broken(server_t *s) {
   }
 }
 
-static void send_msg(server_t *s, weft__conn_t *c, const uint8_t *msg, size_t len) {
+static void send_msg2(server_t *s, weft__conn_t *c, const uint8_t *msg, size_t len, const uint8_t *tail,
+                      size_t tail_len) {
   if (c->dead || c->broken) return;
-  if (!weft__conn_send(c, msg, len, OUT_LIMIT)) {
+  if (!weft__conn_send2(c, msg, len, tail, tail_len, OUT_LIMIT)) {
     mark_broken(s, c);
     return;
   }
   update_interest(s, c);
+}
+
+static void send_msg(server_t *s, weft__conn_t *c, const uint8_t *msg, size_t len) {
+  send_msg2(s, c, msg, len, NULL, 0);
 }
 
 /* A protocol message: the bytes, then their tag (coord_proto.h). Everything after the
@@ -110,8 +115,7 @@ static void send_sealed_digest(server_t *s, weft__conn_t *c, const uint8_t *msg,
   uint8_t tag[WEFT__COORD_TAG_LEN];
   if (c->dead || c->broken) return;
   weft__coord_seal_digest(&c->session.tx, msg, digest, tag);
-  send_msg(s, c, msg, len);
-  send_msg(s, c, tag, sizeof tag);
+  send_msg2(s, c, msg, len, tag, sizeof tag); /* one write: see weft__conn_send2 */
 }
 
 static void send_sealed(server_t *s, weft__conn_t *c, const uint8_t *msg, size_t len) {
