@@ -23,6 +23,8 @@
 static const char CLIENT_LABEL[] = "weft/1 client";
 static const char SERVER_LABEL[] = "weft/1 server";
 static const char REJECT_LABEL[] = "weft/1 reject";
+static const char C2S_LABEL[] = "weft/1 c2s";
+static const char S2C_LABEL[] = "weft/1 s2c";
 
 static pthread_once_t sodium_once = PTHREAD_ONCE_INIT;
 static bool sodium_ok;
@@ -65,6 +67,12 @@ static void mac_compute(const weft__auth_key_t *key, const char *label, uint8_t 
   crypto_auth_hmacsha256_update(&st, second, WEFT__AUTH_NONCE_LEN);
   crypto_auth_hmacsha256_final(&st, out);
   sodium_memzero(&st, sizeof st);
+}
+
+void weft__auth_session_keys(const weft__auth_key_t *key, uint8_t role, const weft__auth_nonces_t *n,
+                             uint8_t c2s[WEFT__AUTH_MAC_LEN], uint8_t s2c[WEFT__AUTH_MAC_LEN]) {
+  mac_compute(key, C2S_LABEL, role, n->nonce_s, n->nonce_c, c2s);
+  mac_compute(key, S2C_LABEL, role, n->nonce_s, n->nonce_c, s2c);
 }
 
 static void put_u32le(uint8_t *p, uint32_t v) {
@@ -164,6 +172,16 @@ void weft__auth_send_reject(int fd) {
 
 weft_result_t weft__auth_client(int fd, const weft__auth_key_t *key, uint8_t role, double deadline,
                                 char *err, size_t errlen) {
+  return weft__auth_client_nonces(fd, key, role, deadline, NULL, err, errlen);
+}
+
+weft_result_t weft__auth_server(int fd, const weft__auth_key_t *key, uint8_t role, double deadline,
+                                char *err, size_t errlen) {
+  return weft__auth_server_nonces(fd, key, role, deadline, NULL, err, errlen);
+}
+
+weft_result_t weft__auth_client_nonces(int fd, const weft__auth_key_t *key, uint8_t role, double deadline,
+                                       weft__auth_nonces_t *nonces, char *err, size_t errlen) {
   uint8_t challenge[WEFT__AUTH_CHALLENGE_LEN], nonce_s[WEFT__AUTH_NONCE_LEN];
   uint8_t response[WEFT__AUTH_RESPONSE_LEN], mac_s[WEFT__AUTH_MAC_LEN];
   const char *why;
@@ -197,11 +215,15 @@ weft_result_t weft__auth_client(int fd, const weft__auth_key_t *key, uint8_t rol
     snprintf(err, errlen, "auth: the server does not know the job token (bad server MAC)");
     return WEFT_ERR_UNAUTHORIZED;
   }
+  if (nonces) {
+    memcpy(nonces->nonce_s, nonce_s, WEFT__AUTH_NONCE_LEN);
+    memcpy(nonces->nonce_c, response, WEFT__AUTH_NONCE_LEN);
+  }
   return WEFT_SUCCESS;
 }
 
-weft_result_t weft__auth_server(int fd, const weft__auth_key_t *key, uint8_t role, double deadline,
-                                char *err, size_t errlen) {
+weft_result_t weft__auth_server_nonces(int fd, const weft__auth_key_t *key, uint8_t role, double deadline,
+                                       weft__auth_nonces_t *nonces, char *err, size_t errlen) {
   uint8_t challenge[WEFT__AUTH_CHALLENGE_LEN], nonce_s[WEFT__AUTH_NONCE_LEN];
   uint8_t response[WEFT__AUTH_RESPONSE_LEN], mac_s[WEFT__AUTH_MAC_LEN];
   weft__auth_make_challenge(role, nonce_s, challenge);
@@ -230,6 +252,10 @@ weft_result_t weft__auth_server(int fd, const weft__auth_key_t *key, uint8_t rol
   if (rc != WEFT_SUCCESS) {
     snprintf(err, errlen, "auth: sending our proof: %s", io_text(rc));
     return rc;
+  }
+  if (nonces) {
+    memcpy(nonces->nonce_s, nonce_s, WEFT__AUTH_NONCE_LEN);
+    memcpy(nonces->nonce_c, response, WEFT__AUTH_NONCE_LEN);
   }
   return WEFT_SUCCESS;
 }

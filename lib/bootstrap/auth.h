@@ -59,11 +59,30 @@ bool weft__auth_is_reject(const uint8_t *mac, size_t len);
 /* Sends REJECT without blocking and ignores failure: the close that follows says the rest. */
 void weft__auth_send_reject(int fd);
 
+/* The two nonces of one handshake: what a session key is derived from (below). */
+typedef struct {
+  uint8_t nonce_s[WEFT__AUTH_NONCE_LEN], nonce_c[WEFT__AUTH_NONCE_LEN];
+} weft__auth_nonces_t;
+
 /* Blocking handshakes over a connected fd, bounded by deadline. WEFT_ERR_UNAUTHORIZED when the
- * other side does not prove the secret; err says why. */
+ * other side does not prove the secret; err says why. nonces (may be NULL) receives the
+ * handshake's nonces on success. */
 weft_result_t weft__auth_client(int fd, const weft__auth_key_t *key, uint8_t role, double deadline,
                                 char *err, size_t errlen);
 weft_result_t weft__auth_server(int fd, const weft__auth_key_t *key, uint8_t role, double deadline,
                                 char *err, size_t errlen);
+weft_result_t weft__auth_client_nonces(int fd, const weft__auth_key_t *key, uint8_t role, double deadline,
+                                       weft__auth_nonces_t *nonces, char *err, size_t errlen);
+weft_result_t weft__auth_server_nonces(int fd, const weft__auth_key_t *key, uint8_t role, double deadline,
+                                       weft__auth_nonces_t *nonces, char *err, size_t errlen);
+
+/* Per-connection session keys, one per direction, for authenticating the messages that follow
+ * a handshake (the coordinator protocol's framing, coord_proto.h):
+ *   c2s = HMAC-SHA256(key, "weft/1 c2s" || role || nonce_s || nonce_c)
+ *   s2c = HMAC-SHA256(key, "weft/1 s2c" || role || nonce_s || nonce_c)
+ * Fresh for every connection (both nonces), distinct per direction (a message cannot be
+ * reflected back to its sender), and known only to holders of the job token. */
+void weft__auth_session_keys(const weft__auth_key_t *key, uint8_t role, const weft__auth_nonces_t *n,
+                             uint8_t c2s[WEFT__AUTH_MAC_LEN], uint8_t s2c[WEFT__AUTH_MAC_LEN]);
 
 #endif

@@ -2,6 +2,8 @@
  * HELLO, then exactly one answer, WELCOME or ERROR, all before one deadline. Anything else from
  * the coordinator at this point is WEFT_ERR_PROTOCOL: it must not be guessed at. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "bootstrap/coord_client.h"
@@ -15,15 +17,28 @@ static const char *io_text(weft_result_t rc) {
                                                                           : "transport error";
 }
 
-weft_result_t weft__coord_send(int fd, const uint8_t *msg, size_t len, double deadline) {
-  return weft__sock_write_all(fd, msg, len, deadline);
+/* Message and tag leave in one write (copied together), so the coordinator never sees a message
+ * without its tag because a second write failed; a rank's messages are small (HELLO is the
+ * largest), a larger one is copied to the heap. */
+weft_result_t weft__coord_send(weft__coord_session_t *s, int fd, const uint8_t *msg, size_t len, double deadline) {
+  uint8_t small[HELLO_MSG_MAX + WEFT__COORD_TAG_LEN];
+  if (len < WEFT__COORD_HDR_LEN) return WEFT_ERR_INTERNAL;
+  uint8_t *out = len + WEFT__COORD_TAG_LEN <= sizeof small ? small : malloc(len + WEFT__COORD_TAG_LEN);
+  if (out == NULL) return WEFT_ERR_NO_MEMORY;
+  memcpy(out, msg, len);
+  weft__coord_seal(&s->tx, msg, len, out + len);
+  weft_result_t rc = weft__sock_write_all(fd, out, len + WEFT__COORD_TAG_LEN, deadline);
+  if (out != small) free(out);
+  return rc;
 }
 
 weft_result_t weft__coord_connect(const char *host, int port, const weft__auth_key_t *key,
                                   const weft__coord_hello_t *hello, double deadline, int *fd,
-                                  weft__coord_welcome_t *welcome, char *err, size_t errlen) {
-  uint8_t msg[HELLO_MSG_MAX], hdr_bytes[WEFT__COORD_HDR_LEN];
-  uint8_t payload[ERROR_PAYLOAD_LEN];
+                                  weft__coord_session_t *session, weft__coord_welcome_t *welcome,
+                                  char *err, size_t errlen) {
+  uint8_t msg[HELLO_MSG_MAX + WEFT__COORD_TAG_LEN], hdr_bytes[WEFT__COORD_HDR_LEN];
+  uint8_t payload[ERROR_PAYLOAD_LEN], tag[WEFT__COORD_TAG_LEN];
+  weft__auth_nonces_t nonces;
   weft__coord_hdr_t hdr;
   char why[200];
   int s = -1;
@@ -33,19 +48,21 @@ weft_result_t weft__coord_connect(const char *host, int port, const weft__auth_k
   rc = weft__sock_connect(host, port, deadline, true, &s, err, errlen);
   if (rc != WEFT_SUCCESS) goto fail; /* err already names host:port */
 
-  rc = weft__auth_client(s, key, WEFT__AUTH_ROLE_COORD, deadline, why, sizeof why);
+  rc = weft__auth_client_nonces(s, key, WEFT__AUTH_ROLE_COORD, deadline, &nonces, why, sizeof why);
   if (rc != WEFT_SUCCESS) {
     snprintf(err, errlen, "coordinator %s:%d: %s", host, port, why);
     goto fail;
   }
+  weft__coord_session_init(session, key, &nonces, false);
 
-  size_t n = weft__coord_encode_hello(msg, sizeof msg, hello);
+  size_t n = weft__coord_encode_hello(msg, HELLO_MSG_MAX, hello);
   if (n == 0) {
     snprintf(err, errlen, "coordinator %s:%d: cannot encode HELLO", host, port);
     rc = WEFT_ERR_INTERNAL;
     goto fail;
   }
-  rc = weft__coord_send(s, msg, n, deadline);
+  weft__coord_seal(&session->tx, msg, n, msg + n); /* the session's first message */
+  rc = weft__sock_write_all(s, msg, n + WEFT__COORD_TAG_LEN, deadline);
   if (rc != WEFT_SUCCESS) {
     snprintf(err, errlen, "coordinator %s:%d: sending HELLO: %s", host, port, io_text(rc));
     goto fail;
@@ -66,8 +83,15 @@ weft_result_t weft__coord_connect(const char *host, int port, const weft__auth_k
     goto fail;
   }
   rc = weft__sock_read_all(s, payload, hdr.length, deadline);
+  if (rc == WEFT_SUCCESS) rc = weft__sock_read_all(s, tag, sizeof tag, deadline);
   if (rc != WEFT_SUCCESS) {
     snprintf(err, errlen, "coordinator %s:%d: reading its answer: %s", host, port, io_text(rc));
+    goto fail;
+  }
+  if (!weft__coord_verify(&session->rx, hdr_bytes, payload, hdr.length, tag)) {
+    snprintf(err, errlen, "coordinator %s:%d: its answer failed authentication (bad tag: not from "
+             "the coordinator we authenticated)", host, port);
+    rc = WEFT_ERR_UNAUTHORIZED;
     goto fail;
   }
 
@@ -92,5 +116,6 @@ weft_result_t weft__coord_connect(const char *host, int port, const weft__auth_k
 
 fail:
   if (s >= 0) close(s);
+  weft__coord_session_wipe(session);
   return rc;
 }

@@ -44,6 +44,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "bootstrap/coord_proto.h"
 #include "core/le.h"
 
@@ -401,10 +403,15 @@ bool weft__coord_decode_card(const uint8_t *p, size_t len, const uint8_t **card,
  * validated the length. The caller must call it again after a 1 until it returns 0: with a
  * level-triggered poll that is automatic. */
 int weft__coord_reader_step(weft__coord_reader_t *r, int fd, char *err, size_t errlen) {
-  if (r->hdr_got == WEFT__COORD_HDR_LEN && r->payload_got == r->h.length) {
+  if (r->session == NULL) {
+    snprintf(err, errlen, "coordinator connection: no session to authenticate its messages");
+    return -1;
+  }
+  if (r->hdr_got == WEFT__COORD_HDR_LEN && r->payload_got == r->h.length && r->tag_got == WEFT__COORD_TAG_LEN) {
     /* The previous call delivered this message: start the next one. */
     r->hdr_got = 0;
     r->payload_got = 0;
+    r->tag_got = 0;
   }
   for (;;) {
     uint8_t *dst;
@@ -415,7 +422,16 @@ int weft__coord_reader_step(weft__coord_reader_t *r, int fd, char *err, size_t e
     } else if (r->payload_got < r->h.length) {
       dst = r->payload + r->payload_got;
       want = r->h.length - r->payload_got;
+    } else if (r->tag_got < WEFT__COORD_TAG_LEN) {
+      dst = r->tag + r->tag_got;
+      want = WEFT__COORD_TAG_LEN - r->tag_got;
     } else {
+      uint64_t seq = r->session->rx.seq;
+      if (!weft__coord_verify(&r->session->rx, r->hdr, r->payload, r->h.length, r->tag)) {
+        snprintf(err, errlen, "coordinator connection: message %llu (type %u) failed authentication "
+                 "(bad tag: injected, replayed or corrupted on the way)", (unsigned long long)seq, r->h.type);
+        return -1;
+      }
       return 1;
     }
     ssize_t n = read(fd, dst, want);
@@ -447,10 +463,70 @@ int weft__coord_reader_step(weft__coord_reader_t *r, int fd, char *err, size_t e
         r->payload = grown;
         r->payload_cap = r->h.length;
       }
-    } else {
+    } else if (r->payload_got < r->h.length) {
       r->payload_got += (size_t)n;
+    } else {
+      r->tag_got += (size_t)n;
     }
   }
+}
+
+void weft__coord_session_init(weft__coord_session_t *s, const weft__auth_key_t *key,
+                              const weft__auth_nonces_t *nonces, bool server) {
+  uint8_t c2s[WEFT__AUTH_MAC_LEN], s2c[WEFT__AUTH_MAC_LEN];
+  weft__auth_session_keys(key, WEFT__AUTH_ROLE_COORD, nonces, c2s, s2c);
+  memcpy(s->tx.key, server ? s2c : c2s, sizeof s->tx.key);
+  memcpy(s->rx.key, server ? c2s : s2c, sizeof s->rx.key);
+  s->tx.seq = s->rx.seq = 0;
+  sodium_memzero(c2s, sizeof c2s);
+  sodium_memzero(s2c, sizeof s2c);
+}
+
+void weft__coord_session_wipe(weft__coord_session_t *s) {
+  if (s) sodium_memzero(s, sizeof *s);
+}
+
+static void payload_digest(const uint8_t *payload, size_t len, uint8_t digest[WEFT__COORD_DIGEST_LEN]) {
+  crypto_generichash(digest, WEFT__COORD_DIGEST_LEN, len > 0 ? payload : NULL, len, NULL, 0);
+}
+
+static void tag_compute(const weft__coord_mac_t *m, const uint8_t *hdr, const uint8_t digest[WEFT__COORD_DIGEST_LEN],
+                        uint8_t tag[WEFT__COORD_TAG_LEN]) {
+  uint8_t seq[8];
+  crypto_auth_hmacsha256_state st;
+  weft__put64(seq, m->seq);
+  crypto_auth_hmacsha256_init(&st, m->key, sizeof m->key);
+  crypto_auth_hmacsha256_update(&st, seq, sizeof seq);
+  crypto_auth_hmacsha256_update(&st, hdr, WEFT__COORD_HDR_LEN);
+  crypto_auth_hmacsha256_update(&st, digest, WEFT__COORD_DIGEST_LEN);
+  crypto_auth_hmacsha256_final(&st, tag);
+  sodium_memzero(&st, sizeof st);
+}
+
+void weft__coord_digest(const uint8_t *msg, size_t len, uint8_t digest[WEFT__COORD_DIGEST_LEN]) {
+  payload_digest(msg + WEFT__COORD_HDR_LEN, len - WEFT__COORD_HDR_LEN, digest);
+}
+
+void weft__coord_seal_digest(weft__coord_mac_t *tx, const uint8_t hdr[WEFT__COORD_HDR_LEN],
+                             const uint8_t digest[WEFT__COORD_DIGEST_LEN], uint8_t tag[WEFT__COORD_TAG_LEN]) {
+  tag_compute(tx, hdr, digest, tag);
+  tx->seq++;
+}
+
+void weft__coord_seal(weft__coord_mac_t *tx, const uint8_t *msg, size_t len, uint8_t tag[WEFT__COORD_TAG_LEN]) {
+  uint8_t digest[WEFT__COORD_DIGEST_LEN];
+  weft__coord_digest(msg, len, digest);
+  weft__coord_seal_digest(tx, msg, digest, tag);
+}
+
+bool weft__coord_verify(weft__coord_mac_t *rx, const uint8_t hdr[WEFT__COORD_HDR_LEN], const uint8_t *payload,
+                        size_t len, const uint8_t tag[WEFT__COORD_TAG_LEN]) {
+  uint8_t want[WEFT__COORD_TAG_LEN], digest[WEFT__COORD_DIGEST_LEN];
+  payload_digest(payload, len, digest);
+  tag_compute(rx, hdr, digest, want);
+  if (sodium_memcmp(want, tag, WEFT__COORD_TAG_LEN) != 0) return false;
+  rx->seq++;
+  return true;
 }
 
 void weft__coord_reader_free(weft__coord_reader_t *r) {

@@ -4,7 +4,18 @@
  * the bytes present and the limits below before touching them: a hostile peer can make a
  * decode fail, never over-read or allocate its claimed size.
  *
- * Message = header (16 bytes) + payload (`length` bytes, at most WEFT__COORD_MAX_PAYLOAD).
+ * Message = header (16 bytes) + payload (`length` bytes, at most WEFT__COORD_MAX_PAYLOAD) + tag
+ * (32 bytes, not counted in `length`): the framing authenticates every message, whatever its type.
+ *   tag = HMAC-SHA256(k_dir, seq u64 LE || header || BLAKE2b-256(payload))
+ * The payload enters through its digest so that the coordinator, which sends one EPOCH (up to
+ * ~17 MiB) to every member, hashes it once and not once per member; only the 32-byte tag input
+ * differs per connection.
+ * k_dir is the connection's session key for that direction (rank -> coordinator: c2s, the other
+ * way: s2c; auth.h weft__auth_session_keys, derived from the job token and both handshake nonces)
+ * and seq counts the messages sent in that direction on this connection, from 0, never sent. So an
+ * on-path party without the token cannot inject a message (a forged REVOKE, ERROR or EPOCH), and
+ * cannot replay, reorder, drop or reflect one without the next tag failing; the connection is then
+ * closed as broken, which it could achieve by cutting the connection anyway.
  *
  * Conversation:
  *   rank -> HELLO                         (once, right after authentication; carries the
@@ -38,12 +49,13 @@
  *                                         RECOVER next and admit them (weft_allreduce_elastic)
  *
  * Version 2 added the card (HELLO, every EPOCH entry, CARD) and per-type payload limits;
- * version 3 the stall and reachability messages, JOINERS, fail reasons STALLED, RECOVER_TIMEOUT
- * and PARTITIONED.
+ * version 3 the tag on every message, the stall and reachability messages, JOINERS, fail
+ * reasons STALLED, RECOVER_TIMEOUT and PARTITIONED.
  */
 #ifndef WEFT_BOOTSTRAP_COORD_PROTO_H
 #define WEFT_BOOTSTRAP_COORD_PROTO_H
 
+#include "bootstrap/auth.h"
 #include "core/common.h"
 #include "core/sock.h"
 
@@ -57,6 +69,33 @@
 #define WEFT__COORD_CARD_MAX 1024 /* bytes of one member's card */
 #define WEFT__COORD_TEXT_LEN 160
 #define WEFT__ADDR_WIRE_LEN 20
+#define WEFT__COORD_TAG_LEN 32
+
+/* One direction of a connection's message authentication (see the top of this file). */
+typedef struct {
+  uint8_t key[WEFT__AUTH_MAC_LEN];
+  uint64_t seq; /* the next message's number */
+} weft__coord_mac_t;
+
+typedef struct {
+  weft__coord_mac_t tx, rx;
+} weft__coord_session_t;
+
+/* The session of one authenticated coordinator connection; `server`: the coordinator's end. */
+void weft__coord_session_init(weft__coord_session_t *s, const weft__auth_key_t *key,
+                              const weft__auth_nonces_t *nonces, bool server);
+void weft__coord_session_wipe(weft__coord_session_t *s); /* NULL ok */
+/* The tag of the next message out (header and payload, len bytes); advances tx.seq. */
+void weft__coord_seal(weft__coord_mac_t *tx, const uint8_t *msg, size_t len, uint8_t tag[WEFT__COORD_TAG_LEN]);
+/* The same in two steps, for one message sent on many connections: the digest of its payload
+ * once (msg = header and payload, len bytes), then each connection's tag from it. */
+#define WEFT__COORD_DIGEST_LEN 32
+void weft__coord_digest(const uint8_t *msg, size_t len, uint8_t digest[WEFT__COORD_DIGEST_LEN]);
+void weft__coord_seal_digest(weft__coord_mac_t *tx, const uint8_t hdr[WEFT__COORD_HDR_LEN],
+                             const uint8_t digest[WEFT__COORD_DIGEST_LEN], uint8_t tag[WEFT__COORD_TAG_LEN]);
+/* Checks the next message in (constant time); advances rx.seq only when it verifies. */
+bool weft__coord_verify(weft__coord_mac_t *rx, const uint8_t hdr[WEFT__COORD_HDR_LEN], const uint8_t *payload,
+                        size_t len, const uint8_t tag[WEFT__COORD_TAG_LEN]);
 
 typedef enum {
   WEFT__COORD_HELLO = 1,
@@ -248,15 +287,18 @@ bool weft__addr_decode(const uint8_t in[WEFT__ADDR_WIRE_LEN], weft__addr_t *a);
 /* Incremental reader for a non-blocking fd: accumulates one message at a time into a buffer
  * that grows only up to header length + the (validated) payload length. */
 typedef struct {
+  weft__coord_session_t *session; /* set by the owner before the first step: checks every tag */
   uint8_t hdr[WEFT__COORD_HDR_LEN];
   size_t hdr_got;
   weft__coord_hdr_t h;
   uint8_t *payload;
   size_t payload_cap, payload_got;
+  uint8_t tag[WEFT__COORD_TAG_LEN];
+  size_t tag_got;
 } weft__coord_reader_t;
-/* Reads what is available. Returns 1 when a full message is ready (type/payload/len valid until
- * the next call), 0 when more bytes are needed (EAGAIN), -1 on EOF/error/protocol violation
- * (err filled). */
+/* Reads what is available. Returns 1 when a full message is ready and its tag verified
+ * (type/payload/len valid until the next call), 0 when more bytes are needed (EAGAIN), -1 on
+ * EOF/error/protocol violation/a tag that does not verify/no session (err filled). */
 int weft__coord_reader_step(weft__coord_reader_t *r, int fd, char *err, size_t errlen);
 void weft__coord_reader_free(weft__coord_reader_t *r);
 

@@ -143,12 +143,16 @@ WEFT_API weft_result_t weft_comm_init(weft_comm_t **out, const weft_config_t *cf
   double deadline = weft__now() + weft__cfg_get(WEFT__CFG_INIT_TIMEOUT);
   /* Every enabled transport opens its endpoint (TCP: the listener, on WEFT_SOCKET_IFNAME's
    * address or advertising the one that routes to the coordinator) and fills this process's card. */
-  weft__endpoint_args_t ea = {.ifname = env.ifname, .route_host = host, .route_port = port, .key = &c->key};
+  if (!weft__identity_new(&c->identity)) INIT_FAIL(WEFT_ERR_INTERNAL, "weft_comm_init: cannot make a signing key pair (libsodium)");
+  weft__endpoint_args_t ea = {.ifname = env.ifname, .route_host = host, .route_port = port, .key = &c->key,
+                              .identity = &c->identity};
   if ((r = weft__net_open(env.transports, &ea, &c->endpoints, err, sizeof err)) != WEFT_SUCCESS)
     INIT_FAIL(r, "weft_comm_init: %s", err);
   c->incarnation = weft__auth_random_u64();
   /* The card goes out with the HELLO, before the coordinator assigns this member's id (0 in it). */
   c->endpoints.card.host_id = env.host_id ? env.host_id : weft__host_id();
+  c->endpoints.card.has_identity = true; /* peers check our mesh handshakes against this key */
+  memcpy(c->endpoints.card.identity, c->identity.pk, sizeof c->endpoints.card.identity);
   uint8_t card[WEFT__CARD_MAX];
   size_t card_len = weft__card_encode(&c->endpoints.card, card, sizeof card);
   if (!card_len) INIT_FAIL(WEFT_ERR_INTERNAL, "weft_comm_init: this process's card does not fit in %d bytes", WEFT__CARD_MAX);
@@ -197,6 +201,7 @@ static void ctx_teardown(weft_comm_t *c) {
   pthread_mutex_destroy(&c->excl_mu);
   free(c->group_keys);
   weft__reuse_free(c->reuse);
+  weft__identity_wipe(&c->identity);
   free(c);
 }
 

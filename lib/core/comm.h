@@ -151,6 +151,7 @@ struct weft_comm {
   weft__algo_t algo;
   uint64_t tree_threshold;
   weft__auth_key_t key;
+  weft__identity_t identity; /* [ctx] this process's signing key pair (its card carries the public half) */
 
   /* sockets and transports */
   weft__endpoints_t endpoints; /* [ctx] every enabled transport's endpoint, and this process's card */

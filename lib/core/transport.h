@@ -26,6 +26,7 @@
 #define WEFT_CORE_TRANSPORT_H
 
 #include "bootstrap/auth.h"
+#include "bootstrap/identity.h"
 #include "core/common.h"
 #include "core/engine.h"
 #include "core/sock.h"
@@ -54,6 +55,8 @@ typedef struct {
   uint64_t member_id;
   uint64_t host_id;  /* equal on processes that can share memory (bootstrap/host_id.h); 0: unknown */
   weft__addr_t addr; /* TCP */
+  bool has_identity; /* identity: the member's public signing key (bootstrap/identity.h) */
+  uint8_t identity[32];
 } weft__card_t;
 
 typedef struct weft__endpoint weft__endpoint_t; /* a transport's process-lifetime state */
@@ -103,6 +106,7 @@ typedef struct {
   const char *route_host;       /* a host peers reach us from (the coordinator's): picks the */
   int route_port;               /*   address to advertise when no ifname is given */
   const weft__auth_key_t *key;  /* the job secret: every connection is authenticated */
+  const weft__identity_t *identity; /* this process's signing key: binds who it is to each handshake */
 } weft__endpoint_args_t;
 
 /* connect(): one per epoch, communicator and transport. */

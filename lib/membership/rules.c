@@ -73,7 +73,7 @@ int weft__rules_order_cmp(const weft__rules_candidate_t *a, const weft__rules_ca
   int64_t ha = a->rank_hint < 0 ? INT64_MAX : a->rank_hint;
   int64_t hb = b->rank_hint < 0 ? INT64_MAX : b->rank_hint;
   if (ha != hb) return ha < hb ? -1 : 1;
-  return a->member_id < b->member_id ? -1 : a->member_id > b->member_id;
+  return a->join_seq < b->join_seq ? -1 : a->join_seq > b->join_seq;
 }
 
 bool weft__rules_report_counts(uint64_t report_epoch, uint64_t epoch, bool epoch_revoked) {

@@ -94,9 +94,10 @@ typedef enum {
 weft__rules_fate_t weft__rules_fate(weft__rules_member_state_t state, bool admit);
 
 /* The order of E+1's members (rank = position): launcher rank (rank_hint, -1 for none, which go
- * last), then member id. A qsort comparator over weft__rules_candidate_t. */
+ * last), then join order (member ids are random: they order nothing). A qsort comparator over
+ * weft__rules_candidate_t. */
 typedef struct {
-  uint64_t member_id;
+  uint64_t join_seq; /* increases with each join to the service */
   int32_t rank_hint;
 } weft__rules_candidate_t;
 

@@ -44,6 +44,7 @@ struct weft__store {
   int fd;
   uint64_t member_id;     /* for log lines */
   weft__store_cb_t cb;
+  weft__coord_session_t session; /* tags every message both ways (coord_proto.h); tx under wmu */
   weft__coord_reader_t rd; /* engine holder */
   double last_rx, last_tx; /* engine holder: the heartbeat clocks */
   double hb_interval, hb_timeout;
@@ -59,7 +60,7 @@ struct weft__store {
 
 static weft_result_t send_msg(weft__store_t *s, const uint8_t *msg, size_t len) {
   pthread_mutex_lock(&s->wmu);
-  weft_result_t r = s->fd >= 0 && !atomic_load(&s->lost) ? weft__coord_send(s->fd, msg, len, weft__now() + SEND_BOUND_S)
+  weft_result_t r = s->fd >= 0 && !atomic_load(&s->lost) ? weft__coord_send(&s->session, s->fd, msg, len, weft__now() + SEND_BOUND_S)
                                                           : WEFT_ERR_TRANSPORT;
   pthread_mutex_unlock(&s->wmu);
   return r;
@@ -185,7 +186,8 @@ static weft_result_t coord_join(const weft__store_join_args_t *a, weft__store_t 
     return WEFT_ERR_NO_MEMORY;
   }
   weft__coord_welcome_t welcome;
-  weft_result_t r = weft__coord_connect(a->host, a->port, a->key, a->hello, a->deadline, &s->fd, &welcome, err, errlen);
+  weft_result_t r = weft__coord_connect(a->host, a->port, a->key, a->hello, a->deadline, &s->fd, &s->session, &welcome, err, errlen);
+  s->rd.session = &s->session;
   if (r != WEFT_SUCCESS) {
     free(s);
     return r;
@@ -290,11 +292,14 @@ static void coord_leave(weft__store_t *s) {
     if (!atomic_load(&s->lost)) {
       uint8_t msg[WEFT__COORD_HDR_LEN];
       size_t n = weft__coord_encode_empty(msg, sizeof msg, WEFT__COORD_LEAVE);
-      weft__coord_send(s->fd, msg, n, weft__now() + LEAVE_BOUND_S);
+      pthread_mutex_lock(&s->wmu);
+      weft__coord_send(&s->session, s->fd, msg, n, weft__now() + LEAVE_BOUND_S);
+      pthread_mutex_unlock(&s->wmu);
     }
     close(s->fd);
   }
   weft__coord_reader_free(&s->rd);
+  weft__coord_session_wipe(&s->session);
   pthread_mutex_destroy(&s->wmu);
   pthread_mutex_destroy(&s->cmu);
   free(s->members);

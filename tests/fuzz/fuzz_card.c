@@ -5,7 +5,7 @@
  * blob.
  * Properties: an accepted card has the listed member id, a TCP address that is unset or IPv4/v6,
  * came from a blob within the size limit whose own length field says its length, and re-encodes
- * to a blob that decodes to the same card; a refused one leaves a NUL-terminated reason and the
+ * to a blob that decodes to the same card (identity key included); a refused one leaves a NUL-terminated reason and the
  * output untouched; nothing is read past the bytes given. */
 #include "core/card.h"
 #include "fuzz_common.h"
@@ -29,6 +29,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(weft__card_decode(out, n, member_id, &again, why, 96));
     FUZZ_CHECK(again.member_id == card.member_id && again.host_id == card.host_id);
     FUZZ_CHECK(memcmp(&again.addr, &card.addr, sizeof card.addr) == 0);
+    FUZZ_CHECK(again.has_identity == card.has_identity);
+    FUZZ_CHECK(!card.has_identity || memcmp(again.identity, card.identity, sizeof card.identity) == 0);
   } else {
     FUZZ_CHECK(fuzz_terminated(why, 96) && why[0] != '\0');
     FUZZ_CHECK(memcmp(&card, &untouched, sizeof card) == 0);

@@ -65,4 +65,17 @@ static inline char *fuzz_textbuf(size_t len) {
 }
 static inline bool fuzz_terminated(const char *b, size_t len) { return memchr(b, 0, len) != NULL; }
 
+#ifdef WEFT_BOOTSTRAP_COORD_PROTO_H
+/* The session fuzz_coord_reader reads with and gen_corpus.c tags its streams with: a fixed
+ * token and fixed nonces, so a seed's tags verify. tx is the sending (rank) end, rx the reader. */
+static inline void fuzz_reader_session(weft__coord_session_t *tx, weft__coord_session_t *rx) {
+  weft__auth_key_t k;
+  weft__auth_nonces_t n;
+  if (!weft__auth_key_from_token("fuzz-reader", &k)) abort();
+  memset(&n, 0x5a, sizeof n);
+  weft__coord_session_init(tx, &k, &n, false);
+  weft__coord_session_init(rx, &k, &n, true);
+}
+#endif
+
 #endif

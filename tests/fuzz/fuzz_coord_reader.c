@@ -5,10 +5,13 @@
  * Input: byte 0: bit 0 pipe instead of socketpair, bits 1-7 the `err` buffer size; byte 1: the
  * largest piece written at once (0: everything at once); the rest is the stream. The writer
  * closes after the last byte.
- * Properties: each message delivered is exactly the next header + payload of the stream; the
- * payload buffer never grows past the protocol's limit; once the writer closed, the reader never
- * answers "need more bytes" (that would wait forever); it stops with an error only at a header
- * that does not decode or at end of stream, and then with a NUL-terminated reason. */
+ * The reader's session is the fixed one of fuzz_reader_session (fuzz_common.h), which the seed
+ * corpus is tagged with (gen_corpus.c), so mutations reach past the tag check too.
+ * Properties: each message delivered is exactly the next header + payload + tag of the stream,
+ * and that tag verifies; the payload buffer never grows past the protocol's limit; once the
+ * writer closed, the reader never answers "need more bytes" (that would wait forever); it stops
+ * with an error only at a header that does not decode, at a whole message whose tag does not
+ * verify, or at end of stream, and then with a NUL-terminated reason. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -35,8 +38,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     abort();
   int rfd = fds[0], wfd = fds[1];
 
+  weft__coord_session_t session, ref, unused;
+  fuzz_reader_session(&unused, &session);
+  ref = session; /* checks each delivered message independently of the reader */
   weft__coord_reader_t r;
   memset(&r, 0, sizeof r);
+  r.session = &session;
   char *err = fuzz_textbuf(errlen);
   size_t off = 0, cons = 0, pieces = 0;
   bool closed = false, failed = false;
@@ -62,14 +69,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     while ((rc = weft__coord_reader_step(&r, rfd, err, errlen)) == 1) {
       FUZZ_CHECK(++rounds <= max_rounds);
       /* A message: the header bytes and payload are the next ones of the stream. */
-      FUZZ_CHECK(r.hdr_got == WEFT__COORD_HDR_LEN && r.payload_got == r.h.length);
+      FUZZ_CHECK(r.hdr_got == WEFT__COORD_HDR_LEN && r.payload_got == r.h.length && r.tag_got == WEFT__COORD_TAG_LEN);
       FUZZ_CHECK(r.h.length <= WEFT__COORD_MAX_PAYLOAD && r.payload_cap <= WEFT__COORD_MAX_PAYLOAD);
-      FUZZ_CHECK(cons + WEFT__COORD_HDR_LEN + r.h.length <= off);
+      FUZZ_CHECK(cons + WEFT__COORD_HDR_LEN + r.h.length + WEFT__COORD_TAG_LEN <= off);
       FUZZ_CHECK(memcmp(r.hdr, data + cons, WEFT__COORD_HDR_LEN) == 0);
       FUZZ_CHECK(r.h.length == 0 || memcmp(r.payload, data + cons + WEFT__COORD_HDR_LEN, r.h.length) == 0);
+      FUZZ_CHECK(memcmp(r.tag, data + cons + WEFT__COORD_HDR_LEN + r.h.length, WEFT__COORD_TAG_LEN) == 0);
+      FUZZ_CHECK(weft__coord_verify(&ref.rx, r.hdr, r.payload, r.h.length, r.tag));
       weft__coord_hdr_t h;
       FUZZ_CHECK(weft__coord_decode_hdr(data + cons, &h) && h.type == r.h.type);
-      cons += WEFT__COORD_HDR_LEN + r.h.length;
+      cons += WEFT__COORD_HDR_LEN + r.h.length + WEFT__COORD_TAG_LEN;
     }
     if (rc == 0) {
       FUZZ_CHECK(!closed); /* everything is in the kernel buffer or EOF is: no waiting */
@@ -79,12 +88,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(fuzz_terminated(err, errlen));
     failed = true;
   }
-  /* Why it stopped: a header that does not decode, or the end of the stream (inside a message
-   * only if the stream ended there). */
+  /* Why it stopped: a header that does not decode, a tag that does not verify, or the end of
+   * the stream (inside a message only if the stream ended there). */
   weft__coord_hdr_t h;
   size_t rest = off - cons;
   if (rest >= WEFT__COORD_HDR_LEN && weft__coord_decode_hdr(data + cons, &h)) {
-    FUZZ_CHECK(closed && off == size && rest < WEFT__COORD_HDR_LEN + h.length);
+    if (rest >= WEFT__COORD_HDR_LEN + h.length + WEFT__COORD_TAG_LEN)
+      FUZZ_CHECK(!weft__coord_verify(&ref.rx, data + cons, data + cons + WEFT__COORD_HDR_LEN, h.length,
+                                     data + cons + WEFT__COORD_HDR_LEN + h.length));
+    else
+      FUZZ_CHECK(closed && off == size);
   } else if (rest < WEFT__COORD_HDR_LEN) {
     FUZZ_CHECK(closed && off == size);
   }

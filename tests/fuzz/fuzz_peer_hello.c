@@ -1,7 +1,8 @@
-/* Fuzz target: the mesh's PEER_HELLO decoder, weft__peer_hello_decode (transports/tcp/mesh.c),
+/* Fuzz target: the mesh's PEER_HELLO decoder, weft__peer_hello_decode (transports/tcp/hello.c),
  * the first thing an acceptor reads from an authenticated but otherwise untrusted dialer.
  *
- * Input: the message bytes, any length (only 40 is valid). Property: an accepted message
+ * Input: the body bytes, any length (only WEFT__PEER_HELLO_BODY_LEN, 64, is valid; the signature
+ * that follows on the wire is checked by libsodium, not parsed). Property: an accepted message
  * re-encodes to exactly the input (magic, version and reserved bytes are all checked). */
 #include "transports/tcp/mesh.h"
 #include "fuzz_common.h"
@@ -10,8 +11,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   uint8_t *in = fuzz_dup(data, size);
   weft__peer_hello_t h;
   if (weft__peer_hello_decode(in, size, &h)) {
-    FUZZ_CHECK(size == WEFT__PEER_HELLO_LEN);
-    uint8_t again[WEFT__PEER_HELLO_LEN];
+    FUZZ_CHECK(size == WEFT__PEER_HELLO_BODY_LEN);
+    uint8_t again[WEFT__PEER_HELLO_BODY_LEN];
     weft__peer_hello_encode(again, &h);
     FUZZ_CHECK(memcmp(again, in, sizeof again) == 0);
   }

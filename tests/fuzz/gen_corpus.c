@@ -95,21 +95,24 @@ static void frames(void) {
 
 static void peer_hellos(void) {
   const char *t = "fuzz_peer_hello";
-  uint8_t h[WEFT__PEER_HELLO_LEN];
+  uint8_t h[WEFT__PEER_HELLO_BODY_LEN];
   weft__peer_hello_t m = {.epoch = 3, .member_id = 0x1122334455667788ull, .rank = 1,
-                          .sock_index = 0, .size = 4};
+                          .sock_index = 0, .size = 4, .to_member_id = 0x8877665544332211ull, .to_rank = 2};
   weft__peer_hello_encode(h, &m);
   put(t, "hello", h, sizeof h);
   m.epoch = UINT64_MAX, m.rank = UINT32_MAX, m.sock_index = 15, m.size = UINT32_MAX, m.comm_id = UINT64_MAX;
+  m.to_member_id = UINT64_MAX, m.to_rank = UINT32_MAX;
   weft__peer_hello_encode(h, &m);
   put(t, "hello-max", h, sizeof h);
   h[36] = 1;
   put(t, "reserved-set", h, sizeof h);
 }
 
-/* A card as a rank publishes it (member id 0: not assigned yet at HELLO). */
+/* A card as a rank publishes it (member id 0: not assigned yet at HELLO), with an identity key
+ * (fixed bytes: the corpus is deterministic). */
 static size_t sample_card(uint8_t *out, size_t cap, uint64_t member_id, uint64_t host_id, weft__addr_t addr) {
-  weft__card_t c = {.member_id = member_id, .host_id = host_id, .addr = addr};
+  weft__card_t c = {.member_id = member_id, .host_id = host_id, .addr = addr, .has_identity = true};
+  for (size_t i = 0; i < sizeof c.identity; i++) c.identity[i] = (uint8_t)(0xc0 + i);
   size_t n = weft__card_encode(&c, out, cap);
   if (n == 0) abort();
   return n;
@@ -244,11 +247,30 @@ static size_t coord_messages(uint8_t *stream, size_t cap) {
   return used;
 }
 
-static void coord_reader(const uint8_t *stream, size_t len) {
+/* The stream of untagged messages, each followed by its tag (fuzz_reader_session's), into b + 2;
+ * returns the tagged length. */
+static size_t tag_stream(const uint8_t *stream, size_t len, uint8_t *b) {
+  weft__coord_session_t tx, rx;
+  weft__coord_hdr_t h;
+  size_t in = 0, out = 2;
+  fuzz_reader_session(&tx, &rx);
+  while (in + WEFT__COORD_HDR_LEN <= len && weft__coord_decode_hdr(stream + in, &h)) {
+    size_t n = WEFT__COORD_HDR_LEN + h.length;
+    memcpy(b + out, stream + in, n);
+    weft__coord_seal(&tx.tx, b + out, n, b + out + n);
+    in += n;
+    out += n + WEFT__COORD_TAG_LEN;
+  }
+  return out - 2;
+}
+
+static void coord_reader(const uint8_t *untagged, size_t ulen) {
   const char *t = "fuzz_coord_reader";
-  uint8_t *b = malloc(len + 2);
+  size_t cap = ulen + 2 + (ulen / WEFT__COORD_HDR_LEN + 1) * WEFT__COORD_TAG_LEN; /* a tag per header at most */
+  uint8_t *b = malloc(cap);
   if (b == NULL) abort();
-  memcpy(b + 2, stream, len);
+  size_t len = tag_stream(untagged, ulen, b);
+  if (len + 2 > cap) abort();
   b[0] = 0x80, b[1] = 0; /* socketpair, err 65 bytes, all at once */
   put(t, "stream-socketpair-whole", b, len + 2);
   b[0] = 0x81, b[1] = 7; /* pipe, pieces of up to 7 bytes */

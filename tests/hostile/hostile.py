@@ -16,9 +16,14 @@ from weftjob import Job, alive, children  # noqa: E402,F401  (the drivers use th
 AUTH_MAGIC = 0x55414657
 ROLE_COORD, ROLE_PEER = 1, 2
 COORD_MAGIC = 0x4F434657
-COORD_VERSION = 3  # lib/bootstrap/coord_proto.h
+COORD_VERSION = 3  # lib/bootstrap/coord_proto.h: every message carries a 32-byte tag
+COORD_TAG_LEN = 32
 COORD_HELLO_MAX = 108 + 1024  # a HELLO with the largest card (weft__coord_max_payload)
 PEER_HELLO_MAGIC = 0x48504657
+PEER_HELLO_VERSION = 3  # transports/tcp/mesh.h: a 64-byte body, then a 64-byte signature
+PEER_HELLO_LEN = 128
+PEER_ACK_MAGIC = 0x41504657
+PEER_ACK_LEN = 72
 FRAME_MAGIC = 0x54464557
 
 
@@ -86,6 +91,14 @@ def server_mac(key, role, nonce_c, nonce_s):
                     hashlib.sha256).digest()
 
 
+def coord_tag(key, role, nonce_s, nonce_c, seq, msg, direction=b"c2s"):
+    """The tag of message number seq (header and payload) sent rank -> coordinator on the
+    connection whose handshake had these nonces (auth.h weft__auth_session_keys)."""
+    k = hmac.new(key, b"weft/1 " + direction + bytes([role]) + nonce_s + nonce_c, hashlib.sha256).digest()
+    digest = hashlib.blake2b(msg[16:], digest_size=32).digest()
+    return hmac.new(k, struct.pack("<Q", seq) + msg[:16] + digest, hashlib.sha256).digest()
+
+
 def coord_hdr(msg_type, length, reserved=0):
     return struct.pack("<IBBHII", COORD_MAGIC, COORD_VERSION, msg_type, 0, length, reserved)
 
@@ -95,9 +108,14 @@ def coord_hdr_u64_length(msg_type, length64):
     return struct.pack("<IBBHQ", COORD_MAGIC, COORD_VERSION, msg_type, 0, length64)
 
 
-def peer_hello(epoch, member_id, rank, sock_index, size):
-    return struct.pack("<IB3xQQIIIIQ", PEER_HELLO_MAGIC, 2, epoch, member_id, rank, sock_index,
-                       size, 0, 0)
+def peer_hello(epoch, member_id, rank, sock_index, size, to_member_id=0, to_rank=0, sig=None):
+    """A whole PEER_HELLO. The driver holds no member's secret key (identity.h), so its signature
+    is whatever it is given: 64 zero bytes by default."""
+    body = struct.pack("<IB3xQQIIIIQQII", PEER_HELLO_MAGIC, PEER_HELLO_VERSION, epoch, member_id,
+                       rank, sock_index, size, 0, 0, to_member_id, to_rank, 0)
+    sig = sig if sig is not None else bytes(64)
+    assert len(body) == 64 and len(sig) == 64
+    return body + sig
 
 
 def frame_hdr(epoch, seq, count, length, src_rank=0, magic=FRAME_MAGIC):

@@ -151,13 +151,19 @@ def replay(port, key, role, wait, after_auth=None):
         s2.close()
 
 
-def after_handshake(port, key, role, wait, payload):
-    """A correct handshake, then payload; refused when the server closes (after answering)."""
+def after_handshake(port, key, role, wait, payload, tag=None):
+    """A correct handshake, then payload; refused when the server closes (after answering).
+    tag: "good" appends the payload's correct coordinator tag (as message 0 of the connection),
+    "bad" one it did not compute."""
     s = H.connect(port, wait)
     try:
-        _, _, ok = H.handshake(s, key, role)
+        nonce_s, response, ok = H.handshake(s, key, role)
         if not ok:
             return "handshake FAILED"
+        if tag == "good":
+            payload += H.coord_tag(key, role, nonce_s, response[:32], 0, payload)
+        elif tag == "bad":
+            payload += os.urandom(H.COORD_TAG_LEN)
         s.sendall(payload)
         return "refused" if H.peer_closed(s, 10) else "NOT closed"
     finally:
@@ -240,7 +246,7 @@ def mesh_attacks(job, key, n, ports):
         "hello_other_epoch": H.peer_hello(999999, 1, 0, 0, n),
         "hello_wrong_member": H.peer_hello(1, 987654321, 0, 0, n),
         "hello_wrong_size": H.peer_hello(1, 1, 0, 0, n + 5),
-        "frame_as_hello": frame,
+        "frame_as_hello": frame + bytes(H.PEER_HELLO_LEN - len(frame)),
     }
     for r in accepting:
         port = ports[r]
@@ -336,11 +342,14 @@ def run_phase(job, key, n, rank_pids, coord_pid, coord_port, rank_ports, conns, 
          lambda: after_handshake(coord_port, key, C, 10, H.coord_hdr(1, 1 << 20) + b"x" * 100),
          r"connection 127\.0\.0\.1:\d+ .*(malformed|header|protocol)", 10),
         ("coord REPORT before HELLO",
-         lambda: after_handshake(coord_port, key, C, 10, H.coord_hdr(8, 0)),
+         lambda: after_handshake(coord_port, key, C, 10, H.coord_hdr(8, 0), tag="good"),
          r"sent message type 8 before HELLO", 10),
         ("coord malformed HELLO",
-         lambda: after_handshake(coord_port, key, C, 10, H.coord_hdr(1, 7) + b"1234567"),
+         lambda: after_handshake(coord_port, key, C, 10, H.coord_hdr(1, 7) + b"1234567", tag="good"),
          r"malformed HELLO", 10),
+        ("coord HELLO with a forged tag (an injected message)",
+         lambda: after_handshake(coord_port, key, C, 10, H.coord_hdr(1, 7) + b"1234567", tag="bad"),
+         r"message 0 \(type 1\) failed authentication", 10),
         ("coord stale-epoch frame after auth",
          lambda: after_handshake(coord_port, key, C, 10, stale),
          r"connection 127\.0\.0\.1:\d+ .*(malformed|header|protocol)", 10),

@@ -31,7 +31,7 @@ HANG_RE = re.compile(r"^\[(\d+)\] elastic_sgd: hanging at step (\d+) \(t=([\d.]+
 # The coordinator's REVOKE names the rank ("coordinator: rank 3 (member 4, host h pid 7) has not
 # entered ..."); the evicted rank's own ABORT may reach a survivor first ("aborted by rank 3: ...
 # the coordinator's verdict: STALLED: has not entered ..."): either names it and where it is.
-NAMED_RE = re.compile(r"(?:rank 3 \(member \d+, host \S+ pid \d+\)|aborted by rank 3: .*STALLED:) "
+NAMED_RE = re.compile(r"(?:rank 3 \((?:member \d+, )?host \S+ pid \d+\)|aborted by rank 3: .*STALLED:) "
                       r"has not entered allreduce seq (\d+) for [\d.]+ s; it last entered allreduce seq (\d+)")
 
 

@@ -88,7 +88,7 @@ def deadline():
     if any(t.startswith(("sum", "done", "unexpected")) for t in job.rank_lines(victim)[2:]):
         fail("the left-out rank went on", job)
     pid = int(one(job, victim, START).group(2))
-    named = re.compile(r"rank 3 \(member \d+, host \S+ pid %d\) failed \(RECOVER_TIMEOUT\): did not call recover "
+    named = re.compile(r"rank 3 \((?:member \d+, )?host \S+ pid %d\) failed \(RECOVER_TIMEOUT\): did not call recover "
                        r"within WEFT_RECOVER_TIMEOUT %g s" % (pid, DEADLINE_S))
     if not any(named.search(t) for t in job.text().splitlines()):
         fail("the coordinator's log does not name the left-out rank 3 (pid %d)" % pid, job)

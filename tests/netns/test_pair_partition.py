@@ -89,7 +89,7 @@ def run(net, mode):
     if sorted(seen) != SURVIVORS or not fails:
         return bad(f"survivors that noticed the cut: {sorted(seen)}, with an error: {sorted(fails)}")
     for r, m in fails.items():
-        if not re.search(r"rank [25] \(member \d+, host \S+ pid \d+\) cannot reach rank [0134] over the data network",
+        if not re.search(r"rank [25] \((?:member \d+, )?host \S+ pid \d+\) cannot reach rank [0134] over the data network",
                          m.group(3)):
             return bad(f"rank {r}'s error does not name a cut-off rank and its link: {m.group(3)}")
     detect = {r: t - t_cut for r, t in seen.items()}

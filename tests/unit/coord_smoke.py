@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """End-to-end test of weft-coordinator over real sockets, with a Python client of the coordinator
 protocol (lib/bootstrap/coord_proto.h) and of the auth handshake (lib/bootstrap/auth.h):
-key = BLAKE2b-256(token), HMAC-SHA256 challenge-response.
+key = BLAKE2b-256(token), HMAC-SHA256 challenge-response, then every message tagged with the
+connection's session key for its direction (HMAC-SHA256 over a message counter, the header
+and the payload's BLAKE2b-256).
 
     python3 tests/unit/coord_smoke.py BUILD/tools/weft-coordinator [-v]
 
@@ -27,11 +29,18 @@ HB_INTERVAL, HB_TIMEOUT = 0.1, 0.8
 
 AUTH_MAGIC, COORD_MAGIC = 0x55414657, 0x4F434657
 COORD_VERSION = 3
+TAG_LEN = 32
 HELLO, WELCOME, EPOCH, HEARTBEAT, REVOKE, RECOVER, NO_CHANGE, REPORT, LEAVE, ERROR, SHRINK, CARD = range(1, 13)
 JOINERS = 16
 CRASH, HUNG, REPORTED, LEFT, RECOVER_TIMEOUT = 1, 2, 3, 4, 6
 ERR_INVALID_ARGUMENT, ERR_MIN_SIZE, ERR_EVICTED = 1, 13, 16
 JOINED = 1
+
+
+def tag_of(key, seq, msg):
+    """coord_proto.h: HMAC-SHA256(key, seq || header || BLAKE2b-256(payload))."""
+    digest = hashlib.blake2b(msg[16:], digest_size=32).digest()
+    return hmac.new(key, struct.pack("<Q", seq) + msg[:16] + digest, "sha256").digest()
 
 
 def hdr(mtype, length):
@@ -107,6 +116,11 @@ class Client:
             raise ConnectionError("coordinator closed the connection (auth refused)")
         want = hmac.new(key, b"weft/1 server" + bytes([1]) + nonce_c + nonce_s, "sha256").digest()
         assert hmac.compare_digest(smac, want), "bad server mac"
+        # auth.h weft__auth_session_keys: one key per direction, from both nonces.
+        self.tx_key = hmac.new(key, b"weft/1 c2s" + bytes([1]) + nonce_s + nonce_c, "sha256").digest()
+        self.rx_key = hmac.new(key, b"weft/1 s2c" + bytes([1]) + nonce_s + nonce_c, "sha256").digest()
+        self.tx_seq = self.rx_seq = 0
+        self.send_lock = threading.Lock()
         threading.Thread(target=self._reader, daemon=True).start()
         if hello:
             addr = struct.pack("<HH", 4, 40000 + max(rank, 0)) + bytes([127, 0, 0, 1]) + b"\0" * 12
@@ -137,8 +151,12 @@ class Client:
             magic, ver, mtype, _, length, _ = struct.unpack("<IBBHII", h)
             assert magic == COORD_MAGIC and ver == COORD_VERSION
             p = self._read(length) if length else b""
-            if p is None:
+            tag = self._read(TAG_LEN) if p is not None else None
+            if tag is None:
                 break
+            want = tag_of(self.rx_key, self.rx_seq, h + p)
+            assert hmac.compare_digest(tag, want), "message %d from the coordinator: bad tag" % self.rx_seq
+            self.rx_seq += 1
             if mtype != HEARTBEAT:
                 self.q.put((mtype, decode(mtype, p)))
         self.closed.set()
@@ -147,13 +165,20 @@ class Client:
         while not self.closed.is_set():
             if self.beating:
                 try:
-                    self.sock.sendall(hdr(HEARTBEAT, 0))
+                    self.send(HEARTBEAT)
                 except OSError:
                     return
             time.sleep(HB_INTERVAL)
 
     def send(self, mtype, body=b""):
-        self.sock.sendall(hdr(mtype, len(body)) + body)
+        self.send_raw(hdr(mtype, len(body)) + body)
+
+    def send_raw(self, msg):
+        """msg (header and payload), tagged: the tag numbers it, so sends are serialised."""
+        with self.send_lock:
+            tag = tag_of(self.tx_key, self.tx_seq, msg)
+            self.tx_seq += 1
+            self.sock.sendall(msg + tag)
 
     def expect(self, mtype, timeout=3.0):
         t, m = self.q.get(timeout=timeout)
@@ -168,6 +193,12 @@ class Client:
         except queue.Empty:
             return True
         raise AssertionError("unexpected message %d %r" % (t, m))
+
+    def inject(self, mtype, body=b""):
+        """What an on-path party without the session key can do: a well-formed message on this
+        connection, with a tag it had to guess."""
+        with self.send_lock:
+            self.sock.sendall(hdr(mtype, len(body)) + body + os.urandom(TAG_LEN))
 
     def recover(self, epoch, shrink=False):
         self.send(SHRINK if shrink else RECOVER, struct.pack("<Q", epoch))
@@ -369,6 +400,21 @@ class CoordinatorTest(unittest.TestCase):
         rv = cl[1].expect(REVOKE)
         self.assertEqual((rv["member_id"], rv["reason"]), (cl[2].member_id, REPORTED))
         self.assertTrue(cl[2].closed.wait(2))
+
+    def test_injected_message_is_refused(self):
+        """A forged REPORT in rank 0's stream (as an on-path attacker would inject it) evicts
+        nobody it names: the coordinator finds its tag wrong and drops the connection it came on."""
+        c = self.coordinator(3)
+        cl, _ = start_world(c, 3)
+        body = struct.pack("<QQiI", 1, cl[2].member_id, 2, REPORTED) + text("forged")
+        cl[0].inject(REPORT, body)
+        rv = cl[1].expect(REVOKE)
+        self.assertEqual(rv["member_id"], cl[0].member_id)
+        self.assertEqual(rv["reason"], CRASH)
+        self.assertIn("failed authentication", rv["text"] + c.logtext())
+        self.assertFalse(cl[2].closed.wait(0.5), "the member the forged REPORT named was fenced")
+        time.sleep(0.1)
+        self.assertIn("failed authentication", c.logtext())
 
     def test_min_size_refuses_after_grace(self):
         c = self.coordinator(2, "--min-size", "2")

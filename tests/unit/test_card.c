@@ -138,6 +138,42 @@ static void test_unknown_section_skipped(void **state) {
   refused(b, n, "not an IPv4 or IPv6 address");
 }
 
+/* The IDENTITY section: the member's public key round-trips; a card without one decodes with
+ * has_identity false; a wrong length or a second copy is refused (a peer must never be checked
+ * against half a key, or against whichever of two keys a decoder happened to keep). */
+static void test_identity_section(void **state) {
+  (void)state;
+  uint8_t b[WEFT__CARD_MAX];
+  weft__card_t c = sample(), d;
+  char why[160];
+  for (int i = 0; i < WEFT__IDENTITY_PK_LEN; i++) c.identity[i] = (uint8_t)(0x40 + i);
+  c.has_identity = true;
+  size_t n = weft__card_encode(&c, b, sizeof b);
+  assert_int_equal(n, WEFT__CARD_HDR_LEN + 4 + 20 + 4 + WEFT__IDENTITY_PK_LEN);
+  assert_true(weft__card_decode(b, n, 9, &d, why, sizeof why));
+  assert_true(d.has_identity);
+  assert_memory_equal(d.identity, c.identity, WEFT__IDENTITY_PK_LEN);
+  assert_memory_equal(&d.addr, &c.addr, sizeof c.addr);
+  size_t sec = WEFT__CARD_HDR_LEN + 4 + 20; /* the IDENTITY section's header */
+  assert_int_equal(b[sec], WEFT__CARD_SEC_IDENTITY);
+  assert_int_equal(b[sec + 2], WEFT__IDENTITY_PK_LEN);
+  /* Two IDENTITY sections. */
+  uint8_t two[WEFT__CARD_MAX];
+  memcpy(two, b, n);
+  memcpy(two + n, b + sec, 4 + WEFT__IDENTITY_PK_LEN);
+  two[2] = (uint8_t)(n + 4 + WEFT__IDENTITY_PK_LEN);
+  refused(two, n + 4 + WEFT__IDENTITY_PK_LEN, "two IDENTITY sections");
+  /* A short key: its section says 31 bytes. */
+  b[sec + 2] = WEFT__IDENTITY_PK_LEN - 1;
+  b[2] = (uint8_t)(n - 1);
+  refused(b, n - 1, "IDENTITY section of 31 bytes");
+  /* None at all. */
+  c.has_identity = false;
+  n = weft__card_encode(&c, b, sizeof b);
+  assert_true(weft__card_decode(b, n, 9, &d, why, sizeof why));
+  assert_false(d.has_identity);
+}
+
 static void test_bad_version_and_reserved(void **state) {
   (void)state;
   uint8_t b[WEFT__CARD_MAX];
@@ -193,6 +229,7 @@ int main(void) {
       cmocka_unit_test(test_member_id_mismatch_and_no_tcp),
       cmocka_unit_test(test_truncated_and_oversized),
       cmocka_unit_test(test_unknown_section_skipped),
+      cmocka_unit_test(test_identity_section),
       cmocka_unit_test(test_bad_version_and_reserved),
       cmocka_unit_test(test_host_id),
       cmocka_unit_test(test_host_id_override),

@@ -505,11 +505,30 @@ static void pair(int sv[2]) {
   assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
 }
 
-static size_t three_messages(uint8_t *b, size_t cap) {
+/* Both ends of one connection's session, as after a handshake with fixed nonces: tx sends
+ * (the rank), rx reads (the coordinator). */
+static void session_pair(weft__coord_session_t *tx, weft__coord_session_t *rx) {
+  weft__auth_key_t k;
+  weft__auth_nonces_t n;
+  assert_true(weft__auth_key_from_token("reader-token", &k));
+  memset(n.nonce_s, 0x11, sizeof n.nonce_s);
+  memset(n.nonce_c, 0x22, sizeof n.nonce_c);
+  weft__coord_session_init(tx, &k, &n, false);
+  weft__coord_session_init(rx, &k, &n, true);
+}
+
+/* The message of len bytes at b + off gets its tag behind it; returns the bytes on the wire. */
+static size_t sealed(weft__coord_session_t *tx, uint8_t *b, size_t off, size_t len) {
+  assert_true(len >= H);
+  weft__coord_seal(&tx->tx, b + off, len, b + off + len);
+  return len + WEFT__COORD_TAG_LEN;
+}
+
+static size_t three_messages(weft__coord_session_t *tx, uint8_t *b, size_t cap) {
   weft__coord_hello_t h = sample_hello();
-  size_t n = weft__coord_encode_hello(b, cap, &h);
-  n += weft__coord_encode_empty(b + n, cap - n, WEFT__COORD_HEARTBEAT);
-  n += sample_epoch(b + n, cap - n);
+  size_t n = sealed(tx, b, 0, weft__coord_encode_hello(b, cap, &h));
+  n += sealed(tx, b, n, weft__coord_encode_empty(b + n, cap - n, WEFT__COORD_HEARTBEAT));
+  n += sealed(tx, b, n, sample_epoch(b + n, cap - n));
   return n;
 }
 
@@ -536,9 +555,11 @@ static void test_reader_byte_by_byte(void **state) {
   uint8_t b[2048];
   char err[128];
   int sv[2];
-  size_t n = three_messages(b, sizeof b);
+  weft__coord_session_t tx, rx;
+  session_pair(&tx, &rx);
+  size_t n = three_messages(&tx, b, sizeof b);
   pair(sv);
-  weft__coord_reader_t r = {0};
+  weft__coord_reader_t r = {.session = &rx};
   int got = 0;
   assert_int_equal(weft__coord_reader_step(&r, sv[1], err, sizeof err), 0);
   for (size_t i = 0; i < n; i++) {
@@ -560,11 +581,16 @@ static void test_reader_bulk(void **state) {
   uint8_t b[2048];
   char err[128];
   int sv[2];
-  size_t n = three_messages(b, sizeof b);
+  weft__coord_session_t tx, rx;
+  session_pair(&tx, &rx);
+  size_t n = three_messages(&tx, b, sizeof b);
+  uint8_t b2[2048]; /* the same three again, as messages 3 to 5 of the connection */
+  size_t n2 = three_messages(&tx, b2, sizeof b2);
+  assert_int_equal(n2, n);
   pair(sv);
   assert_int_equal(write(sv[0], b, n), (ssize_t)n);
-  assert_int_equal(write(sv[0], b, 5), 5); /* the start of a fourth, to show nothing over-reads */
-  weft__coord_reader_t r = {0};
+  assert_int_equal(write(sv[0], b2, 5), 5); /* the start of a fourth, to show nothing over-reads */
+  weft__coord_reader_t r = {.session = &rx};
   for (int i = 0; i < 3; i++) {
     assert_int_equal(weft__coord_reader_step(&r, sv[1], err, sizeof err), 1);
     check_message(&r, i);
@@ -576,7 +602,7 @@ static void test_reader_bulk(void **state) {
   size_t epoch_len;
   sample_epoch_len(scratch, sizeof scratch, &epoch_len);
   assert_int_equal(r.payload_cap, epoch_len - H);
-  assert_int_equal(write(sv[0], b + 5, n - 5), (ssize_t)(n - 5));
+  assert_int_equal(write(sv[0], b2 + 5, n - 5), (ssize_t)(n - 5));
   assert_int_equal(weft__coord_reader_step(&r, sv[1], err, sizeof err), 1);
   check_message(&r, 0);
   close(sv[0]);
@@ -595,11 +621,13 @@ static void test_reader_rejects_oversized_and_garbage(void **state) {
   char err[128];
   int sv[2];
 
+  weft__coord_session_t tx, rx;
+  session_pair(&tx, &rx);
   /* A 4 GiB claim: refused from the header alone, nothing allocated. */
   pair(sv);
   weft__coord_encode_hdr(hdr, WEFT__COORD_EPOCH, UINT32_MAX);
   assert_int_equal(write(sv[0], hdr, H), H);
-  weft__coord_reader_t r = {0};
+  weft__coord_reader_t r = {.session = &rx};
   assert_int_equal(weft__coord_reader_step(&r, sv[1], err, sizeof err), -1);
   assert_null(r.payload);
   assert_int_equal(r.payload_cap, 0);
@@ -609,6 +637,7 @@ static void test_reader_rejects_oversized_and_garbage(void **state) {
   close(sv[1]);
 
   /* Just over the limit. */
+  r.session = &rx;
   pair(sv);
   weft__coord_encode_hdr(hdr, WEFT__COORD_EPOCH, WEFT__COORD_MAX_PAYLOAD + 1);
   assert_int_equal(write(sv[0], hdr, H), H);
@@ -619,6 +648,7 @@ static void test_reader_rejects_oversized_and_garbage(void **state) {
   close(sv[1]);
 
   /* Garbage header. */
+  r.session = &rx;
   pair(sv);
   memset(hdr, 0x41, H);
   assert_int_equal(write(sv[0], hdr, H), H);
@@ -628,6 +658,7 @@ static void test_reader_rejects_oversized_and_garbage(void **state) {
   close(sv[1]);
 
   /* EOF in the middle of a payload. */
+  r.session = &rx;
   pair(sv);
   weft__coord_encode_hdr(hdr, WEFT__COORD_WELCOME, 16);
   assert_int_equal(write(sv[0], hdr, H), H);
@@ -640,13 +671,70 @@ static void test_reader_rejects_oversized_and_garbage(void **state) {
   close(sv[1]);
 }
 
+/* The framing's tags: a message changed on the way, injected by someone without the session
+ * key, replayed, or reflected back to its sender fails, and the reader says so. A reader without
+ * a session reads nothing. */
+static void reads_one(weft__coord_session_t *rx, const uint8_t *bytes, size_t len, int want, const char *reason) {
+  int sv[2];
+  char err[192] = "";
+  pair(sv);
+  assert_int_equal(write(sv[0], bytes, len), (ssize_t)len);
+  weft__coord_reader_t r = {.session = rx};
+  assert_int_equal(weft__coord_reader_step(&r, sv[1], err, sizeof err), want);
+  if (reason && strstr(err, reason) == NULL) fail_msg("error \"%s\" lacks \"%s\"", err, reason);
+  weft__coord_reader_free(&r);
+  close(sv[0]);
+  close(sv[1]);
+}
+
+static void test_reader_checks_tags(void **state) {
+  (void)state;
+  weft__coord_session_t tx, rx, saved_tx, saved_rx;
+  uint8_t m[256], t[256];
+  session_pair(&tx, &rx);
+  saved_tx = tx;
+  saved_rx = rx;
+  weft__coord_revoke_t rv = {.epoch = 4, .member_id = 77, .rank = 1, .reason = WEFT__FAIL_CRASH};
+  size_t n = sealed(&tx, m, 0, weft__coord_encode_revoke(m, sizeof m, WEFT__COORD_REVOKE, &rv));
+  reads_one(&rx, m, n, 1, NULL); /* the real one */
+  assert_int_equal(rx.rx.seq, 1);
+  /* Replayed: its number is 0, the reader expects 1. */
+  reads_one(&rx, m, n, -1, "message 1 (type 5) failed authentication");
+  assert_int_equal(rx.rx.seq, 1);
+  /* Changed on the way: one payload bit, one header bit, one tag bit. */
+  rx = saved_rx;
+  size_t flips[] = {H + 8, 5, n - 1};
+  for (size_t i = 0; i < 3; i++) {
+    memcpy(t, m, n);
+    t[flips[i]] ^= 0x01;
+    reads_one(&rx, t, n, -1, flips[i] == 5 ? NULL : "failed authentication");
+  }
+  /* Injected: the right framing, tagged with a key derived from other nonces. */
+  weft__coord_session_t other_tx, other_rx;
+  weft__auth_key_t k;
+  weft__auth_nonces_t nn;
+  assert_true(weft__auth_key_from_token("reader-token", &k));
+  memset(&nn, 0x33, sizeof nn);
+  weft__coord_session_init(&other_tx, &k, &nn, false);
+  weft__coord_session_init(&other_rx, &k, &nn, true);
+  size_t n2 = sealed(&other_tx, t, 0, weft__coord_encode_revoke(t, sizeof t, WEFT__COORD_REVOKE, &rv));
+  reads_one(&rx, t, n2, -1, "failed authentication");
+  /* Reflected: the reader's own direction's key does not verify it. */
+  weft__coord_session_t back = saved_tx; /* the sender reading what it sent */
+  reads_one(&back, m, n, -1, "failed authentication");
+  /* No session: nothing is read. */
+  reads_one(NULL, m, n, -1, "no session");
+  (void)other_rx;
+  (void)saved_tx;
+}
+
 /* ---- coord_client against a scripted coordinator thread ----------------------------------- */
 
 typedef struct {
   int lfd;
-  int answer; /* 0 WELCOME, 1 ERROR, 2 an unexpected EPOCH, 3 nothing */
+  int answer; /* 0 WELCOME, 1 ERROR, 2 an unexpected EPOCH, 3 nothing, 4 a WELCOME whose tag fails */
   weft__coord_hello_t got;
-  bool hello_ok;
+  bool hello_ok, tag_ok;
 } fake_coord_t;
 
 static void *fake_coord_main(void *arg) {
@@ -657,17 +745,22 @@ static void *fake_coord_main(void *arg) {
   weft__auth_key_t k;
   assert_true(weft__auth_key_from_token("coord-token", &k));
   if (weft__sock_accept(c->lfd, deadline, &fd, err, sizeof err) != WEFT_SUCCESS) return NULL;
-  if (weft__auth_server(fd, &k, WEFT__AUTH_ROLE_COORD, deadline, err, sizeof err) != WEFT_SUCCESS)
+  weft__auth_nonces_t nonces;
+  weft__coord_session_t session;
+  if (weft__auth_server_nonces(fd, &k, WEFT__AUTH_ROLE_COORD, deadline, &nonces, err, sizeof err) != WEFT_SUCCESS)
     goto out;
-  uint8_t hdr[H], payload[256], msg[512];
+  weft__coord_session_init(&session, &k, &nonces, true);
+  uint8_t hdr[H], payload[256], msg[512], tag[WEFT__COORD_TAG_LEN];
   weft__coord_hdr_t h;
   if (weft__sock_read_all(fd, hdr, H, deadline) != WEFT_SUCCESS || !weft__coord_decode_hdr(hdr, &h) ||
       h.type != WEFT__COORD_HELLO || h.length > sizeof payload ||
-      weft__sock_read_all(fd, payload, h.length, deadline) != WEFT_SUCCESS)
+      weft__sock_read_all(fd, payload, h.length, deadline) != WEFT_SUCCESS ||
+      weft__sock_read_all(fd, tag, sizeof tag, deadline) != WEFT_SUCCESS)
     goto out;
+  c->tag_ok = weft__coord_verify(&session.rx, hdr, payload, h.length, tag);
   c->hello_ok = weft__coord_decode_hello(payload, h.length, &c->got);
   size_t n = 0;
-  if (c->answer == 0) {
+  if (c->answer == 0 || c->answer == 4) {
     weft__coord_welcome_t w = {.member_id = 31, .current_epoch = 0};
     n = weft__coord_encode_welcome(msg, sizeof msg, &w);
   } else if (c->answer == 1) {
@@ -677,7 +770,11 @@ static void *fake_coord_main(void *arg) {
   } else if (c->answer == 2) {
     n = sample_epoch(msg, sizeof msg);
   }
-  if (n > 0) weft__sock_write_all(fd, msg, n, deadline);
+  if (n > 0) {
+    weft__coord_seal(&session.tx, msg, n, msg + n);
+    if (c->answer == 4) msg[n - 1] ^= 0x80; /* a WELCOME changed on the way */
+    weft__sock_write_all(fd, msg, n + WEFT__COORD_TAG_LEN, deadline);
+  }
   usleep(c->answer == 3 ? 600 * 1000 : 0);
 out:
   close(fd);
@@ -689,14 +786,16 @@ static weft_result_t join_fake(int answer, const char *token, double timeout_s, 
   int port = 0, fd = -1;
   assert_int_equal(weft__sock_listen("127.0.0.1", 0, &c->lfd, &port, err, errlen), WEFT_SUCCESS);
   c->answer = answer;
-  c->hello_ok = false;
+  c->hello_ok = c->tag_ok = false;
   pthread_t t;
   assert_int_equal(pthread_create(&t, NULL, fake_coord_main, c), 0);
   weft__auth_key_t k;
   assert_true(weft__auth_key_from_token(token, &k));
   weft__coord_hello_t hello = sample_hello();
+  weft__coord_session_t session;
   weft_result_t rc = weft__coord_connect("127.0.0.1", port, &k, &hello, weft__now() + timeout_s,
-                                         &fd, w, err, errlen);
+                                         &fd, &session, w, err, errlen);
+  if (rc == WEFT_SUCCESS) assert_true(session.tx.seq == 1 && session.rx.seq == 1); /* HELLO, WELCOME */
   if (rc == WEFT_SUCCESS) {
     assert_true(fd >= 0);
     close(fd);
@@ -715,6 +814,7 @@ static void test_coord_client(void **state) {
   char err[256];
   assert_int_equal(join_fake(0, "coord-token", 5, &c, &w, err, sizeof err), WEFT_SUCCESS);
   assert_true(c.hello_ok);
+  assert_true(c.tag_ok); /* the HELLO carried a tag the coordinator's session verifies */
   assert_string_equal(c.got.host, "node-17.example");
   assert_int_equal(c.got.card_len, sizeof sample_card); /* c.got.card pointed into the thread's buffer */
   assert_true(w.member_id == 31);
@@ -727,6 +827,9 @@ static void test_coord_client(void **state) {
   double t0 = weft__now();
   assert_int_equal(join_fake(3, "coord-token", 0.3, &c, &w, err, sizeof err), WEFT_ERR_TIMEOUT);
   assert_true(weft__now() - t0 < 2.0);
+
+  assert_int_equal(join_fake(4, "coord-token", 5, &c, &w, err, sizeof err), WEFT_ERR_UNAUTHORIZED);
+  assert_non_null(strstr(err, "failed authentication"));
 
   assert_int_equal(join_fake(0, "wrong-token", 5, &c, &w, err, sizeof err), WEFT_ERR_UNAUTHORIZED);
   assert_false(c.hello_ok); /* nothing was sent before authentication */
@@ -745,6 +848,7 @@ int main(void) {
       cmocka_unit_test(test_reader_byte_by_byte),
       cmocka_unit_test(test_reader_bulk),
       cmocka_unit_test(test_reader_rejects_oversized_and_garbage),
+      cmocka_unit_test(test_reader_checks_tags),
       cmocka_unit_test(test_coord_client),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

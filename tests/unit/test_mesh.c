@@ -56,6 +56,7 @@ typedef struct {
   int rank, size, nsocks;
   uint64_t epoch;
   weft__auth_key_t key;
+  weft__identity_t id; /* signs this rank's handshakes; peers[rank] lists the public half */
   const weft__mesh_peer_t *peers;
   int listen_fd;
   double deadline, start_delay, took;
@@ -81,7 +82,7 @@ static void *rank_main(void *arg) {
   rank_t *r = arg;
   if (r->start_delay > 0) usleep((useconds_t)(r->start_delay * 1e6));
   double t0 = weft__now();
-  r->rc = weft__mesh_connect(r->listen_fd, &r->key, r->epoch, r->rank, r->size, r->peers,
+  r->rc = weft__mesh_connect(r->listen_fd, &r->key, &r->id, r->epoch, r->rank, r->size, r->peers,
                              r->nsocks, r->deadline, r->fds, r->err, sizeof r->err);
   r->took = weft__now() - t0;
   return NULL;
@@ -114,6 +115,9 @@ static void job_init(job_t *j, int n, int nsocks, double timeout_s) {
     j->peers[r].addr = local_addr(port);
     *rk = (rank_t){.rank = r, .size = n, .nsocks = nsocks, .epoch = 3, .key = key_of("job"),
                    .peers = j->peers, .listen_fd = rk->listen_fd, .deadline = deadline};
+    assert_true(weft__identity_new(&rk->id));
+    j->peers[r].has_identity = true;
+    memcpy(j->peers[r].identity, rk->id.pk, sizeof j->peers[r].identity);
   }
 }
 
@@ -220,11 +224,28 @@ static void test_mesh_staggered_start(void **state) {
 
 typedef struct {
   weft__addr_t target;
-  int mode; /* 0 garbage auth, 1 idle, 2 wrong epoch, 3 wrong member id, 4 port scanner */
+  int mode; /* 0 garbage auth, 1 idle, 2 wrong epoch, 3 wrong member id, 4 port scanner,
+             * 5 impostor: rank 0's exact claims, signed with its own key,
+             * 6 replay: signed with rank 0's real key, but for another connection's nonces */
   const job_t *job;
   uint32_t ack_status;
   weft_result_t rc;
 } hostile_t;
+
+/* The client side of the auth handshake by hand, keeping the nonces a signature must cover. */
+static weft_result_t auth_dial(int fd, const weft__auth_key_t *k, double deadline,
+                               uint8_t nonce_s[WEFT__AUTH_NONCE_LEN], uint8_t response[WEFT__AUTH_RESPONSE_LEN]) {
+  uint8_t challenge[WEFT__AUTH_CHALLENGE_LEN], mac[WEFT__AUTH_MAC_LEN];
+  weft_result_t rc = weft__sock_read_all(fd, challenge, sizeof challenge, deadline);
+  if (rc != WEFT_SUCCESS) return rc;
+  if (!weft__auth_parse_challenge(challenge, sizeof challenge, WEFT__AUTH_ROLE_PEER, nonce_s))
+    return WEFT_ERR_PROTOCOL;
+  weft__auth_make_response(k, WEFT__AUTH_ROLE_PEER, nonce_s, response);
+  if ((rc = weft__sock_write_all(fd, response, WEFT__AUTH_RESPONSE_LEN, deadline)) != WEFT_SUCCESS) return rc;
+  if ((rc = weft__sock_read_all(fd, mac, sizeof mac, deadline)) != WEFT_SUCCESS) return rc;
+  return weft__auth_check_server_mac(k, WEFT__AUTH_ROLE_PEER, response, nonce_s, mac, sizeof mac)
+             ? WEFT_SUCCESS : WEFT_ERR_UNAUTHORIZED;
+}
 
 static void *hostile_main(void *arg) {
   hostile_t *h = arg;
@@ -251,15 +272,30 @@ static void *hostile_main(void *arg) {
     usleep(3000 * 1000);
     break;
   case 2:
-  case 3: { /* knows the token, but its hello is for another epoch / member */
+  case 3:
+  case 5:
+  case 6: { /* knows the token, but its hello is for another epoch / member, or not its own */
     weft__auth_key_t k = key_of("job");
-    h->rc = weft__auth_client(fd, &k, WEFT__AUTH_ROLE_PEER, deadline, err, sizeof err);
+    uint8_t nonce_s[WEFT__AUTH_NONCE_LEN], response[WEFT__AUTH_RESPONSE_LEN];
+    h->rc = auth_dial(fd, &k, deadline, nonce_s, response);
     if (h->rc != WEFT_SUCCESS) break;
+    int target = h->target.port == h->job->peers[1].addr.port ? 1 : 2;
     weft__peer_hello_t hello = {.epoch = h->mode == 2 ? 2 : 3,
                                 .member_id = h->job->peers[0].member_id + (h->mode == 3),
-                                .rank = 0, .sock_index = 0, .size = (uint32_t)h->job->n};
+                                .rank = 0, .sock_index = 0, .size = (uint32_t)h->job->n,
+                                .to_member_id = h->job->peers[target].member_id,
+                                .to_rank = (uint32_t)target};
     uint8_t msg[WEFT__PEER_HELLO_LEN], ack[WEFT__PEER_ACK_LEN];
+    weft__identity_t own;
+    assert_true(weft__identity_new(&own));
     weft__peer_hello_encode(msg, &hello);
+    if (h->mode == 6) { /* rank 0's key, as if a signature had been captured elsewhere */
+      uint8_t other_s[WEFT__AUTH_NONCE_LEN];
+      weft__auth_random(other_s, sizeof other_s);
+      assert_true(weft__peer_hello_sign(&h->job->ranks[0].id, other_s, response, msg));
+    } else {
+      assert_true(weft__peer_hello_sign(&own, nonce_s, response, msg));
+    }
     weft__sock_write_all(fd, msg, sizeof msg, deadline);
     h->rc = weft__sock_read_all(fd, ack, sizeof ack, deadline);
     h->ack_status = (uint32_t)ack[4] | (uint32_t)ack[5] << 8;
@@ -276,19 +312,21 @@ static void test_mesh_rejects_strays(void **state) {
   (void)state;
   job_t j;
   job_init(&j, 3, 1, 10.0);
-  hostile_t hs[6];
-  pthread_t ht[6];
-  /* Aim at rank 2 (accepts from 0 and 1) and rank 1; they arrive before the real ranks start. */
-  for (int i = 0; i < 6; i++) {
+  hostile_t hs[8];
+  pthread_t ht[8];
+  /* Aim at rank 2 (accepts from 0 and 1) and rank 1; they arrive before the real ranks start.
+   * 6: an impostor claiming rank 0 at rank 2, 7: a replayed signature of rank 0 at rank 1. */
+  for (int i = 0; i < 8; i++) {
     hs[i] = (hostile_t){.target = j.peers[i % 2 ? 1 : 2].addr, .mode = i % 5, .job = &j};
     if (i == 5) hs[i].mode = 2;
+    if (i >= 6) hs[i].mode = i - 1;
     assert_int_equal(pthread_create(&ht[i], NULL, hostile_main, &hs[i]), 0);
   }
   /* Ranks 1 and 2 cannot finish forming before rank 0 dials them, so rank 0 starts only once
    * every hostile but the idle one has had its answer: however loaded the machine, none of them
    * can arrive after the mesh is formed and its listeners no longer read. */
   job_start(&j, 0);
-  for (int i = 0; i < 6; i++)
+  for (int i = 0; i < 8; i++)
     if (hs[i].mode != 1) pthread_join(ht[i], NULL);
   assert_int_equal(pthread_create(&j.threads[0], NULL, rank_main, &j.ranks[0]), 0);
   job_join(&j, -1);
@@ -307,8 +345,21 @@ static void test_mesh_rejects_strays(void **state) {
   assert_true(log_has("bad auth response"));
   assert_true(log_has("another epoch"));
   assert_true(log_has("member id"));
+  /* The impostor and the replay knew the token and rank 0's every claim: refused, no slot. */
+  for (int i = 6; i < 8; i++) {
+    assert_int_equal(hs[i].rc, WEFT_SUCCESS);
+    assert_int_equal(hs[i].ack_status, WEFT_ERR_UNAUTHORIZED);
+  }
+  char want[160];
+  snprintf(want, sizeof want, "mesh epoch 3 rank 2: rejected an incoming connection: PEER_HELLO claims "
+           "rank 0 (member %llu) but is not signed by that member's identity key",
+           (unsigned long long)j.peers[0].member_id);
+  assert_true(log_has(want));
+  want[strlen("mesh epoch 3 rank ")] = '1';
+  assert_true(log_has(want));
   job_close(&j);
 }
+
 
 /* ---- failures ----------------------------------------------------------------------------- */
 
@@ -371,23 +422,50 @@ static void test_mesh_wrong_token_fails_fast(void **state) {
   job_close(&j);
 }
 
+/* Someone with the job token answers at rank 1's address, but not with rank 1's key: rank 0
+ * refuses the connection at once, naming the member it dialled. */
+static void test_mesh_impostor_acceptor(void **state) {
+  (void)state;
+  job_t j;
+  job_init(&j, 2, 1, 5.0);
+  assert_true(weft__identity_new(&j.ranks[1].id)); /* not the key peers[1] lists */
+  job_start(&j, -1);
+  job_join(&j, -1);
+  assert_int_equal(j.ranks[0].rc, WEFT_ERR_UNAUTHORIZED);
+  assert_non_null(strstr(j.ranks[0].err, "peer rank 1"));
+  assert_non_null(strstr(j.ranks[0].err, "not signed by member"));
+  assert_true(j.ranks[0].took < 2.5);
+  expect_all_closed(&j.ranks[0]);
+  job_close(&j);
+}
+
 static void test_mesh_invalid_arguments(void **state) {
   (void)state;
   weft__mesh_peer_t peers[2] = {{0}};
   weft__auth_key_t k = key_of("x");
+  weft__identity_t id;
   int fds[4];
-  char err[128];
-  assert_int_equal(weft__mesh_connect(-1, &k, 1, 2, 2, peers, 1, weft__now() + 1, fds, err, sizeof err),
+  char err[256];
+  assert_true(weft__identity_new(&id));
+  assert_int_equal(weft__mesh_connect(-1, &k, &id, 1, 2, 2, peers, 1, weft__now() + 1, fds, err, sizeof err),
                    WEFT_ERR_INVALID_ARGUMENT);
-  assert_int_equal(weft__mesh_connect(-1, &k, 1, 0, 2, peers, 0, weft__now() + 1, fds, err, sizeof err),
+  assert_int_equal(weft__mesh_connect(-1, &k, &id, 1, 0, 2, peers, 0, weft__now() + 1, fds, err, sizeof err),
                    WEFT_ERR_INVALID_ARGUMENT);
+  assert_int_equal(weft__mesh_connect(-1, &k, NULL, 1, 0, 2, peers, 1, weft__now() + 1, fds, err, sizeof err),
+                   WEFT_ERR_INVALID_ARGUMENT);
+  /* A peer whose card carries no identity key: refused at once, naming it. */
+  peers[1].member_id = 77;
+  assert_int_equal(weft__mesh_connect(-1, &k, &id, 1, 0, 2, peers, 1, weft__now() + 1, fds, err, sizeof err),
+                   WEFT_ERR_UNAUTHORIZED);
+  assert_non_null(strstr(err, "peer rank 1 (member 77) published no identity key"));
 }
 
 static void test_peer_hello_codec(void **state) {
   (void)state;
   weft__peer_hello_t h = {.epoch = 0x0102030405060708ull, .member_id = 99, .rank = 4,
-                          .sock_index = 1, .size = 9, .comm_id = 0xa1b2c3d4e5f60718ull}, d;
-  uint8_t b[WEFT__PEER_HELLO_LEN];
+                          .sock_index = 1, .size = 9, .comm_id = 0xa1b2c3d4e5f60718ull,
+                          .to_member_id = 0x1122334455667788ull, .to_rank = 6}, d;
+  uint8_t b[WEFT__PEER_HELLO_BODY_LEN];
   weft__peer_hello_encode(b, &h);
   assert_int_equal(b[0], 0x57);
   assert_int_equal(b[3], 0x48);
@@ -396,15 +474,77 @@ static void test_peer_hello_codec(void **state) {
   assert_true(weft__peer_hello_decode(b, sizeof b, &d));
   assert_true(d.epoch == h.epoch && d.member_id == h.member_id && d.comm_id == h.comm_id);
   assert_true(d.rank == h.rank && d.sock_index == h.sock_index && d.size == h.size);
+  assert_true(d.to_member_id == h.to_member_id && d.to_rank == h.to_rank);
+  assert_int_equal(b[48], 0x88);
+  assert_false(weft__peer_hello_decode(b, WEFT__PEER_HELLO_LEN, &d)); /* the body only */
   assert_false(weft__peer_hello_decode(b, sizeof b - 1, &d));
   for (int i = 0; i < 8; i++) {
-    uint8_t t[WEFT__PEER_HELLO_LEN];
+    uint8_t t[WEFT__PEER_HELLO_BODY_LEN];
     memcpy(t, b, sizeof t);
     t[i] ^= 0x20;
     assert_false(weft__peer_hello_decode(t, sizeof t, &d));
   }
+  b[63] = 1; /* reserved after to_rank */
+  assert_false(weft__peer_hello_decode(b, sizeof b, &d));
+  b[63] = 0;
   b[39] = 1; /* reserved */
   assert_false(weft__peer_hello_decode(b, sizeof b, &d));
+}
+
+/* The signatures bind both ends' identities, the epoch and the communicator to one connection:
+ * change any of them, the nonces, the key or the purpose, and the check fails. */
+static void test_peer_hello_signature(void **state) {
+  (void)state;
+  weft__identity_t a, b;
+  uint8_t ns[WEFT__AUTH_NONCE_LEN], nc[WEFT__AUTH_NONCE_LEN], msg[WEFT__PEER_HELLO_LEN];
+  assert_true(weft__identity_new(&a));
+  assert_true(weft__identity_new(&b));
+  weft__auth_random(ns, sizeof ns);
+  weft__auth_random(nc, sizeof nc);
+  weft__peer_hello_t h = {.epoch = 7, .member_id = 0x9e3779b97f4a7c15ull, .rank = 0, .sock_index = 1,
+                          .size = 3, .comm_id = 5, .to_member_id = 0x243f6a8885a308d3ull, .to_rank = 2};
+  weft__peer_hello_encode(msg, &h);
+  assert_true(weft__peer_hello_sign(&a, ns, nc, msg));
+  assert_true(weft__peer_hello_verify(a.pk, ns, nc, msg));
+  assert_false(weft__peer_hello_verify(b.pk, ns, nc, msg)); /* another member's key */
+  assert_false(weft__peer_hello_verify(a.pk, nc, ns, msg)); /* nonces swapped */
+  uint8_t other[WEFT__AUTH_NONCE_LEN];
+  weft__auth_random(other, sizeof other);
+  assert_false(weft__peer_hello_verify(a.pk, other, nc, msg)); /* another connection */
+  /* Each claim the signature covers, changed after signing: epoch, member id, rank, comm id,
+   * the acceptor's member id and rank. */
+  const weft__peer_hello_t changed[] = {
+      {.epoch = 8, .member_id = h.member_id, .rank = 0, .sock_index = 1, .size = 3, .comm_id = 5, .to_member_id = h.to_member_id, .to_rank = 2},
+      {.epoch = 7, .member_id = h.member_id + 1, .rank = 0, .sock_index = 1, .size = 3, .comm_id = 5, .to_member_id = h.to_member_id, .to_rank = 2},
+      {.epoch = 7, .member_id = h.member_id, .rank = 1, .sock_index = 1, .size = 3, .comm_id = 5, .to_member_id = h.to_member_id, .to_rank = 2},
+      {.epoch = 7, .member_id = h.member_id, .rank = 0, .sock_index = 1, .size = 3, .comm_id = 6, .to_member_id = h.to_member_id, .to_rank = 2},
+      {.epoch = 7, .member_id = h.member_id, .rank = 0, .sock_index = 1, .size = 3, .comm_id = 5, .to_member_id = 1, .to_rank = 2},
+      {.epoch = 7, .member_id = h.member_id, .rank = 0, .sock_index = 1, .size = 3, .comm_id = 5, .to_member_id = h.to_member_id, .to_rank = 1},
+  };
+  for (size_t i = 0; i < sizeof changed / sizeof changed[0]; i++) {
+    uint8_t t[WEFT__PEER_HELLO_LEN];
+    memcpy(t, msg, sizeof t);
+    weft__peer_hello_encode(t, &changed[i]); /* the body changes, the signature stays */
+    assert_false(weft__peer_hello_verify(a.pk, ns, nc, t));
+  }
+  /* The ACK: signed by the acceptor over the hello it answers. */
+  uint8_t ack[WEFT__PEER_ACK_LEN], hello2[WEFT__PEER_HELLO_BODY_LEN];
+  weft__peer_ack_make(&b, ns, nc, msg, WEFT_SUCCESS, ack);
+  assert_true(weft__peer_ack_verify(b.pk, ns, nc, msg, ack));
+  assert_false(weft__peer_ack_verify(a.pk, ns, nc, msg, ack));
+  weft__peer_hello_encode(hello2, &changed[4]);
+  assert_false(weft__peer_ack_verify(b.pk, ns, nc, hello2, ack)); /* an ACK for another hello */
+  ack[4] = 1;
+  assert_false(weft__peer_ack_verify(b.pk, ns, nc, msg, ack)); /* its status changed */
+  /* A hello signature is no ACK signature (distinct labels), and a refusal is not signed. */
+  uint8_t forged[WEFT__PEER_ACK_LEN];
+  weft__peer_ack_make(NULL, ns, nc, msg, WEFT_SUCCESS, forged);
+  memcpy(forged + WEFT__PEER_ACK_BODY_LEN, msg + WEFT__PEER_HELLO_BODY_LEN, WEFT__IDENTITY_SIG_LEN);
+  assert_false(weft__peer_ack_verify(a.pk, ns, nc, msg, forged));
+  weft__peer_ack_make(&b, ns, nc, msg, WEFT_ERR_MISMATCH, ack);
+  for (int i = WEFT__PEER_ACK_BODY_LEN; i < WEFT__PEER_ACK_LEN; i++) assert_int_equal(ack[i], 0);
+  weft__identity_wipe(&a);
+  weft__identity_wipe(&b);
 }
 
 /* ---- sock.c ------------------------------------------------------------------------------- */
@@ -548,6 +688,7 @@ static void test_sock_io_errors(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_peer_hello_codec, setup_log),
+      cmocka_unit_test_setup(test_peer_hello_signature, setup_log),
       cmocka_unit_test_setup(test_sock_connect_refused, setup_log),
       cmocka_unit_test_setup(test_sock_connect_before_listen, setup_log),
       cmocka_unit_test_setup(test_sock_io_errors, setup_log),
@@ -561,6 +702,7 @@ int main(void) {
       cmocka_unit_test_setup(test_mesh_missing_rank_times_out, setup_log),
       cmocka_unit_test_setup(test_mesh_silent_rank_times_out, setup_log),
       cmocka_unit_test_setup(test_mesh_wrong_token_fails_fast, setup_log),
+      cmocka_unit_test_setup(test_mesh_impostor_acceptor, setup_log),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

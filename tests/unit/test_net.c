@@ -75,10 +75,19 @@ static void test_connect_and_send(void **state) {
   (void)state;
   weft__endpoints_t eps[2];
   char err[256];
-  weft__endpoint_args_t a = loopback();
-  for (int i = 0; i < 2; i++) assert_int_equal(weft__net_open("tcp", &a, &eps[i], err, sizeof err), WEFT_SUCCESS);
+  weft__endpoint_args_t a[2] = {loopback(), loopback()};
+  weft__identity_t id[2]; /* each process signs its handshakes; its card lists the public half */
+  for (int i = 0; i < 2; i++) {
+    assert_true(weft__identity_new(&id[i]));
+    a[i].identity = &id[i];
+    assert_int_equal(weft__net_open("tcp", &a[i], &eps[i], err, sizeof err), WEFT_SUCCESS);
+  }
   weft__card_t cards[2] = {eps[0].card, eps[1].card};
   cards[0].member_id = 10, cards[1].member_id = 11;
+  for (int i = 0; i < 2; i++) {
+    cards[i].has_identity = true;
+    memcpy(cards[i].identity, id[i].pk, sizeof cards[i].identity);
+  }
   weft__engine_t *engine[2];
   for (int i = 0; i < 2; i++) assert_int_equal(weft__engine_create(NULL, &engine[i]), WEFT_SUCCESS);
   sink_state_t sink[2] = {{0}, {0}};

@@ -129,12 +129,12 @@ static void live_members_clear_the_orphan_timer(void **state) {
 
 static int cmp(const void *a, const void *b) { return weft__rules_order_cmp(a, b); }
 
-static void order_is_launcher_rank_then_id(void **state) {
+static void order_is_launcher_rank_then_join_order(void **state) {
   (void)state;
   weft__rules_candidate_t c[] = {{9, -1}, {4, 2}, {7, 0}, {3, -1}, {8, 1}};
   qsort(c, 5, sizeof *c, cmp);
   uint64_t want[] = {7, 8, 4, 3, 9};
-  for (int i = 0; i < 5; i++) assert_int_equal(c[i].member_id, want[i]);
+  for (int i = 0; i < 5; i++) assert_int_equal(c[i].join_seq, want[i]);
 }
 
 static void fates(void **state) {
@@ -162,7 +162,7 @@ int main(void) {
       cmocka_unit_test(below_min_size_waits_one_grace_then_refuses),
       cmocka_unit_test(orphaned_joiners),
       cmocka_unit_test(live_members_clear_the_orphan_timer),
-      cmocka_unit_test(order_is_launcher_rank_then_id),
+      cmocka_unit_test(order_is_launcher_rank_then_join_order),
       cmocka_unit_test(fates),
       cmocka_unit_test(reports),
   };

@@ -29,7 +29,13 @@ bool weft__conn_flush(weft__conn_t *c) {
 }
 
 bool weft__conn_send(weft__conn_t *c, const uint8_t *msg, size_t len, size_t limit) {
+  return weft__conn_send2(c, msg, len, NULL, 0, limit);
+}
+
+bool weft__conn_send2(weft__conn_t *c, const uint8_t *msg, size_t len, const uint8_t *tail, size_t tail_len,
+                      size_t limit) {
   size_t waiting = c->out_len - c->out_off;
+  len += tail_len; /* room for both; msg's own length is len - tail_len below */
   if (waiting + len > limit) {
     c->overflowed = true;
     snprintf(c->why, sizeof c->why, "not reading its messages (%zu bytes waiting)",
@@ -52,7 +58,8 @@ bool weft__conn_send(weft__conn_t *c, const uint8_t *msg, size_t len, size_t lim
     c->out = out;
     c->out_cap = cap;
   }
-  memcpy(c->out + c->out_len, msg, len);
+  memcpy(c->out + c->out_len, msg, len - tail_len);
+  if (tail_len > 0) memcpy(c->out + c->out_len + len - tail_len, tail, tail_len);
   c->out_len += len;
   return weft__conn_flush(c);
 }
@@ -70,6 +77,7 @@ void weft__conn_describe_peer(weft__conn_t *c) {
 void weft__conn_free(weft__conn_t *c) {
   if (c == NULL) return;
   weft__coord_reader_free(&c->reader);
+  weft__coord_session_wipe(&c->session);
   free(c->out);
   free(c);
 }

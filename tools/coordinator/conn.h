@@ -28,6 +28,7 @@ typedef struct weft__conn {
   uint8_t nonce_s[WEFT__AUTH_NONCE_LEN];
   uint8_t resp[WEFT__AUTH_RESPONSE_LEN];
   size_t resp_got;
+  weft__coord_session_t session; /* from authentication on: tags every message both ways */
   weft__coord_reader_t reader;
   uint8_t *out;
   size_t out_off, out_len, out_cap;
@@ -38,6 +39,11 @@ typedef struct weft__conn {
 /* Appends msg and writes as much as the socket takes. false: the connection is broken (write
  * error, or more than limit bytes would wait); c->why says which. */
 bool weft__conn_send(weft__conn_t *c, const uint8_t *msg, size_t len, size_t limit);
+/* The same for a message in two parts (a protocol message and its tag), appended together and
+ * written in one go: a peer that closes right after reading the first part must not turn the
+ * second into a separate write that fails (the message was delivered). */
+bool weft__conn_send2(weft__conn_t *c, const uint8_t *msg, size_t len, const uint8_t *tail, size_t tail_len,
+                      size_t limit);
 /* Writes what waits. false: broken (c->why). */
 bool weft__conn_flush(weft__conn_t *c);
 static inline bool weft__conn_has_output(const weft__conn_t *c) { return c->out_len > c->out_off; }

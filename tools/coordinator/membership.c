@@ -1,8 +1,12 @@
 /* The coordinator's membership state machine (see membership.h for the contract).
  *
- * Every process that said HELLO has one record, kept in `v` sorted by member id (ids are handed
- * out in increasing order, so appending keeps the order and lookups are a binary search). A
- * record is
+ * Every process that said HELLO has one record, kept in `v` sorted by member id (a join inserts
+ * in place; lookups are a binary search). Member ids are random 64-bit numbers, never 0 and
+ * never equal to a live record's (new_id): an id is not something a process can guess, and a
+ * restarted coordinator cannot hand out an id it gave before (a counter would start again at 1,
+ * and a process of the old run would be taken for a new one). Two draws collide with
+ * probability 2^-64. Join order, which ranks without a launcher rank are sorted by, is a
+ * separate counter (seq). A record is
  *   WAITING  a joiner not in any epoch yet (before epoch 1, everyone is one),
  *   ACTIVE   alive and a member of the current epoch E (rank = its position in E),
  *   GONE     a member of E that failed or left; kept until the next epoch lists it in `left`.
@@ -25,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bootstrap/auth.h"
 #include "membership.h"
 #include "membership/rules.h"
 
@@ -32,6 +37,7 @@ typedef enum { M_WAITING, M_ACTIVE, M_GONE } member_state_t;
 
 typedef struct {
   uint64_t id;
+  uint64_t seq; /* join order: ties between members without a rank hint */
   int32_t rank_hint;
   int32_t rank; /* position in the current epoch; -1 for a joiner */
   member_state_t state;
@@ -55,7 +61,7 @@ struct weft__mship {
   member_t *v;
   size_t n, cap;
   size_t n_waiting, n_active, n_gone, n_recovered, n_shrink;
-  uint64_t next_id, epoch;
+  uint64_t next_seq, epoch;
   double orphan_since; /* joiners wait and no member of E is alive: since when (0: not so) */
   double short_since;  /* all of E recovered but too few for min_size: since when (0: not so) */
   double round_since;  /* the first RECOVER/SHRINK of the open round came then (0: no round) */
@@ -107,15 +113,28 @@ static void describe(const member_t *r, char *buf, size_t len) {
              (int)r->rank_hint, r->host, (unsigned)r->pid);
 }
 
-static member_t *find(const weft__mship_t *m, uint64_t id) {
+/* The index of the first record whose id is >= id (m->n if none). */
+static size_t lower_bound(const weft__mship_t *m, uint64_t id) {
   size_t lo = 0, hi = m->n;
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
-    if (m->v[mid].id == id) return &m->v[mid];
     if (m->v[mid].id < id) lo = mid + 1;
     else hi = mid;
   }
-  return NULL;
+  return lo;
+}
+
+static member_t *find(const weft__mship_t *m, uint64_t id) {
+  size_t i = lower_bound(m, id);
+  return i < m->n && m->v[i].id == id ? &m->v[i] : NULL;
+}
+
+/* A fresh member id: random, not 0 (which means "none" in REPORT and in cards), not a live one. */
+static uint64_t new_id(const weft__mship_t *m) {
+  uint64_t id;
+  do id = weft__auth_random_u64();
+  while (id == 0 || find(m, id) != NULL);
+  return id;
 }
 
 static void remove_record(weft__mship_t *m, member_t *r) {
@@ -159,7 +178,7 @@ static void emit_to_one(weft__mship_t *m, weft__mship_event_t *ev, const member_
 
 static int by_rank_hint(const void *a, const void *b) {
   const member_t *x = *(member_t *const *)a, *y = *(member_t *const *)b;
-  weft__rules_candidate_t cx = {x->id, x->rank_hint}, cy = {y->id, y->rank_hint};
+  weft__rules_candidate_t cx = {x->seq, x->rank_hint}, cy = {y->seq, y->rank_hint};
   return weft__rules_order_cmp(&cx, &cy);
 }
 
@@ -324,8 +343,10 @@ static void fail_record(weft__mship_t *m, member_t *r, uint32_t reason, const ch
     weft__mship_event_t ev = {.kind = WEFT__MSHIP_REVOKE};
     ev.u.revoke = (weft__coord_revoke_t){.epoch = m->epoch, .member_id = r->id, .rank = r->rank,
                                          .reason = reason};
-    /* Truncated to fit the wire field: who first, it names the process. */
-    snprintf(ev.u.revoke.text, sizeof ev.u.revoke.text, "%.70s %s", who, why);
+    /* Truncated to fit the wire field: who first, it names the process -- by host and pid, which
+     * an operator can use; the member id (20 random digits) stays in the coordinator's log. */
+    snprintf(ev.u.revoke.text, sizeof ev.u.revoke.text, "rank %d (host %.48s pid %u) %s", (int)r->rank, r->host,
+             (unsigned)r->pid, why);
     if (r->recovered) m->n_recovered--;
     if (r->shrink) m->n_shrink--;
     if (m->n_recovered == 0) m->round_since = 0; /* nobody is waiting on the deadline any more */
@@ -495,8 +516,12 @@ weft_result_t weft__mship_join(weft__mship_t *m, const weft__coord_hello_t *h, v
     m->v = v;
     m->cap = cap;
   }
-  member_t *r = &m->v[m->n++];
-  *r = (member_t){.id = m->next_id++, .rank_hint = h->rank_hint, .rank = -1, .state = M_WAITING,
+  uint64_t id = new_id(m);
+  size_t at = lower_bound(m, id); /* sorted insert: find() is a binary search */
+  memmove(&m->v[at + 1], &m->v[at], (m->n - at) * sizeof *m->v);
+  m->n++;
+  member_t *r = &m->v[at];
+  *r = (member_t){.id = id, .seq = m->next_seq++, .rank_hint = h->rank_hint, .rank = -1, .state = M_WAITING,
                   .last_heard = now, .peer = peer, .pid = h->pid, .addr = h->listen_addr,
                   .card = card, .card_len = h->card_len};
   snprintf(r->host, sizeof r->host, "%s", h->host);
@@ -575,7 +600,7 @@ weft__mship_t *weft__mship_create(const weft__mship_config_t *cfg, weft__mship_e
   m->emit = emit;
   m->log = log;
   m->user = user;
-  m->next_id = 1;
+  m->next_seq = 1;
   return m;
 }
 

@@ -97,13 +97,35 @@ static void reap_broken(server_t *s) {
   }
 }
 
-static void send_msg(server_t *s, weft__conn_t *c, const uint8_t *msg, size_t len) {
+static void send_msg2(server_t *s, weft__conn_t *c, const uint8_t *msg, size_t len, const uint8_t *tail,
+                      size_t tail_len) {
   if (c->dead || c->broken) return;
-  if (!weft__conn_send(c, msg, len, OUT_LIMIT)) {
+  if (!weft__conn_send2(c, msg, len, tail, tail_len, OUT_LIMIT)) {
     mark_broken(s, c);
     return;
   }
   update_interest(s, c);
+}
+
+static void send_msg(server_t *s, weft__conn_t *c, const uint8_t *msg, size_t len) {
+  send_msg2(s, c, msg, len, NULL, 0);
+}
+
+/* A protocol message: the bytes, then their tag (coord_proto.h). Everything after the
+ * handshake goes out this way; only the handshake's own bytes use send_msg directly. digest:
+ * the payload's (weft__coord_digest), computed once when the message goes to many members. */
+static void send_sealed_digest(server_t *s, weft__conn_t *c, const uint8_t *msg, size_t len,
+                               const uint8_t digest[WEFT__COORD_DIGEST_LEN]) {
+  uint8_t tag[WEFT__COORD_TAG_LEN];
+  if (c->dead || c->broken) return;
+  weft__coord_seal_digest(&c->session.tx, msg, digest, tag);
+  send_msg2(s, c, msg, len, tag, sizeof tag); /* one write: see weft__conn_send2 */
+}
+
+static void send_sealed(server_t *s, weft__conn_t *c, const uint8_t *msg, size_t len) {
+  uint8_t digest[WEFT__COORD_DIGEST_LEN];
+  weft__coord_digest(msg, len, digest);
+  send_sealed_digest(s, c, msg, len, digest);
 }
 
 /* ERROR, then close once it is out: the peer learns why. */
@@ -111,7 +133,7 @@ static void send_error_and_close(server_t *s, weft__conn_t *c, const weft__coord
   uint8_t buf[WEFT__COORD_HDR_LEN + 4 + WEFT__COORD_TEXT_LEN + 16];
   size_t len = weft__coord_encode_error(buf, sizeof buf, e);
   c->member_id = 0;
-  if (len > 0) send_msg(s, c, buf, len);
+  if (len > 0) send_sealed(s, c, buf, len);
   c->closing = true;
   c->deadline = s->now + CLOSING_S;
   if (!c->dead && !c->broken && !weft__conn_has_output(c)) close_conn(s, c);
@@ -161,7 +183,9 @@ static void on_event(void *user, const weft__mship_event_t *ev) {
   if (len == 0) {
     weft__clog_error("cannot encode a message of kind %d (out of memory?)", (int)ev->kind);
   } else {
-    for (size_t i = 0; i < ev->num_to; i++) send_msg(s, ev->to[i].peer, msg, len);
+    uint8_t digest[WEFT__COORD_DIGEST_LEN];
+    weft__coord_digest(msg, len, digest); /* once, however many members it goes to */
+    for (size_t i = 0; i < ev->num_to; i++) send_sealed_digest(s, ev->to[i].peer, msg, len, digest);
   }
   if (msg != small) free(msg);
 }
@@ -205,6 +229,11 @@ static bool read_auth(server_t *s, weft__conn_t *c) {
     close_conn(s, c);
     return false;
   }
+  weft__auth_nonces_t nonces;
+  memcpy(nonces.nonce_s, c->nonce_s, sizeof nonces.nonce_s);
+  memcpy(nonces.nonce_c, c->resp, sizeof nonces.nonce_c);
+  weft__coord_session_init(&c->session, &s->o->key, &nonces, true);
+  c->reader.session = &c->session;
   c->state = WEFT__CONN_HELLO;
   send_msg(s, c, mac, sizeof mac);
   return !c->dead && !c->broken;
@@ -396,7 +425,7 @@ static void send_heartbeats(server_t *s) {
   size_t len = weft__coord_encode_empty(hb, sizeof hb, WEFT__COORD_HEARTBEAT);
   for (weft__conn_t *c = s->conns; c != NULL; c = c->next)
     /* Only to members: a rank waiting for WELCOME must see WELCOME (or ERROR) first. */
-    if (c->state == WEFT__CONN_MEMBER && !c->closing) send_msg(s, c, hb, len);
+    if (c->state == WEFT__CONN_MEMBER && !c->closing) send_sealed(s, c, hb, len);
   reap_broken(s);
 }
 

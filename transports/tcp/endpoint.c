@@ -62,6 +62,7 @@ weft_result_t weft__tcp_open(const weft__endpoint_args_t *a, weft__endpoint_t **
   }
   ep->listen_fd = -1;
   ep->key = a->key;
+  ep->identity = a->identity;
   char if_host[64] = "", why[256];
   int port = 0;
   weft_result_t r;
@@ -104,8 +105,12 @@ weft_result_t weft__tcp_connect(weft__endpoint_t *ep, const weft__connect_args_t
     snprintf(err, errlen, "out of memory forming the mesh");
     goto out;
   }
-  for (int i = 0; i < a->size; i++) peers[i] = (weft__mesh_peer_t){.member_id = a->cards[i].member_id, .addr = a->cards[i].addr};
-  weft__mesh_args_t ma = {.listen_fd = ep->listen_fd, .key = ep->key, .epoch = a->epoch, .comm_id = a->comm_id,
+  for (int i = 0; i < a->size; i++) {
+    peers[i] = (weft__mesh_peer_t){.member_id = a->cards[i].member_id, .addr = a->cards[i].addr,
+                                   .has_identity = a->cards[i].has_identity};
+    memcpy(peers[i].identity, a->cards[i].identity, sizeof peers[i].identity);
+  }
+  weft__mesh_args_t ma = {.listen_fd = ep->listen_fd, .key = ep->key, .self = ep->identity, .epoch = a->epoch, .comm_id = a->comm_id,
                           .rank = a->rank, .size = a->size, .nsocks = a->nsocks, .peers = peers,
                           .serve = a->serve, .deadline = a->deadline, .cancelled = a->cancelled,
                           .cancel_ctx = a->cancel_ctx, .stash = ep->stash};

@@ -13,9 +13,11 @@
  *
  * Failure policy. A dial refused (the peer's listener is not up or is gone) is retried every
  * RETRY_S until the deadline. Anything our own dial learns that cannot get better by waiting (the
- * peer fails auth, rejects our hello, or hangs up mid-handshake) fails the whole mesh at once.
+ * peer fails auth, rejects our hello, answers with an ACK not signed by the member we dialled,
+ * or hangs up mid-handshake) fails the whole mesh at once.
  * On the accept side nothing a connecting party does can fail the mesh: an unauthenticated,
- * malformed, duplicate, wrong-epoch or idle connection is answered (where it got that far),
+ * malformed, duplicate, wrong-epoch, unsigned or falsely signed (an impostor holding the token)
+ * or idle connection is answered (where it got that far),
  * logged, counted and closed, and accepting goes on. An accepted connection that has not answered
  * the challenge within SILENT_ACCEPT_S is dropped (a real peer answers within a round trip; a
  * stray that filled the listen backlog between epochs would otherwise hold its place for the
@@ -38,7 +40,6 @@
 #include "transports/tcp/mesh.h"
 #include "core/wire.h"
 
-#define PEER_HELLO_VERSION 2
 #define RETRY_S 0.025
 #define ACCEPT_HANDSHAKE_S 10.0
 #define SILENT_ACCEPT_S 3.0
@@ -74,14 +75,16 @@ typedef struct {
   int last_errno;       /* dial: why the last connect attempt failed */
   int io_errno;         /* last failed transfer: errno, 0 for EOF */
   size_t off, want;     /* progress of the transfer the state is doing */
-  uint8_t buf[64];
+  uint8_t buf[WEFT__PEER_HELLO_LEN]; /* the largest message of the handshake */
   uint8_t nonce_s[WEFT__AUTH_NONCE_LEN];
-  uint8_t response[WEFT__AUTH_RESPONSE_LEN]; /* dial: kept to check the server's MAC */
+  uint8_t response[WEFT__AUTH_RESPONSE_LEN]; /* dial: kept to check the server's MAC; both: nonce_c */
+  uint8_t sent[WEFT__PEER_HELLO_BODY_LEN];   /* dial: our hello's body, which the ACK signs */
   weft__peer_hello_t hello;                  /* A_KEPT: what it asked for */
 } conn_t;
 
 typedef struct {
   const weft__auth_key_t *key;
+  const weft__identity_t *self;
   uint64_t epoch, comm_id;
   weft__mesh_stash_t *stash;
   const bool *serve;
@@ -92,48 +95,16 @@ typedef struct {
   weft_result_t fatal;
   char *err;
   size_t errlen;
+  char why[256]; /* the text of the last refusal that needed formatting */
 } mesh_t;
 
-static void put32(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put64(uint8_t *p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
 static uint32_t get32(const uint8_t *p) {
   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
-static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32; }
 
-void weft__peer_hello_encode(uint8_t out[WEFT__PEER_HELLO_LEN], const weft__peer_hello_t *h) {
-  put32(out, WEFT__PEER_HELLO_MAGIC);
-  out[4] = PEER_HELLO_VERSION;
-  out[5] = out[6] = out[7] = 0;
-  put64(out + 8, h->epoch);
-  put64(out + 16, h->member_id);
-  put32(out + 24, h->rank);
-  put32(out + 28, h->sock_index);
-  put32(out + 32, h->size);
-  put32(out + 36, 0);
-  put64(out + 40, h->comm_id);
-}
-
-bool weft__peer_hello_decode(const uint8_t *in, size_t len, weft__peer_hello_t *h) {
-  if (in == NULL || len != WEFT__PEER_HELLO_LEN) return false;
-  if (get32(in) != WEFT__PEER_HELLO_MAGIC || in[4] != PEER_HELLO_VERSION) return false;
-  if (in[5] != 0 || in[6] != 0 || in[7] != 0 || get32(in + 36) != 0) return false;
-  h->epoch = get64(in + 8);
-  h->member_id = get64(in + 16);
-  h->rank = get32(in + 24);
-  h->sock_index = get32(in + 28);
-  h->size = get32(in + 32);
-  h->comm_id = get64(in + 40);
-  return true;
-}
-
+/* A refusal: unsigned (see mesh.h). */
 static void encode_ack(uint8_t out[WEFT__PEER_ACK_LEN], uint32_t status) {
-  put32(out, WEFT__PEER_ACK_MAGIC);
-  put32(out + 4, status);
+  weft__peer_ack_make(NULL, NULL, NULL, NULL, status, out);
 }
 
 static void begin_io(conn_t *c, enum state s, size_t want) {
@@ -261,8 +232,15 @@ static void dial_advance(mesh_t *m, conn_t *c) {
                                    .rank = (uint32_t)m->rank,
                                    .sock_index = (uint32_t)c->sock_index,
                                    .size = (uint32_t)m->size,
-                                   .comm_id = m->comm_id};
+                                   .comm_id = m->comm_id,
+                                   .to_member_id = m->peers[c->peer].member_id,
+                                   .to_rank = (uint32_t)c->peer};
       weft__peer_hello_encode(c->buf, &hello);
+      memcpy(c->sent, c->buf, sizeof c->sent);
+      if (!weft__peer_hello_sign(m->self, c->nonce_s, c->response, c->buf)) {
+        dial_fail(m, c, WEFT_ERR_INTERNAL, "%s", "cannot sign our PEER_HELLO (libsodium)");
+        return;
+      }
       begin_io(c, D_WRITE_HELLO, WEFT__PEER_HELLO_LEN);
       break;
     case D_WRITE_HELLO:
@@ -287,6 +265,14 @@ static void dial_advance(mesh_t *m, conn_t *c) {
       if (status != WEFT_SUCCESS) {
         dial_fail(m, c, (weft_result_t)status, "it rejected our PEER_HELLO: %s",
                   weft_strerror((weft_result_t)status));
+        return;
+      }
+      if (!weft__peer_ack_verify(m->peers[c->peer].identity, c->nonce_s, c->response, c->sent, c->buf)) {
+        /* Whoever answers at that address knows the job token but is not the member we dialled. */
+        snprintf(m->why, sizeof m->why, "its PEER_ACK is not signed by member %" PRIu64 "'s identity "
+                 "key: not the rank we dialled (an impostor holding the job token at its address?)",
+                 m->peers[c->peer].member_id);
+        dial_fail(m, c, WEFT_ERR_UNAUTHORIZED, "%s", m->why);
         return;
       }
       m->fds[c->peer * m->nsocks + c->sock_index] = c->fd;
@@ -318,8 +304,11 @@ static void reject(mesh_t *m, conn_t *c, uint32_t ack_status, const char *why) {
              m->rank, why);
 }
 
-/* Why the hello cannot take a slot (NULL: it can); *status is the ACK to send. */
-static const char *hello_problem(const mesh_t *m, const weft__peer_hello_t *h, uint32_t *status) {
+/* Why the hello c received (in c->buf, decoded into h) cannot take a slot (NULL: it can);
+ * *status is the ACK to send. The signature is checked once the claims are known to name a
+ * member of this mesh, and before the slot: an impostor is named as one even when the real
+ * member already holds the slot. */
+static const char *hello_problem(mesh_t *m, const conn_t *c, const weft__peer_hello_t *h, uint32_t *status) {
   *status = WEFT_ERR_MISMATCH;
   if (h->epoch != m->epoch) return "PEER_HELLO for another epoch";
   if (h->comm_id != m->comm_id) return "PEER_HELLO for another communicator";
@@ -327,6 +316,21 @@ static const char *hello_problem(const mesh_t *m, const weft__peer_hello_t *h, u
   if (h->rank >= (uint32_t)m->rank) return "PEER_HELLO from a rank that should not dial us";
   if (m->serve && !m->serve[h->rank]) return "PEER_HELLO from a rank another transport serves";
   if (h->member_id != m->peers[h->rank].member_id) return "PEER_HELLO member id does not match";
+  if (h->to_member_id != m->peers[m->rank].member_id || h->to_rank != (uint32_t)m->rank)
+    return "PEER_HELLO meant for another member (its to_member_id/to_rank are not ours)";
+  *status = WEFT_ERR_UNAUTHORIZED;
+  if (!m->peers[h->rank].has_identity) {
+    snprintf(m->why, sizeof m->why, "PEER_HELLO from rank %u (member %" PRIu64 "), whose card "
+             "carries no identity key to check it with", h->rank, h->member_id);
+    return m->why;
+  }
+  if (!weft__peer_hello_verify(m->peers[h->rank].identity, c->nonce_s, c->response, c->buf)) {
+    snprintf(m->why, sizeof m->why, "PEER_HELLO claims rank %u (member %" PRIu64 ") but is not "
+             "signed by that member's identity key: an impostor holding the job token, refused",
+             h->rank, h->member_id);
+    return m->why;
+  }
+  *status = WEFT_ERR_MISMATCH;
   if (h->sock_index >= (uint32_t)m->nsocks) return "PEER_HELLO socket index out of range";
   if (m->fds[h->rank * (uint32_t)m->nsocks + h->sock_index] != -1) {
     *status = WEFT_ERR_PROTOCOL;
@@ -335,13 +339,16 @@ static const char *hello_problem(const mesh_t *m, const weft__peer_hello_t *h, u
   return NULL;
 }
 
-/* The hello is valid: the connection takes its slot and our ACK goes out. */
+/* The hello is valid: the connection takes its slot and our ACK, signed over the hello that is
+ * still in c->buf, goes out. */
 static void take_slot(mesh_t *m, conn_t *c, const weft__peer_hello_t *h) {
+  uint8_t hello_body[WEFT__PEER_HELLO_BODY_LEN];
   c->peer = (int)h->rank;
   c->sock_index = (int)h->sock_index;
   c->slot = c->peer * m->nsocks + c->sock_index;
   m->fds[c->slot] = SLOT_RESERVED;
-  encode_ack(c->buf, WEFT_SUCCESS);
+  memcpy(hello_body, c->buf, sizeof hello_body);
+  weft__peer_ack_make(m->self, c->nonce_s, c->response, hello_body, WEFT_SUCCESS, c->buf);
   begin_io(c, A_WRITE_ACK, WEFT__PEER_ACK_LEN);
 }
 
@@ -400,7 +407,7 @@ static bool stash_take(mesh_t *m, conn_t **acc, size_t *nacc, size_t *cap) {
       c->until = now + ACCEPT_HANDSHAKE_S;
     } else if (c->hello.comm_id == m->comm_id) {
       uint32_t status;
-      const char *why = hello_problem(m, &c->hello, &status);
+      const char *why = hello_problem(m, c, &c->hello, &status);
       if (why) reject(m, c, status, why);
       else take_slot(m, c, &c->hello);
     }
@@ -453,6 +460,7 @@ static void accept_advance(mesh_t *m, conn_t *c) {
         reject(m, c, 0, "bad auth response (wrong job token or not a weft peer)");
         return;
       }
+      memcpy(c->response, c->buf, WEFT__AUTH_RESPONSE_LEN); /* nonce_c: both signatures cover it */
       memcpy(c->buf, mac_s, sizeof mac_s);
       c->until += ACCEPT_HANDSHAKE_S - SILENT_ACCEPT_S; /* it answered: the full handshake limit */
       begin_io(c, A_WRITE_MAC, WEFT__AUTH_MAC_LEN);
@@ -471,7 +479,7 @@ static void accept_advance(mesh_t *m, conn_t *c) {
         reject(m, c, 0, "closed before PEER_HELLO");
         return;
       }
-      if (!weft__peer_hello_decode(c->buf, WEFT__PEER_HELLO_LEN, &h)) {
+      if (!weft__peer_hello_decode(c->buf, WEFT__PEER_HELLO_BODY_LEN, &h)) {
         reject(m, c, WEFT_ERR_PROTOCOL, "malformed PEER_HELLO");
         return;
       }
@@ -479,7 +487,7 @@ static void accept_advance(mesh_t *m, conn_t *c) {
         keep_for_later(m, c, &h);
         return;
       }
-      if ((why = hello_problem(m, &h, &status)) != NULL) {
+      if ((why = hello_problem(m, c, &h, &status)) != NULL) {
         reject(m, c, status, why);
         return;
       }
@@ -613,10 +621,10 @@ static short events_for(enum state s) {
   }
 }
 
-weft_result_t weft__mesh_connect(int listen_fd, const weft__auth_key_t *key, uint64_t epoch,
-                                 int rank, int size, const weft__mesh_peer_t *peers, int nsocks,
+weft_result_t weft__mesh_connect(int listen_fd, const weft__auth_key_t *key, const weft__identity_t *self,
+                                 uint64_t epoch, int rank, int size, const weft__mesh_peer_t *peers, int nsocks,
                                  double deadline, int *fds, char *err, size_t errlen) {
-  weft__mesh_args_t a = {.listen_fd = listen_fd, .key = key, .epoch = epoch, .rank = rank, .size = size,
+  weft__mesh_args_t a = {.listen_fd = listen_fd, .key = key, .self = self, .epoch = epoch, .rank = rank, .size = size,
                          .nsocks = nsocks, .peers = peers, .deadline = deadline};
   return weft__mesh_form(&a, fds, err, errlen);
 }
@@ -629,7 +637,7 @@ weft_result_t weft__mesh_form(const weft__mesh_args_t *args, int *fds, char *err
   double deadline = args->deadline;
   weft__mesh_cancel_fn cancelled = args->cancelled;
   void *ctx = args->cancel_ctx;
-  mesh_t m = {.key = key, .epoch = epoch, .comm_id = args->comm_id, .stash = args->stash, .serve = args->serve,
+  mesh_t m = {.key = key, .self = args->self, .epoch = epoch, .comm_id = args->comm_id, .stash = args->stash, .serve = args->serve,
               .rank = rank,
               .size = size, .nsocks = nsocks, .peers = peers, .fds = fds, .fatal = WEFT_SUCCESS, .err = err, .errlen = errlen};
   conn_t *dials = NULL, *acc = NULL;
@@ -639,13 +647,21 @@ weft_result_t weft__mesh_form(const weft__mesh_args_t *args, int *fds, char *err
   double start = weft__now();
   int ndial = 0, expected_accepts = 0;
 
-  if (key == NULL || peers == NULL || fds == NULL || size < 1 || nsocks < 1 || rank < 0 ||
+  if (key == NULL || args->self == NULL || peers == NULL || fds == NULL || size < 1 || nsocks < 1 || rank < 0 ||
       rank >= size || (size_t)size > SIZE_MAX / sizeof(int) / (size_t)nsocks) {
     snprintf(err, errlen, "mesh: invalid arguments (rank %d, size %d, nsocks %d)", rank, size,
              nsocks);
     return WEFT_ERR_INVALID_ARGUMENT;
   }
   for (int i = 0; i < size * nsocks; i++) fds[i] = -1;
+  /* A peer without a published key can never prove who it is: say so now, not at the deadline. */
+  for (int j = 0; j < size; j++)
+    if (j != rank && (!args->serve || args->serve[j]) && !peers[j].has_identity) {
+      snprintf(err, errlen, "mesh epoch %" PRIu64 " rank %d: peer rank %d (member %" PRIu64 ") published "
+               "no identity key in its card (a weft older than this one?)", epoch, rank, j, peers[j].member_id);
+      WEFT__WARN("%s", err);
+      return WEFT_ERR_UNAUTHORIZED; /* it cannot prove who it is */
+    }
 
   /* Rank i dials every served j > i and accepts from every served j < i. */
   for (int j = 0; j < size; j++)

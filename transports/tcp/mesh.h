@@ -1,16 +1,31 @@
 /* Forming the full mesh of one communicator in one epoch (transports/tcp/mesh.c): every pair of
  * members gets `nsocks` authenticated TCP connections of its own (a communicator's lanes). Rank i dials every rank j > i and accepts from every
  * rank j < i. Each connection: TCP connect, auth handshake (role PEER, auth.h), then the dialer
- * sends PEER_HELLO and the acceptor answers PEER_ACK:
- *   PEER_HELLO (48 bytes, LE): magic u32 "WFPH" 0x48504657, version u8 (2), 3 zero bytes,
+ * sends PEER_HELLO and the acceptor answers PEER_ACK, each signed (bootstrap/identity.h):
+ *   PEER_HELLO (128 bytes, LE): a 64-byte body, then sig[64]
+ *              body: magic u32 "WFPH" 0x48504657, version u8 (3), 3 zero bytes,
  *              epoch u64, member_id u64 (dialer), rank u32 (dialer, in the communicator),
  *              sock_index u32, size u32 (communicator size as the dialer knows it),
- *              reserved u32 (0), comm_id u64 (0: the communicator weft_comm_init made)
- *   PEER_ACK   (8 bytes): magic u32 "WFPA" 0x41504657, status u32 (0 ok, else weft_result_t)
- * The acceptor checks epoch and comm_id == the ones it forms, rank < size, member_id == members[rank].member_id,
- * size == its size, sock_index < nsocks, and that the slot is still empty; anything else is
- * rejected (logged, connection closed, counted) and accepting goes on until the deadline, so a
- * stray or hostile connection cannot block or poison the mesh.
+ *              reserved u32 (0), comm_id u64 (0: the communicator weft_comm_init made),
+ *              to_member_id u64, to_rank u32 (the acceptor the dialer means), reserved u32 (0)
+ *              sig: the dialer's signature over "weft/3 hello" || role || nonce_s || nonce_c || body
+ *   PEER_ACK   (72 bytes): magic u32 "WFPA" 0x41504657, status u32 (0 ok, else weft_result_t),
+ *              sig[64]: the acceptor's signature over "weft/3 ack" || role || nonce_s || nonce_c ||
+ *              the hello's body || the ACK's first 8 bytes; all zeros in a refusal (see below)
+ * nonce_s/nonce_c are this connection's auth nonces. The acceptor checks epoch and comm_id == the
+ * ones it forms, rank < size, member_id == members[rank].member_id, to_member_id/to_rank == its own,
+ * size == its size, that the signature verifies with the key in members[rank]'s card, sock_index
+ * < nsocks, and that the slot is still empty; anything else is rejected (logged, connection closed,
+ * counted) and accepting goes on until the deadline, so a stray or hostile connection cannot block
+ * or poison the mesh. The dialer takes the connection only with an OK ACK signed by the member it
+ * dialled.
+ *
+ * Why signatures: the auth MACs prove knowledge of the job token, which every process of the job
+ * shares; before version 3 a token holder could say any member id and rank in an unauthenticated
+ * hello and take that rank's place. Now both ends' identities (member id, rank), the epoch and
+ * the communicator are in a transcript signed with a key only that member holds and bound to the
+ * connection by the nonces: a replayed, reflected or re-addressed hello fails. A refusing ACK
+ * is not signed (it can only end the connection, which any on-path party can do anyway).
  *
  * Communicators of one process share its listener. A connection for another communicator of the
  * same epoch (a peer that is already forming the next group while this rank still forms this one)
@@ -20,17 +35,22 @@
 #define WEFT_BOOTSTRAP_MESH_H
 
 #include "bootstrap/auth.h"
+#include "bootstrap/identity.h"
 #include "core/common.h"
 #include "core/sock.h"
 
 #define WEFT__PEER_HELLO_MAGIC 0x48504657u
 #define WEFT__PEER_ACK_MAGIC 0x41504657u
-#define WEFT__PEER_HELLO_LEN 48
-#define WEFT__PEER_ACK_LEN 8
+#define WEFT__PEER_HELLO_BODY_LEN 64
+#define WEFT__PEER_HELLO_LEN (WEFT__PEER_HELLO_BODY_LEN + WEFT__IDENTITY_SIG_LEN)
+#define WEFT__PEER_ACK_BODY_LEN 8
+#define WEFT__PEER_ACK_LEN (WEFT__PEER_ACK_BODY_LEN + WEFT__IDENTITY_SIG_LEN)
 
 typedef struct {
   uint64_t member_id;
   weft__addr_t addr;
+  bool has_identity; /* false: its card had no IDENTITY section; no handshake with it succeeds */
+  uint8_t identity[WEFT__IDENTITY_PK_LEN];
 } weft__mesh_peer_t;
 
 typedef struct {
@@ -38,6 +58,8 @@ typedef struct {
   uint64_t member_id;
   uint32_t rank, sock_index, size;
   uint64_t comm_id;
+  uint64_t to_member_id;
+  uint32_t to_rank;
 } weft__peer_hello_t;
 
 /* Accepted connections a formation did not use: those whose PEER_HELLO named another
@@ -48,13 +70,29 @@ typedef struct weft__mesh_stash weft__mesh_stash_t;
 weft__mesh_stash_t *weft__mesh_stash_new(void);
 void weft__mesh_stash_free(weft__mesh_stash_t *stash); /* closes every kept connection; NULL ok */
 
-void weft__peer_hello_encode(uint8_t out[WEFT__PEER_HELLO_LEN], const weft__peer_hello_t *h);
+/* The codec and the signatures (hello.c). The body only (WEFT__PEER_HELLO_BODY_LEN bytes);
+ * decode refuses any other length. */
+void weft__peer_hello_encode(uint8_t out[WEFT__PEER_HELLO_BODY_LEN], const weft__peer_hello_t *h);
 bool weft__peer_hello_decode(const uint8_t *in, size_t len, weft__peer_hello_t *h);
+/* Signing and checking a whole message in place (msg = body || sig), for this connection's
+ * nonces. Pure: the mesh and the unit tests use them alike. */
+bool weft__peer_hello_sign(const weft__identity_t *self, const uint8_t nonce_s[WEFT__AUTH_NONCE_LEN],
+                           const uint8_t nonce_c[WEFT__AUTH_NONCE_LEN], uint8_t msg[WEFT__PEER_HELLO_LEN]);
+bool weft__peer_hello_verify(const uint8_t pk[WEFT__IDENTITY_PK_LEN], const uint8_t nonce_s[WEFT__AUTH_NONCE_LEN],
+                             const uint8_t nonce_c[WEFT__AUTH_NONCE_LEN], const uint8_t msg[WEFT__PEER_HELLO_LEN]);
+/* An ACK with status; signed over the hello's body when status is 0 and self is given. */
+void weft__peer_ack_make(const weft__identity_t *self, const uint8_t nonce_s[WEFT__AUTH_NONCE_LEN],
+                         const uint8_t nonce_c[WEFT__AUTH_NONCE_LEN],
+                         const uint8_t hello_body[WEFT__PEER_HELLO_BODY_LEN], uint32_t status,
+                         uint8_t out[WEFT__PEER_ACK_LEN]);
+bool weft__peer_ack_verify(const uint8_t pk[WEFT__IDENTITY_PK_LEN], const uint8_t nonce_s[WEFT__AUTH_NONCE_LEN],
+                           const uint8_t nonce_c[WEFT__AUTH_NONCE_LEN],
+                           const uint8_t hello_body[WEFT__PEER_HELLO_BODY_LEN], const uint8_t ack[WEFT__PEER_ACK_LEN]);
 
 /* The root communicator's mesh without stash or cancellation (tests). fds: size*nsocks entries,
  * fds[peer*nsocks + s]; the self entries are set to -1. On failure every fd opened is closed,
  * all entries are -1, and err names the peer rank and the reason. */
-weft_result_t weft__mesh_connect(int listen_fd, const weft__auth_key_t *key, uint64_t epoch,
+weft_result_t weft__mesh_connect(int listen_fd, const weft__auth_key_t *key, const weft__identity_t *self, uint64_t epoch,
                                  int rank, int size, const weft__mesh_peer_t *peers, int nsocks,
                                  double deadline, int *fds, char *err, size_t errlen);
 
@@ -67,6 +105,7 @@ typedef bool (*weft__mesh_cancel_fn)(void *ctx, char *why, size_t whylen);
 typedef struct {
   int listen_fd;
   const weft__auth_key_t *key;
+  const weft__identity_t *self; /* this process's signing key; its public half is in peers[rank]'s card */
   uint64_t epoch, comm_id;
   int rank, size, nsocks;
   const weft__mesh_peer_t *peers;

@@ -10,6 +10,7 @@
 struct weft__endpoint {
   int listen_fd;
   const weft__auth_key_t *key;
+  const weft__identity_t *identity; /* signs our side of every mesh handshake */
   weft__mesh_stash_t *stash;
 };
 
