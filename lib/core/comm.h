@@ -252,6 +252,10 @@ void weft__ctx_drop_member(weft_comm_t *ctx, int world_rank);
 double weft__ctx_next_deadline(weft_comm_t *ctx);
 void weft__ctx_check_deadlines(weft_comm_t *ctx, double now);
 bool weft__ctx_busy(weft_comm_t *ctx); /* any operation running or queued on any communicator */
+/* An exclusive section (recover's epoch install, group formation) holds the progress thread or is
+ * about to: the communicators are the installer's. For the engine's holder, which the installer
+ * waits for, the answer stays true until it returns. */
+bool weft__ctx_installing(weft_comm_t *ctx);
 /* Exclusive use of the engine (transports, children list): the progress thread paused, callers
  * not driving. One section at a time per context; recover and init hold one too. */
 void weft__ctx_exclusive_begin(weft_comm_t *ctx);

@@ -69,6 +69,13 @@ void weft__ctx_check_deadlines(weft_comm_t *ctx, double now) {
   weft__reach_check(ctx, now);
 }
 
+bool weft__ctx_installing(weft_comm_t *ctx) {
+  pthread_mutex_lock(&ctx->mu);
+  bool installing = ctx->paused || ctx->pause_req;
+  pthread_mutex_unlock(&ctx->mu);
+  return installing;
+}
+
 bool weft__ctx_busy(weft_comm_t *ctx) {
   FOR_EACH_COMM(ctx, c) if (c->coll_head || c->p2p) return true;
   return false;

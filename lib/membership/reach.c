@@ -77,15 +77,12 @@ static void on_dial(weft__io_t *w, uint32_t events) {
 }
 
 void weft__reach_begin(weft_comm_t *ctx, const weft__coord_reach_t *q) {
-  pthread_mutex_lock(&ctx->mu);
-  bool installing = ctx->paused || ctx->pause_req;
-  pthread_mutex_unlock(&ctx->mu);
   /* During an install the epoch asked about is over (and the cards are being replaced). */
-  if (ctx->reach || installing || q->epoch != ctx->epoch || !ctx->cards) return;
+  if (ctx->reach || weft__ctx_installing(ctx) || q->epoch != ctx->epoch || !ctx->cards) return;
   reach_round_t *r = calloc(1, sizeof *r);
   if (r) r->d = calloc(q->n ? q->n : 1, sizeof *r->d);
   if (!r || !r->d) {
-    if (r) free(r);
+    free(r);
     return;
   }
   *r = (reach_round_t){.ctx = ctx, .epoch = q->epoch, .deadline = weft__now() + q->timeout_ms / 1e3, .n = q->n,

@@ -93,10 +93,7 @@ void weft__stall_progress(weft_comm_t *ctx, const weft__coord_progress_t *q, wef
    * the coordinator's conversation goes on. This member is inside a call then; of its
    * communicators only the root's atomics can be read (a recover that installed a new epoch
    * reset them, and the coordinator ignores answers about an epoch that is over). */
-  pthread_mutex_lock(&ctx->mu);
-  bool installing = ctx->paused || ctx->pause_req;
-  pthread_mutex_unlock(&ctx->mu);
-  if (installing) {
+  if (weft__ctx_installing(ctx)) {
     a->flags = WEFT__PROGRESS_IN_CALL;
     if (q->comm_id == 0) {
       a->flags |= WEFT__PROGRESS_HAS_COMM;

@@ -810,7 +810,7 @@ static void stall_evicts_the_idle_laggard_naming_it(void **state) {
   sink_t s;
   uint64_t id[4];
   weft__mship_t *m = formed(&s, 4, 1, id);
-  weft__stall_t *st = weft__stall_create(m, NULL, record, NULL, &s);
+  weft__stall_t *st = weft__stall_create(m, NULL);
   size_t mark = s.n;
   stall_from(st, id[0], 5, NULL, 0, 10.0);
   /* The reporter is not asked; everyone else is, once. */
@@ -843,7 +843,7 @@ static void stall_spares_a_rank_in_a_call_or_progressing(void **state) {
   sink_t s;
   uint64_t id[3];
   weft__mship_t *m = formed(&s, 3, 1, id);
-  weft__stall_t *st = weft__stall_create(m, NULL, record, NULL, &s);
+  weft__stall_t *st = weft__stall_create(m, NULL);
   stall_from(st, id[0], 9, NULL, 0, 10.0);
   answer(st, id[1], 9, 0, HAS, 9, 0, 0, 10.0);
   size_t mark = s.n;
@@ -877,7 +877,7 @@ static void stall_of_a_group_asks_its_members_only(void **state) {
   sink_t s;
   uint64_t id[4];
   weft__mship_t *m = formed(&s, 4, 1, id);
-  weft__stall_t *st = weft__stall_create(m, NULL, record, NULL, &s);
+  weft__stall_t *st = weft__stall_create(m, NULL);
   size_t mark = s.n;
   const uint32_t group[2] = {2, 0};
   stall_from(st, id[0], 3, group, 2, 5.0);
@@ -904,7 +904,7 @@ static void stall_evicts_every_laggard_at_once(void **state) {
   sink_t s;
   uint64_t id[4];
   weft__mship_t *m = formed(&s, 4, 1, id);
-  weft__stall_t *st = weft__stall_create(m, NULL, record, NULL, &s);
+  weft__stall_t *st = weft__stall_create(m, NULL);
   stall_from(st, id[1], 7, NULL, 0, 10.0);
   answer(st, id[0], 7, 0, HAS, 6, 0, 3000, 10.1);
   answer(st, id[2], 7, 0, HAS, 7, 0, 0, 10.1);
@@ -926,7 +926,7 @@ static void stall_of_a_past_or_revoked_epoch_is_dropped(void **state) {
   sink_t s;
   uint64_t id[3];
   weft__mship_t *m = formed(&s, 3, 1, id);
-  weft__stall_t *st = weft__stall_create(m, NULL, record, NULL, &s);
+  weft__stall_t *st = weft__stall_create(m, NULL);
   size_t mark = s.n;
   weft__coord_stall_t old = {.epoch = 7, .seq = 1, .stall_ms = 1000};
   weft__stall_report(st, id[0], &old, 1.0);
@@ -960,7 +960,7 @@ static void reach_keeps_the_largest_connected_set(void **state) {
   sink_t s;
   uint64_t id[4];
   weft__mship_t *m = formed(&s, 4, 1, id);
-  weft__reach_t *r = weft__reach_create(m, record, NULL, &s);
+  weft__reach_t *r = weft__reach_create(m);
   const int32_t set[4] = {3, 0, 2, 1};
   size_t mark = s.n;
   weft__reach_start(r, set, 4, "test", 1.0);
@@ -993,7 +993,7 @@ static void reach_decides_at_its_deadline_with_what_came(void **state) {
   sink_t s;
   uint64_t id[4];
   weft__mship_t *m = formed(&s, 4, 1, id);
-  weft__reach_t *r = weft__reach_create(m, record, NULL, &s);
+  weft__reach_t *r = weft__reach_create(m);
   const int32_t set[4] = {0, 1, 2, 3};
   weft__reach_start(r, set, 4, "test", 1.0);
   /* One link from one end only (one-way loss looks like this when the other end is silent);
@@ -1011,7 +1011,7 @@ static void reach_decides_at_its_deadline_with_what_came(void **state) {
   assert_int_equal(last(&s, WEFT__MSHIP_REVOKE)->revoke.rank, 3);
   /* Every link fine: nobody is evicted; a second round cannot start while one runs. */
   weft__mship_t *m2 = formed(&s, 3, 1, id);
-  weft__reach_t *r2 = weft__reach_create(m2, record, NULL, &s);
+  weft__reach_t *r2 = weft__reach_create(m2);
   weft__reach_start(r2, set, 3, "test", 1.0);
   size_t queries = count(&s, WEFT__MSHIP_REACH_QUERY);
   weft__reach_start(r2, set, 3, "again", 1.1);
@@ -1030,7 +1030,7 @@ static void reach_round_of_a_revoked_epoch_is_dropped(void **state) {
   sink_t s;
   uint64_t id[3];
   weft__mship_t *m = formed(&s, 3, 1, id);
-  weft__reach_t *r = weft__reach_create(m, record, NULL, &s);
+  weft__reach_t *r = weft__reach_create(m);
   const int32_t set[3] = {0, 1, 2};
   weft__reach_start(r, set, 3, "test", 1.0);
   weft__mship_fail(m, id[2], WEFT__FAIL_CRASH, "gone", 1.1);

@@ -77,17 +77,19 @@ struct weft__mship {
   size_t dests_cap;
 };
 
-void weft__mship_logf(weft__mship_log_fn log, void *user, const char *fmt, ...) {
-  if (log == NULL) return;
+void weft__mship_logf(const weft__mship_t *m, const char *fmt, ...) {
+  if (m->log == NULL) return;
   char line[512];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(line, sizeof line, fmt, ap);
   va_end(ap);
-  log(user, line);
+  m->log(m->user, line);
 }
 
-#define logf_(m, ...) weft__mship_logf((m)->log, (m)->user, __VA_ARGS__)
+#define logf_ weft__mship_logf
+
+void weft__mship_emit(weft__mship_t *m, const weft__mship_event_t *ev) { m->emit(m->user, ev); }
 
 static const char *reason_name(uint32_t reason) {
   switch (reason) {

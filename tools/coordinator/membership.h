@@ -63,8 +63,10 @@ typedef void (*weft__mship_emit_fn)(void *user, const weft__mship_event_t *ev);
 /* One finished line of what happened (joins, epochs, failures with reasons), for --verbose. */
 typedef void (*weft__mship_log_fn)(void *user, const char *line);
 
-/* printf into one line for log (NULL: nothing), for this file's companions (stall.c, reach.c). */
-void weft__mship_logf(weft__mship_log_fn log, void *user, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* For this file's companions (stall.c, reach.c), which speak through the same callbacks: one
+ * event to the server, and one line to the log (nothing without a log callback). */
+void weft__mship_emit(weft__mship_t *m, const weft__mship_event_t *ev);
+void weft__mship_logf(const weft__mship_t *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* NULL on bad config or out of memory. log may be NULL. */
 weft__mship_t *weft__mship_create(const weft__mship_config_t *cfg, weft__mship_emit_fn emit,

@@ -23,9 +23,6 @@
 
 struct weft__reach {
   weft__mship_t *m;
-  weft__mship_emit_fn emit;
-  weft__mship_log_fn log;
-  void *user;
   bool running;
   uint64_t epoch;
   uint32_t n;
@@ -36,7 +33,7 @@ struct weft__reach {
   double deadline;
 };
 
-#define logf_(x, ...) weft__mship_logf((x)->log, (x)->user, __VA_ARGS__)
+#define logf_(x, ...) weft__mship_logf((x)->m, __VA_ARGS__)
 
 static void end_round(weft__reach_t *r) {
   free(r->rank);
@@ -88,7 +85,7 @@ void weft__reach_start(weft__reach_t *r, const int32_t *ranks, uint32_t n, const
     for (uint32_t i = 0; i < k; i++) {
       weft__mship_dest_t d = by_rank[r->rank[i]];
       weft__mship_event_t ev = {.kind = WEFT__MSHIP_REACH_QUERY, .to = &d, .num_to = 1, .u.reach = q};
-      r->emit(r->user, &ev);
+      weft__mship_emit(r->m, &ev);
     }
   } else {
     end_round(r);
@@ -105,13 +102,13 @@ static int index_of_rank(const weft__reach_t *r, uint32_t rank) {
 
 /* The greedy largest fully connected set, then the verdicts. */
 static void decide(weft__reach_t *r, double now) {
-  uint32_t n = r->n;
+  uint32_t n = r->n, nv = 0;
   bool *kept = malloc(n * sizeof *kept);
-  int32_t *victims = malloc(n * sizeof *victims);
-  int *peer = malloc(n * sizeof *peer); /* a member the victim could not reach */
-  if (!kept || !victims || !peer) goto out;
+  /* Each dropped member, as ranks and id: the round is gone before the verdicts go out. */
+  int32_t *vrank = malloc(n * sizeof *vrank), *vpeer = malloc(n * sizeof *vpeer); /* vpeer: one it cannot reach */
+  uint64_t *vid = malloc(n * sizeof *vid);
+  if (!kept || !vrank || !vpeer || !vid) goto out;
   for (uint32_t i = 0; i < n; i++) kept[i] = true;
-  uint32_t nv = 0;
   for (;;) {
     int worst = -1;
     uint32_t worst_count = 0;
@@ -123,10 +120,11 @@ static void decide(weft__reach_t *r, double now) {
     }
     if (worst < 0) break;
     kept[worst] = false;
-    victims[nv] = worst;
-    peer[nv] = -1;
-    for (uint32_t j = 0; j < n && peer[nv] < 0; j++)
-      if (kept[j] && r->broken[(size_t)worst * n + j]) peer[nv] = (int)j;
+    vrank[nv] = r->rank[worst];
+    vid[nv] = r->id[worst];
+    vpeer[nv] = -1;
+    for (uint32_t j = 0; j < n && vpeer[nv] < 0; j++)
+      if (kept[j] && r->broken[(size_t)worst * n + j]) vpeer[nv] = r->rank[j];
     nv++;
   }
   if (nv == 0) {
@@ -138,17 +136,8 @@ static void decide(weft__reach_t *r, double now) {
   for (uint32_t i = 0; i < n && w < sizeof keep - 16; i++)
     if (kept[i]) w += (size_t)snprintf(keep + w, sizeof keep - w, "%s%d", w ? "," : "", (int)r->rank[i]);
   uint64_t epoch = r->epoch;
-  int32_t vrank[64];
-  uint64_t vid[64];
-  int vpeer[64];
-  uint32_t nfail = nv < 64 ? nv : 64;
-  for (uint32_t v = 0; v < nfail; v++) {
-    vrank[v] = r->rank[victims[v]];
-    vid[v] = r->id[victims[v]];
-    vpeer[v] = peer[v] >= 0 ? r->rank[peer[v]] : -1;
-  }
   end_round(r); /* failing members revokes the epoch: nothing of the round may be used after */
-  for (uint32_t v = 0; v < nfail; v++) {
+  for (uint32_t v = 0; v < nv; v++) {
     char why[WEFT__COORD_TEXT_LEN];
     snprintf(why, sizeof why, "cannot reach rank %d over the data network (no connection in %.0f s); kept ranks %s",
              (int)vpeer[v], WEFT__REACH_DIAL_S, keep);
@@ -157,8 +146,9 @@ static void decide(weft__reach_t *r, double now) {
   }
 out:
   free(kept);
-  free(victims);
-  free(peer);
+  free(vrank);
+  free(vpeer);
+  free(vid);
   if (r->running) end_round(r);
 }
 
@@ -193,13 +183,10 @@ void weft__reach_tick(weft__reach_t *r, double now) {
   if (now >= r->deadline) decide(r, now);
 }
 
-weft__reach_t *weft__reach_create(weft__mship_t *m, weft__mship_emit_fn emit, weft__mship_log_fn log, void *user) {
+weft__reach_t *weft__reach_create(weft__mship_t *m) {
   weft__reach_t *r = calloc(1, sizeof *r);
   if (r == NULL) return NULL;
   r->m = m;
-  r->emit = emit;
-  r->log = log;
-  r->user = user;
   return r;
 }
 

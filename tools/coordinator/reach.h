@@ -9,7 +9,8 @@
 
 typedef struct weft__reach weft__reach_t;
 
-weft__reach_t *weft__reach_create(weft__mship_t *m, weft__mship_emit_fn emit, weft__mship_log_fn log, void *user);
+/* NULL when out of memory; m (whose callbacks it speaks through) outlives it. */
+weft__reach_t *weft__reach_create(weft__mship_t *m);
 void weft__reach_destroy(weft__reach_t *r); /* NULL is a no-op */
 /* Starts a round among these ranks of the current epoch (ignored while one runs). why: what
  * started it, for the log. */

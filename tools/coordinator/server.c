@@ -473,8 +473,8 @@ int weft__server_run(const weft__server_opts_t *o, int listen_fd, volatile sig_a
                              .heartbeat_timeout = o->heartbeat_timeout};
   mc.recover_timeout = o->recover_timeout;
   s.m = weft__mship_create(&mc, on_event, on_log, &s);
-  s.reach = s.m ? weft__reach_create(s.m, on_event, on_log, &s) : NULL;
-  s.stall = s.reach ? weft__stall_create(s.m, s.reach, on_event, on_log, &s) : NULL;
+  s.reach = s.m ? weft__reach_create(s.m) : NULL;
+  s.stall = s.reach ? weft__stall_create(s.m, s.reach) : NULL;
   s.epfd = epoll_create1(EPOLL_CLOEXEC);
   s.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   struct epoll_event lev = {.events = EPOLLIN, .data.ptr = NULL};

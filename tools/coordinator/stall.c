@@ -59,16 +59,13 @@ typedef struct {
 struct weft__stall {
   weft__mship_t *m;
   weft__reach_t *reach;
-  weft__mship_emit_fn emit;
-  weft__mship_log_fn log;
-  void *user;
   probe_t probes[MAX_PROBES];
   size_t n;
   probe_key_t done[DONE_KEEP];
   size_t done_next;
 };
 
-#define logf_(x, ...) weft__mship_logf((x)->log, (x)->user, __VA_ARGS__)
+#define logf_(x, ...) weft__mship_logf((x)->m, __VA_ARGS__)
 
 static bool same_key(const probe_key_t *a, const probe_key_t *b) {
   return a->epoch == b->epoch && a->comm_id == b->comm_id && a->seq == b->seq;
@@ -105,7 +102,7 @@ static void ask(weft__stall_t *st, probe_t *p, probe_member_t *pm) {
   weft__mship_event_t ev = {.kind = WEFT__MSHIP_PROGRESS_QUERY, .to = &d, .num_to = 1};
   ev.u.progress = (weft__coord_progress_t){.epoch = p->key.epoch, .comm_id = p->key.comm_id, .seq = p->key.seq};
   pm->state = P_ASKED;
-  st->emit(st->user, &ev);
+  weft__mship_emit(st->m, &ev);
 }
 
 /* Sends the queries that are due; a member that failed meanwhile is settled (it holds no one). */
@@ -261,15 +258,11 @@ void weft__stall_tick(weft__stall_t *st, double now) {
 
 size_t weft__stall_open(const weft__stall_t *st) { return st->n; }
 
-weft__stall_t *weft__stall_create(weft__mship_t *m, weft__reach_t *reach, weft__mship_emit_fn emit,
-                                  weft__mship_log_fn log, void *user) {
+weft__stall_t *weft__stall_create(weft__mship_t *m, weft__reach_t *reach) {
   weft__stall_t *st = calloc(1, sizeof *st);
   if (st == NULL) return NULL;
   st->m = m;
   st->reach = reach;
-  st->emit = emit;
-  st->log = log;
-  st->user = user;
   return st;
 }
 

@@ -1,6 +1,6 @@
 /* Finding hung callers (tools/coordinator/stall.c): which member holds up a collective the
  * others have waited on for WEFT_STALL_TIMEOUT. Like the membership state machine it is pure —
- * no sockets, no clock of its own — and speaks through the same emit callback (PROGRESS_QUERY
+ * no sockets, no clock of its own — and speaks through the membership's callbacks (PROGRESS_QUERY
  * events); its verdicts are weft__mship_fail(..., WEFT__FAIL_STALLED, ...). */
 #ifndef WEFT_TOOLS_COORDINATOR_STALL_H
 #define WEFT_TOOLS_COORDINATOR_STALL_H
@@ -10,10 +10,9 @@
 
 typedef struct weft__stall weft__stall_t;
 
-/* NULL when out of memory. m, reach (where a stall every member entered goes: may be NULL), emit
- * and log (may be NULL) outlive it. */
-weft__stall_t *weft__stall_create(weft__mship_t *m, weft__reach_t *reach, weft__mship_emit_fn emit,
-                                  weft__mship_log_fn log, void *user);
+/* NULL when out of memory. m (whose callbacks it speaks through) and reach (where a stall every
+ * member entered goes; may be NULL) outlive it. */
+weft__stall_t *weft__stall_create(weft__mship_t *m, weft__reach_t *reach);
 void weft__stall_destroy(weft__stall_t *st); /* NULL is a no-op */
 
 /* STALL from a member: opens a probe of the collective (one per collective; repeats ignored). */
