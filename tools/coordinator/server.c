@@ -263,11 +263,46 @@ static void on_hello(server_t *s, weft__conn_t *c, const uint8_t *p, size_t len)
   c->member_id = id;
 }
 
+/* REJOIN: a member back on a new connection (membership.h). Its old connection, if this
+ * coordinator still has one, is forgotten without failing the member: its close is not news. */
+static void on_rejoin(server_t *s, weft__conn_t *c, const uint8_t *p, size_t len) {
+  weft__coord_rejoin_t rj;
+  weft__coord_error_t err = {0};
+  if (!weft__coord_decode_rejoin(p, len, &rj)) {
+    err.code = WEFT_ERR_PROTOCOL;
+    snprintf(err.text, sizeof err.text, "malformed REJOIN");
+    weft__clog_error("malformed REJOIN from %s", c->peer);
+    send_error_and_close(s, c, &err);
+    return;
+  }
+  c->state = WEFT__CONN_MEMBER;
+  c->deadline = 0;
+  s->n_pending--;
+  void *old = NULL;
+  if (weft__mship_rejoin(s->m, &rj, c, s->now, &old, &err) != WEFT_SUCCESS) {
+    weft__clog("refused REJOIN from %s (member %llu, epoch %llu, host %s pid %u): %s", c->peer,
+               (unsigned long long)rj.member_id, (unsigned long long)rj.epoch, rj.hello.host,
+               (unsigned)rj.hello.pid, err.text);
+    send_error_and_close(s, c, &err);
+    return;
+  }
+  c->member_id = rj.member_id;
+  if (old != NULL && old != c) {
+    weft__conn_t *o = old;
+    o->member_id = 0;
+    close_conn(s, o);
+  }
+}
+
 /* One message from an authenticated connection. */
 static void on_message(server_t *s, weft__conn_t *c, uint8_t type, const uint8_t *p, size_t len) {
   if (c->state == WEFT__CONN_HELLO) {
     if (type == WEFT__COORD_HELLO) {
       on_hello(s, c, p, len);
+      return;
+    }
+    if (type == WEFT__COORD_REJOIN) {
+      on_rejoin(s, c, p, len);
       return;
     }
     if (type == WEFT__COORD_HEARTBEAT) return; /* harmless, whatever the client's order */
