@@ -84,7 +84,8 @@ struct weft__mship {
   /* The epoch must be followed by a new one even if nobody is gone (a member had not installed
    * it when this coordinator restarted): the next round forms, never answers NO_CHANGE. */
   bool forced;
-  bool no_quorum; /* logged once per episode: too few members heard to evict the silent */
+  bool no_quorum;       /* logged once per episode: too few members heard to evict the silent */
+  bool round_no_quorum; /* ... too few asked in time to leave out the others */
   /* Rebuilding after a restart (REJOIN, below): until rebuild_until or until every member of
    * rb_epoch (rb_ids, by rank) is back, nothing is decided. */
   bool rebuilding;
@@ -451,7 +452,17 @@ void weft__mship_report(weft__mship_t *m, uint64_t reporter, const weft__coord_r
  * hung member (a process stuck in user code would otherwise hold every survivor in recover
  * without bound), and the round is decided among those that asked. */
 static void leave_out_late_members(weft__mship_t *m, double now) {
-  if (!weft__rules_recover_overdue(m->round_since, m->cfg.recover_timeout, now)) return;
+  if (!weft__rules_recover_overdue(m->round_since, m->cfg.recover_timeout, now)) {
+    m->round_no_quorum = false;
+    return;
+  }
+  if (2 * m->n_recovered < m->n_active) { /* the quorum rule again: the askers may be the cut-off side */
+    if (!m->round_no_quorum)
+      logf_(m, "recover of epoch %" PRIu64 ": only %zu of %zu members asked within %g s: no quorum, leaving out "
+            "none of the others", m->epoch, m->n_recovered, m->n_active, m->cfg.recover_timeout);
+    m->round_no_quorum = true;
+    return;
+  }
   char why[96];
   snprintf(why, sizeof why, "did not call recover within WEFT_RECOVER_TIMEOUT %g s", m->cfg.recover_timeout);
   logf_(m, "recover of epoch %" PRIu64 ": %zu of %zu members asked within %g s; leaving out the others", m->epoch,
@@ -476,8 +487,15 @@ static bool heard_quorum(weft__mship_t *m, double now) {
     logf_(m, "epoch %" PRIu64 ": only %zu of %zu members heard within %.1f s: no quorum, evicting none of the "
           "silent ones (this coordinator may be on the minority side of a partition)", m->epoch, heard,
           m->n_active, m->cfg.heartbeat_timeout);
-  else if (ok && m->no_quorum)
-    logf_(m, "epoch %" PRIu64 ": quorum back (%zu of %zu members heard)", m->epoch, heard, m->n_active);
+  else if (ok && m->no_quorum) {
+    /* The partition healed. The ones still silent may be reconnecting right now (their side gave
+     * up on the old connection): they get a full heartbeat timeout, as after this coordinator's
+     * own stall, before silence counts again. */
+    logf_(m, "epoch %" PRIu64 ": quorum back (%zu of %zu members heard); the others get %.1f s to be heard",
+          m->epoch, heard, m->n_active, m->cfg.heartbeat_timeout);
+    for (size_t i = 0; i < m->n; i++)
+      if (m->v[i].state == M_ACTIVE) m->v[i].last_heard = WEFT__MAX(m->v[i].last_heard, now);
+  }
   m->no_quorum = !ok;
   return ok;
 }
