@@ -248,6 +248,10 @@ typedef struct {
   uint64_t member_id, epoch;
   int32_t rank;
   uint32_t flags, size;
+  /* Recover rounds of `epoch` answered to this member (NO_CHANGE or JOINERS), and the kind of the
+   * last: a round the old coordinator answered to some members only before dying is answered to
+   * the rest by the new one, not asked again. */
+  uint32_t rounds, last_answer;
   weft__coord_hello_t hello;
   const uint64_t *ids;     /* encode: size entries */
   const uint8_t *ids_wire; /* decode: read with weft__coord_rejoin_id */

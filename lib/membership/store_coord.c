@@ -87,6 +87,8 @@ struct weft__store {
   int32_t rank;
   uint64_t *ids;
   uint32_t nids;
+  uint32_t rounds;     /* NO_CHANGE/JOINERS answers since that EPOCH */
+  uint8_t last_answer; /* the kind of the last of them */
   /* Under wmu: what must reach the coordinator, across a reconnect too. */
   bool epoch_revoked;     /* a REVOKE of `epoch` came, or this member reported a failure in it */
   bool req_pending;       /* a RECOVER/SHRINK not answered yet */
@@ -192,6 +194,8 @@ static bool keep_ids(weft__store_t *s, const weft__coord_epoch_t *e) {
   s->ids = ids;
   s->nids = e->size;
   s->epoch = e->epoch;
+  s->rounds = 0;
+  s->last_answer = 0;
   pthread_mutex_lock(&s->wmu);
   s->epoch_revoked = false;
   pthread_mutex_unlock(&s->wmu);
@@ -258,12 +262,16 @@ static void handle_message(weft__store_t *s, uint8_t type, const uint8_t *p, uin
     }
     case WEFT__COORD_NO_CHANGE:
       answered(s);
+      s->rounds++;
+      s->last_answer = WEFT__COORD_NO_CHANGE;
       s->cb.on_answer(s->cb.ctx, WEFT__STORE_NO_CHANGE, NULL, NULL);
       break;
     case WEFT__COORD_JOINERS: {
       weft__coord_joiners_t j;
       if (!weft__coord_decode_joiners(p, len, &j)) break;
       answered(s);
+      s->rounds++;
+      s->last_answer = WEFT__COORD_JOINERS;
       s->cb.on_answer(s->cb.ctx, WEFT__STORE_JOINERS, NULL, NULL);
       break;
     }
@@ -386,7 +394,8 @@ static void *reconnect_main(void *arg) {
 static void start_reconnect(weft__store_t *s) {
   if (s->rth_started || atomic_load(&s->lost)) return;
   weft__coord_rejoin_t rj = {.member_id = s->member_id, .epoch = s->rank >= 0 ? s->epoch : 0,
-                             .rank = s->rank >= 0 ? s->rank : -1, .size = s->rank >= 0 ? s->nids : 0, .ids = s->ids};
+                             .rank = s->rank >= 0 ? s->rank : -1, .size = s->rank >= 0 ? s->nids : 0, .ids = s->ids,
+                             .rounds = s->rank >= 0 ? s->rounds : 0, .last_answer = s->rank >= 0 ? s->last_answer : 0};
   pthread_mutex_lock(&s->wmu);
   rj.flags = s->epoch_revoked ? WEFT__REJOIN_REVOKED : 0;
   rj.hello = s->hello;

@@ -218,6 +218,7 @@ static void check_rejoin(const uint8_t *p, size_t len) {
   FUZZ_CHECK(m.member_id != 0 && m.size <= WEFT__COORD_MAX_MEMBERS);
   FUZZ_CHECK(m.epoch == 0 ? (m.size == 0 && m.rank == -1) : (m.rank >= 0 && (uint32_t)m.rank < m.size));
   FUZZ_CHECK(m.hello.card_len <= WEFT__COORD_CARD_MAX);
+  FUZZ_CHECK((m.rounds == 0) == (m.last_answer == 0));
   uint64_t *ids = malloc(m.size * sizeof *ids + 1);
   uint8_t *out = malloc(WEFT__COORD_HDR_LEN + len);
   if (ids == NULL || out == NULL) abort();
@@ -225,7 +226,7 @@ static void check_rejoin(const uint8_t *p, size_t len) {
   FUZZ_CHECK(m.size == 0 || ids[m.rank] == m.member_id);
   m.ids = ids;
   size_t n = weft__coord_encode_rejoin(out, WEFT__COORD_HDR_LEN + len, &m);
-  same_payload(out, n, p, len, 32 + TEXT_HOST_OFF, TEXT_HOST_LEN);
+  same_payload(out, n, p, len, 40 + TEXT_HOST_OFF, TEXT_HOST_LEN);
   free(ids);
   free(out);
 }

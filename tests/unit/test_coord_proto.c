@@ -476,12 +476,12 @@ static void test_rejoin(void **state) {
   const uint8_t card[3] = {1, 2, 3};
   uint64_t ids[3] = {7, 8, 9};
   weft__coord_rejoin_t m = {.member_id = 8, .epoch = 5, .rank = 1, .flags = WEFT__REJOIN_REVOKED, .size = 3,
-                            .ids = ids};
+                            .rounds = 12, .last_answer = WEFT__COORD_JOINERS, .ids = ids};
   m.hello = (weft__coord_hello_t){.world_size = 3, .rank_hint = 1, .pid = 77, .card = card, .card_len = 3};
   m.hello.listen_addr.family = 4;
   snprintf(m.hello.host, sizeof m.hello.host, "node1");
   size_t n = weft__coord_encode_rejoin(buf, sizeof buf, &m);
-  assert_int_equal(n, WEFT__COORD_HDR_LEN + 32 + 108 + 3 + 24);
+  assert_int_equal(n, WEFT__COORD_HDR_LEN + 40 + 108 + 3 + 24);
   weft__coord_hdr_t h;
   assert_true(weft__coord_decode_hdr(buf, &h));
   assert_int_equal(h.type, WEFT__COORD_REJOIN);
@@ -493,12 +493,18 @@ static void test_rejoin(void **state) {
   assert_int_equal(d.rank, 1);
   assert_int_equal(d.flags, WEFT__REJOIN_REVOKED);
   assert_int_equal(d.size, 3);
+  assert_int_equal(d.rounds, 12);
+  assert_int_equal(d.last_answer, WEFT__COORD_JOINERS);
   for (uint32_t i = 0; i < 3; i++) assert_int_equal(weft__coord_rejoin_id(&d, i), ids[i]);
   assert_int_equal(d.hello.pid, 77);
   assert_string_equal(d.hello.host, "node1");
   assert_int_equal(d.hello.card_len, 3);
   assert_memory_equal(d.hello.card, card, 3);
   assert_false(weft__coord_decode_rejoin(p, h.length - 1, &d)); /* exact length */
+  m.last_answer = WEFT__COORD_EPOCH; /* not an answer to a round */
+  n = weft__coord_encode_rejoin(buf, sizeof buf, &m);
+  assert_false(weft__coord_decode_rejoin(buf + WEFT__COORD_HDR_LEN, n - WEFT__COORD_HDR_LEN, &d));
+  m.last_answer = WEFT__COORD_NO_CHANGE;
   ids[1] = 9; /* its own id not at its rank */
   n = weft__coord_encode_rejoin(buf, sizeof buf, &m);
   assert_false(weft__coord_decode_rejoin(buf + WEFT__COORD_HDR_LEN, n - WEFT__COORD_HDR_LEN, &d));

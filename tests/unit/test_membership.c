@@ -1049,9 +1049,12 @@ static void reach_round_of_a_revoked_epoch_is_dropped(void **state) {
 
 static int g_peer2; /* a second connection handle */
 
+static uint32_t g_rounds; /* the rounds the next rejoin reports */
+
 static weft_result_t rejoin(weft__mship_t *m, uint64_t id, uint64_t epoch, int rank, const uint64_t *ids,
                             uint32_t size, void *peer, double now, void **old_peer, weft__coord_error_t *err) {
-  weft__coord_rejoin_t rj = {.member_id = id, .epoch = epoch, .rank = rank, .size = size, .ids = ids};
+  weft__coord_rejoin_t rj = {.member_id = id, .epoch = epoch, .rank = rank, .size = size, .ids = ids,
+                             .rounds = g_rounds, .last_answer = g_rounds ? WEFT__COORD_NO_CHANGE : 0};
   rj.hello = (weft__coord_hello_t){.rank_hint = rank, .pid = 200u + (uint32_t)(rank < 0 ? 9 : rank),
                                    .card_len = 5, .card = cards[(rank < 0 ? 0 : rank) % 4]};
   snprintf(rj.hello.host, sizeof rj.hello.host, "node%d", rank);
@@ -1162,6 +1165,33 @@ static void rejoin_of_a_live_member_moves_it(void **state) {
   weft__mship_destroy(m);
 }
 
+/* The old coordinator answered round 5 to two members and died before the third got it: the
+ * third asks round 5 again on the new one and gets its NO_CHANGE alone (the others have gone on
+ * computing and would never join that round); round 6 is then an ordinary round of all three. */
+static void rebuild_answers_a_round_lost_with_the_coordinator(void **state) {
+  (void)state;
+  sink_t s;
+  weft__mship_t *m = make(&s, 3, 1);
+  uint64_t ids[3] = {11, 22, 33};
+  g_rounds = 5;
+  assert_int_equal(rejoin(m, 11, 2, 0, ids, 3, &g_peer, 1.0, NULL, NULL), WEFT_SUCCESS);
+  assert_int_equal(rejoin(m, 22, 2, 1, ids, 3, &g_peer, 1.0, NULL, NULL), WEFT_SUCCESS);
+  g_rounds = 4;
+  assert_int_equal(rejoin(m, 33, 2, 2, ids, 3, &g_peer, 1.0, NULL, NULL), WEFT_SUCCESS);
+  g_rounds = 0;
+  assert_false(weft__mship_rebuilding(m));
+  weft__mship_recover(m, 33, 2, true, 1.1); /* its round-5 RECOVER, sent again */
+  const rec_t *nc = last(&s, WEFT__MSHIP_NO_CHANGE);
+  assert_non_null(nc);
+  assert_int_equal(nc->num_to, 1);
+  assert_int_equal(nc->to[0], 33);
+  for (int r = 0; r < 3; r++) weft__mship_recover(m, ids[r], 2, true, 1.2);
+  nc = last(&s, WEFT__MSHIP_NO_CHANGE);
+  assert_int_equal(nc->num_to, 3);
+  assert_int_equal(count(&s, WEFT__MSHIP_NO_CHANGE), 2);
+  weft__mship_destroy(m);
+}
+
 /* Silence evicts only with a quorum: with one of four members heard the coordinator may be the
  * one cut off, so it evicts nobody; with two of four heard (a tie goes to its side) it evicts the
  * silent two. Members known dead (closed connections) do not count against it; when the quorum
@@ -1247,6 +1277,7 @@ int main(void) {
       cmocka_unit_test(rebuild_keeps_the_highest_epoch),
       cmocka_unit_test(rejoin_of_a_live_member_moves_it),
       cmocka_unit_test(silence_evicts_only_with_a_quorum),
+      cmocka_unit_test(rebuild_answers_a_round_lost_with_the_coordinator),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

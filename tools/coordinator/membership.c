@@ -57,6 +57,7 @@ typedef struct {
   int32_t held_rank;
   uint8_t held_ask;
   bool behind; /* it had not installed the current epoch: its RECOVER names the one before */
+  uint32_t rounds_seen; /* recover rounds of the current epoch answered to it */
 } member_t;
 
 struct weft__mship {
@@ -90,6 +91,11 @@ struct weft__mship {
    * rb_epoch (rb_ids, by rank) is back, nothing is decided. */
   bool rebuilding;
   double rebuild_until;
+  uint32_t rounds;      /* recover rounds of the current epoch answered (NO_CHANGE/JOINERS) */
+  uint8_t last_answer;  /* the kind of the last: WEFT__MSHIP_NO_CHANGE or WEFT__MSHIP_JOINERS */
+  uint32_t last_joiners;
+  uint32_t rb_rounds;   /* the most rounds of rb_epoch a member reported, and their last answer */
+  uint8_t rb_last_answer;
   uint64_t rb_epoch;
   uint64_t *rb_ids;
   uint32_t rb_size;
@@ -245,8 +251,10 @@ static void form_epoch(weft__mship_t *m, bool admit) {
     order[i]->rank = (int32_t)i;
     order[i]->recovered = order[i]->shrink = false;
     order[i]->behind = false;
+    order[i]->rounds_seen = 0;
   }
   m->forced = false;
+  m->rounds = 0;
   for (size_t i = m->n; i-- > 0;)
     if (m->v[i].state == M_GONE) remove_record(m, &m->v[i]);
   m->epoch++;
@@ -326,7 +334,13 @@ static void progress(weft__mship_t *m, double now) {
     if (d.joiners > 0) /* a SHRINK round kept them out: every member hears it in this round */
       ev = (weft__mship_event_t){.kind = WEFT__MSHIP_JOINERS,
                                  .u.joiners = {.epoch = m->epoch, .waiting = (uint32_t)d.joiners}};
-    for (size_t i = 0; i < m->n; i++) m->v[i].recovered = m->v[i].shrink = false;
+    m->rounds++;
+    m->last_answer = (uint8_t)ev.kind;
+    m->last_joiners = (uint32_t)d.joiners;
+    for (size_t i = 0; i < m->n; i++) {
+      m->v[i].recovered = m->v[i].shrink = false;
+      if (m->v[i].state == M_ACTIVE) m->v[i].rounds_seen = m->rounds;
+    }
     m->n_recovered = m->n_shrink = 0;
     m->round_since = 0;
     if (d.joiners > 0)
@@ -630,6 +644,20 @@ void weft__mship_heard(weft__mship_t *m, uint64_t member_id, double now) {
   if (r != NULL) r->last_heard = now;
 }
 
+/* A round answered to the others before this coordinator restarted, whose answer never reached
+ * r (the old one died while sending it): r gets the same answer now, alone, instead of opening a
+ * round the others -- gone on computing -- would never join. */
+static void answer_late(weft__mship_t *m, member_t *r) {
+  weft__mship_event_t ev = {.kind = WEFT__MSHIP_NO_CHANGE, .u.epoch_ref = m->epoch};
+  if (m->last_answer == WEFT__MSHIP_JOINERS)
+    ev = (weft__mship_event_t){.kind = WEFT__MSHIP_JOINERS,
+                               .u.joiners = {.epoch = m->epoch, .waiting = WEFT__MAX(m->last_joiners, 1u)}};
+  r->rounds_seen = m->rounds;
+  logf_(m, "recover of epoch %" PRIu64 ": rank %d missed the answer to round %u (the coordinator restarted): "
+        "sent again", m->epoch, (int)r->rank, (unsigned)m->rounds);
+  emit_to_one(m, &ev, r);
+}
+
 void weft__mship_recover(weft__mship_t *m, uint64_t member_id, uint64_t epoch, bool admit,
                          double now) {
   member_t *r = find(m, member_id);
@@ -639,6 +667,10 @@ void weft__mship_recover(weft__mship_t *m, uint64_t member_id, uint64_t epoch, b
   }
   if (r == NULL || r->state != M_ACTIVE) return; /* joiners wait for EPOCH; GONE are fenced */
   if (r->behind && epoch < m->epoch) epoch = m->epoch; /* it asks to leave the epoch it still holds */
+  if (epoch == m->epoch && r->rounds_seen < m->rounds) {
+    answer_late(m, r);
+    return;
+  }
   if (epoch != m->epoch) {
     weft__mship_event_t ev = {.kind = WEFT__MSHIP_ERROR};
     ev.u.error.code = WEFT_ERR_EVICTED; /* fail_record below removes it */
@@ -718,6 +750,10 @@ static member_t *insert_record(weft__mship_t *m, uint64_t id, const weft__coord_
 
 /* The highest epoch reported so far, and its member list. false: out of memory. */
 static bool rebuild_learn(weft__mship_t *m, const weft__coord_rejoin_t *rj) {
+  if (rj->epoch == m->rb_epoch && rj->rounds > m->rb_rounds) {
+    m->rb_rounds = rj->rounds;
+    m->rb_last_answer = rj->last_answer == WEFT__COORD_JOINERS ? WEFT__MSHIP_JOINERS : WEFT__MSHIP_NO_CHANGE;
+  }
   if (rj->epoch <= m->rb_epoch) return true;
   uint64_t *ids = malloc((rj->size ? rj->size : 1) * sizeof *ids);
   if (ids == NULL) return false;
@@ -726,6 +762,8 @@ static bool rebuild_learn(weft__mship_t *m, const weft__coord_rejoin_t *rj) {
   m->rb_ids = ids;
   m->rb_size = rj->size;
   m->rb_epoch = rj->epoch;
+  m->rb_rounds = rj->rounds;
+  m->rb_last_answer = rj->last_answer == WEFT__COORD_JOINERS ? WEFT__MSHIP_JOINERS : WEFT__MSHIP_NO_CHANGE;
   return true;
 }
 
@@ -755,6 +793,9 @@ static void emit_revoke_of(weft__mship_t *m, const member_t *r, uint32_t reason,
 static void finish_rebuild(weft__mship_t *m, double now) {
   m->rebuilding = false;
   m->epoch = m->rb_epoch;
+  m->rounds = m->rb_rounds;
+  m->last_answer = m->rb_last_answer;
+  m->last_joiners = 1;
   m->last_tick = now;
   size_t back = 0, missing = 0, behind = 0, evicted = 0;
   /* Members that hold the epoch, or one before it and are listed in it, take their ranks. */
@@ -782,7 +823,10 @@ static void finish_rebuild(weft__mship_t *m, double now) {
     behind += r->behind;
     m->n_active++;
     back++;
-    if (r->held_ask != 0) {
+    if (r->behind) r->rounds_seen = m->rounds; /* its rounds were of an older epoch */
+    if (r->held_ask != 0 && r->rounds_seen < m->rounds) {
+      answer_late(m, r);
+    } else if (r->held_ask != 0) {
       r->recovered = true;
       m->n_recovered++;
       if (r->held_ask == 2) {
@@ -863,6 +907,7 @@ weft_result_t weft__mship_rejoin(weft__mship_t *m, const weft__coord_rejoin_t *r
   if (!(r = insert_record(m, rj->member_id, &rj->hello, peer, now, err))) return (weft_result_t)err->code;
   r->held_epoch = rj->epoch;
   r->held_rank = rj->rank;
+  r->rounds_seen = rj->rounds;
   m->n_waiting++;
   logf_(m, "member %" PRIu64 " rejoined: rank %d of epoch %" PRIu64 ", host %s pid %u", r->id, (int)rj->rank,
         rj->epoch, r->host, (unsigned)r->pid);
