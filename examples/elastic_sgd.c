@@ -12,6 +12,8 @@
  *   - A collective that fails (WEFT_ERR_PEER_LOST, WEFT_ERR_REVOKED, ...) is not applied: the
  *     loop goes back to the boundary, recovers and redoes the step with the new membership, so
  *     the average is over the ranks that contributed to it.
+ *   - WEFT_ERR_UNAVAILABLE from recover (the coordinator is being restarted, or cut off) is
+ *     retried: the request stays with the membership service, which answers once it is back.
  *   - WEFT_ERR_EVICTED (this process was stopped or cut off past the heartbeat timeout and the
  *     others went on without it) is terminal: recover says it again at once, and the process
  *     exits 3, for the launcher to restart it as a joiner (weftrun --restart K).
@@ -140,7 +142,10 @@ static int train(trainer_t *t, int64_t steps, int sleep_ms_per_step) {
     if (!skip_recover) {
       weft_recover_info_t info;
       double t0 = mono_now();
-      weft_result_t r = weft_comm_recover(comm, &info);
+      weft_result_t r;
+      while ((r = weft_comm_recover(comm, &info)) == WEFT_ERR_UNAVAILABLE) /* the coordinator is restarting */
+        printf("elastic_sgd: step %" PRId64 ": weft_comm_recover: %s; retrying (t=%.3f)\n", t->step,
+               weft_comm_last_error(comm), unix_now());
       if (r != WEFT_SUCCESS) return recover_failed(t, r);
       if (info.new_epoch != info.old_epoch) {
         char left[512], joined[512];

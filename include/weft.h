@@ -90,7 +90,8 @@ extern "C" {
   X(ERR_MIN_SIZE, 13, "membership fell below WEFT_MIN_SIZE")                                   \
   X(ERR_PROTOCOL, 14, "malformed or unexpected message from a peer or the coordinator")      \
   X(ERR_JOB_FINISHED, 15, "the job has finished (its members left cleanly); only all its ranks together may run it again") \
-  X(ERR_EVICTED, 16, "this process was removed from the job: exit (a launcher with restarts brings it back as a joiner)")
+  X(ERR_EVICTED, 16, "this process was removed from the job: exit (a launcher with restarts brings it back as a joiner)") \
+  X(ERR_UNAVAILABLE, 17, "the membership service (coordinator) is unreachable for now; call recover again")
 
 /* What a failed call asks of the program (append-only: codes are never renumbered).
  *
@@ -101,8 +102,8 @@ extern "C" {
  *   weft_comm_joined_late):
  *     WEFT_ERR_EVICTED. This process is no longer a member: the coordinator removed it (it was
  *     silent past WEFT_HEARTBEAT_TIMEOUT -- stopped, hung, cut off --, reported failed, or its
- *     application did not enter a collective the others waited on for WEFT_STALL_TIMEOUT), or it
- *     lost its coordinator connection, which is never taken back. Terminal: every later call on
+ *     application did not enter a collective the others waited on for WEFT_STALL_TIMEOUT); it
+ *     learns so from the coordinator's verdict, or when it reconnects. Terminal: every later call on
  *     every communicator of the process, recover included, returns it again; the detail
  *     (weft_comm_last_error) says why and when. Retrying recover never helps. With
  *     WEFT_EXIT_ON_EVICT=1 (weftrun --restart sets it) the process exits at once with status
@@ -114,7 +115,10 @@ extern "C" {
  *   The rest (TRANSPORT, NO_MEMORY, PROTOCOL, INTERNAL): try recover; if it fails too, exit.
  * weft_comm_recover itself returns WEFT_SUCCESS (go on), WEFT_ERR_EVICTED or WEFT_ERR_MIN_SIZE
  * (exit), or WEFT_ERR_REVOKED only when this rank alone saw a failure the coordinator did not
- * (a local timeout, docs/FAULT_TOLERANCE.md "Known limits"): calling it again cannot help. */
+ * (a local timeout, docs/FAULT_TOLERANCE.md "Known limits"): calling it again cannot help, or
+ * WEFT_ERR_UNAVAILABLE: the coordinator could not be reached within recover's bound (it is being
+ * restarted, stopped, or cut off); the request is kept, call recover again. Collectives do not need
+ * the coordinator and go on through its outage. */
 
 /* The exit status of a process that WEFT_EXIT_ON_EVICT=1 ended on eviction (EX_TEMPFAIL). */
 #define WEFT_EXIT_EVICTED 75

@@ -22,7 +22,10 @@
  * are left to finish on their own (a weft job survives a lost rank). Exit status: 0 when every
  * rank's last incarnation exited 0, else the first final failure's code (128+signal if killed),
  * 124 when --timeout expired (SIGTERM to all, SIGKILL 5 s later). SIGINT/SIGTERM/SIGHUP are
- * forwarded to the ranks and stop restarts; a second one sends SIGKILL.
+ * forwarded to the ranks and stop restarts; a second one sends SIGKILL. A coordinator that dies
+ * while ranks run is restarted on the same port (always: it costs nothing, and without it no
+ * membership change can happen), and the ranks reconnect to it; one that dies within 2 s of its
+ * start 3 times in a row is left dead.
  *
  * Ranks stay in weftrun's process group (a terminal's Ctrl-C reaches them as usual) and get
  * PR_SET_PDEATHSIG, so nothing outlives a weftrun that is itself killed. weftrun is also a child
@@ -50,6 +53,8 @@
 #define KILL_GRACE_S 5.0    /* SIGTERM, then SIGKILL this much later */
 #define PIPE_LINGER_S 2.0   /* a rank's pipes held open by its orphans are cut after this */
 #define COORD_STOP_S 2.0
+#define COORD_QUICK_DEATH_S 2.0  /* a coordinator dying this soon after its start ... */
+#define COORD_QUICK_DEATHS_MAX 3 /* ... this many times in a row is not restarted again */
 #define WEFTRUN_MAX_HOSTS 256
 
 typedef struct {
@@ -84,6 +89,9 @@ typedef struct {
   sigset_t orig_mask;
   pid_t coord_pid;
   char coord_addr[300];
+  const char *port_file;
+  double coord_started_at;
+  int coord_restarts, coord_quick_deaths;
   int restarts_used, running, exit_code;
   bool stopping, timed_out;
   double kill_at;
@@ -388,6 +396,31 @@ static void on_rank_exit(job_t *j, int r, int st) {
   if (j->exit_code == 0) j->exit_code = WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
 }
 
+/* The coordinator died while ranks run. The ranks go on computing without it and reconnect on
+ * their own; a new one on the same port rebuilds the membership from them (REJOIN). One that
+ * keeps dying at once is not restarted forever. */
+static void on_coordinator_exit(job_t *j, int st, double now) {
+  char what[64];
+  describe_status(st, what, sizeof what);
+  j->coord_quick_deaths = now - j->coord_started_at < COORD_QUICK_DEATH_S ? j->coord_quick_deaths + 1 : 0;
+  if (j->stopping || j->coord_quick_deaths >= COORD_QUICK_DEATHS_MAX) {
+    fprintf(stderr, "weftrun: the coordinator %s while ranks still run%s\n", what,
+            j->stopping ? "" : "; it died at start too often to restart it again");
+    return;
+  }
+  pid_t pid = start_coordinator(j, j->port_file);
+  if (pid < 0) {
+    fprintf(stderr, "weftrun: the coordinator %s while ranks still run; cannot restart it: %s\n", what,
+            strerror(errno));
+    return;
+  }
+  j->coord_pid = pid;
+  j->coord_started_at = now;
+  j->coord_restarts++;
+  fprintf(stderr, "weftrun: the coordinator %s; restarted it on port %d (restart %d): the ranks reconnect to it\n",
+          what, j->o.port, j->coord_restarts);
+}
+
 static void reap(job_t *j, double now) {
   int st;
   pid_t pid;
@@ -396,11 +429,7 @@ static void reap(job_t *j, double now) {
       if (j->streams[i]->owner == pid) j->streams[i]->cut_at = now + PIPE_LINGER_S;
     if (pid == j->coord_pid) {
       j->coord_pid = 0;
-      if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0) && j->running > 0) {
-        char what[64];
-        describe_status(st, what, sizeof what);
-        fprintf(stderr, "weftrun: the coordinator %s while ranks still run\n", what);
-      }
+      if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0) && j->running > 0) on_coordinator_exit(j, st, now);
       continue;
     }
     for (int r = 0; r < j->o.n; r++)
@@ -619,8 +648,11 @@ int main(int argc, char **argv) {
     fprintf(stderr, "weftrun: fork: %s\n", strerror(errno));
     goto out;
   }
+  j.coord_started_at = now_s();
+  j.port_file = port_file;
   int port = wait_port(&j, port_file);
   if (port == 0) goto out;
+  j.o.port = port; /* a restarted coordinator listens where the ranks look for it */
   format_coord_addr(&j, port);
   export_torch_rendezvous(&j);
   if (j.o.verbose) fprintf(stderr, "weftrun: coordinator at %s\n", j.coord_addr);

@@ -32,19 +32,24 @@ weft_result_t weft__coord_send(weft__coord_session_t *s, int fd, const uint8_t *
   return rc;
 }
 
-weft_result_t weft__coord_connect(const char *host, int port, const weft__auth_key_t *key,
-                                  const weft__coord_hello_t *hello, double deadline, int *fd,
-                                  weft__coord_session_t *session, weft__coord_welcome_t *welcome,
-                                  char *err, size_t errlen) {
-  uint8_t msg[HELLO_MSG_MAX + WEFT__COORD_TAG_LEN], hdr_bytes[WEFT__COORD_HDR_LEN];
+weft_result_t weft__coord_connect_with(const char *host, int port, const weft__auth_key_t *key, const uint8_t *first,
+                                       size_t first_len, double deadline, int *fd, weft__coord_session_t *session,
+                                       weft__coord_welcome_t *welcome, char *err, size_t errlen) {
+  uint8_t hdr_bytes[WEFT__COORD_HDR_LEN];
   uint8_t payload[ERROR_PAYLOAD_LEN], tag[WEFT__COORD_TAG_LEN];
   weft__auth_nonces_t nonces;
   weft__coord_hdr_t hdr;
   char why[200];
   int s = -1;
   weft_result_t rc;
+  const char *what = first_len > WEFT__COORD_HDR_LEN && first[5] == WEFT__COORD_REJOIN ? "REJOIN" : "HELLO";
+  uint8_t *msg = malloc(first_len + WEFT__COORD_TAG_LEN);
 
   *fd = -1;
+  if (msg == NULL) {
+    snprintf(err, errlen, "coordinator %s:%d: out of memory", host, port);
+    return WEFT_ERR_NO_MEMORY;
+  }
   rc = weft__sock_connect(host, port, deadline, true, &s, err, errlen);
   if (rc != WEFT_SUCCESS) goto fail; /* err already names host:port */
 
@@ -55,16 +60,11 @@ weft_result_t weft__coord_connect(const char *host, int port, const weft__auth_k
   }
   weft__coord_session_init(session, key, &nonces, false);
 
-  size_t n = weft__coord_encode_hello(msg, HELLO_MSG_MAX, hello);
-  if (n == 0) {
-    snprintf(err, errlen, "coordinator %s:%d: cannot encode HELLO", host, port);
-    rc = WEFT_ERR_INTERNAL;
-    goto fail;
-  }
-  weft__coord_seal(&session->tx, msg, n, msg + n); /* the session's first message */
-  rc = weft__sock_write_all(s, msg, n + WEFT__COORD_TAG_LEN, deadline);
+  memcpy(msg, first, first_len);
+  weft__coord_seal(&session->tx, msg, first_len, msg + first_len); /* the session's first message */
+  rc = weft__sock_write_all(s, msg, first_len + WEFT__COORD_TAG_LEN, deadline);
   if (rc != WEFT_SUCCESS) {
-    snprintf(err, errlen, "coordinator %s:%d: sending HELLO: %s", host, port, io_text(rc));
+    snprintf(err, errlen, "coordinator %s:%d: sending %s: %s", host, port, what, io_text(rc));
     goto fail;
   }
 
@@ -112,10 +112,26 @@ weft_result_t weft__coord_connect(const char *host, int port, const weft__auth_k
     goto fail;
   }
   *fd = s;
+  free(msg);
   return WEFT_SUCCESS;
 
 fail:
+  free(msg);
   if (s >= 0) close(s);
   weft__coord_session_wipe(session);
   return rc;
+}
+
+weft_result_t weft__coord_connect(const char *host, int port, const weft__auth_key_t *key,
+                                  const weft__coord_hello_t *hello, double deadline, int *fd,
+                                  weft__coord_session_t *session, weft__coord_welcome_t *welcome,
+                                  char *err, size_t errlen) {
+  uint8_t msg[HELLO_MSG_MAX];
+  size_t n = weft__coord_encode_hello(msg, sizeof msg, hello);
+  *fd = -1;
+  if (n == 0) {
+    snprintf(err, errlen, "coordinator %s:%d: cannot encode HELLO", host, port);
+    return WEFT_ERR_INTERNAL;
+  }
+  return weft__coord_connect_with(host, port, key, msg, n, deadline, fd, session, welcome, err, errlen);
 }

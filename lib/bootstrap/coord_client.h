@@ -14,6 +14,10 @@ weft_result_t weft__coord_connect(const char *host, int port, const weft__auth_k
                                   const weft__coord_hello_t *hello, double deadline, int *fd,
                                   weft__coord_session_t *session, weft__coord_welcome_t *welcome,
                                   char *err, size_t errlen);
+/* The same with another first message than HELLO (REJOIN, encoded, not yet sealed). */
+weft_result_t weft__coord_connect_with(const char *host, int port, const weft__auth_key_t *key, const uint8_t *first,
+                                       size_t first_len, double deadline, int *fd, weft__coord_session_t *session,
+                                       weft__coord_welcome_t *welcome, char *err, size_t errlen);
 /* Blocking send of one whole encoded message, then its tag (bounded by deadline). Sends on one
  * session must be serialised: the tag numbers them. */
 weft_result_t weft__coord_send(weft__coord_session_t *s, int fd, const uint8_t *msg, size_t len, double deadline);

@@ -25,6 +25,7 @@
  *   HEARTBEAT, LEAVE (0)
  *   CARD (4+n)    0 card
  *   STALL, PROGRESS_QUERY, PROGRESS, REACH_QUERY, REACH: coord_stall.c
+ *   REJOIN: coord_rejoin.c
  *
  * Every EPOCH carries every member's card rather than only the joiners' (or cards fetched on
  * demand): a member installing an epoch then has everything it needs to connect in the one
@@ -121,6 +122,7 @@ size_t weft__coord_max_payload(uint8_t type) {
   case WEFT__COORD_REACH_QUERY:
   case WEFT__COORD_REACH: return weft__coord_stall_max_payload(type);
   case WEFT__COORD_JOINERS: return JOINERS_LEN;
+  case WEFT__COORD_REJOIN: return weft__coord_rejoin_max_payload();
   default: return 0; /* HEARTBEAT, LEAVE; unknown types are refused before this */
   }
 }
@@ -171,6 +173,8 @@ bool weft__addr_decode(const uint8_t in[WEFT__ADDR_WIRE_LEN], weft__addr_t *a) {
   memcpy(a->ip, in + 4, 16);
   return true;
 }
+
+size_t weft__coord_hello_payload_len(const weft__coord_hello_t *m) { return HELLO_LEN + (size_t)m->card_len; }
 
 size_t weft__coord_encode_hello(uint8_t *out, size_t cap, const weft__coord_hello_t *m) {
   if (m->card_len > WEFT__COORD_CARD_MAX || (m->card_len > 0 && m->card == NULL)) return 0;

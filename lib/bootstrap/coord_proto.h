@@ -43,6 +43,12 @@
  *   coord -> REACH_QUERY                  every member of that collective entered it: can you
  *                                         reach these members? (tools/coordinator/reach.c)
  *   rank -> REACH                         which of them a fresh TCP connection reached
+ *   rank -> REJOIN                        instead of HELLO, on a connection made after the last one
+ *                                         broke (the coordinator restarted, or a network blip
+ *                                         reset it): who this member is and the epoch it holds, so
+ *                                         that a restarted coordinator rebuilds its state from the
+ *                                         members; answered like HELLO (WELCOME, or ERROR EVICTED
+ *                                         for a member it no longer has)
  *   coord -> JOINERS                      the answer to a SHRINK round that changed nothing while
  *                                         joiners wait (instead of NO_CHANGE): every member of the
  *                                         epoch gets it in the same round, so all may agree to
@@ -50,7 +56,7 @@
  *
  * Version 2 added the card (HELLO, every EPOCH entry, CARD) and per-type payload limits;
  * version 3 the tag on every message, the stall and reachability messages, JOINERS, fail
- * reasons STALLED, RECOVER_TIMEOUT and PARTITIONED.
+ * reasons STALLED, RECOVER_TIMEOUT and PARTITIONED; version 4 REJOIN.
  */
 #ifndef WEFT_BOOTSTRAP_COORD_PROTO_H
 #define WEFT_BOOTSTRAP_COORD_PROTO_H
@@ -60,7 +66,7 @@
 #include "core/sock.h"
 
 #define WEFT__COORD_MAGIC 0x4f434657u /* "WFCO" */
-#define WEFT__COORD_VERSION 3
+#define WEFT__COORD_VERSION 4
 #define WEFT__COORD_HDR_LEN 16
 /* The largest payload of any type (a full EPOCH, every card at its maximum: ~17 MiB). Each type
  * has its own bound (weft__coord_max_payload): what a rank may send the coordinator is small. */
@@ -116,8 +122,9 @@ typedef enum {
   WEFT__COORD_JOINERS = 16, /* NO_CHANGE to a SHRINK round, and joiners wait: RECOVER admits them */
   WEFT__COORD_REACH_QUERY = 17,
   WEFT__COORD_REACH = 18,
+  WEFT__COORD_REJOIN = 19, /* HELLO again, to a restarted coordinator (coord_rejoin.c) */
 } weft__coord_type_t;
-#define WEFT__COORD_LAST_TYPE WEFT__COORD_REACH
+#define WEFT__COORD_LAST_TYPE WEFT__COORD_REJOIN
 
 typedef enum {
   WEFT__FAIL_CRASH = 1,     /* connection closed or reset without LEAVE */
@@ -231,6 +238,31 @@ typedef struct {
   const uint8_t *status;     /* encode (REACH): n entries */
   const uint8_t *wire;       /* decode: the entries in the payload: weft__coord_reach_entry */
 } weft__coord_reach_t;
+
+/* REJOIN: a member reconnecting. `epoch` is the last epoch the coordinator told it it belongs
+ * to (0: a joiner still waiting for its first), `rank` its rank there (-1 for a joiner), and
+ * `ids` that epoch's member ids in rank order (size entries; ids[rank] == member_id), so that a
+ * restarted coordinator learns who is missing. `hello` is what HELLO said (its current card). */
+#define WEFT__REJOIN_REVOKED 1u /* this member saw `epoch` revoked (REVOKE, or its own report) */
+typedef struct {
+  uint64_t member_id, epoch;
+  int32_t rank;
+  uint32_t flags, size;
+  /* Recover rounds of `epoch` answered to this member (NO_CHANGE or JOINERS), and the kind of the
+   * last: a round the old coordinator answered to some members only before dying is answered to
+   * the rest by the new one, not asked again. */
+  uint32_t rounds, last_answer;
+  weft__coord_hello_t hello;
+  const uint64_t *ids;     /* encode: size entries */
+  const uint8_t *ids_wire; /* decode: read with weft__coord_rejoin_id */
+} weft__coord_rejoin_t;
+
+size_t weft__coord_rejoin_max_payload(void);
+size_t weft__coord_encode_rejoin(uint8_t *out, size_t cap, const weft__coord_rejoin_t *m);
+bool weft__coord_decode_rejoin(const uint8_t *p, size_t len, weft__coord_rejoin_t *m);
+uint64_t weft__coord_rejoin_id(const weft__coord_rejoin_t *m, uint32_t i);
+/* The HELLO payload's length and bytes (for REJOIN, which carries one). */
+size_t weft__coord_hello_payload_len(const weft__coord_hello_t *m);
 
 /* Header: 16 bytes: magic u32, version u8, type u8, reserved u16 (0), length u32, reserved u32. */
 void weft__coord_encode_hdr(uint8_t out[WEFT__COORD_HDR_LEN], uint8_t type, uint32_t length);

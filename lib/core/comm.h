@@ -160,6 +160,8 @@ struct weft_comm {
   int coord_fd;               /* [ctx] the store's fd, watched by the engine; -1 if none */
   weft__io_t coord_io;        /* [ctx] its watcher */
   atomic_bool coord_lost;     /* the store was lost (on_lost): set by the engine, read by callers */
+  bool coord_unavailable;     /* under mu: the store is reconnecting (on_availability) */
+  char coord_unavailable_why[200];
   weft__engine_t *engine;     /* [ctx] every communicator's sources; whoever holds engine_mu runs it */
   weft__net_t *net; /* this communicator's transports in its epoch (NULL: none yet, or ended) */
 

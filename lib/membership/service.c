@@ -8,7 +8,9 @@
  *              recover stopped waiting for is taken by the next one (request_epoch);
  *   on_revoke  a member of this epoch failed: the context's operations fail naming it; about an
  *              epoch being installed, it is deferred until the install ends (pause_point);
- *   on_lost    the process is fenced: every operation fails, every recover hears it. */
+ *   on_lost    the process is fenced: every operation fails, every recover hears it;
+ *   on_availability  the coordinator is unreachable for now (collectives go on) or back;
+ *   on_fd      the store reconnected: the engine watches its new fd. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,6 +111,27 @@ static void on_progress_query(void *arg, const weft__coord_progress_t *q, weft__
 
 static void on_reach_query(void *arg, const weft__coord_reach_t *q) { weft__reach_begin(arg, q); }
 
+/* The store reconnected (or is reconnecting): watch its new fd. The engine's holder calls this. */
+static void on_fd(void *arg, int fd) {
+  weft_comm_t *c = arg;
+  weft__io_stop(c->engine, &c->coord_io);
+  c->coord_fd = fd;
+  if (fd >= 0 && weft__io_start(c->engine, &c->coord_io, fd, WEFT__IO_READ) < 0)
+    WEFT__ERROR("member %llu: cannot watch the new coordinator connection", (unsigned long long)c->member_id);
+}
+
+/* The coordinator is unreachable for now (dead and being restarted, stopped, cut off), or back.
+ * Nothing fails for it: collectives do not need it. A recover that cannot get its answer within
+ * its bound says so (WEFT_ERR_UNAVAILABLE) rather than WEFT_ERR_TIMEOUT. */
+static void on_availability(void *arg, bool available, const char *why) {
+  weft_comm_t *c = arg;
+  pthread_mutex_lock(&c->mu);
+  c->coord_unavailable = !available;
+  if (!available) snprintf(c->coord_unavailable_why, sizeof c->coord_unavailable_why, "%s", why);
+  pthread_cond_broadcast(&c->cv);
+  pthread_mutex_unlock(&c->mu);
+}
+
 /* Copies an EPOCH into the hand-over state; false: out of memory. Under c->mu. */
 static bool keep_epoch(weft_comm_t *c, const weft__coord_epoch_t *e) {
   uint32_t need = e->size > e->num_left ? e->size : e->num_left;
@@ -150,8 +173,10 @@ static void on_answer(void *arg, weft__store_answer_t answer, const weft__coord_
 weft_result_t weft__membership_join(weft_comm_t *c, weft__store_join_args_t *a, char *err, size_t errlen) {
   a->hb_interval = c->hb_interval;
   a->hb_timeout = c->hb_timeout;
+  a->connect_timeout = c->connect_timeout;
   a->cb = (weft__store_cb_t){.ctx = c, .on_revoke = on_revoke, .on_answer = on_answer, .on_lost = on_lost,
-                           .on_progress_query = on_progress_query, .on_reach_query = on_reach_query};
+                           .on_progress_query = on_progress_query, .on_reach_query = on_reach_query,
+                           .on_fd = on_fd, .on_availability = on_availability};
   weft_result_t r = c->store_ops->join(a, &c->store, &c->member_id, err, errlen);
   if (r == WEFT_SUCCESS) c->coord_fd = c->store_ops->fd(c->store);
   return r;

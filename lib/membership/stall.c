@@ -53,10 +53,34 @@ double weft__stall_due(const weft_comm_t *c) {
   return op && stall > 0 && c->ctx->store ? op->started_at + stall : 1e300;
 }
 
+/* A stalled collective while the coordinator is unreachable: nobody can find out which rank is
+ * at fault (this one may be the one cut off from everything), and waiting for WEFT_TIMEOUT would
+ * only hold the caller. The collective fails now, revoking the epoch, as a timeout would; the
+ * STALL waits in the store and reaches the coordinator when it is back. */
+static void give_up_without_coordinator(weft_comm_t *c, const weft__op_t *op, double waited) {
+  weft_comm_t *ctx = c->ctx;
+  char why[200] = "";
+  pthread_mutex_lock(&ctx->mu);
+  if (ctx->coord_unavailable) snprintf(why, sizeof why, "%s", ctx->coord_unavailable_why);
+  pthread_mutex_unlock(&ctx->mu);
+  if (!why[0]) return;
+  char msg[WEFT__ERR_LEN];
+  snprintf(msg, sizeof msg, "%s seq %llu waited on for %.1f s (WEFT_STALL_TIMEOUT) while the membership service is "
+           "unavailable (%.120s): no one can tell which rank is at fault; giving up rather than waiting for "
+           "WEFT_TIMEOUT", weft__coll_name(op->coll), (unsigned long long)op->seq, waited, why);
+  WEFT__WARN("rank %d: %s", c->rank, msg);
+  weft__ctx_fail_all(ctx, WEFT_ERR_TIMEOUT, msg, true);
+}
+
 void weft__stall_check(weft_comm_t *c, double now) {
   weft_comm_t *ctx = c->ctx;
-  const weft__op_t *op = waited_on(c);
-  if (!op || !(ctx->stall_timeout > 0) || now < op->started_at + ctx->stall_timeout || !ctx->store) return;
+  const weft__op_t *op = c->coll_head;
+  if (!op || !op->started || !(ctx->stall_timeout > 0) || now < op->started_at + ctx->stall_timeout || !ctx->store)
+    return;
+  if (op->seq <= c->stall_reported_seq) { /* reported: only the coordinator's absence is news */
+    give_up_without_coordinator(c, op, now - op->started_at);
+    return;
+  }
   c->stall_reported_seq = op->seq; /* once per collective, whatever the coordinator decides */
   uint32_t *ranks = NULL;
   uint32_t n = 0;
@@ -77,6 +101,7 @@ void weft__stall_check(weft_comm_t *c, double now) {
   weft_result_t r = ctx->store_ops->report_stall(ctx->store, &st);
   if (r != WEFT_SUCCESS) WEFT__WARN("rank %d: cannot tell the coordinator: %s", c->rank, weft_strerror(r));
   free(ranks);
+  give_up_without_coordinator(c, op, waited);
 }
 
 static weft_comm_t *comm_by_id(weft_comm_t *ctx, uint64_t comm_id) {

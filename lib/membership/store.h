@@ -13,12 +13,15 @@
  *     delivers it through the callbacks given at join: on_revoke (an epoch revoked: a member
  *     failed or left), on_answer (the answer to request_epoch, or the first epoch after join:
  *     NO_CHANGE, EPOCH or ERROR), on_lost (the store itself is gone: the process is fenced),
- *     on_progress_query (the service asks how far this member got, to find a hung caller).
- *     heartbeat may call on_lost too. The callbacks run on the thread that called on_readable or
+ *     on_progress_query (the service asks how far this member got, to find a hung caller),
+ *     on_reach_query, on_fd and on_availability (the service is unreachable for now: the store
+ *     reconnects by itself and keeps what must reach it). heartbeat may call them too. The callbacks run on the thread that called on_readable or
  *     heartbeat, which holds the engine; the core never parses a store's messages.
  *
  * Contract: on_lost is called at most once, and after it the store delivers nothing more and
- * every send fails with WEFT_ERR_TRANSPORT. A call that fails never calls a callback. */
+ * every send fails with WEFT_ERR_TRANSPORT. While the service is unavailable, request_epoch,
+ * report and report_stall succeed: they are delivered when it is back. A call that fails never
+ * calls a callback. */
 #ifndef WEFT_MEMBERSHIP_STORE_H
 #define WEFT_MEMBERSHIP_STORE_H
 
@@ -52,6 +55,11 @@ typedef struct {
   /* The service asks which of some members this process can reach (answered later, through
    * report_reach). */
   void (*on_reach_query)(void *ctx, const weft__coord_reach_t *q);
+  /* The fd to watch changed (the store reconnected; -1: none for now). */
+  void (*on_fd)(void *ctx, int fd);
+  /* The service became unreachable (why) or reachable again. Not a failure: collectives go on;
+   * requests and reports wait in the store and go out when it is back. */
+  void (*on_availability)(void *ctx, bool available, const char *why);
 } weft__store_cb_t;
 
 typedef struct {
@@ -62,6 +70,7 @@ typedef struct {
                                      * its card (published at join: lib/core/card.h) */
   double deadline;                  /* join returns by then */
   double hb_interval, hb_timeout;   /* WEFT_HEARTBEAT_INTERVAL, WEFT_HEARTBEAT_TIMEOUT */
+  double connect_timeout;           /* WEFT_CONNECT_TIMEOUT: bounds one reconnect try */
   weft__store_cb_t cb;
 } weft__store_join_args_t;
 

@@ -211,6 +211,26 @@ static void check_reach(uint8_t type, const uint8_t *p, size_t len) {
   free(out);
 }
 
+/* The HELLO inside is checked by check_hello's rules; here the frame around it and the ids. */
+static void check_rejoin(const uint8_t *p, size_t len) {
+  weft__coord_rejoin_t m;
+  if (!weft__coord_decode_rejoin(p, len, &m)) return;
+  FUZZ_CHECK(m.member_id != 0 && m.size <= WEFT__COORD_MAX_MEMBERS);
+  FUZZ_CHECK(m.epoch == 0 ? (m.size == 0 && m.rank == -1) : (m.rank >= 0 && (uint32_t)m.rank < m.size));
+  FUZZ_CHECK(m.hello.card_len <= WEFT__COORD_CARD_MAX);
+  FUZZ_CHECK((m.rounds == 0) == (m.last_answer == 0));
+  uint64_t *ids = malloc(m.size * sizeof *ids + 1);
+  uint8_t *out = malloc(WEFT__COORD_HDR_LEN + len);
+  if (ids == NULL || out == NULL) abort();
+  for (uint32_t i = 0; i < m.size; i++) FUZZ_CHECK((ids[i] = weft__coord_rejoin_id(&m, i)) != 0);
+  FUZZ_CHECK(m.size == 0 || ids[m.rank] == m.member_id);
+  m.ids = ids;
+  size_t n = weft__coord_encode_rejoin(out, WEFT__COORD_HDR_LEN + len, &m);
+  same_payload(out, n, p, len, 40 + TEXT_HOST_OFF, TEXT_HOST_LEN);
+  free(ids);
+  free(out);
+}
+
 static void check_addr(const uint8_t *p, size_t len) {
   if (len < WEFT__ADDR_WIRE_LEN) return;
   uint8_t *in = fuzz_dup(p, WEFT__ADDR_WIRE_LEN);
@@ -242,6 +262,7 @@ static void check_payload(uint8_t type, const uint8_t *p, size_t len, uint32_t c
   case WEFT__COORD_REACH_QUERY:
   case WEFT__COORD_REACH: check_reach(type, p, len); break;
   case WEFT__COORD_JOINERS: check_joiners(p, len); break;
+  case WEFT__COORD_REJOIN: check_rejoin(p, len); break;
   default: break; /* HEARTBEAT, LEAVE: no payload to decode */
   }
 }

@@ -243,6 +243,15 @@ static size_t coord_messages(uint8_t *stream, size_t cap) {
   weft__coord_joiners_t joiners = {.epoch = 3, .waiting = 1};
   n = weft__coord_encode_joiners(buf, sizeof buf, &joiners);
   EMIT("joiners", 0);
+  const uint64_t epoch_ids[3] = {0x1111, 0x2222, 0x3333};
+  weft__coord_rejoin_t rejoin = {.member_id = 0x2222, .epoch = 7, .rank = 1, .flags = WEFT__REJOIN_REVOKED,
+                                 .size = 3, .rounds = 41, .last_answer = WEFT__COORD_NO_CHANGE, .hello = hello,
+                                 .ids = epoch_ids};
+  n = weft__coord_encode_rejoin(buf, sizeof buf, &rejoin);
+  EMIT("rejoin", 0);
+  rejoin = (weft__coord_rejoin_t){.member_id = 0x4444, .rank = -1, .hello = hello};
+  n = weft__coord_encode_rejoin(buf, sizeof buf, &rejoin);
+  EMIT("rejoin-joiner", 0);
 #undef EMIT
   return used;
 }

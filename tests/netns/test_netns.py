@@ -11,8 +11,9 @@ Ranks are placed on the hosts by weftrun itself: --hosts netns:A,netns:B,netns:C
    must still pass — TCP retransmits, weft slows down but must not fail.
 3. slow: host 2's link is limited to 50 Mbit/s (tc tbf); the sweep must still pass.
 4. partition: loop_rank with 6 ranks over 3 hosts; host 2's link is taken down; every rank must
-   report an error within WEFT_HEARTBEAT_TIMEOUT + margin, the survivors naming a rank of host 2,
-   and nothing may hang.
+   report an error within WEFT_HEARTBEAT_TIMEOUT + margin, the survivors naming a rank of host 2
+   (the coordinator evicted them), the cut-off ranks within WEFT_STALL_TIMEOUT + margin (their
+   collective stalled while the coordinator was unreachable), and nothing may hang.
 Exits 77 (skipped) when not root or namespaces are unavailable."""
 import os, re, subprocess, sys, threading, time
 
@@ -84,7 +85,10 @@ def test_slow():
 
 def test_partition():
     hb_timeout = 2.0
-    env = {"WEFT_HEARTBEAT_TIMEOUT": str(hb_timeout), "WEFT_HEARTBEAT_INTERVAL": "0.2", "WEFT_TIMEOUT": "60"}
+    # The cut-off ranks lose the coordinator too, which evicts nobody by itself: their stalled
+    # collective gives up at WEFT_STALL_TIMEOUT since no one can tell them who is at fault.
+    env = {"WEFT_HEARTBEAT_TIMEOUT": str(hb_timeout), "WEFT_HEARTBEAT_INTERVAL": "0.2", "WEFT_TIMEOUT": "60",
+           "WEFT_STALL_TIMEOUT": str(hb_timeout)}
     p = run_job(6, [LOOP_RANK, "0"], env, 120)
     lines, start = [], time.time()
     reader = threading.Thread(target=lambda: lines.extend(l.rstrip("\n") for l in p.stdout), daemon=True)

@@ -31,7 +31,7 @@ def test_every_result_code_has_its_exception():
     p = run_python("""
         import weft
         from weft import _types
-        for code in range(1, 17):
+        for code in range(1, 18):
             name = weft.result_name(code)
             assert name.startswith("WEFT_ERR_"), (code, name)
             e = _types.make_error(code, name, "detail")
@@ -43,6 +43,9 @@ def test_every_result_code_has_its_exception():
         e = _types.make_error(16, "WEFT_ERR_EVICTED", "the coordinator's verdict: HUNG")
         assert type(e) is weft.EvictedError and not isinstance(e, (weft.RevokedError, weft.PeerLostError)), e
         assert "EvictedError" in weft.__all__
+        assert weft.result_name(17) == "WEFT_ERR_UNAVAILABLE"
+        e = _types.make_error(17, "WEFT_ERR_UNAVAILABLE", "membership service unavailable")
+        assert type(e) is weft.UnavailableError and "UnavailableError" in weft.__all__, e
         print("ok")
     """)
     assert p.returncode == 0 and "ok" in p.stdout, p.stdout + p.stderr

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <pthread.h>
 #include <sys/socket.h>
@@ -467,6 +468,59 @@ static void test_epoch(void **state) {
 
 /* Random bytes at random lengths into every decoder: no crash, no over-read (run under ASan),
  * and fixed-width decoders only ever accept their own length. */
+/* REJOIN: a member with its epoch's ids, and a joiner; both round-trip, and the rules hold: the
+ * member's own id at its rank, no id 0, a joiner without an epoch, exact lengths. */
+static void test_rejoin(void **state) {
+  (void)state;
+  static uint8_t buf[WEFT__COORD_HDR_LEN + 4096];
+  const uint8_t card[3] = {1, 2, 3};
+  uint64_t ids[3] = {7, 8, 9};
+  weft__coord_rejoin_t m = {.member_id = 8, .epoch = 5, .rank = 1, .flags = WEFT__REJOIN_REVOKED, .size = 3,
+                            .rounds = 12, .last_answer = WEFT__COORD_JOINERS, .ids = ids};
+  m.hello = (weft__coord_hello_t){.world_size = 3, .rank_hint = 1, .pid = 77, .card = card, .card_len = 3};
+  m.hello.listen_addr.family = 4;
+  snprintf(m.hello.host, sizeof m.hello.host, "node1");
+  size_t n = weft__coord_encode_rejoin(buf, sizeof buf, &m);
+  assert_int_equal(n, WEFT__COORD_HDR_LEN + 40 + 108 + 3 + 24);
+  weft__coord_hdr_t h;
+  assert_true(weft__coord_decode_hdr(buf, &h));
+  assert_int_equal(h.type, WEFT__COORD_REJOIN);
+  weft__coord_rejoin_t d;
+  const uint8_t *p = buf + WEFT__COORD_HDR_LEN;
+  assert_true(weft__coord_decode_rejoin(p, h.length, &d));
+  assert_int_equal(d.member_id, 8);
+  assert_int_equal(d.epoch, 5);
+  assert_int_equal(d.rank, 1);
+  assert_int_equal(d.flags, WEFT__REJOIN_REVOKED);
+  assert_int_equal(d.size, 3);
+  assert_int_equal(d.rounds, 12);
+  assert_int_equal(d.last_answer, WEFT__COORD_JOINERS);
+  for (uint32_t i = 0; i < 3; i++) assert_int_equal(weft__coord_rejoin_id(&d, i), ids[i]);
+  assert_int_equal(d.hello.pid, 77);
+  assert_string_equal(d.hello.host, "node1");
+  assert_int_equal(d.hello.card_len, 3);
+  assert_memory_equal(d.hello.card, card, 3);
+  assert_false(weft__coord_decode_rejoin(p, h.length - 1, &d)); /* exact length */
+  m.last_answer = WEFT__COORD_EPOCH; /* not an answer to a round */
+  n = weft__coord_encode_rejoin(buf, sizeof buf, &m);
+  assert_false(weft__coord_decode_rejoin(buf + WEFT__COORD_HDR_LEN, n - WEFT__COORD_HDR_LEN, &d));
+  m.last_answer = WEFT__COORD_NO_CHANGE;
+  ids[1] = 9; /* its own id not at its rank */
+  n = weft__coord_encode_rejoin(buf, sizeof buf, &m);
+  assert_false(weft__coord_decode_rejoin(buf + WEFT__COORD_HDR_LEN, n - WEFT__COORD_HDR_LEN, &d));
+  ids[1] = 8, ids[2] = 0; /* id 0 */
+  n = weft__coord_encode_rejoin(buf, sizeof buf, &m);
+  assert_false(weft__coord_decode_rejoin(buf + WEFT__COORD_HDR_LEN, n - WEFT__COORD_HDR_LEN, &d));
+  m = (weft__coord_rejoin_t){.member_id = 4, .rank = -1, .hello = m.hello}; /* a joiner */
+  n = weft__coord_encode_rejoin(buf, sizeof buf, &m);
+  assert_true(weft__coord_decode_rejoin(buf + WEFT__COORD_HDR_LEN, n - WEFT__COORD_HDR_LEN, &d));
+  assert_int_equal(d.epoch, 0);
+  assert_int_equal(d.size, 0);
+  m.rank = 0; /* a joiner has no rank */
+  n = weft__coord_encode_rejoin(buf, sizeof buf, &m);
+  assert_false(weft__coord_decode_rejoin(buf + WEFT__COORD_HDR_LEN, n - WEFT__COORD_HDR_LEN, &d));
+}
+
 static void test_garbage(void **state) {
   (void)state;
   uint8_t *p = malloc(4096);
@@ -844,6 +898,7 @@ int main(void) {
       cmocka_unit_test(test_welcome_epoch_ref_empty),
       cmocka_unit_test(test_revoke_report_error),
       cmocka_unit_test(test_epoch),
+      cmocka_unit_test(test_rejoin),
       cmocka_unit_test(test_garbage),
       cmocka_unit_test(test_reader_byte_by_byte),
       cmocka_unit_test(test_reader_bulk),

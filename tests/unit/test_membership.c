@@ -1044,6 +1044,194 @@ static void reach_round_of_a_revoked_epoch_is_dropped(void **state) {
   weft__mship_destroy(m);
 }
 
+
+/* --- a restarted coordinator (REJOIN) and the quorum ------------------------------------------ */
+
+static int g_peer2; /* a second connection handle */
+
+static uint32_t g_rounds; /* the rounds the next rejoin reports */
+
+static weft_result_t rejoin(weft__mship_t *m, uint64_t id, uint64_t epoch, int rank, const uint64_t *ids,
+                            uint32_t size, void *peer, double now, void **old_peer, weft__coord_error_t *err) {
+  weft__coord_rejoin_t rj = {.member_id = id, .epoch = epoch, .rank = rank, .size = size, .ids = ids,
+                             .rounds = g_rounds, .last_answer = g_rounds ? WEFT__COORD_NO_CHANGE : 0};
+  rj.hello = (weft__coord_hello_t){.rank_hint = rank, .pid = 200u + (uint32_t)(rank < 0 ? 9 : rank),
+                                   .card_len = 5, .card = cards[(rank < 0 ? 0 : rank) % 4]};
+  snprintf(rj.hello.host, sizeof rj.hello.host, "node%d", rank);
+  void *old = NULL;
+  weft__coord_error_t e;
+  weft_result_t r = weft__mship_rejoin(m, &rj, peer, now, old_peer ? old_peer : &old, err ? err : &e);
+  return r;
+}
+
+/* All members of epoch 3 come back: the same epoch, the same ranks, nothing revoked; a recover
+ * round then answers NO_CHANGE as if nothing happened. */
+static void rebuild_restores_the_epoch(void **state) {
+  (void)state;
+  sink_t s;
+  weft__mship_t *m = make(&s, 4, 1);
+  uint64_t ids[4] = {11, 22, 33, 44};
+  for (int r = 3; r >= 0; r--) assert_int_equal(rejoin(m, ids[r], 3, r, ids, 4, &g_peer, 1.0, NULL, NULL), WEFT_SUCCESS);
+  assert_false(weft__mship_rebuilding(m)); /* everyone back: no need to wait out the window */
+  assert_int_equal(weft__mship_epoch(m), 3);
+  for (int r = 0; r < 4; r++) assert_int_equal(weft__mship_rank_of(m, ids[r]), r);
+  assert_int_equal(count(&s, WEFT__MSHIP_REVOKE), 0);
+  assert_int_equal(count(&s, WEFT__MSHIP_WELCOME), 4);
+  for (int r = 0; r < 4; r++) weft__mship_recover(m, ids[r], 3, true, 1.1);
+  assert_int_equal(last(&s, WEFT__MSHIP_NO_CHANGE)->epoch_ref, 3);
+  weft__mship_destroy(m);
+}
+
+/* One member of four never comes back: when the window (one heartbeat timeout) ends it has failed,
+ * the others hear REVOKE naming it, and a RECOVER sent during the rebuild still counts. */
+static void rebuild_fails_the_missing_and_keeps_asks(void **state) {
+  (void)state;
+  sink_t s;
+  weft__mship_t *m = make(&s, 4, 1);
+  uint64_t ids[4] = {11, 22, 33, 44};
+  for (int r = 0; r < 4; r++)
+    if (r != 2) assert_int_equal(rejoin(m, ids[r], 3, r, ids, 4, &g_peer, 1.0, NULL, NULL), WEFT_SUCCESS);
+  weft__mship_recover(m, ids[0], 3, true, 1.2); /* re-sent on the new connection */
+  weft__mship_tick(m, 2.0);
+  assert_true(weft__mship_rebuilding(m));
+  assert_int_equal(count(&s, WEFT__MSHIP_REVOKE), 0);
+  weft__mship_tick(m, 4.1);
+  assert_false(weft__mship_rebuilding(m));
+  const rec_t *rv = last(&s, WEFT__MSHIP_REVOKE);
+  assert_non_null(rv);
+  assert_int_equal(rv->revoke.member_id, ids[2]);
+  assert_int_equal(rv->revoke.rank, 2);
+  assert_non_null(strstr(rv->revoke.text, "did not reconnect to the restarted coordinator"));
+  weft__mship_recover(m, ids[1], 3, true, 4.2);
+  weft__mship_recover(m, ids[3], 3, true, 4.2);
+  const rec_t *e = last(&s, WEFT__MSHIP_EPOCH);
+  assert_non_null(e);
+  assert_int_equal(e->epoch, 4);
+  assert_int_equal(e->size, 3);
+  assert_int_equal(e->num_left, 1);
+  assert_int_equal(e->left[0].member_id, ids[2]);
+  weft__mship_destroy(m);
+}
+
+/* The members disagree: three hold epoch 5, one still holds epoch 4, which listed it and which
+ * the others left without it. Epoch 5 is the one kept; the straggler is evicted, with its
+ * verdict. One that holds epoch 4 and is listed in 5 (it missed 5's announcement) stays in, and
+ * the next round forms epoch 6 even though nobody is gone. */
+static void rebuild_keeps_the_highest_epoch(void **state) {
+  (void)state;
+  sink_t s;
+  weft__mship_t *m = make(&s, 5, 1);
+  uint64_t e4[4] = {11, 22, 33, 44}, e5[3] = {11, 22, 55};
+  assert_int_equal(rejoin(m, 44, 4, 3, e4, 4, &g_peer, 1.0, NULL, NULL), WEFT_SUCCESS); /* left out of 5 */
+  assert_int_equal(rejoin(m, 22, 4, 1, e4, 4, &g_peer, 1.0, NULL, NULL), WEFT_SUCCESS); /* in 5, missed it */
+  assert_int_equal(rejoin(m, 11, 5, 0, e5, 3, &g_peer, 1.0, NULL, NULL), WEFT_SUCCESS);
+  assert_int_equal(rejoin(m, 55, 5, 2, e5, 3, &g_peer, 1.0, NULL, NULL), WEFT_SUCCESS);
+  assert_false(weft__mship_rebuilding(m)); /* all of epoch 5 is back */
+  assert_int_equal(weft__mship_epoch(m), 5);
+  const rec_t *c = last(&s, WEFT__MSHIP_CLOSE);
+  assert_non_null(c);
+  assert_int_equal(c->to[0], 44);
+  assert_int_equal(c->error.code, WEFT_ERR_EVICTED);
+  assert_int_equal(weft__mship_rank_of(m, 44), -1);
+  assert_int_equal(weft__mship_rank_of(m, 22), 1);
+  weft__mship_recover(m, 11, 5, true, 1.1);
+  weft__mship_recover(m, 22, 4, true, 1.1); /* asks to leave the epoch it holds */
+  weft__mship_recover(m, 55, 5, true, 1.1);
+  assert_int_equal(count(&s, WEFT__MSHIP_NO_CHANGE), 0);
+  const rec_t *e = last(&s, WEFT__MSHIP_EPOCH);
+  assert_non_null(e);
+  assert_int_equal(e->epoch, 6);
+  assert_int_equal(e->size, 3);
+  weft__mship_destroy(m);
+}
+
+/* A live member whose connection broke comes back on a new one: it keeps its place (the old
+ * connection is handed back to be forgotten, not failed). A member the coordinator no longer has
+ * is refused with WEFT_ERR_EVICTED. */
+static void rejoin_of_a_live_member_moves_it(void **state) {
+  (void)state;
+  sink_t s;
+  uint64_t id[3];
+  weft__mship_t *m = formed(&s, 3, 1, id);
+  void *old = NULL;
+  assert_int_equal(rejoin(m, id[1], 1, 1, id, 3, &g_peer2, 2.0, &old, NULL), WEFT_SUCCESS);
+  assert_ptr_equal(old, &g_peer);
+  assert_int_equal(weft__mship_rank_of(m, id[1]), 1);
+  assert_int_equal(count(&s, WEFT__MSHIP_REVOKE), 0);
+  weft__mship_fail(m, id[2], WEFT__FAIL_CRASH, "closed", 3.0);
+  weft__coord_error_t err;
+  assert_int_equal(rejoin(m, id[2], 1, 2, id, 3, &g_peer2, 4.0, NULL, &err), WEFT_ERR_EVICTED);
+  assert_int_equal(rejoin(m, 999, 1, 0, (uint64_t[]){999}, 1, &g_peer2, 4.0, NULL, &err), WEFT_ERR_EVICTED);
+  weft__mship_destroy(m);
+}
+
+/* The old coordinator answered round 5 to two members and died before the third got it: the
+ * third asks round 5 again on the new one and gets its NO_CHANGE alone (the others have gone on
+ * computing and would never join that round); round 6 is then an ordinary round of all three. */
+static void rebuild_answers_a_round_lost_with_the_coordinator(void **state) {
+  (void)state;
+  sink_t s;
+  weft__mship_t *m = make(&s, 3, 1);
+  uint64_t ids[3] = {11, 22, 33};
+  g_rounds = 5;
+  assert_int_equal(rejoin(m, 11, 2, 0, ids, 3, &g_peer, 1.0, NULL, NULL), WEFT_SUCCESS);
+  assert_int_equal(rejoin(m, 22, 2, 1, ids, 3, &g_peer, 1.0, NULL, NULL), WEFT_SUCCESS);
+  g_rounds = 4;
+  assert_int_equal(rejoin(m, 33, 2, 2, ids, 3, &g_peer, 1.0, NULL, NULL), WEFT_SUCCESS);
+  g_rounds = 0;
+  assert_false(weft__mship_rebuilding(m));
+  weft__mship_recover(m, 33, 2, true, 1.1); /* its round-5 RECOVER, sent again */
+  const rec_t *nc = last(&s, WEFT__MSHIP_NO_CHANGE);
+  assert_non_null(nc);
+  assert_int_equal(nc->num_to, 1);
+  assert_int_equal(nc->to[0], 33);
+  for (int r = 0; r < 3; r++) weft__mship_recover(m, ids[r], 2, true, 1.2);
+  nc = last(&s, WEFT__MSHIP_NO_CHANGE);
+  assert_int_equal(nc->num_to, 3);
+  assert_int_equal(count(&s, WEFT__MSHIP_NO_CHANGE), 2);
+  weft__mship_destroy(m);
+}
+
+/* Silence evicts only with a quorum: with one of four members heard the coordinator may be the
+ * one cut off, so it evicts nobody; with two of four heard (a tie goes to its side) it evicts the
+ * silent two. Members known dead (closed connections) do not count against it; when the quorum
+ * comes back the silent get one more heartbeat timeout. */
+static void silence_evicts_only_with_a_quorum(void **state) {
+  (void)state;
+  sink_t s;
+  uint64_t id[4];
+  weft__mship_t *m = formed(&s, 4, 1, id);
+  for (double t = 0.5; t <= 5.0; t += 0.5) {
+    weft__mship_heard(m, id[0], t);
+    weft__mship_tick(m, t);
+  }
+  assert_int_equal(count(&s, WEFT__MSHIP_REVOKE), 0);
+  weft__mship_fail(m, id[3], WEFT__FAIL_CRASH, "closed", 5.2); /* dead for sure */
+  weft__mship_fail(m, id[2], WEFT__FAIL_CRASH, "closed", 5.2);
+  /* One of the two left is heard: a tie, the quorum is back. The silent one gets a heartbeat
+   * timeout to be heard (it may be reconnecting after a partition), then is evicted. */
+  for (double t = 5.5; t <= 8.0; t += 0.5) {
+    weft__mship_heard(m, id[0], t);
+    weft__mship_tick(m, t);
+  }
+  assert_int_equal(count(&s, WEFT__MSHIP_REVOKE), 2); /* the two crashes only */
+  weft__mship_heard(m, id[0], 9.0);
+  weft__mship_tick(m, 9.0);
+  const rec_t *r = last(&s, WEFT__MSHIP_REVOKE);
+  assert_int_equal(r->revoke.member_id, id[1]);
+  assert_int_equal(r->revoke.reason, WEFT__FAIL_HUNG);
+  weft__mship_destroy(m);
+
+  m = formed(&s, 4, 1, id);
+  for (double t = 0.5; t <= 4.0; t += 0.5) {
+    weft__mship_heard(m, id[0], t);
+    weft__mship_heard(m, id[1], t);
+    weft__mship_tick(m, t);
+  }
+  assert_int_equal(count(&s, WEFT__MSHIP_REVOKE), 2);
+  weft__mship_destroy(m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(member_ids_are_random_and_found),
@@ -1084,6 +1272,12 @@ int main(void) {
       cmocka_unit_test(reach_keeps_the_largest_connected_set),
       cmocka_unit_test(reach_decides_at_its_deadline_with_what_came),
       cmocka_unit_test(reach_round_of_a_revoked_epoch_is_dropped),
+      cmocka_unit_test(rebuild_restores_the_epoch),
+      cmocka_unit_test(rebuild_fails_the_missing_and_keeps_asks),
+      cmocka_unit_test(rebuild_keeps_the_highest_epoch),
+      cmocka_unit_test(rejoin_of_a_live_member_moves_it),
+      cmocka_unit_test(silence_evicts_only_with_a_quorum),
+      cmocka_unit_test(rebuild_answers_a_round_lost_with_the_coordinator),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

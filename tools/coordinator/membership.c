@@ -51,6 +51,13 @@ typedef struct {
   char host[64];
   uint8_t *card; /* its opaque card (NULL when card_len is 0), carried in every EPOCH */
   uint16_t card_len;
+  /* A restarted coordinator (rebuild below): the epoch and rank the member said it holds, and
+   * the RECOVER/SHRINK it sent before the rebuild ended (1 recover, 2 shrink). */
+  uint64_t held_epoch;
+  int32_t held_rank;
+  uint8_t held_ask;
+  bool behind; /* it had not installed the current epoch: its RECOVER names the one before */
+  uint32_t rounds_seen; /* recover rounds of the current epoch answered to it */
 } member_t;
 
 struct weft__mship {
@@ -75,6 +82,23 @@ struct weft__mship {
   bool finished;
   weft__mship_dest_t *dests; /* scratch for event recipients */
   size_t dests_cap;
+  /* The epoch must be followed by a new one even if nobody is gone (a member had not installed
+   * it when this coordinator restarted): the next round forms, never answers NO_CHANGE. */
+  bool forced;
+  bool no_quorum;       /* logged once per episode: too few members heard to evict the silent */
+  bool round_no_quorum; /* ... too few asked in time to leave out the others */
+  /* Rebuilding after a restart (REJOIN, below): until rebuild_until or until every member of
+   * rb_epoch (rb_ids, by rank) is back, nothing is decided. */
+  bool rebuilding;
+  double rebuild_until;
+  uint32_t rounds;      /* recover rounds of the current epoch answered (NO_CHANGE/JOINERS) */
+  uint8_t last_answer;  /* the kind of the last: WEFT__MSHIP_NO_CHANGE or WEFT__MSHIP_JOINERS */
+  uint32_t last_joiners;
+  uint32_t rb_rounds;   /* the most rounds of rb_epoch a member reported, and their last answer */
+  uint8_t rb_last_answer;
+  uint64_t rb_epoch;
+  uint64_t *rb_ids;
+  uint32_t rb_size;
 };
 
 void weft__mship_logf(const weft__mship_t *m, const char *fmt, ...) {
@@ -226,7 +250,11 @@ static void form_epoch(weft__mship_t *m, bool admit) {
     order[i]->state = M_ACTIVE;
     order[i]->rank = (int32_t)i;
     order[i]->recovered = order[i]->shrink = false;
+    order[i]->behind = false;
+    order[i]->rounds_seen = 0;
   }
+  m->forced = false;
+  m->rounds = 0;
   for (size_t i = m->n; i-- > 0;)
     if (m->v[i].state == M_GONE) remove_record(m, &m->v[i]);
   m->epoch++;
@@ -283,10 +311,11 @@ static void refuse_joiners_finished(weft__mship_t *m) {
 /* Decides whatever the current state allows (the rules: lib/membership/rules.h), and carries it
  * out: called after every change and every tick. */
 static void progress(weft__mship_t *m, double now) {
+  if (m->rebuilding) return; /* decided once the members are back (finish_rebuild) */
   weft__rules_config_t rc = {.world_size = m->cfg.world_size, .min_size = m->cfg.min_size,
                              .grace = m->cfg.heartbeat_timeout};
   weft__rules_view_t view = {.epoch = m->epoch, .n_active = m->n_active, .n_waiting = m->n_waiting,
-                             .n_gone = m->n_gone, .n_recovered = m->n_recovered,
+                             .n_gone = m->n_gone + (m->forced ? 1 : 0), .n_recovered = m->n_recovered,
                              .n_shrink = m->n_shrink, .finished = m->finished,
                              .orphan_since = m->orphan_since, .short_since = m->short_since};
   weft__rules_decision_t d = weft__rules_decide(&rc, &view, now);
@@ -305,7 +334,13 @@ static void progress(weft__mship_t *m, double now) {
     if (d.joiners > 0) /* a SHRINK round kept them out: every member hears it in this round */
       ev = (weft__mship_event_t){.kind = WEFT__MSHIP_JOINERS,
                                  .u.joiners = {.epoch = m->epoch, .waiting = (uint32_t)d.joiners}};
-    for (size_t i = 0; i < m->n; i++) m->v[i].recovered = m->v[i].shrink = false;
+    m->rounds++;
+    m->last_answer = (uint8_t)ev.kind;
+    m->last_joiners = (uint32_t)d.joiners;
+    for (size_t i = 0; i < m->n; i++) {
+      m->v[i].recovered = m->v[i].shrink = false;
+      if (m->v[i].state == M_ACTIVE) m->v[i].rounds_seen = m->rounds;
+    }
     m->n_recovered = m->n_shrink = 0;
     m->round_since = 0;
     if (d.joiners > 0)
@@ -431,7 +466,17 @@ void weft__mship_report(weft__mship_t *m, uint64_t reporter, const weft__coord_r
  * hung member (a process stuck in user code would otherwise hold every survivor in recover
  * without bound), and the round is decided among those that asked. */
 static void leave_out_late_members(weft__mship_t *m, double now) {
-  if (!weft__rules_recover_overdue(m->round_since, m->cfg.recover_timeout, now)) return;
+  if (!weft__rules_recover_overdue(m->round_since, m->cfg.recover_timeout, now)) {
+    m->round_no_quorum = false;
+    return;
+  }
+  if (2 * m->n_recovered < m->n_active) { /* the quorum rule again: the askers may be the cut-off side */
+    if (!m->round_no_quorum)
+      logf_(m, "recover of epoch %" PRIu64 ": only %zu of %zu members asked within %g s: no quorum, leaving out "
+            "none of the others", m->epoch, m->n_recovered, m->n_active, m->cfg.recover_timeout);
+    m->round_no_quorum = true;
+    return;
+  }
   char why[96];
   snprintf(why, sizeof why, "did not call recover within WEFT_RECOVER_TIMEOUT %g s", m->cfg.recover_timeout);
   logf_(m, "recover of epoch %" PRIu64 ": %zu of %zu members asked within %g s; leaving out the others", m->epoch,
@@ -440,6 +485,36 @@ static void leave_out_late_members(weft__mship_t *m, double now) {
     if (m->v[i].state == M_ACTIVE && !m->v[i].recovered)
       fail_record(m, &m->v[i], WEFT__FAIL_RECOVER_TIMEOUT, why, true, now);
 }
+
+/* Quorum: silence evicts only when the members this coordinator still hears are at least half
+ * of the epoch's live members. A coordinator on the minority side of a partition would otherwise
+ * evict the majority -- the side that can go on -- and shrink the job to the few it can reach.
+ * Members known dead (their connection closed: CRASH; LEFT) are GONE, not counted, so a crash of
+ * most of the job is still handled at once; a tie goes to the coordinator's side, so one of two
+ * ranks stopped is still evicted. */
+static bool heard_quorum(weft__mship_t *m, double now) {
+  size_t heard = 0;
+  for (size_t i = 0; i < m->n; i++)
+    heard += m->v[i].state == M_ACTIVE && now - m->v[i].last_heard <= m->cfg.heartbeat_timeout;
+  bool ok = 2 * heard >= m->n_active;
+  if (!ok && !m->no_quorum)
+    logf_(m, "epoch %" PRIu64 ": only %zu of %zu members heard within %.1f s: no quorum, evicting none of the "
+          "silent ones (this coordinator may be on the minority side of a partition)", m->epoch, heard,
+          m->n_active, m->cfg.heartbeat_timeout);
+  else if (ok && m->no_quorum) {
+    /* The partition healed. The ones still silent may be reconnecting right now (their side gave
+     * up on the old connection): they get a full heartbeat timeout, as after this coordinator's
+     * own stall, before silence counts again. */
+    logf_(m, "epoch %" PRIu64 ": quorum back (%zu of %zu members heard); the others get %.1f s to be heard",
+          m->epoch, heard, m->n_active, m->cfg.heartbeat_timeout);
+    for (size_t i = 0; i < m->n; i++)
+      if (m->v[i].state == M_ACTIVE) m->v[i].last_heard = WEFT__MAX(m->v[i].last_heard, now);
+  }
+  m->no_quorum = !ok;
+  return ok;
+}
+
+static void finish_rebuild(weft__mship_t *m, double now);
 
 void weft__mship_tick(weft__mship_t *m, double now) {
   double timeout = m->cfg.heartbeat_timeout;
@@ -451,8 +526,17 @@ void weft__mship_tick(weft__mship_t *m, double now) {
     if (m->round_since > 0) m->round_since = now; /* the RECOVERs may be queued unread */
   }
   m->last_tick = now;
+  if (m->rebuilding) {
+    if (now >= m->rebuild_until) finish_rebuild(m, now);
+    return;
+  }
+  bool quorum = heard_quorum(m, now);
   for (size_t i = 0; i < m->n;) {
     member_t *r = &m->v[i];
+    if (r->state == M_ACTIVE && !quorum) {
+      i++; /* maybe this coordinator is the one cut off: wait for the members or their closes */
+      continue;
+    }
     if (r->state != M_GONE && now - r->last_heard > timeout) {
       char why[96];
       snprintf(why, sizeof why, "missed heartbeats for %.1f s", now - r->last_heard);
@@ -560,10 +644,33 @@ void weft__mship_heard(weft__mship_t *m, uint64_t member_id, double now) {
   if (r != NULL) r->last_heard = now;
 }
 
+/* A round answered to the others before this coordinator restarted, whose answer never reached
+ * r (the old one died while sending it): r gets the same answer now, alone, instead of opening a
+ * round the others -- gone on computing -- would never join. */
+static void answer_late(weft__mship_t *m, member_t *r) {
+  weft__mship_event_t ev = {.kind = WEFT__MSHIP_NO_CHANGE, .u.epoch_ref = m->epoch};
+  if (m->last_answer == WEFT__MSHIP_JOINERS)
+    ev = (weft__mship_event_t){.kind = WEFT__MSHIP_JOINERS,
+                               .u.joiners = {.epoch = m->epoch, .waiting = WEFT__MAX(m->last_joiners, 1u)}};
+  r->rounds_seen = m->rounds;
+  logf_(m, "recover of epoch %" PRIu64 ": rank %d missed the answer to round %u (the coordinator restarted): "
+        "sent again", m->epoch, (int)r->rank, (unsigned)m->rounds);
+  emit_to_one(m, &ev, r);
+}
+
 void weft__mship_recover(weft__mship_t *m, uint64_t member_id, uint64_t epoch, bool admit,
                          double now) {
   member_t *r = find(m, member_id);
+  if (r != NULL && m->rebuilding && r->held_epoch > 0) { /* counted when the rebuild ends */
+    if (epoch == r->held_epoch) r->held_ask = admit ? 1 : 2;
+    return;
+  }
   if (r == NULL || r->state != M_ACTIVE) return; /* joiners wait for EPOCH; GONE are fenced */
+  if (r->behind && epoch < m->epoch) epoch = m->epoch; /* it asks to leave the epoch it still holds */
+  if (epoch == m->epoch && r->rounds_seen < m->rounds) {
+    answer_late(m, r);
+    return;
+  }
   if (epoch != m->epoch) {
     weft__mship_event_t ev = {.kind = WEFT__MSHIP_ERROR};
     ev.u.error.code = WEFT_ERR_EVICTED; /* fail_record below removes it */
@@ -588,6 +695,232 @@ void weft__mship_recover(weft__mship_t *m, uint64_t member_id, uint64_t epoch, b
   progress(m, now);
 }
 
+/* --- a restarted coordinator ---------------------------------------------------------------
+ *
+ * Members reconnect to a coordinator that lost their connections (REJOIN). One that still has
+ * the member (a network blip reset the connection) just moves it to the new connection. One that
+ * has never formed an epoch but hears a member of epoch E (it was restarted: weftrun does that
+ * when the coordinator dies) rebuilds the state from the members themselves: for one heartbeat
+ * timeout, or until every member of the highest epoch reported is back, it records who comes
+ * and which epoch each holds and decides nothing. Then that epoch is the current one again,
+ * with the same ranks; its members that did not come back failed (as if their connection had
+ * closed); a member that had not installed it yet (the old coordinator died while sending it)
+ * stays in and makes the next recover form a new epoch, so nothing decided before the restart
+ * is decided again differently; a process holding an epoch the others left is evicted. Joiners
+ * (epoch 0) keep waiting, under their old ids. */
+
+static member_t *insert_record(weft__mship_t *m, uint64_t id, const weft__coord_hello_t *h, void *peer, double now,
+                               weft__coord_error_t *err) {
+  if (m->n >= WEFT__COORD_MAX_MEMBERS) {
+    reject(err, WEFT_ERR_NO_MEMORY, "the coordinator holds %d members already", WEFT__COORD_MAX_MEMBERS);
+    return NULL;
+  }
+  uint8_t *card = NULL;
+  if (h != NULL && h->card_len > 0 && !(card = copy_card(h->card, h->card_len))) {
+    reject(err, WEFT_ERR_NO_MEMORY, "coordinator out of memory");
+    return NULL;
+  }
+  if (m->n == m->cap) {
+    size_t cap = m->cap ? 2 * m->cap : 64;
+    member_t *v = realloc(m->v, cap * sizeof *v);
+    if (v == NULL) {
+      free(card);
+      reject(err, WEFT_ERR_NO_MEMORY, "coordinator out of memory");
+      return NULL;
+    }
+    m->v = v;
+    m->cap = cap;
+  }
+  size_t at = lower_bound(m, id); /* sorted insert: find() is a binary search */
+  memmove(&m->v[at + 1], &m->v[at], (m->n - at) * sizeof *m->v);
+  m->n++;
+  member_t *r = &m->v[at];
+  *r = (member_t){.id = id, .seq = m->next_seq++, .rank_hint = h ? h->rank_hint : -1, .rank = -1,
+                  .state = M_WAITING, .last_heard = now, .peer = peer, .card = card};
+  if (h != NULL) {
+    r->pid = h->pid;
+    r->addr = h->listen_addr;
+    r->card_len = h->card_len;
+    snprintf(r->host, sizeof r->host, "%s", h->host);
+  } else {
+    snprintf(r->host, sizeof r->host, "?");
+  }
+  return r;
+}
+
+/* The highest epoch reported so far, and its member list. false: out of memory. */
+static bool rebuild_learn(weft__mship_t *m, const weft__coord_rejoin_t *rj) {
+  if (rj->epoch == m->rb_epoch && rj->rounds > m->rb_rounds) {
+    m->rb_rounds = rj->rounds;
+    m->rb_last_answer = rj->last_answer == WEFT__COORD_JOINERS ? WEFT__MSHIP_JOINERS : WEFT__MSHIP_NO_CHANGE;
+  }
+  if (rj->epoch <= m->rb_epoch) return true;
+  uint64_t *ids = malloc((rj->size ? rj->size : 1) * sizeof *ids);
+  if (ids == NULL) return false;
+  for (uint32_t i = 0; i < rj->size; i++) ids[i] = weft__coord_rejoin_id(rj, i);
+  free(m->rb_ids);
+  m->rb_ids = ids;
+  m->rb_size = rj->size;
+  m->rb_epoch = rj->epoch;
+  m->rb_rounds = rj->rounds;
+  m->rb_last_answer = rj->last_answer == WEFT__COORD_JOINERS ? WEFT__MSHIP_JOINERS : WEFT__MSHIP_NO_CHANGE;
+  return true;
+}
+
+static int32_t rebuild_rank_of(const weft__mship_t *m, uint64_t id) {
+  for (uint32_t i = 0; i < m->rb_size; i++)
+    if (m->rb_ids[i] == id) return (int32_t)i;
+  return -1;
+}
+
+/* Every member of the epoch being rebuilt is back. */
+static bool rebuild_complete(const weft__mship_t *m) {
+  for (uint32_t i = 0; i < m->rb_size; i++) {
+    const member_t *r = find(m, m->rb_ids[i]);
+    if (r == NULL || r->held_epoch == 0) return false;
+  }
+  return true;
+}
+
+static void emit_revoke_of(weft__mship_t *m, const member_t *r, uint32_t reason, const char *why) {
+  weft__mship_event_t ev = {.kind = WEFT__MSHIP_REVOKE};
+  ev.u.revoke = (weft__coord_revoke_t){.epoch = m->epoch, .member_id = r->id, .rank = r->rank, .reason = reason};
+  snprintf(ev.u.revoke.text, sizeof ev.u.revoke.text, "rank %d (host %.48s pid %u) %s", (int)r->rank, r->host,
+           (unsigned)r->pid, why);
+  emit_to_state(m, &ev, M_ACTIVE);
+}
+
+static void finish_rebuild(weft__mship_t *m, double now) {
+  m->rebuilding = false;
+  m->epoch = m->rb_epoch;
+  m->rounds = m->rb_rounds;
+  m->last_answer = m->rb_last_answer;
+  m->last_joiners = 1;
+  m->last_tick = now;
+  size_t back = 0, missing = 0, behind = 0, evicted = 0;
+  /* Members that hold the epoch, or one before it and are listed in it, take their ranks. */
+  for (size_t i = 0; i < m->n;) {
+    member_t *r = &m->v[i];
+    if (r->held_epoch == 0) { /* a joiner */
+      i++;
+      continue;
+    }
+    int32_t rank = rebuild_rank_of(m, r->id);
+    if (rank < 0) {
+      char why[128];
+      snprintf(why, sizeof why, "holds epoch %" PRIu64 ", which the others left for epoch %" PRIu64
+               " without it", r->held_epoch, m->epoch);
+      r->rank = r->held_rank;
+      fail_record(m, r, WEFT__FAIL_CRASH, why, true, now); /* a joiner's record: removed */
+      evicted++;
+      continue;
+    }
+    m->n_waiting--;
+    r->state = M_ACTIVE;
+    r->rank = rank;
+    r->last_heard = now;
+    r->behind = r->held_epoch < m->epoch;
+    behind += r->behind;
+    m->n_active++;
+    back++;
+    if (r->behind) r->rounds_seen = m->rounds; /* its rounds were of an older epoch */
+    if (r->held_ask != 0 && r->rounds_seen < m->rounds) {
+      answer_late(m, r);
+    } else if (r->held_ask != 0) {
+      r->recovered = true;
+      m->n_recovered++;
+      if (r->held_ask == 2) {
+        r->shrink = true;
+        m->n_shrink++;
+      }
+      if (m->round_since == 0) m->round_since = now;
+    }
+    r->held_epoch = 0;
+    r->held_ask = 0;
+    i++;
+  }
+  /* The members that did not come back: failed, as if their connections had closed. */
+  for (uint32_t k = 0; k < m->rb_size; k++) {
+    if (find(m, m->rb_ids[k]) != NULL) continue;
+    weft__coord_error_t err;
+    member_t *r = insert_record(m, m->rb_ids[k], NULL, NULL, now, &err);
+    if (r == NULL) continue;
+    r->state = M_GONE;
+    r->rank = (int32_t)k;
+    r->reason = WEFT__FAIL_CRASH;
+    m->n_gone++;
+    missing++;
+  }
+  logf_(m, "rebuilt epoch %" PRIu64 " after a restart: %zu of %u members back (%zu had not installed it), %zu "
+        "missing, %zu evicted, %zu joiners waiting", m->epoch, back, (unsigned)m->rb_size, behind, missing,
+        evicted, m->n_waiting);
+  char why[128];
+  snprintf(why, sizeof why, "did not reconnect to the restarted coordinator within %.1f s",
+           m->cfg.heartbeat_timeout);
+  for (size_t i = 0; i < m->n; i++)
+    if (m->v[i].state == M_GONE) emit_revoke_of(m, &m->v[i], WEFT__FAIL_CRASH, why);
+  for (size_t i = 0; i < m->n; i++) {
+    if (!m->v[i].behind) continue;
+    emit_revoke_of(m, &m->v[i], WEFT__FAIL_CRASH, "had not installed this epoch when the coordinator restarted");
+    m->forced = true;
+  }
+  free(m->rb_ids);
+  m->rb_ids = NULL;
+  m->rb_size = 0;
+  progress(m, now);
+}
+
+weft_result_t weft__mship_rejoin(weft__mship_t *m, const weft__coord_rejoin_t *rj, void *peer, double now,
+                                 void **old_peer, weft__coord_error_t *err) {
+  *old_peer = NULL;
+  member_t *r = find(m, rj->member_id);
+  if (r != NULL && r->state != M_GONE) {
+    /* Still ours: the connection broke, not the coordinator. The new one replaces it. */
+    *old_peer = r->peer;
+    r->peer = peer;
+    r->last_heard = now;
+    logf_(m, "member %" PRIu64 " reconnected (it holds epoch %" PRIu64 ", current %" PRIu64 ")", r->id, rj->epoch,
+          m->epoch);
+    weft__mship_event_t ev = {.kind = WEFT__MSHIP_WELCOME,
+                              .u.welcome = {.member_id = r->id, .current_epoch = m->epoch}};
+    emit_to_one(m, &ev, r);
+    if (r->state == M_ACTIVE && rj->epoch < m->epoch && !r->behind) {
+      /* It missed this epoch's EPOCH with the old connection: the others cannot form it with
+       * it, so they move on together to the next one (it asks with the epoch it holds). */
+      r->behind = true;
+      m->forced = true;
+      emit_revoke_of(m, r, WEFT__FAIL_CRASH, "missed this epoch's announcement (its coordinator connection broke)");
+    }
+    progress(m, now);
+    return WEFT_SUCCESS;
+  }
+  if (r != NULL || (m->epoch > 0 && !m->rebuilding && rj->epoch > 0))
+    return reject(err, WEFT_ERR_EVICTED, "%s: not a member of the job any more (current epoch %" PRIu64 ")",
+                  r != NULL ? reason_name(r->reason) : "unknown member", m->epoch);
+  if (rj->epoch > 0 && !m->rebuilding) {
+    m->rebuilding = true;
+    m->rebuild_until = now + m->cfg.heartbeat_timeout;
+    logf_(m, "a member of epoch %" PRIu64 " reconnected to this fresh coordinator: rebuilding the membership from "
+          "the members for up to %.1f s", rj->epoch, m->cfg.heartbeat_timeout);
+  }
+  if (!rebuild_learn(m, rj)) return reject(err, WEFT_ERR_NO_MEMORY, "coordinator out of memory");
+  if (!(r = insert_record(m, rj->member_id, &rj->hello, peer, now, err))) return (weft_result_t)err->code;
+  r->held_epoch = rj->epoch;
+  r->held_rank = rj->rank;
+  r->rounds_seen = rj->rounds;
+  m->n_waiting++;
+  logf_(m, "member %" PRIu64 " rejoined: rank %d of epoch %" PRIu64 ", host %s pid %u", r->id, (int)rj->rank,
+        rj->epoch, r->host, (unsigned)r->pid);
+  weft__mship_event_t ev = {.kind = WEFT__MSHIP_WELCOME,
+                            .u.welcome = {.member_id = r->id, .current_epoch = rj->epoch}};
+  emit_to_one(m, &ev, r);
+  if (m->rebuilding && rebuild_complete(m)) finish_rebuild(m, now);
+  else progress(m, now);
+  return WEFT_SUCCESS;
+}
+
+bool weft__mship_rebuilding(const weft__mship_t *m) { return m->rebuilding; }
+
 /* --- lifecycle ----------------------------------------------------------------------------- */
 
 weft__mship_t *weft__mship_create(const weft__mship_config_t *cfg, weft__mship_emit_fn emit,
@@ -609,6 +942,7 @@ weft__mship_t *weft__mship_create(const weft__mship_config_t *cfg, weft__mship_e
 void weft__mship_destroy(weft__mship_t *m) {
   if (m == NULL) return;
   for (size_t i = 0; i < m->n; i++) free(m->v[i].card);
+  free(m->rb_ids);
   free(m->v);
   free(m->dests);
   free(m);

@@ -9,7 +9,8 @@
  * the same join completed). The callback must not call back into the state machine: a server
  * that finds a recipient broken while sending records it and reports it after the call returns.
  *
- * Trust: members are authenticated holders of the job secret, so a REPORT is believed as is. */
+ * Trust: members are authenticated holders of the job secret, so a REPORT is believed as is.
+ * Silence fails a member only with a quorum (weft__mship_tick). */
 #ifndef WEFT_TOOLS_COORDINATOR_MEMBERSHIP_H
 #define WEFT_TOOLS_COORDINATOR_MEMBERSHIP_H
 
@@ -78,6 +79,13 @@ void weft__mship_destroy(weft__mship_t *m); /* NULL is a no-op */
  * closes. */
 weft_result_t weft__mship_join(weft__mship_t *m, const weft__coord_hello_t *hello, void *peer,
                                double now, uint64_t *member_id, weft__coord_error_t *err);
+/* REJOIN on a new connection `peer`: a member whose connection broke. A member this coordinator
+ * still has moves to the new connection (*old_peer: the connection to forget, without failing the
+ * member). A restarted coordinator rebuilds its state from the members (membership.c says how).
+ * A member it no longer has is refused with WEFT_ERR_EVICTED (err). */
+weft_result_t weft__mship_rejoin(weft__mship_t *m, const weft__coord_rejoin_t *rj, void *peer, double now,
+                                 void **old_peer, weft__coord_error_t *err);
+bool weft__mship_rebuilding(const weft__mship_t *m);
 /* CARD: the member's card for the epochs formed from now on (HELLO carried the first). false:
  * out of memory (the old card stays). Unknown ids are ignored. */
 bool weft__mship_set_card(weft__mship_t *m, uint64_t member_id, const uint8_t *card, uint16_t len);

@@ -239,21 +239,28 @@ static bool read_auth(server_t *s, weft__conn_t *c) {
   return !c->dead && !c->broken;
 }
 
-static void on_hello(server_t *s, weft__conn_t *c, const uint8_t *p, size_t len) {
-  weft__coord_hello_t h;
-  weft__coord_error_t err = {0};
-  if (!weft__coord_decode_hello(p, len, &h)) {
-    err.code = WEFT_ERR_PROTOCOL;
-    snprintf(err.text, sizeof err.text, "malformed HELLO");
-    weft__clog_error("malformed HELLO from %s", c->peer);
+/* The first message after authentication decoded (ok) or not. false: refused as malformed (the
+ * connection is closing). Otherwise the connection counts as a member's from now on: the state
+ * machine may send WELCOME and EPOCH to it during the call that follows. */
+static bool first_message(server_t *s, weft__conn_t *c, bool ok, const char *what) {
+  if (!ok) {
+    weft__coord_error_t err = {.code = WEFT_ERR_PROTOCOL};
+    snprintf(err.text, sizeof err.text, "malformed %s", what);
+    weft__clog_error("malformed %s from %s", what, c->peer);
     send_error_and_close(s, c, &err);
-    return;
+    return false;
   }
-  uint64_t id = 0;
-  /* The state machine may send WELCOME and EPOCH to c during the call: be a member already. */
   c->state = WEFT__CONN_MEMBER;
   c->deadline = 0;
   s->n_pending--;
+  return true;
+}
+
+static void on_hello(server_t *s, weft__conn_t *c, const uint8_t *p, size_t len) {
+  weft__coord_hello_t h;
+  weft__coord_error_t err = {0};
+  if (!first_message(s, c, weft__coord_decode_hello(p, len, &h), "HELLO")) return;
+  uint64_t id = 0;
   if (weft__mship_join(s->m, &h, c, s->now, &id, &err) != WEFT_SUCCESS) {
     weft__clog_error("rejected HELLO from %s (rank %d, host %s pid %u): %s", c->peer,
                      (int)h.rank_hint, h.host, (unsigned)h.pid, err.text);
@@ -263,11 +270,37 @@ static void on_hello(server_t *s, weft__conn_t *c, const uint8_t *p, size_t len)
   c->member_id = id;
 }
 
+/* REJOIN: a member back on a new connection (membership.h). Its old connection, if this
+ * coordinator still has one, is forgotten without failing the member: its close is not news. */
+static void on_rejoin(server_t *s, weft__conn_t *c, const uint8_t *p, size_t len) {
+  weft__coord_rejoin_t rj;
+  weft__coord_error_t err = {0};
+  if (!first_message(s, c, weft__coord_decode_rejoin(p, len, &rj), "REJOIN")) return;
+  void *old = NULL;
+  if (weft__mship_rejoin(s->m, &rj, c, s->now, &old, &err) != WEFT_SUCCESS) {
+    weft__clog("refused REJOIN from %s (member %llu, epoch %llu, host %s pid %u): %s", c->peer,
+               (unsigned long long)rj.member_id, (unsigned long long)rj.epoch, rj.hello.host,
+               (unsigned)rj.hello.pid, err.text);
+    send_error_and_close(s, c, &err);
+    return;
+  }
+  c->member_id = rj.member_id;
+  if (old != NULL && old != c) {
+    weft__conn_t *o = old;
+    o->member_id = 0;
+    close_conn(s, o);
+  }
+}
+
 /* One message from an authenticated connection. */
 static void on_message(server_t *s, weft__conn_t *c, uint8_t type, const uint8_t *p, size_t len) {
   if (c->state == WEFT__CONN_HELLO) {
     if (type == WEFT__COORD_HELLO) {
       on_hello(s, c, p, len);
+      return;
+    }
+    if (type == WEFT__COORD_REJOIN) {
+      on_rejoin(s, c, p, len);
       return;
     }
     if (type == WEFT__COORD_HEARTBEAT) return; /* harmless, whatever the client's order */

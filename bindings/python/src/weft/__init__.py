@@ -20,6 +20,7 @@ import atexit as _atexit
 
 from ._types import (  # noqa: F401
     EvictedError,
+    UnavailableError,
     InternalError,
     InvalidArgumentError,
     InvalidUsageError,
@@ -67,6 +68,6 @@ __all__ = [
     "Comm", "Request", "RecoverInfo", "WeftError", "InvalidArgumentError", "MismatchError",
     "PeerLostError", "RevokedError", "TimeoutError", "TransportError", "UnauthorizedError",
     "NoMemoryError", "UnsupportedError", "InternalError", "InvalidUsageError", "MinSizeError",
-    "ProtocolError", "JobFinishedError", "EvictedError", "DTYPES", "OPS", "SUM", "PROD", "MIN", "MAX", "AVG", "version", "strerror",
+    "ProtocolError", "JobFinishedError", "EvictedError", "UnavailableError", "DTYPES", "OPS", "SUM", "PROD", "MIN", "MAX", "AVG", "version", "strerror",
     "result_name", "print_config", "dtype_size", "RECOVER_MAX_LISTED",
 ]

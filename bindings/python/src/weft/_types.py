@@ -83,10 +83,16 @@ class JobFinishedError(WeftError):
 
 class EvictedError(WeftError):
     """This process was removed from the job (stopped, hung or cut off past
-    WEFT_HEARTBEAT_TIMEOUT, reported failed, or its coordinator connection was lost); .detail
+    WEFT_HEARTBEAT_TIMEOUT, reported failed, or left out of a recover); .detail
     says why. Terminal: every later call, Comm.recover() included, raises it again. Exit (a
     launcher with restarts, `weftrun --restart K`, brings the process back as a joiner);
     never retry recover."""
+
+
+class UnavailableError(WeftError):
+    """Comm.recover() could not reach the membership service (the coordinator is being
+    restarted, is stopped, or is cut off) within its bound. The request stays with it: call
+    recover again. Collectives do not need the coordinator and go on meanwhile."""
 
 
 ERRORS = {
@@ -105,6 +111,7 @@ ERRORS = {
     14: ProtocolError,
     15: JobFinishedError,
     16: EvictedError,
+    17: UnavailableError,
 }
 
 

@@ -125,6 +125,8 @@ class ElasticDDP:
             return True
         except (weft.PeerLostError, weft.RevokedError) as e:  # a failure during recover itself
             self.note_failure("recover", e)
+        except weft.UnavailableError as e:  # the coordinator is restarting: ask again
+            self.note_failure("recover", e)
         except Exception as e:  # noqa: BLE001
             if not is_membership_error(e):
                 raise
