@@ -825,8 +825,8 @@ weft_result_t weft__mesh_form(const weft__mesh_args_t *args, int *fds, char *err
     WEFT__INFO("mesh epoch %" PRIu64 " rank %d: formed; rejected %d stray connection(s)", epoch,
                rank, m.rejected);
   else
-    WEFT__DEBUG("mesh epoch %" PRIu64 " rank %d: formed (%d peers x %d sockets)", epoch, rank,
-                size - 1, nsocks);
+    WEFT__DEBUG("mesh epoch %" PRIu64 " rank %d: formed (%d peers x %d sockets%s)", epoch, rank,
+                size - 1, nsocks, m.encrypt ? ", encrypted" : "");
   free(dials);
   free(acc);
   free(pfds);
