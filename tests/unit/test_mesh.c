@@ -610,6 +610,9 @@ static void test_peer_hello_signature(void **state) {
   assert_false(weft__peer_ack_verify(a.pk, ns, nc, msg, forged));
   weft__peer_ack_make(&b, ns, nc, msg, WEFT_ERR_MISMATCH, 0, NULL, ack);
   for (int i = WEFT__PEER_ACK_BODY_LEN; i < WEFT__PEER_ACK_LEN; i++) assert_int_equal(ack[i], 0);
+  assert_true(weft__peer_ack_decode(ack, &status, &flags, kx_got) && status == WEFT_ERR_MISMATCH);
+  ack[20] = 1; /* a refusal never carries a key */
+  assert_false(weft__peer_ack_decode(ack, &status, &flags, kx_got));
   weft__identity_wipe(&a);
   weft__identity_wipe(&b);
 }

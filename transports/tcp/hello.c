@@ -110,5 +110,5 @@ bool weft__peer_ack_decode(const uint8_t ack[WEFT__PEER_ACK_LEN], uint32_t *stat
   if (weft__get32(ack) != WEFT__PEER_ACK_MAGIC || *status >= WEFT_NUM_RESULTS) return false;
   if ((*flags & ~(uint32_t)WEFT__PEER_FLAG_ENCRYPT) != 0 || weft__get32(ack + 12) != 0) return false;
   /* A refusal carries the acceptor's flags (to name a WEFT_ENCRYPT mismatch) but no key. */
-  return *status != WEFT_SUCCESS || kx_field_ok(*flags, kx_pk);
+  return kx_field_ok(*status == WEFT_SUCCESS ? *flags : 0, kx_pk);
 }
