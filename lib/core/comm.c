@@ -145,7 +145,7 @@ WEFT_API weft_result_t weft_comm_init(weft_comm_t **out, const weft_config_t *cf
    * address or advertising the one that routes to the coordinator) and fills this process's card. */
   if (!weft__identity_new(&c->identity)) INIT_FAIL(WEFT_ERR_INTERNAL, "weft_comm_init: cannot make a signing key pair (libsodium)");
   weft__endpoint_args_t ea = {.ifname = env.ifname, .route_host = host, .route_port = port, .key = &c->key,
-                              .identity = &c->identity};
+                              .identity = &c->identity, .encrypt = weft__cfg_get(WEFT__CFG_ENCRYPT) != 0};
   if ((r = weft__net_open(env.transports, &ea, &c->endpoints, err, sizeof err)) != WEFT_SUCCESS)
     INIT_FAIL(r, "weft_comm_init: %s", err);
   c->incarnation = weft__auth_random_u64();

@@ -31,6 +31,9 @@
   X(CHUNK_SIZE, "WEFT_CHUNK_SIZE", BYTES, 524288, 4096, 67108864,                              \
     "bytes per wire frame: large messages stream in frames of this size")                      \
   X(TCP_NSOCKS, "WEFT_TCP_NSOCKS", INT, 2, 1, 16, "TCP connections per peer")                  \
+  X(ENCRYPT, "WEFT_ENCRYPT", INT, 0, 0, 1,                                                     \
+    "1: encrypt and authenticate all data-plane traffic (XChaCha20-Poly1305, keys agreed per "  \
+    "connection); every rank must use the same value")                                         \
   X(P2P_BUFFER, "WEFT_P2P_BUFFER", BYTES, 67108864, 0, 1099511627776.0,                        \
     "bytes of point-to-point messages held per communicator that arrived before their receive")  \
   X(SPIN_US, "WEFT_SPIN_US", INT, 50, 0, 100000,                                               \

@@ -107,6 +107,7 @@ typedef struct {
   int route_port;               /*   address to advertise when no ifname is given */
   const weft__auth_key_t *key;  /* the job secret: every connection is authenticated */
   const weft__identity_t *identity; /* this process's signing key: binds who it is to each handshake */
+  bool encrypt;                 /* WEFT_ENCRYPT: encrypt every data-plane connection (TCP: crypt.h) */
 } weft__endpoint_args_t;
 
 /* connect(): one per epoch, communicator and transport. */

@@ -106,6 +106,34 @@ static void peer_hellos(void) {
   put(t, "hello-max", h, sizeof h);
   h[36] = 1;
   put(t, "reserved-set", h, sizeof h);
+  m.flags = WEFT__PEER_FLAG_ENCRYPT; /* WEFT_ENCRYPT=1: with a key exchange key */
+  for (size_t i = 0; i < sizeof m.kx_pk; i++) m.kx_pk[i] = (uint8_t)(0x80 + i);
+  weft__peer_hello_encode(h, &m);
+  put(t, "hello-encrypt", h, sizeof h);
+  /* PEER_ACKs (the target decodes inputs of the ACK's length as one). */
+  uint8_t ack[WEFT__PEER_ACK_LEN];
+  weft__peer_ack_make(NULL, NULL, NULL, NULL, WEFT_SUCCESS, WEFT__PEER_FLAG_ENCRYPT, m.kx_pk, ack);
+  put(t, "ack-encrypt", ack, sizeof ack);
+  weft__peer_ack_make(NULL, NULL, NULL, NULL, WEFT_ERR_MISMATCH, 0, NULL, ack);
+  put(t, "ack-refusal", ack, sizeof ack);
+}
+
+/* Sealed streams with fuzz_crypt_key's key (selector: even, pieces of 1 + sel/2 bytes), and
+ * plaintexts for the round trip (odd selectors). */
+static void crypt_records(void) {
+  const char *t = "fuzz_crypt";
+  uint8_t key[32], pt[3000], wire[3200];
+  fuzz_crypt_key(key);
+  for (size_t i = 0; i < sizeof pt; i++) pt[i] = (uint8_t)(i * 13);
+  size_t at = weft__crypt_seal(key, 0, pt, 1, wire);
+  at += weft__crypt_seal(key, 1, pt, 100, wire + at);
+  at += weft__crypt_seal(key, 2, pt, 2000, wire + at);
+  put_sel(t, "stream-3-records", 0, wire, at);
+  put_sel(t, "stream-3-records-pieces", 2 * 7, wire, at);
+  at = weft__crypt_seal(key, 1, pt, 50, wire); /* out of order: counter 1 first */
+  put_sel(t, "wrong-counter", 0, wire, at);
+  put_sel(t, "roundtrip-small", 1, pt, 64);
+  put_sel(t, "roundtrip-records", 1 + 2 * 2, pt, sizeof pt);
 }
 
 /* A card as a rank publishes it (member id 0: not assigned yet at HELLO), with an identity key
@@ -391,6 +419,7 @@ int main(int argc, char **argv) {
   uint8_t stream[8192];
   frames();
   peer_hellos();
+  crypt_records();
   size_t n = coord_messages(stream, sizeof stream);
   coord_reader(stream, n);
   cards();

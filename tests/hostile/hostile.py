@@ -20,10 +20,10 @@ COORD_VERSION = 3  # lib/bootstrap/coord_proto.h: every message carries a 32-byt
 COORD_TAG_LEN = 32
 COORD_HELLO_MAX = 108 + 1024  # a HELLO with the largest card (weft__coord_max_payload)
 PEER_HELLO_MAGIC = 0x48504657
-PEER_HELLO_VERSION = 3  # transports/tcp/mesh.h: a 64-byte body, then a 64-byte signature
-PEER_HELLO_LEN = 128
+PEER_HELLO_VERSION = 4  # transports/tcp/mesh.h: a 96-byte body, then a 64-byte signature
+PEER_HELLO_LEN = 160
 PEER_ACK_MAGIC = 0x41504657
-PEER_ACK_LEN = 72
+PEER_ACK_LEN = 112
 FRAME_MAGIC = 0x54464557
 
 
@@ -109,12 +109,13 @@ def coord_hdr_u64_length(msg_type, length64):
 
 
 def peer_hello(epoch, member_id, rank, sock_index, size, to_member_id=0, to_rank=0, sig=None):
-    """A whole PEER_HELLO. The driver holds no member's secret key (identity.h), so its signature
-    is whatever it is given: 64 zero bytes by default."""
-    body = struct.pack("<IB3xQQIIIIQQII", PEER_HELLO_MAGIC, PEER_HELLO_VERSION, epoch, member_id,
+    """A whole PEER_HELLO (WEFT_ENCRYPT off: flags 0, no key exchange key). The driver holds no
+    member's secret key (identity.h), so its signature is whatever it is given: 64 zero bytes by
+    default."""
+    body = struct.pack("<IB3xQQIIIIQQII32x", PEER_HELLO_MAGIC, PEER_HELLO_VERSION, epoch, member_id,
                        rank, sock_index, size, 0, 0, to_member_id, to_rank, 0)
     sig = sig if sig is not None else bytes(64)
-    assert len(body) == 64 and len(sig) == 64
+    assert len(body) == 96 and len(sig) == 64
     return body + sig
 
 

@@ -172,7 +172,7 @@ def after_handshake(port, key, role, wait, payload, tag=None):
 
 def response_twice(port, key, role, wait):
     """A correct handshake, then the same response again where the first message belongs. A
-    peer's first message (PEER_HELLO, 128 bytes since version 3) is longer than the response:
+    peer's first message (PEER_HELLO, 160 bytes since version 4) is longer than the response:
     it is repeated to that length, so the acceptor judges it rather than waits for the rest (a
     half-read hello may be kept past the formation, unread, like any slow dialer's)."""
     s = H.connect(port, wait)

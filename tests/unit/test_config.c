@@ -24,7 +24,7 @@ __attribute__((weak)) void weft__log(weft_log_level_t level, const char *fmt, ..
 static const char *const all_vars[] = {
     "WEFT_TIMEOUT",   "WEFT_INIT_TIMEOUT", "WEFT_CONNECT_TIMEOUT", "WEFT_HEARTBEAT_INTERVAL",
     "WEFT_HEARTBEAT_TIMEOUT", "WEFT_RECOVER_TIMEOUT", "WEFT_ALGO", "WEFT_TREE_THRESHOLD", "WEFT_CHUNK_SIZE",
-    "WEFT_TCP_NSOCKS", "WEFT_P2P_BUFFER", "WEFT_SPIN_US", "WEFT_MIN_SIZE", "WEFT_LOG_LEVEL"};
+    "WEFT_TCP_NSOCKS", "WEFT_P2P_BUFFER", "WEFT_SPIN_US", "WEFT_MIN_SIZE", "WEFT_LOG_LEVEL", "WEFT_ENCRYPT"};
 
 static int clear_env(void **state) {
   (void)state;
@@ -230,6 +230,7 @@ static void test_defaults(void **state) {
   assert_true(weft__cfg_get(WEFT__CFG_TREE_THRESHOLD) == 65536);
   assert_true(weft__cfg_get(WEFT__CFG_CHUNK_SIZE) == 524288);
   assert_true(weft__cfg_get(WEFT__CFG_TCP_NSOCKS) == 2);
+  assert_true(weft__cfg_get(WEFT__CFG_ENCRYPT) == 0); /* off unless asked for */
   assert_true(weft__cfg_get(WEFT__CFG_LOG_LEVEL) == -1);
   assert_true(weft__cfg_get(WEFT__CFG_COUNT) == 0.0); /* out of range key */
 }
@@ -243,7 +244,9 @@ static void test_overrides(void **state) {
   setenv("WEFT_TCP_NSOCKS", "16", 1);
   setenv("WEFT_LOG_LEVEL", "3", 1);
   setenv("WEFT_SPIN_US", "", 1); /* empty: the default */
+  setenv("WEFT_ENCRYPT", "1", 1);
   assert_int_equal(weft__cfg_load(err, sizeof err), WEFT_SUCCESS);
+  assert_true(weft__cfg_get(WEFT__CFG_ENCRYPT) == 1);
   assert_true(weft__cfg_get(WEFT__CFG_TIMEOUT) == 0.25);
   assert_true(weft__cfg_get(WEFT__CFG_ALGO) == 2);
   assert_true(weft__cfg_get(WEFT__CFG_TREE_THRESHOLD) == 1048576);
@@ -279,7 +282,8 @@ static void test_bounds(void **state) {
                  {"WEFT_CHUNK_SIZE", "4095"},    {"WEFT_CHUNK_SIZE", "65M"},
                  {"WEFT_TCP_NSOCKS", "0"},       {"WEFT_TCP_NSOCKS", "17"},
                  {"WEFT_LOG_LEVEL", "-2"},       {"WEFT_LOG_LEVEL", "4"},
-                 {"WEFT_TREE_THRESHOLD", "1025G"}, {"WEFT_MIN_SIZE", "0"}};
+                 {"WEFT_TREE_THRESHOLD", "1025G"}, {"WEFT_MIN_SIZE", "0"},
+                 {"WEFT_ENCRYPT", "2"},          {"WEFT_ENCRYPT", "-1"}};
   for (size_t i = 0; i < sizeof outside / sizeof outside[0]; i++) {
     clear_env(NULL);
     setenv(outside[i].var, outside[i].value, 1);

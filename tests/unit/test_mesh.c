@@ -61,6 +61,8 @@ typedef struct {
   int listen_fd;
   double deadline, start_delay, took;
   int fds[MAXN * MAXS];
+  bool encrypt;
+  weft__crypt_keys_t keys[MAXN * MAXS];
   weft_result_t rc;
   char err[512];
 } rank_t;
@@ -82,8 +84,10 @@ static void *rank_main(void *arg) {
   rank_t *r = arg;
   if (r->start_delay > 0) usleep((useconds_t)(r->start_delay * 1e6));
   double t0 = weft__now();
-  r->rc = weft__mesh_connect(r->listen_fd, &r->key, &r->id, r->epoch, r->rank, r->size, r->peers,
-                             r->nsocks, r->deadline, r->fds, r->err, sizeof r->err);
+  weft__mesh_args_t a = {.listen_fd = r->listen_fd, .key = &r->key, .self = &r->id, .epoch = r->epoch,
+                         .rank = r->rank, .size = r->size, .nsocks = r->nsocks, .peers = r->peers,
+                         .deadline = r->deadline, .encrypt = r->encrypt, .keys = r->encrypt ? r->keys : NULL};
+  r->rc = weft__mesh_form(&a, r->fds, r->err, sizeof r->err);
   r->took = weft__now() - t0;
   return NULL;
 }
@@ -218,6 +222,49 @@ static void test_mesh_staggered_start(void **state) {
   job_join(&j, -1);
   check_mesh(&j);
   job_close(&j);
+}
+
+/* WEFT_ENCRYPT=1: every connection gets its own pair of keys, one end's tx the other's rx. */
+static void test_mesh_encrypted(void **state) {
+  (void)state;
+  job_t j;
+  job_init(&j, 3, 2, 10.0);
+  for (int r = 0; r < 3; r++) j.ranks[r].encrypt = true;
+  job_start(&j, -1);
+  job_join(&j, -1);
+  check_mesh(&j);
+  for (int a = 0; a < 3; a++)
+    for (int b = 0; b < 3; b++)
+      for (int s = 0; s < 2 && a != b; s++) {
+        const weft__crypt_keys_t *ka = &j.ranks[a].keys[b * 2 + s], *kb = &j.ranks[b].keys[a * 2 + s];
+        assert_memory_equal(ka->tx, kb->rx, WEFT__CRYPT_KEY_LEN);
+        assert_memory_equal(ka->rx, kb->tx, WEFT__CRYPT_KEY_LEN);
+        assert_memory_not_equal(ka->tx, ka->rx, WEFT__CRYPT_KEY_LEN);
+        assert_memory_not_equal(ka->tx, j.ranks[a].keys[b * 2 + (1 - s)].tx, WEFT__CRYPT_KEY_LEN);
+      }
+  job_close(&j);
+}
+
+/* One rank with WEFT_ENCRYPT=1, one without: both fail at once, naming the setting and the peer
+ * (never a plaintext connection, never a wait for the deadline). Either way round. */
+static void test_mesh_encrypt_mismatch(void **state) {
+  (void)state;
+  for (int on = 0; on < 2; on++) {
+    job_t j;
+    job_init(&j, 2, 1, 10.0);
+    j.ranks[on].encrypt = true;
+    job_start(&j, -1);
+    job_join(&j, -1);
+    for (int r = 0; r < 2; r++) {
+      char want[96];
+      snprintf(want, sizeof want, "WEFT_ENCRYPT mismatch: peer rank %d has WEFT_ENCRYPT=%d", 1 - r, on == 1 - r);
+      assert_int_equal(j.ranks[r].rc, WEFT_ERR_MISMATCH);
+      assert_non_null(strstr(j.ranks[r].err, want));
+      assert_true(j.ranks[r].took < 5.0);
+      assert_int_equal(j.ranks[r].fds[1 - r], -1);
+    }
+    job_close(&j);
+  }
 }
 
 /* ---- hostile connections ------------------------------------------------------------------ */
@@ -484,6 +531,14 @@ static void test_peer_hello_codec(void **state) {
     t[i] ^= 0x20;
     assert_false(weft__peer_hello_decode(t, sizeof t, &d));
   }
+  b[5] = WEFT__PEER_FLAG_ENCRYPT; /* encryption without a key exchange key */
+  assert_false(weft__peer_hello_decode(b, sizeof b, &d));
+  b[95] = 9;
+  assert_true(weft__peer_hello_decode(b, sizeof b, &d));
+  assert_true(d.flags == WEFT__PEER_FLAG_ENCRYPT && d.kx_pk[31] == 9);
+  b[5] = 0; /* a key without encryption */
+  assert_false(weft__peer_hello_decode(b, sizeof b, &d));
+  b[95] = 0;
   b[63] = 1; /* reserved after to_rank */
   assert_false(weft__peer_hello_decode(b, sizeof b, &d));
   b[63] = 0;
@@ -529,20 +584,35 @@ static void test_peer_hello_signature(void **state) {
   }
   /* The ACK: signed by the acceptor over the hello it answers. */
   uint8_t ack[WEFT__PEER_ACK_LEN], hello2[WEFT__PEER_HELLO_BODY_LEN];
-  weft__peer_ack_make(&b, ns, nc, msg, WEFT_SUCCESS, ack);
+  weft__peer_ack_make(&b, ns, nc, msg, WEFT_SUCCESS, 0, NULL, ack);
   assert_true(weft__peer_ack_verify(b.pk, ns, nc, msg, ack));
   assert_false(weft__peer_ack_verify(a.pk, ns, nc, msg, ack));
   weft__peer_hello_encode(hello2, &changed[4]);
   assert_false(weft__peer_ack_verify(b.pk, ns, nc, hello2, ack)); /* an ACK for another hello */
   ack[4] = 1;
   assert_false(weft__peer_ack_verify(b.pk, ns, nc, msg, ack)); /* its status changed */
+  /* The acceptor's flags and kx key are signed too: a substituted key fails. */
+  uint8_t kx_pk[WEFT__CRYPT_PK_LEN], kx_got[WEFT__CRYPT_PK_LEN];
+  uint32_t status, flags;
+  memset(kx_pk, 0x5a, sizeof kx_pk);
+  weft__peer_ack_make(&b, ns, nc, msg, WEFT_SUCCESS, WEFT__PEER_FLAG_ENCRYPT, kx_pk, ack);
+  assert_true(weft__peer_ack_decode(ack, &status, &flags, kx_got));
+  assert_true(status == 0 && flags == WEFT__PEER_FLAG_ENCRYPT && memcmp(kx_got, kx_pk, sizeof kx_pk) == 0);
+  assert_true(weft__peer_ack_verify(b.pk, ns, nc, msg, ack));
+  ack[20] ^= 1;
+  assert_false(weft__peer_ack_verify(b.pk, ns, nc, msg, ack));
+  ack[8] = 0;
+  assert_false(weft__peer_ack_decode(ack, &status, &flags, kx_got)); /* a key without the flag */
   /* A hello signature is no ACK signature (distinct labels), and a refusal is not signed. */
   uint8_t forged[WEFT__PEER_ACK_LEN];
-  weft__peer_ack_make(NULL, ns, nc, msg, WEFT_SUCCESS, forged);
+  weft__peer_ack_make(NULL, ns, nc, msg, WEFT_SUCCESS, 0, NULL, forged);
   memcpy(forged + WEFT__PEER_ACK_BODY_LEN, msg + WEFT__PEER_HELLO_BODY_LEN, WEFT__IDENTITY_SIG_LEN);
   assert_false(weft__peer_ack_verify(a.pk, ns, nc, msg, forged));
-  weft__peer_ack_make(&b, ns, nc, msg, WEFT_ERR_MISMATCH, ack);
+  weft__peer_ack_make(&b, ns, nc, msg, WEFT_ERR_MISMATCH, 0, NULL, ack);
   for (int i = WEFT__PEER_ACK_BODY_LEN; i < WEFT__PEER_ACK_LEN; i++) assert_int_equal(ack[i], 0);
+  assert_true(weft__peer_ack_decode(ack, &status, &flags, kx_got) && status == WEFT_ERR_MISMATCH);
+  ack[20] = 1; /* a refusal never carries a key */
+  assert_false(weft__peer_ack_decode(ack, &status, &flags, kx_got));
   weft__identity_wipe(&a);
   weft__identity_wipe(&b);
 }
@@ -698,6 +768,8 @@ int main(void) {
       cmocka_unit_test_setup(test_mesh_3_ranks, setup_log),
       cmocka_unit_test_setup(test_mesh_5_ranks, setup_log),
       cmocka_unit_test_setup(test_mesh_staggered_start, setup_log),
+      cmocka_unit_test_setup(test_mesh_encrypted, setup_log),
+      cmocka_unit_test_setup(test_mesh_encrypt_mismatch, setup_log),
       cmocka_unit_test_setup(test_mesh_rejects_strays, setup_log),
       cmocka_unit_test_setup(test_mesh_missing_rank_times_out, setup_log),
       cmocka_unit_test_setup(test_mesh_silent_rank_times_out, setup_log),

@@ -9,6 +9,7 @@
  * wait in the endpoint's stash. */
 #include <netdb.h>
 #include <netinet/in.h>
+#include <sodium.h>
 #include <string.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +64,7 @@ weft_result_t weft__tcp_open(const weft__endpoint_args_t *a, weft__endpoint_t **
   ep->listen_fd = -1;
   ep->key = a->key;
   ep->identity = a->identity;
+  ep->encrypt = a->encrypt;
   char if_host[64] = "", why[256];
   int port = 0;
   weft_result_t r;
@@ -99,9 +101,11 @@ weft_result_t weft__tcp_connect(weft__endpoint_t *ep, const weft__connect_args_t
                                  char *err, size_t errlen) {
   int nfds = a->size * a->nsocks;
   int *fds = malloc((size_t)nfds * sizeof *fds);
+  /* Session keys live only until the instance has them (wiped below). */
+  weft__crypt_keys_t *keys = ep->encrypt ? sodium_malloc((size_t)nfds * sizeof *keys) : NULL;
   weft__mesh_peer_t *peers = malloc((size_t)a->size * sizeof *peers);
   weft_result_t r = WEFT_ERR_NO_MEMORY;
-  if (!fds || !peers) {
+  if (!fds || !peers || (ep->encrypt && !keys)) {
     snprintf(err, errlen, "out of memory forming the mesh");
     goto out;
   }
@@ -113,14 +117,12 @@ weft_result_t weft__tcp_connect(weft__endpoint_t *ep, const weft__connect_args_t
   weft__mesh_args_t ma = {.listen_fd = ep->listen_fd, .key = ep->key, .self = ep->identity, .epoch = a->epoch, .comm_id = a->comm_id,
                           .rank = a->rank, .size = a->size, .nsocks = a->nsocks, .peers = peers,
                           .serve = a->serve, .deadline = a->deadline, .cancelled = a->cancelled,
-                          .cancel_ctx = a->cancel_ctx, .stash = ep->stash};
+                          .cancel_ctx = a->cancel_ctx, .stash = ep->stash, .encrypt = ep->encrypt, .keys = keys};
   r = weft__mesh_form(&ma, fds, err, errlen);
-  if (r == WEFT_SUCCESS && (r = weft__tcp_instance_create(a, fds, out)) != WEFT_SUCCESS) {
+  if (r == WEFT_SUCCESS && (r = weft__tcp_instance_create(a, fds, keys, out)) != WEFT_SUCCESS)
     snprintf(err, errlen, "out of memory for the tcp transport");
-    for (int i = 0; i < nfds; i++)
-      if (fds[i] >= 0) close(fds[i]);
-  }
 out:
+  if (keys) sodium_free(keys); /* sodium_free wipes */
   free(fds);
   free(peers);
   return r;

@@ -79,6 +79,7 @@ typedef struct {
   uint8_t nonce_s[WEFT__AUTH_NONCE_LEN];
   uint8_t response[WEFT__AUTH_RESPONSE_LEN]; /* dial: kept to check the server's MAC; both: nonce_c */
   uint8_t sent[WEFT__PEER_HELLO_BODY_LEN];   /* dial: our hello's body, which the ACK signs */
+  weft__crypt_kx_t kx;                       /* dial, WEFT_ENCRYPT: our ephemeral pair until the ACK */
   weft__peer_hello_t hello;                  /* A_KEPT: what it asked for */
 } conn_t;
 
@@ -88,6 +89,8 @@ typedef struct {
   uint64_t epoch, comm_id;
   weft__mesh_stash_t *stash;
   const bool *serve;
+  bool encrypt;
+  weft__crypt_keys_t *keys;
   int rank, size, nsocks;
   const weft__mesh_peer_t *peers;
   int *fds;
@@ -98,13 +101,19 @@ typedef struct {
   char why[256]; /* the text of the last refusal that needed formatting */
 } mesh_t;
 
-static uint32_t get32(const uint8_t *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
+static uint32_t our_flags(const mesh_t *m) { return m->encrypt ? WEFT__PEER_FLAG_ENCRYPT : 0; }
 
 /* A refusal: unsigned (see mesh.h). */
-static void encode_ack(uint8_t out[WEFT__PEER_ACK_LEN], uint32_t status) {
-  weft__peer_ack_make(NULL, NULL, NULL, NULL, status, out);
+static void encode_ack(const mesh_t *m, uint8_t out[WEFT__PEER_ACK_LEN], uint32_t status) {
+  weft__peer_ack_make(NULL, NULL, NULL, NULL, status, our_flags(m), NULL, out);
+}
+
+/* Why two ranks' WEFT_ENCRYPT differ, for the error both report. */
+static const char *encrypt_mismatch(mesh_t *m, int peer, uint32_t peer_flags) {
+  snprintf(m->why, sizeof m->why, "WEFT_ENCRYPT mismatch: peer rank %d has WEFT_ENCRYPT=%d, this rank (%d) has "
+           "WEFT_ENCRYPT=%d; every rank of a job must use the same setting (never falls back to plaintext)",
+           peer, (peer_flags & WEFT__PEER_FLAG_ENCRYPT) ? 1 : 0, m->rank, m->encrypt ? 1 : 0);
+  return m->why;
 }
 
 static void begin_io(conn_t *c, enum state s, size_t want) {
@@ -234,7 +243,12 @@ static void dial_advance(mesh_t *m, conn_t *c) {
                                    .size = (uint32_t)m->size,
                                    .comm_id = m->comm_id,
                                    .to_member_id = m->peers[c->peer].member_id,
-                                   .to_rank = (uint32_t)c->peer};
+                                   .to_rank = (uint32_t)c->peer,
+                                   .flags = (uint8_t)our_flags(m)};
+      if (m->encrypt) {
+        weft__crypt_kx_new(&c->kx);
+        memcpy(hello.kx_pk, c->kx.pk, sizeof hello.kx_pk);
+      }
       weft__peer_hello_encode(c->buf, &hello);
       memcpy(c->sent, c->buf, sizeof c->sent);
       if (!weft__peer_hello_sign(m->self, c->nonce_s, c->response, c->buf)) {
@@ -257,9 +271,14 @@ static void dial_advance(mesh_t *m, conn_t *c) {
         dial_fail(m, c, WEFT_ERR_PEER_LOST, "waiting for PEER_ACK: %s", io_text(c));
         return;
       }
-      uint32_t status = get32(c->buf + 4);
-      if (get32(c->buf) != WEFT__PEER_ACK_MAGIC || status >= WEFT_NUM_RESULTS) {
+      uint32_t status, flags;
+      uint8_t kx_pk[WEFT__CRYPT_PK_LEN];
+      if (!weft__peer_ack_decode(c->buf, &status, &flags, kx_pk)) {
         dial_fail(m, c, WEFT_ERR_PROTOCOL, "%s", "malformed PEER_ACK");
+        return;
+      }
+      if (flags != our_flags(m)) {
+        dial_fail(m, c, WEFT_ERR_MISMATCH, "%s", encrypt_mismatch(m, c->peer, flags));
         return;
       }
       if (status != WEFT_SUCCESS) {
@@ -273,6 +292,10 @@ static void dial_advance(mesh_t *m, conn_t *c) {
                  "key: not the rank we dialled (an impostor holding the job token at its address?)",
                  m->peers[c->peer].member_id);
         dial_fail(m, c, WEFT_ERR_UNAUTHORIZED, "%s", m->why);
+        return;
+      }
+      if (m->encrypt && !weft__crypt_kx_keys(&c->kx, true, kx_pk, &m->keys[c->peer * m->nsocks + c->sock_index])) {
+        dial_fail(m, c, WEFT_ERR_PROTOCOL, "%s", "its PEER_ACK carries an unusable key exchange key");
         return;
       }
       m->fds[c->peer * m->nsocks + c->sock_index] = c->fd;
@@ -293,7 +316,7 @@ static void reject(mesh_t *m, conn_t *c, uint32_t ack_status, const char *why) {
   if (ack_status != WEFT_SUCCESS && c->fd >= 0) {
     /* Best effort, never waited for: the dialer learns why instead of seeing a bare close. */
     uint8_t ack[WEFT__PEER_ACK_LEN];
-    encode_ack(ack, ack_status);
+    encode_ack(m, ack, ack_status);
     (void)!send(c->fd, ack, sizeof ack, MSG_NOSIGNAL | MSG_DONTWAIT);
   }
   if (c->slot >= 0) m->fds[c->slot] = -1;
@@ -331,6 +354,14 @@ static const char *hello_problem(mesh_t *m, const conn_t *c, const weft__peer_he
     return m->why;
   }
   *status = WEFT_ERR_MISMATCH;
+  if (h->flags != our_flags(m)) { /* signed by the member itself: a setting, not a stray; fail now */
+    encrypt_mismatch(m, (int)h->rank, h->flags);
+    if (m->fatal == WEFT_SUCCESS) {
+      m->fatal = WEFT_ERR_MISMATCH;
+      snprintf(m->err, m->errlen, "mesh epoch %" PRIu64 " rank %d: %s", m->epoch, m->rank, m->why);
+    }
+    return m->why;
+  }
   if (h->sock_index >= (uint32_t)m->nsocks) return "PEER_HELLO socket index out of range";
   if (m->fds[h->rank * (uint32_t)m->nsocks + h->sock_index] != -1) {
     *status = WEFT_ERR_PROTOCOL;
@@ -348,7 +379,14 @@ static void take_slot(mesh_t *m, conn_t *c, const weft__peer_hello_t *h) {
   c->slot = c->peer * m->nsocks + c->sock_index;
   m->fds[c->slot] = SLOT_RESERVED;
   memcpy(hello_body, c->buf, sizeof hello_body);
-  weft__peer_ack_make(m->self, c->nonce_s, c->response, hello_body, WEFT_SUCCESS, c->buf);
+  weft__crypt_kx_t kx = {0};
+  if (m->encrypt) weft__crypt_kx_new(&kx);
+  weft__peer_ack_make(m->self, c->nonce_s, c->response, hello_body, WEFT_SUCCESS, our_flags(m),
+                      m->encrypt ? kx.pk : NULL, c->buf);
+  if (m->encrypt && !weft__crypt_kx_keys(&kx, false, h->kx_pk, &m->keys[c->slot])) {
+    reject(m, c, WEFT_ERR_PROTOCOL, "PEER_HELLO carries an unusable key exchange key");
+    return;
+  }
   begin_io(c, A_WRITE_ACK, WEFT__PEER_ACK_LEN);
 }
 
@@ -638,6 +676,7 @@ weft_result_t weft__mesh_form(const weft__mesh_args_t *args, int *fds, char *err
   weft__mesh_cancel_fn cancelled = args->cancelled;
   void *ctx = args->cancel_ctx;
   mesh_t m = {.key = key, .self = args->self, .epoch = epoch, .comm_id = args->comm_id, .stash = args->stash, .serve = args->serve,
+              .encrypt = args->encrypt, .keys = args->keys,
               .rank = rank,
               .size = size, .nsocks = nsocks, .peers = peers, .fds = fds, .fatal = WEFT_SUCCESS, .err = err, .errlen = errlen};
   conn_t *dials = NULL, *acc = NULL;
@@ -648,7 +687,7 @@ weft_result_t weft__mesh_form(const weft__mesh_args_t *args, int *fds, char *err
   int ndial = 0, expected_accepts = 0;
 
   if (key == NULL || args->self == NULL || peers == NULL || fds == NULL || size < 1 || nsocks < 1 || rank < 0 ||
-      rank >= size || (size_t)size > SIZE_MAX / sizeof(int) / (size_t)nsocks) {
+      rank >= size || (size_t)size > SIZE_MAX / sizeof(int) / (size_t)nsocks || (args->encrypt && !args->keys)) {
     snprintf(err, errlen, "mesh: invalid arguments (rank %d, size %d, nsocks %d)", rank, size,
              nsocks);
     return WEFT_ERR_INVALID_ARGUMENT;
@@ -786,8 +825,8 @@ weft_result_t weft__mesh_form(const weft__mesh_args_t *args, int *fds, char *err
     WEFT__INFO("mesh epoch %" PRIu64 " rank %d: formed; rejected %d stray connection(s)", epoch,
                rank, m.rejected);
   else
-    WEFT__DEBUG("mesh epoch %" PRIu64 " rank %d: formed (%d peers x %d sockets)", epoch, rank,
-                size - 1, nsocks);
+    WEFT__DEBUG("mesh epoch %" PRIu64 " rank %d: formed (%d peers x %d sockets%s)", epoch, rank,
+                size - 1, nsocks, m.encrypt ? ", encrypted" : "");
   free(dials);
   free(acc);
   free(pfds);
@@ -804,7 +843,9 @@ fail:
                                            .comm_id = args->comm_id});
   for (int i = 0; i < size * nsocks; i++) {
     if (fds[i] >= 0) {
-      (void)!send(fds[i], bye, sizeof bye, MSG_NOSIGNAL | MSG_DONTWAIT);
+      uint8_t rec[sizeof bye + WEFT__CRYPT_LEN_LEN + WEFT__CRYPT_TAG_LEN]; /* encrypted: the stream's first record */
+      size_t n = args->encrypt ? weft__crypt_seal(args->keys[i].tx, 0, bye, sizeof bye, rec) : sizeof bye;
+      (void)!send(fds[i], args->encrypt ? rec : bye, n, MSG_NOSIGNAL | MSG_DONTWAIT);
       shutdown(fds[i], SHUT_WR);
       close(fds[i]);
     }

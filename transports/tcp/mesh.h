@@ -2,16 +2,20 @@
  * members gets `nsocks` authenticated TCP connections of its own (a communicator's lanes). Rank i dials every rank j > i and accepts from every
  * rank j < i. Each connection: TCP connect, auth handshake (role PEER, auth.h), then the dialer
  * sends PEER_HELLO and the acceptor answers PEER_ACK, each signed (bootstrap/identity.h):
- *   PEER_HELLO (128 bytes, LE): a 64-byte body, then sig[64]
- *              body: magic u32 "WFPH" 0x48504657, version u8 (3), 3 zero bytes,
+ *   PEER_HELLO (160 bytes, LE): a 96-byte body, then sig[64]
+ *              body: magic u32 "WFPH" 0x48504657, version u8 (4), flags u8 (bit 0: WEFT_ENCRYPT=1),
+ *              2 zero bytes,
  *              epoch u64, member_id u64 (dialer), rank u32 (dialer, in the communicator),
  *              sock_index u32, size u32 (communicator size as the dialer knows it),
  *              reserved u32 (0), comm_id u64 (0: the communicator weft_comm_init made),
- *              to_member_id u64, to_rank u32 (the acceptor the dialer means), reserved u32 (0)
- *              sig: the dialer's signature over "weft/3 hello" || role || nonce_s || nonce_c || body
- *   PEER_ACK   (72 bytes): magic u32 "WFPA" 0x41504657, status u32 (0 ok, else weft_result_t),
- *              sig[64]: the acceptor's signature over "weft/3 ack" || role || nonce_s || nonce_c ||
- *              the hello's body || the ACK's first 8 bytes; all zeros in a refusal (see below)
+ *              to_member_id u64, to_rank u32 (the acceptor the dialer means), reserved u32 (0),
+ *              kx_pk[32] (the dialer's ephemeral X25519 key when flags has ENCRYPT, else zeros)
+ *              sig: the dialer's signature over "weft/4 hello" || role || nonce_s || nonce_c || body
+ *   PEER_ACK   (112 bytes): a 48-byte body: magic u32 "WFPA" 0x41504657, status u32 (0 ok, else
+ *              weft_result_t), flags u32 (the acceptor's, as in the hello; also in a refusal),
+ *              reserved u32 (0), kx_pk[32] (the acceptor's ephemeral key when ENCRYPT, else zeros);
+ *              sig[64]: the acceptor's signature over "weft/4 ack" || role || nonce_s || nonce_c ||
+ *              the hello's body || the ACK's body; all zeros in a refusal (see below)
  * nonce_s/nonce_c are this connection's auth nonces. The acceptor checks epoch and comm_id == the
  * ones it forms, rank < size, member_id == members[rank].member_id, to_member_id/to_rank == its own,
  * size == its size, that the signature verifies with the key in members[rank]'s card, sock_index
@@ -27,6 +31,12 @@
  * connection by the nonces: a replayed, reflected or re-addressed hello fails. A refusing ACK
  * is not signed (it can only end the connection, which any on-path party can do anyway).
  *
+ * Encryption (WEFT_ENCRYPT=1, crypt.h): both kx keys lie inside the signed transcript, so the
+ * session keys derived from them are known to the two members only. Both ends must have the
+ * same setting: the acceptor refuses a hello whose flag differs from its own (and fails its
+ * formation, naming the rank and the setting), the dialer fails on that refusal likewise; a
+ * connection never falls back to plaintext.
+ *
  * Communicators of one process share its listener. A connection for another communicator of the
  * same epoch (a peer that is already forming the next group while this rank still forms this one)
  * is neither answered nor rejected: it waits, authenticated, in the stash until this rank forms
@@ -38,12 +48,14 @@
 #include "bootstrap/identity.h"
 #include "core/common.h"
 #include "core/sock.h"
+#include "transports/tcp/crypt.h"
 
 #define WEFT__PEER_HELLO_MAGIC 0x48504657u
 #define WEFT__PEER_ACK_MAGIC 0x41504657u
-#define WEFT__PEER_HELLO_BODY_LEN 64
+#define WEFT__PEER_HELLO_BODY_LEN 96
 #define WEFT__PEER_HELLO_LEN (WEFT__PEER_HELLO_BODY_LEN + WEFT__IDENTITY_SIG_LEN)
-#define WEFT__PEER_ACK_BODY_LEN 8
+#define WEFT__PEER_ACK_BODY_LEN 48
+#define WEFT__PEER_FLAG_ENCRYPT 0x01u
 #define WEFT__PEER_ACK_LEN (WEFT__PEER_ACK_BODY_LEN + WEFT__IDENTITY_SIG_LEN)
 
 typedef struct {
@@ -60,6 +72,8 @@ typedef struct {
   uint64_t comm_id;
   uint64_t to_member_id;
   uint32_t to_rank;
+  uint8_t flags; /* WEFT__PEER_FLAG_* */
+  uint8_t kx_pk[WEFT__CRYPT_PK_LEN];
 } weft__peer_hello_t;
 
 /* Accepted connections a formation did not use: those whose PEER_HELLO named another
@@ -80,11 +94,15 @@ bool weft__peer_hello_sign(const weft__identity_t *self, const uint8_t nonce_s[W
                            const uint8_t nonce_c[WEFT__AUTH_NONCE_LEN], uint8_t msg[WEFT__PEER_HELLO_LEN]);
 bool weft__peer_hello_verify(const uint8_t pk[WEFT__IDENTITY_PK_LEN], const uint8_t nonce_s[WEFT__AUTH_NONCE_LEN],
                              const uint8_t nonce_c[WEFT__AUTH_NONCE_LEN], const uint8_t msg[WEFT__PEER_HELLO_LEN]);
-/* An ACK with status; signed over the hello's body when status is 0 and self is given. */
+/* An ACK with status, flags and kx key (NULL: zeros); signed over the hello's body when status
+ * is 0 and self is given. */
 void weft__peer_ack_make(const weft__identity_t *self, const uint8_t nonce_s[WEFT__AUTH_NONCE_LEN],
                          const uint8_t nonce_c[WEFT__AUTH_NONCE_LEN],
-                         const uint8_t hello_body[WEFT__PEER_HELLO_BODY_LEN], uint32_t status,
-                         uint8_t out[WEFT__PEER_ACK_LEN]);
+                         const uint8_t hello_body[WEFT__PEER_HELLO_BODY_LEN], uint32_t status, uint32_t flags,
+                         const uint8_t kx_pk[WEFT__CRYPT_PK_LEN], uint8_t out[WEFT__PEER_ACK_LEN]);
+/* An ACK's fields (unverified: weft__peer_ack_verify checks the signature); false if malformed. */
+bool weft__peer_ack_decode(const uint8_t ack[WEFT__PEER_ACK_LEN], uint32_t *status, uint32_t *flags,
+                           uint8_t kx_pk[WEFT__CRYPT_PK_LEN]);
 bool weft__peer_ack_verify(const uint8_t pk[WEFT__IDENTITY_PK_LEN], const uint8_t nonce_s[WEFT__AUTH_NONCE_LEN],
                            const uint8_t nonce_c[WEFT__AUTH_NONCE_LEN],
                            const uint8_t hello_body[WEFT__PEER_HELLO_BODY_LEN], const uint8_t ack[WEFT__PEER_ACK_LEN]);
@@ -114,6 +132,8 @@ typedef struct {
   weft__mesh_cancel_fn cancelled;
   void *cancel_ctx;
   weft__mesh_stash_t *stash;
+  bool encrypt;              /* WEFT_ENCRYPT: agree on session keys; every peer must say the same */
+  weft__crypt_keys_t *keys;  /* encrypt: size*nsocks entries, filled like fds; else NULL */
 } weft__mesh_args_t;
 weft_result_t weft__mesh_form(const weft__mesh_args_t *args, int *fds, char *err, size_t errlen);
 

@@ -8,7 +8,11 @@
  *
  * Per connection the byte stream is strictly frame after frame. That is why cancel_all finishes
  * a half-written frame from a private copy instead of dropping it: the peer's decoder must never
- * see a frame cut short. */
+ * see a frame cut short.
+ *
+ * With WEFT_ENCRYPT=1 the same stream of frames passes through the connection's record layer
+ * (crypt.h) on its way to and from the socket: conn_sendv and conn_take below are the only two
+ * places that know, one branch each when encryption is off. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +63,7 @@ typedef struct conn {
   uint32_t rx_off, rx_len;
   bool rx_drained;      /* the last recv came back short: the socket was empty */
   bool park_polled;     /* the engine reported input while parked: stop watching for it */
+  weft__crypt_t *cr;    /* WEFT_ENCRYPT: the record layer; NULL: plaintext */
 } conn_t;
 
 struct weft__transport {
@@ -79,7 +84,7 @@ static void set_events(conn_t *c) {
    * system call) is needed at all (two per operation otherwise, a large part of a small
    * operation's cost). weft__io_modify costs nothing when the interest is unchanged. */
   if (!c->parked || !c->park_polled) ev |= WEFT__IO_READ;
-  if (c->writing || c->qlen > 0 || c->ctl_len > 0) ev |= WEFT__IO_WRITE;
+  if (c->writing || c->qlen > 0 || c->ctl_len > 0 || (c->cr && weft__crypt_send_pending(c->cr))) ev |= WEFT__IO_WRITE;
   weft__io_modify(c->t->engine, &c->io, ev);
 }
 
@@ -142,11 +147,18 @@ static void finish_frame(conn_t *c) {
   if (x && --x->frames_left == 0) c->t->cb.on_send_done(c->t->cb.ctx, x);
 }
 
+/* sendmsg, or one sealed record's worth when encrypted: bytes of iov taken, or -1 with errno. */
+static ssize_t conn_sendv(conn_t *c, struct iovec *iov, int niov) {
+  if (c->cr) return weft__crypt_send(c->cr, c->fd, iov, niov);
+  struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)niov};
+  return sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 static void conn_write(conn_t *c) {
   for (;;) {
     if (c->dead) return;
     if (!c->writing && c->ctl_len > 0) {
-      ssize_t n = send(c->fd, c->ctl, c->ctl_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+      ssize_t n = conn_sendv(c, &(struct iovec){.iov_base = c->ctl, .iov_len = c->ctl_len}, 1);
       if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
         conn_close(c, c->bye_seen, strerror(errno));
@@ -156,7 +168,16 @@ static void conn_write(conn_t *c) {
       c->ctl_len -= (size_t)n;
       continue;
     }
-    if (!c->writing && !start_next_frame(c)) break;
+    if (!c->writing && !start_next_frame(c)) {
+      /* Nothing more to seal: what is left of the last record must still go out. */
+      if (c->cr && weft__crypt_flush(c->cr, c->fd) < 0) {
+        char why[128];
+        snprintf(why, sizeof why, "send to rank %d failed: %s", c->peer, strerror(errno));
+        conn_close(c, c->bye_seen, why);
+        return;
+      }
+      break;
+    }
     struct iovec iov[2];
     int niov = 0;
     if (c->out_done < WEFT__FRAME_HDR_LEN) {
@@ -172,8 +193,7 @@ static void conn_write(conn_t *c) {
       finish_frame(c);
       continue;
     }
-    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)niov};
-    ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t n = conn_sendv(c, iov, niov);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
       char why[128];
@@ -269,6 +289,7 @@ static void tcp_cancel_all(weft__transport_t *t) {
 /* recv(2) through the read-ahead: returns bytes taken (> 0), 0 at end of stream, or -1 with
  * errno. Small requests read up to RX_AHEAD bytes and keep the rest for the next call. */
 static ssize_t conn_take(conn_t *c, uint8_t *dst, size_t want) {
+  if (c->cr) return weft__crypt_recv(c->cr, c->fd, dst, want, &c->rx_drained); /* its own read-ahead */
   if (c->rx_len > 0) {
     size_t n = WEFT__MIN(want, (size_t)c->rx_len);
     memcpy(dst, c->rx + c->rx_off, n);
@@ -288,6 +309,21 @@ static ssize_t conn_take(conn_t *c, uint8_t *dst, size_t want) {
   return (ssize_t)k;
 }
 
+/* A read from c failed (errno): drop the connection, saying why. A record that fails its check
+ * is never a clean end, whatever came before it. */
+static void read_failed(conn_t *c, bool clean) {
+  char why[192];
+  if (c->cr && errno == EBADMSG)
+    snprintf(why, sizeof why, "encrypted record from rank %d failed authentication (tampered with, replayed "
+             "or corrupted in transit): connection dropped", c->peer);
+  else if (c->cr && errno == EPROTO)
+    snprintf(why, sizeof why, "encrypted record from rank %d has an impossible length (not an encrypted weft "
+             "stream): connection dropped", c->peer);
+  else
+    snprintf(why, sizeof why, "connection to rank %d failed: %s", c->peer, strerror(errno));
+  conn_close(c, clean && errno != EBADMSG && errno != EPROTO, why);
+}
+
 /* Returns false when the connection must stop reading now (parked, closed, would block). */
 static bool conn_read_once(conn_t *c) {
   weft__transport_t *t = c->t;
@@ -303,9 +339,7 @@ static bool conn_read_once(conn_t *c) {
       }
       if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return false;
-        char why[128];
-        snprintf(why, sizeof why, "connection to rank %d failed: %s", c->peer, strerror(errno));
-        conn_close(c, c->bye_seen, why);
+        read_failed(c, c->bye_seen);
         return false;
       }
       c->in_hdr_got += (size_t)n;
@@ -364,9 +398,7 @@ static bool conn_read_once(conn_t *c) {
     }
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return false;
-      char why[128];
-      snprintf(why, sizeof why, "connection to rank %d failed: %s", c->peer, strerror(errno));
-      conn_close(c, false, why);
+      read_failed(c, false);
       return false;
     }
     c->in_got += (uint32_t)n;
@@ -391,7 +423,7 @@ static void conn_read(conn_t *c) {
   for (int i = 0; !c->dead && !c->parked; i++) {
     c->rx_drained = false;
     if (!conn_read_once(c)) break;
-    if (c->rx_len == 0 && (c->rx_drained || i >= 255)) break;
+    if (c->rx_len == 0 && (c->rx_drained || i >= 255) && !(c->cr && weft__crypt_recv_buffered(c->cr))) break;
   }
 }
 
@@ -417,9 +449,10 @@ static void conn_ready(weft__io_t *w, uint32_t events) {
 
 /* ---- lifecycle -------------------------------------------------------------------------- */
 
-weft_result_t weft__tcp_instance_create(const weft__connect_args_t *a, const int *fds, weft__transport_t **out) {
+weft_result_t weft__tcp_instance_create(const weft__connect_args_t *a, const int *fds, const weft__crypt_keys_t *keys,
+                                        weft__transport_t **out) {
   weft__transport_t *t = calloc(1, sizeof *t);
-  if (!t) return WEFT_ERR_NO_MEMORY;
+  if (!t) goto fail_fds;
   t->rank = a->rank;
   t->size = a->size;
   t->nsocks = a->nsocks;
@@ -427,10 +460,7 @@ weft_result_t weft__tcp_instance_create(const weft__connect_args_t *a, const int
   t->chunk = a->chunk;
   t->cb = a->cb;
   t->conns = calloc((size_t)a->size * (size_t)a->nsocks, sizeof *t->conns);
-  if (!t->conns) {
-    free(t);
-    return WEFT_ERR_NO_MEMORY;
-  }
+  if (!t->conns) goto fail_fds;
   for (int p = 0; p < a->size; p++) {
     for (int s = 0; s < a->nsocks; s++) {
       conn_t *c = conn_of(t, p, s);
@@ -444,11 +474,23 @@ weft_result_t weft__tcp_instance_create(const weft__connect_args_t *a, const int
         c->fd = -1;
         continue;
       }
-      c->rx = malloc(RX_AHEAD); /* without it (out of memory) reads go direct: slower, correct */
+      if (keys && !(c->cr = weft__crypt_new(&keys[p * a->nsocks + s]))) goto fail_instance;
+      if (!keys) c->rx = malloc(RX_AHEAD); /* without it (out of memory) reads go direct: slower, correct */
     }
   }
   *out = t;
   return WEFT_SUCCESS;
+fail_instance: /* out of memory: the peers see these connections close without a BYE */
+  for (int i = 0; i < a->size * a->nsocks; i++) {
+    weft__crypt_free(t->conns[i].cr);
+    free(t->conns[i].rx);
+  }
+  free(t->conns);
+fail_fds:
+  free(t);
+  for (int i = 0; i < a->size * a->nsocks; i++)
+    if (fds[i] >= 0) close(fds[i]);
+  return WEFT_ERR_NO_MEMORY;
 }
 
 /* Closing a socket with unread input makes the kernel send a reset, which the peer could only
@@ -462,17 +504,20 @@ static void close_gracefully(weft__transport_t *t) {
   for (int i = 0; i < t->size * t->nsocks; i++) {
     conn_t *c = &t->conns[i];
     if (c->peer == t->rank || c->dead) continue;
+    bool bye_fits = true;
     weft__io_stop(t->engine, &c->io);
     /* Queued control frames (an ABORT saying why we stop) go out before the BYE. */
     if (!c->writing && c->ctl_len > 0) {
-      ssize_t n = send(c->fd, c->ctl, c->ctl_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+      ssize_t n = conn_sendv(c, &(struct iovec){.iov_base = c->ctl, .iov_len = c->ctl_len}, 1);
       if (n > 0) {
         memmove(c->ctl, c->ctl + n, c->ctl_len - (size_t)n);
         c->ctl_len -= (size_t)n;
       }
     }
-    /* Only between frames: a BYE inside a half-written frame would corrupt the stream. */
-    if (!c->writing && c->ctl_len == 0) (void)!send(c->fd, hdr, sizeof hdr, MSG_NOSIGNAL | MSG_DONTWAIT);
+    /* Only between frames (and records): a BYE inside a half-written one would corrupt the stream. */
+    if (c->cr && weft__crypt_flush(c->cr, c->fd) != 1) bye_fits = false;
+    if (!c->writing && c->ctl_len == 0 && bye_fits)
+      (void)!conn_sendv(c, &(struct iovec){.iov_base = hdr, .iov_len = sizeof hdr}, 1);
     shutdown(c->fd, SHUT_WR);
     open_count++;
   }
@@ -523,6 +568,7 @@ static void tcp_destroy(weft__transport_t *t) {
     free(c->ctl);
     free(c->bounce);
     free(c->rx);
+    weft__crypt_free(c->cr);
   }
   free(t->conns);
   free(t);

@@ -11,6 +11,7 @@ struct weft__endpoint {
   int listen_fd;
   const weft__auth_key_t *key;
   const weft__identity_t *identity; /* signs our side of every mesh handshake */
+  bool encrypt;                     /* WEFT_ENCRYPT */
   weft__mesh_stash_t *stash;
 };
 
@@ -23,7 +24,9 @@ weft_result_t weft__tcp_connect(weft__endpoint_t *ep, const weft__connect_args_t
                                 char *err, size_t errlen);
 
 /* tcp.c: the instance over fds[peer * nsocks + s] (-1 where there is no connection: self, and peers
- * another transport serves). Takes the fds. */
-weft_result_t weft__tcp_instance_create(const weft__connect_args_t *a, const int *fds, weft__transport_t **out);
+ * another transport serves), encrypted with keys[same index] unless keys is NULL. Takes the fds,
+ * also on failure (closes them). */
+weft_result_t weft__tcp_instance_create(const weft__connect_args_t *a, const int *fds, const weft__crypt_keys_t *keys,
+                                        weft__transport_t **out);
 
 #endif
