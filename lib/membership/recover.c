@@ -121,9 +121,14 @@ weft_result_t weft__comm_recover(weft_comm_t *c, weft_recover_info_t *info, bool
   }
   pthread_mutex_lock(&c->mu);
   bool was_revoked = c->revoked;
+  bool revoked_here_only = was_revoked && c->revoked_upto < c->epoch;
   char revoke_msg[WEFT__ERR_LEN];
   snprintf(revoke_msg, sizeof revoke_msg, "%s", c->revoke_msg);
   pthread_mutex_unlock(&c->mu);
+  /* Revoked here and nowhere else (yet): make sure the coordinator knows before it hears our
+   * RECOVER, so it ends the epoch for every member (or evicts whoever is cut off) instead of
+   * answering NO_CHANGE to a view only this rank holds. A repeat of the report is harmless. */
+  if (revoked_here_only) weft__membership_report(c, -1, revoke_msg);
   old_ids = malloc((size_t)old_size * sizeof *old_ids);
   if (!old_ids) {
     r = WEFT_ERR_NO_MEMORY;

@@ -16,7 +16,7 @@ from weftjob import Job, alive, children  # noqa: E402,F401  (the drivers use th
 AUTH_MAGIC = 0x55414657
 ROLE_COORD, ROLE_PEER = 1, 2
 COORD_MAGIC = 0x4F434657
-COORD_VERSION = 3  # lib/bootstrap/coord_proto.h: every message carries a 32-byte tag
+COORD_VERSION = 4  # lib/bootstrap/coord_proto.h: every message carries a 32-byte tag
 COORD_TAG_LEN = 32
 COORD_HELLO_MAX = 108 + 1024  # a HELLO with the largest card (weft__coord_max_payload)
 PEER_HELLO_MAGIC = 0x48504657
