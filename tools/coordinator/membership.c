@@ -445,6 +445,11 @@ double weft__mship_silent_for(const weft__mship_t *m, uint64_t member_id, double
   return r != NULL && r->state == M_ACTIVE ? now - r->last_heard : -1;
 }
 
+bool weft__mship_asked(const weft__mship_t *m, uint64_t member_id) {
+  const member_t *r = find(m, member_id);
+  return r != NULL && r->state == M_ACTIVE && r->recovered;
+}
+
 void weft__mship_hold(weft__mship_t *m, bool held, double now) {
   if (m->held == held) return;
   m->held = held;

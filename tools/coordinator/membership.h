@@ -102,6 +102,8 @@ void weft__mship_recover(weft__mship_t *m, uint64_t member_id, uint64_t epoch, b
                          double now);
 /* For suspect.c. How long a member of the epoch has been silent (-1: not a live member). */
 double weft__mship_silent_for(const weft__mship_t *m, uint64_t member_id, double now);
+/* Whether a live member has asked RECOVER/SHRINK in the open round (it waits inside recover). */
+bool weft__mship_asked(const weft__mship_t *m, uint64_t member_id);
 /* While held, a round in which every member asked RECOVER is not answered NO_CHANGE. */
 void weft__mship_hold(weft__mship_t *m, bool held, double now);
 /* Revokes the epoch for every member (REVOKE rank -1, reason RESET) without failing anyone; the

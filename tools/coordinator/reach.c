@@ -5,7 +5,9 @@
  * in either direction -- a rank-pair partition, one-way loss -- fails it from both ends, while
  * the stuck data connections (TCP retransmitting for many minutes) say nothing. A link is
  * broken if either end failed to reach the other; a member that never answers says nothing
- * (its heartbeats decide about it).
+ * (its heartbeats decide about it). A member waiting inside recover does not answer (its engine
+ * is paused) and is not waited for: once every other member answered, the round decides -- the
+ * others' answers name its links.
  *
  * The survivors are the largest set whose members all reach each other. Finding it exactly is a
  * maximum-clique problem; the rounds here face a few broken links, so a greedy rule serves and is
@@ -94,6 +96,13 @@ void weft__reach_start(weft__reach_t *r, const int32_t *ranks, uint32_t n, const
   free(list);
 }
 
+/* Every member answered, or waits inside recover and will not. */
+static bool all_answered(const weft__reach_t *r) {
+  for (uint32_t i = 0; i < r->n; i++)
+    if (!r->answered[i] && !weft__mship_asked(r->m, r->id[i])) return false;
+  return true;
+}
+
 static int index_of_rank(const weft__reach_t *r, uint32_t rank) {
   for (uint32_t i = 0; i < r->n; i++)
     if ((uint32_t)r->rank[i] == rank) return (int)i;
@@ -167,8 +176,7 @@ void weft__reach_answer(weft__reach_t *r, uint64_t member_id, const weft__coord_
     if (j < 0 || j == me || status == 0) continue;
     r->broken[(size_t)me * r->n + (uint32_t)j] = r->broken[(size_t)j * r->n + (uint32_t)me] = 1;
   }
-  for (uint32_t i = 0; i < r->n; i++)
-    if (!r->answered[i]) return;
+  if (!all_answered(r)) return;
   /* All answered: decide now (unless the epoch ended meanwhile). */
   if (r->epoch != weft__mship_epoch(r->m) || weft__mship_revoked(r->m)) end_round(r);
   else decide(r, now);
@@ -180,7 +188,7 @@ void weft__reach_tick(weft__reach_t *r, double now) {
     end_round(r); /* another failure revoked the epoch: its members recover anyway */
     return;
   }
-  if (now >= r->deadline) decide(r, now);
+  if (now >= r->deadline || all_answered(r)) decide(r, now);
 }
 
 weft__reach_t *weft__reach_create(weft__mship_t *m) {
