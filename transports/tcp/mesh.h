@@ -114,6 +114,7 @@ typedef struct {
   weft__mesh_cancel_fn cancelled;
   void *cancel_ctx;
   weft__mesh_stash_t *stash;
+  double connect_timeout; /* one dial's bound (connect and the peer's challenge); 0: WEFT_CONNECT_TIMEOUT */
 } weft__mesh_args_t;
 weft_result_t weft__mesh_form(const weft__mesh_args_t *args, int *fds, char *err, size_t errlen);
 
