@@ -47,11 +47,22 @@ static void fill_info(const weft_comm_t *c, weft_recover_info_t *info, uint64_t 
   }
 }
 
+static bool coordinator_revoked(weft_comm_t *c) {
+  pthread_mutex_lock(&c->mu);
+  bool revoked = c->revoked_upto >= c->epoch;
+  pthread_mutex_unlock(&c->mu);
+  return revoked;
+}
+
+/* How long a failed install waits for the coordinator's verdict on the epoch: its reachability
+ * check takes up to its dial bound (2 s) and slack (1 s). */
+#define FORMING_VERDICT_S 4.0
+
 /* After a failed install: whether the coordinator revoked the epoch being formed. A peer that
  * abandoned its half of the mesh did so because of that revoke, which is on its way to us too,
  * so wait for it a little (bounded) before calling the failure our own. */
 static bool revoked_while_forming(weft_comm_t *c, double deadline) {
-  double until = WEFT__MIN(deadline, weft__now() + WEFT__MIN(c->hb_timeout, 2.0));
+  double until = WEFT__MIN(deadline, weft__now() + FORMING_VERDICT_S);
   pthread_mutex_lock(&c->mu);
   while (c->revoked_upto < c->epoch && !atomic_load(&c->coord_lost) && weft__now() < until) {
     pthread_mutex_unlock(&c->mu);
@@ -163,6 +174,11 @@ weft_result_t weft__comm_recover(weft_comm_t *c, weft_recover_info_t *info, bool
       }
     } else if (a == WEFT__STORE_EPOCH) {
       r = weft__epoch_install(c, deadline, err, sizeof err);
+      /* A mesh that failed here, for a reason of its own: the coordinator must hear it, or the
+       * others would wait for this rank's connections until their deadline. */
+      if (r != WEFT_SUCCESS && r != WEFT_ERR_NO_MEMORY && r != WEFT_ERR_EVICTED && !atomic_load(&c->coord_lost) &&
+          !coordinator_revoked(c))
+        weft__membership_report(c, -1, err);
       if (r != WEFT_SUCCESS && r != WEFT_ERR_NO_MEMORY && r != WEFT_ERR_EVICTED && revoked_while_forming(c, deadline)) {
         /* A member of the new epoch failed before its mesh was up, and the coordinator revoked
          * the epoch. Every member ends up here, whether or not its own mesh completed first: the

@@ -18,6 +18,8 @@ coordinator.
              all six -- no rank is left with a locally revoked view, nobody waits for the others'
              timeout. The slow link is healed once the first timeout shows; all six finish with
              one model.
+  joiner     a restarted rank comes back with an address nobody reaches: it is evicted with a
+             clear reason and the others go on (run_joiner).
 
 usage: test_one_sided.py WEFTRUN ELASTIC_SGD [MODE...]; exits 77 when not root."""
 import os
@@ -33,7 +35,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "common"))
 from testnet import TestNet, sh  # noqa: E402
 
 WEFTRUN, ELASTIC_SGD = sys.argv[1:3]
-MODES = sys.argv[3:] or ["reporter", "timeout"]
+MODES = sys.argv[3:] or ["reporter", "timeout", "joiner"]
 STEPS, SLEEP_MS = 1500, 5
 FAIL_RE = re.compile(r"^\[(\d+)\] elastic_sgd: step (\d+): (.*) \(t=([\d.]+)\)$")
 DONE_RE = re.compile(r"^\[(\d+)\] elastic_sgd: done, steps (\d+), epochs (\d+), final size (\d+), checksum (\w+)")
@@ -44,9 +46,10 @@ def nft(ns, *args, check=True):
     sh("ip", "netns", "exec", ns, "nft", *args, check=check)
 
 
-def start(net, env_extra, program=ELASTIC_SGD):
+def start(net, env_extra, program=ELASTIC_SGD, n=6, hosts=3, extra=()):
     env = dict(os.environ, WEFT_STALL_TIMEOUT="0", **env_extra)
-    cmd = [WEFTRUN, "-n", "6", "--hosts", net.hosts_arg(), "--bind", net.gw, "--timeout", "150", "--",
+    hosts_arg = ",".join(f"netns:{net.ns(k)}" for k in range(hosts))
+    cmd = [WEFTRUN, "-n", str(n), "--hosts", hosts_arg, "--bind", net.gw, "--timeout", "150", *extra, "--",
            program, str(STEPS), str(SLEEP_MS)]
     p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                          start_new_session=True)
@@ -54,7 +57,7 @@ def start(net, env_extra, program=ELASTIC_SGD):
     reader = threading.Thread(target=lambda: lines.extend(l.rstrip("\n") for l in p.stdout), daemon=True)
     reader.start()
     deadline = time.time() + 60
-    while time.time() < deadline and sum("started in epoch" in l for l in lines) < 6:
+    while time.time() < deadline and sum("started in epoch" in l for l in lines) < n:
         time.sleep(0.1)
     time.sleep(1.5)  # training is under way
     return p, lines, reader
@@ -85,12 +88,12 @@ def run_reporter(net):
         nft(ns1, "add", "table", "inet", "weftcut")
         nft(ns1, "add chain inet weftcut in { type filter hook input priority 0; }")
         nft(ns1, "add chain inet weftcut out { type filter hook output priority 0; }")
+        t_cut = time.time()  # the first reset may come before the last rule is in
         # The resets the output rule makes come in as if from the peers: let them through.
         nft(ns1, f"add rule inet weftcut in ip saddr {others} tcp flags & rst == rst accept")
         nft(ns1, f"add rule inet weftcut in ip saddr {others} drop")
         nft(ns1, f"add rule inet weftcut out ip daddr {others} meta l4proto tcp reject with tcp reset")
         nft(ns1, f"add rule inet weftcut out ip daddr {others} drop")
-        t_cut = time.time()
         rc = finish(p, reader, lines, mode)
     finally:
         nft(ns1, "delete", "table", "inet", "weftcut", check=False)
@@ -195,18 +198,71 @@ def run_timeout(net):
     return True
 
 
+def run_joiner(net):
+    """A restarted rank 3 comes back on host 3, whose address the others cannot reach (host 3
+    drops what hosts 0-2 send it; it still reaches the coordinator). The epoch that admits it
+    cannot form: ranks 0-2 each dial it for 2 s and tell the coordinator, which -- nobody can
+    answer a reachability round from inside a mesh formation -- decides on those reports: the
+    joiner is evicted (PARTITIONED), the others' formation is cancelled by that revoke, and their
+    next recover forms the epoch without it. No recover runs to the deadline; no livelock."""
+    mode, survivors, bound = "joiner", [0, 1, 2], 2.0 + 3.0 + 8.0
+    p, lines, reader = start(net, {"WEFT_TIMEOUT": "120", "ELASTIC_SGD_RESTART_DELAY_MS": "1500"}, n=4, hosts=4,
+                             extra=("--restart", "1"))
+    ns3, others = net.ns(3), f"{{ {net.addr(0)}, {net.addr(1)}, {net.addr(2)} }}"
+    try:
+        pid = next(int(m.group(1)) for m in (re.search(r"^\[3\] elastic_sgd: started in epoch 1 as rank 3 of 4 \(pid (\d+)", l)
+                                              for l in lines) if m)
+        nft(ns3, "add", "table", "inet", "weftcut")
+        nft(ns3, "add chain inet weftcut in { type filter hook input priority 0; }")
+        nft(ns3, f"add rule inet weftcut in ip saddr {others} drop")
+        os.kill(pid, 9)
+        t_kill = time.time()
+        rc = finish(p, reader, lines, mode)
+    finally:
+        nft(ns3, "delete", "table", "inet", "weftcut", check=False)
+        if p.poll() is None:
+            os.killpg(p.pid, 9)
+    if rc is None:
+        return False
+    epochs = [(int(e.group(1)), int(e.group(2)), int(e.group(3)), e.group(4), float(e.group(5)), l)
+              for l in lines for e in [EPOCH_RE.match(l)] if e and float(e.group(5)) >= t_kill]
+    admitted = [x for x in epochs if x[0] in survivors and x[2] == 4]
+    if not admitted:
+        return bad(mode, lines, "the restarted rank 3 was never admitted")
+    # The recover that admitted it began when the epoch with it was being formed: from there.
+    t_admit = min(x[4] - float(re.search(r"\(recover ([\d.]+) s", x[5]).group(1)) for x in admitted)
+    e_admit = max(x[1] for x in admitted)
+    after = {x[0]: x for x in epochs if x[0] in survivors and x[1] > e_admit and x[2] == 3}
+    if sorted(after) != survivors:
+        return bad(mode, lines, f"survivors that formed an epoch without the unreachable joiner: {sorted(after)}")
+    took = max(x[4] for x in after.values()) - t_admit
+    if took > bound:
+        return bad(mode, lines, f"the unreachable joiner held the others {took:.1f} s (bound {bound} s)")
+    jl = [l for l in lines if l.startswith("[3]") and ("evicted" in l or "init failed" in l)]
+    if not jl or not re.search(r"PARTITIONED|cannot reach", jl[-1]):
+        return bad(mode, lines, f"the joiner was not told it is unreachable: {jl[-1:]}")
+    done = {int(m.group(1)): m for m in (DONE_RE.match(l) for l in lines) if m}
+    if sorted(done) != survivors or {m.group(4) for m in done.values()} != {"3"} or \
+            len({m.group(5) for m in done.values()}) != 1:
+        return bad(mode, lines, f"ranks 0-2 must finish at size 3 with one model: {[m.group(0) for m in done.values()]}")
+    print(f"{mode}: the recover that admitted the joiner (epoch {e_admit}) -> the epoch without it on every "
+          f"survivor: {took:.2f} s (reported after 2 s of dialing, the round's 3 s)")
+    print(f"{mode}: the joiner heard: {jl[-1][:220]}")
+    return True
+
+
 def main():
     if os.geteuid() != 0 or subprocess.run(["ip", "netns", "list"], capture_output=True).returncode != 0:
         print("skipped: needs root and iproute2 network namespaces")
         return 77
-    net = TestNet("wo", 79, 3)
+    net = TestNet("wo", 79, 4)
     try:
         net.setup()
     except Exception as e:
         net.teardown()
         print(f"skipped: cannot create test hosts: {e}")
         return 77
-    runs = {"reporter": run_reporter, "timeout": run_timeout}
+    runs = {"reporter": run_reporter, "timeout": run_timeout, "joiner": run_joiner}
     try:
         results = {mode: runs[mode](net) for mode in MODES}
     finally:

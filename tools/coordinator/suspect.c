@@ -18,7 +18,13 @@
  * dial bound (WEFT__REACH_DIAL_S) plus slack, the close arrives within it (milliseconds after a
  * SIGKILL), fails the suspect as CRASH and revokes the epoch, and the round is dropped. A
  * process on a host that vanished never closes: it does not answer and nobody reaches it, so
- * the round evicts it (PARTITIONED) within the dial bound, before its heartbeats would. */
+ * the round evicts it (PARTITIONED) within the dial bound, before its heartbeats would.
+ *
+ * While the members form a new epoch's mesh nobody answers a round (each is inside its
+ * install); there the members' reports -- a peer not reached for seconds of dialing -- are the
+ * links the round decides on (reach.c), the others' and one's own alike: a joiner whose address
+ * nobody reaches is named by every member that dials it and is evicted; a member that reaches
+ * nobody names everyone and is evicted itself. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,8 +96,10 @@ void weft__suspect_report(weft__suspect_t *s, uint64_t reporter, const weft__coo
     snprintf(why, sizeof why, "rank %d reports live rank %d lost: %.90s", (int)from,
              (int)weft__mship_rank_of(s->m, suspect), rep->text);
   }
-  logf_(s, "epoch %" PRIu64 ": %s; checking reachability before anyone is evicted", weft__mship_epoch(s->m), why);
+  if (!s->open)
+    logf_(s, "epoch %" PRIu64 ": %s; checking reachability before anyone is evicted", weft__mship_epoch(s->m), why);
   start_check(s, why, now);
+  if (suspect != 0) weft__reach_note(s->reach, reporter, suspect); /* evidence if neither end answers */
 }
 
 void weft__suspect_tick(weft__suspect_t *s, double now) {

@@ -85,6 +85,7 @@ typedef struct {
   int attempts;         /* dial: connect attempts made */
   double attempt_until; /* dial: the current attempt's bound (WEFT_CONNECT_TIMEOUT) */
   double born;          /* accept: when it was accepted (bounds its time in the stash) */
+  bool suspected;       /* dial: reported unreachable (args->unreachable) */
   int io_errno;         /* last failed transfer: errno, 0 for EOF */
   size_t off, want;     /* progress of the transfer the state is doing */
   uint8_t buf[WEFT__PEER_HELLO_LEN]; /* the largest message of the handshake */
@@ -742,6 +743,19 @@ weft_result_t weft__mesh_form(const weft__mesh_args_t *args, int *fds, char *err
       }
       if (c->state == D_WAIT_RETRY) next = WEFT__MIN(next, c->until);
     }
+    /* A peer still not reached well into the formation: the membership service hears it now
+     * (it may evict it, or this rank) rather than at the deadline; the dials go on. */
+    for (int i = 0; i < ndial && args->unreachable && now - start >= args->unreachable_after; i++) {
+      conn_t *c = &dials[i];
+      if (c->suspected || c->sock_index != 0 || c->state > D_READ_CHALLENGE) continue;
+      char addr[64], why[160], waiting[160];
+      weft__addr_format(&peers[c->peer].addr, addr, sizeof addr);
+      snprintf(why, sizeof why, "mesh: cannot reach rank %d (%s) in %.1f s: %s", c->peer, addr, now - start,
+               dial_waiting_for(c, waiting, sizeof waiting));
+      c->suspected = true;
+      args->unreachable(ctx, c->peer, why);
+    }
+    if (args->unreachable && now < start + args->unreachable_after) next = WEFT__MIN(next, start + args->unreachable_after);
     size_t live = 0;
     for (size_t i = 0; i < nacc; i++) {
       conn_t *c = &acc[i];
