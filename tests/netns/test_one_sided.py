@@ -206,7 +206,8 @@ def run_joiner(net):
     joiner is evicted (PARTITIONED), the others' formation is cancelled by that revoke, and their
     next recover forms the epoch without it. No recover runs to the deadline; no livelock."""
     mode, survivors, bound = "joiner", [0, 1, 2], 2.0 + 3.0 + 8.0
-    p, lines, reader = start(net, {"WEFT_TIMEOUT": "120", "ELASTIC_SGD_RESTART_DELAY_MS": "1500"}, n=4, hosts=4,
+    p, lines, reader = start(net, {"WEFT_TIMEOUT": "120", "ELASTIC_SGD_RESTART_DELAY_MS": "1500",
+                                   "WEFT_CONNECT_TIMEOUT": "0.5", "WEFT_LOG_LEVEL": "1"}, n=4, hosts=4,
                              extra=("--restart", "1"))
     ns3, others = net.ns(3), f"{{ {net.addr(0)}, {net.addr(1)}, {net.addr(2)} }}"
     try:
@@ -241,6 +242,12 @@ def run_joiner(net):
     jl = [l for l in lines if l.startswith("[3]") and ("evicted" in l or "init failed" in l)]
     if not jl or not re.search(r"PARTITIONED|cannot reach", jl[-1]):
         return bad(mode, lines, f"the joiner was not told it is unreachable: {jl[-1:]}")
+    # Each dial attempt is bounded by WEFT_CONNECT_TIMEOUT (0.5 s here) and retried; the report
+    # names the peer, its address and the attempts.
+    dial = [l for l in lines if re.search(r"mesh: cannot reach rank 3 \(\S+:\d+\) in [\d.]+ s: connect: no answer "
+                                          r"\(attempt ([3-9]|\d\d+)\)", l)]
+    if not dial:
+        return bad(mode, lines, "no survivor reported the joiner with its address after several bounded dial attempts")
     done = {int(m.group(1)): m for m in (DONE_RE.match(l) for l in lines) if m}
     if sorted(done) != survivors or {m.group(4) for m in done.values()} != {"3"} or \
             len({m.group(5) for m in done.values()}) != 1:
@@ -248,6 +255,7 @@ def run_joiner(net):
     print(f"{mode}: the recover that admitted the joiner (epoch {e_admit}) -> the epoch without it on every "
           f"survivor: {took:.2f} s (reported after 2 s of dialing, the round's 3 s)")
     print(f"{mode}: the joiner heard: {jl[-1][:220]}")
+    print(f"{mode}: a survivor's report: {dial[0][:220]}")
     return True
 
 
