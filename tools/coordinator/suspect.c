@@ -76,6 +76,7 @@ static void start_check(weft__suspect_t *s, const char *why, double now) {
 }
 
 void weft__suspect_report(weft__suspect_t *s, uint64_t reporter, const weft__coord_revoke_t *rep, double now) {
+  weft__suspect_tick(s, now); /* a check of an epoch that ended since is closed first */
   int32_t from = weft__mship_rank_of(s->m, reporter);
   if (from < 0) return;
   if (rep->epoch != weft__mship_epoch(s->m) || weft__mship_revoked(s->m)) {
