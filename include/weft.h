@@ -114,11 +114,13 @@ extern "C" {
  *     WEFT_ERR_INVALID_USAGE, WEFT_ERR_MISMATCH, WEFT_ERR_UNSUPPORTED.
  *   The rest (TRANSPORT, NO_MEMORY, PROTOCOL, INTERNAL): try recover; if it fails too, exit.
  * weft_comm_recover itself returns WEFT_SUCCESS (go on), WEFT_ERR_EVICTED or WEFT_ERR_MIN_SIZE
- * (exit), or WEFT_ERR_REVOKED only when this rank alone saw a failure the coordinator did not
- * (a local timeout, docs/FAULT_TOLERANCE.md "Known limits"): calling it again cannot help, or
- * WEFT_ERR_UNAVAILABLE: the coordinator could not be reached within recover's bound (it is being
- * restarted, stopped, or cut off); the request is kept, call recover again. Collectives do not need
- * the coordinator and go on through its outage. */
+ * (exit). A failure only this rank saw (an operation timeout, a mesh that failed here) is told
+ * to the coordinator, which evicts whoever is cut off or ends the epoch for every member, so all
+ * members recover into the same next epoch; WEFT_ERR_REVOKED from recover remains only as a
+ * safety net for a local revoke the coordinator never heard of: calling it again cannot help.
+ * Recover returns WEFT_ERR_UNAVAILABLE when the coordinator could not be reached within its bound
+ * (it is being restarted, stopped, or cut off): the request is kept, call recover again.
+ * Collectives do not need the coordinator and go on through its outage. */
 
 /* The exit status of a process that WEFT_EXIT_ON_EVICT=1 ended on eviction (EX_TEMPFAIL). */
 #define WEFT_EXIT_EVICTED 75

@@ -31,7 +31,11 @@
  *   rank -> SHRINK                        RECOVER, but waiting joiners stay out of the next epoch
  *                                         (they are admitted by a later RECOVER); any member
  *                                         asking SHRINK makes the decision a shrink
- *   rank -> REPORT                        this rank saw a peer fail on the data plane
+ *   rank -> REPORT                        this rank saw a peer fail on the data plane (member_id 0,
+ *                                         rank -1: no suspect -- an operation timed out, a mesh
+ *                                         failed to form); a suspect still heartbeating is not
+ *                                         evicted on it: the coordinator checks reachability
+ *                                         (tools/coordinator/suspect.c)
  *   rank -> LEAVE                         clean shutdown (weft_comm_destroy)
  *   rank -> CARD                          replaces this member's card for the epochs formed
  *                                         after it (a transport that learns its address late)
@@ -56,7 +60,9 @@
  *
  * Version 2 added the card (HELLO, every EPOCH entry, CARD) and per-type payload limits;
  * version 3 the tag on every message, the stall and reachability messages, JOINERS, fail
- * reasons STALLED, RECOVER_TIMEOUT and PARTITIONED; version 4 REJOIN.
+ * reasons STALLED, RECOVER_TIMEOUT and PARTITIONED; version 4 REJOIN, REPORT without a suspect
+ * and REVOKE with reason RESET (member_id 0, rank -1: the epoch ends for every member, nobody
+ * leaves).
  */
 #ifndef WEFT_BOOTSTRAP_COORD_PROTO_H
 #define WEFT_BOOTSTRAP_COORD_PROTO_H
@@ -134,8 +140,10 @@ typedef enum {
   WEFT__FAIL_STALLED = 5,   /* its caller did not enter a collective the others waited on */
   WEFT__FAIL_RECOVER_TIMEOUT = 6, /* did not ask RECOVER/SHRINK within the recover deadline */
   WEFT__FAIL_PARTITIONED = 7, /* outside the largest set of members that reach each other */
+  WEFT__FAIL_RESET = 8, /* REVOKE only (member_id 0, rank -1): a failure one member saw, with nobody
+                         * to blame; the epoch ends for all and the next one has the same members */
 } weft__fail_reason_t;
-#define WEFT__FAIL_LAST WEFT__FAIL_PARTITIONED
+#define WEFT__FAIL_LAST WEFT__FAIL_RESET
 
 typedef struct {
   uint8_t type;

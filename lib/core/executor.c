@@ -803,8 +803,10 @@ static void timeout_op(weft_comm_t *c, weft__op_t *op) {
   else
     snprintf(msg, sizeof msg, "%s seq %llu timed out after %.1f s in phase %u waiting for%s", op_name(op),
              (unsigned long long)op->seq, op->timeout_s, op->phase, w ? waiting : " nothing (internal)");
-  /* The peers' state is unknown: the epoch cannot be trusted any more. */
-  weft__ctx_revoke(c->ctx, WEFT_ERR_TIMEOUT, msg);
+  /* The peers' state is unknown: the epoch cannot be trusted any more, here -- and so nowhere:
+   * the coordinator hears it (no suspect), checks reachability, and evicts someone or ends the
+   * epoch for every member, so no rank stays alone in a revoked view. */
+  if (weft__ctx_revoke(c->ctx, WEFT_ERR_TIMEOUT, msg)) weft__membership_report(c->ctx, -1, msg);
   fail_op(c, op, WEFT_ERR_TIMEOUT, msg, true);
 }
 

@@ -122,6 +122,10 @@ typedef struct {
   double deadline;               /* connect gives up then, naming the missing peer */
   weft__connect_cancel_fn cancelled; /* polled while connecting (epoch revoked: stop) */
   void *cancel_ctx;
+  /* NULL, or called (with cancel_ctx) once per peer this instance has not reached after
+   * unreachable_after seconds of trying: the membership service hears it while connecting goes on. */
+  void (*unreachable)(void *ctx, int peer, const char *why);
+  double unreachable_after;
   /* The context's engine (engine.h): the instance registers its sources there in connect and
    * removes them in destroy and drop_peer; their callbacks run on the engine's holder. Fds are
    * weft__io_t watchers embedded in the transport's per-connection state. Completions that are

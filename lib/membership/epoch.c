@@ -67,6 +67,21 @@ static bool install_cancelled(void *ctx, char *why, size_t whylen) {
   return stop;
 }
 
+/* A member of the epoch being formed that this rank cannot reach (mesh.c, after
+ * UNREACHABLE_AFTER_S): the coordinator hears it while the formation goes on. Every member is
+ * inside its install and cannot answer a reachability round, so these reports are what the
+ * coordinator decides on (tools/coordinator/suspect.c): a joiner whose address nobody reaches
+ * is evicted, and the others' formation is cancelled by that revoke instead of running to the
+ * deadline -- and the next recover forms the epoch without it. Called on the installer's thread,
+ * which wrote c->epoch and c->members. */
+#define UNREACHABLE_AFTER_S 2.0
+static void install_unreachable(void *ctx, int peer, const char *why) {
+  weft_comm_t *c = ctx;
+  WEFT__WARN("member %llu: epoch %llu: %s: telling the coordinator", (unsigned long long)c->member_id,
+             (unsigned long long)c->epoch, why);
+  weft__membership_report(c, peer, why);
+}
+
 /* Requires the progress thread paused and an EPOCH in c->next_epoch. */
 weft_result_t weft__epoch_install(weft_comm_t *c, double deadline, char *err, size_t errlen) {
   const weft__coord_epoch_t *e = &c->next_epoch;
@@ -119,7 +134,8 @@ weft_result_t weft__epoch_install(weft_comm_t *c, double deadline, char *err, si
   weft__connect_args_t a = {.epoch = c->epoch, .comm_id = 0, .rank = c->rank, .size = c->size, .cards = c->cards,
                             .nsocks = c->nsocks, .chunk = c->chunk, .deadline = deadline,
                             .cancelled = install_cancelled, .cancel_ctx = c, .engine = c->engine,
-                            .cb = weft__executor_callbacks(c)};
+                            .cb = weft__executor_callbacks(c), .unreachable = install_unreachable,
+                            .unreachable_after = UNREACHABLE_AFTER_S};
   weft__net_t *net = NULL;
   r = weft__net_connect(&c->endpoints, &a, &net, err, errlen);
   if (r == WEFT_SUCCESS) {

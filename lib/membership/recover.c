@@ -47,11 +47,22 @@ static void fill_info(const weft_comm_t *c, weft_recover_info_t *info, uint64_t 
   }
 }
 
+static bool coordinator_revoked(weft_comm_t *c) {
+  pthread_mutex_lock(&c->mu);
+  bool revoked = c->revoked_upto >= c->epoch;
+  pthread_mutex_unlock(&c->mu);
+  return revoked;
+}
+
+/* How long a failed install waits for the coordinator's verdict on the epoch: its reachability
+ * check takes up to its dial bound (2 s) and slack (1 s). */
+#define FORMING_VERDICT_S 4.0
+
 /* After a failed install: whether the coordinator revoked the epoch being formed. A peer that
  * abandoned its half of the mesh did so because of that revoke, which is on its way to us too,
  * so wait for it a little (bounded) before calling the failure our own. */
 static bool revoked_while_forming(weft_comm_t *c, double deadline) {
-  double until = WEFT__MIN(deadline, weft__now() + WEFT__MIN(c->hb_timeout, 2.0));
+  double until = WEFT__MIN(deadline, weft__now() + FORMING_VERDICT_S);
   pthread_mutex_lock(&c->mu);
   while (c->revoked_upto < c->epoch && !atomic_load(&c->coord_lost) && weft__now() < until) {
     pthread_mutex_unlock(&c->mu);
@@ -130,9 +141,14 @@ weft_result_t weft__comm_recover(weft_comm_t *c, weft_recover_info_t *info, bool
   }
   pthread_mutex_lock(&c->mu);
   bool was_revoked = c->revoked;
+  bool revoked_here_only = was_revoked && c->revoked_upto < c->epoch;
   char revoke_msg[WEFT__ERR_LEN];
   snprintf(revoke_msg, sizeof revoke_msg, "%s", c->revoke_msg);
   pthread_mutex_unlock(&c->mu);
+  /* Revoked here and nowhere else (yet): make sure the coordinator knows before it hears our
+   * RECOVER, so it ends the epoch for every member (or evicts whoever is cut off) instead of
+   * answering NO_CHANGE to a view only this rank holds. A repeat of the report is harmless. */
+  if (revoked_here_only) weft__membership_report(c, -1, revoke_msg);
   old_ids = malloc((size_t)old_size * sizeof *old_ids);
   if (!old_ids) {
     r = WEFT_ERR_NO_MEMORY;
@@ -168,6 +184,11 @@ weft_result_t weft__comm_recover(weft_comm_t *c, weft_recover_info_t *info, bool
       }
     } else if (a == WEFT__STORE_EPOCH) {
       r = weft__epoch_install(c, deadline, err, sizeof err);
+      /* A mesh that failed here, for a reason of its own: the coordinator must hear it, or the
+       * others would wait for this rank's connections until their deadline. */
+      if (r != WEFT_SUCCESS && r != WEFT_ERR_NO_MEMORY && r != WEFT_ERR_EVICTED && !atomic_load(&c->coord_lost) &&
+          !coordinator_revoked(c))
+        weft__membership_report(c, -1, err);
       if (r != WEFT_SUCCESS && r != WEFT_ERR_NO_MEMORY && r != WEFT_ERR_EVICTED && revoked_while_forming(c, deadline)) {
         /* A member of the new epoch failed before its mesh was up, and the coordinator revoked
          * the epoch. Every member ends up here, whether or not its own mesh completed first: the

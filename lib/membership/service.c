@@ -93,7 +93,18 @@ void weft__membership_apply_revoke(weft_comm_t *c, const weft__coord_revoke_t *r
     pthread_mutex_unlock(&c->mu);
     return;
   }
-  if (rv->epoch != c->epoch || rv->rank < 0 || rv->rank >= c->size) return;
+  if (rv->epoch != c->epoch) return;
+  if (rv->reason == WEFT__FAIL_RESET) {
+    /* A failure one member saw and nobody is to blame for: every member's operations fail, all
+     * recover into the same next epoch (with the same members). */
+    char why[WEFT__ERR_LEN];
+    snprintf(why, sizeof why, "coordinator: epoch %llu ended for every member: %s", (unsigned long long)rv->epoch,
+             rv->text);
+    weft__ctx_revoke(c, WEFT_ERR_REVOKED, why);
+    weft__ctx_fail_all(c, WEFT_ERR_REVOKED, why, true);
+    return;
+  }
+  if (rv->rank < 0 || rv->rank >= c->size) return;
   /* A clean departure is the data plane's to report: the transport says so only once the
    * peer's every connection has drained, so frames it sent before leaving are still used. */
   if (rv->reason == WEFT__FAIL_LEFT) return;
@@ -201,10 +212,12 @@ double weft__membership_next_due(const weft_comm_t *c) {
   return c->store ? c->store_ops->next_due(c->store) : weft__now() + 1.0;
 }
 
+/* world_rank -1: no suspect (an operation timed out, a mesh failed to form here). Either way
+ * the coordinator checks reachability before it evicts a live member (tools/coordinator/suspect.c). */
 void weft__membership_report(weft_comm_t *ctx, int world_rank, const char *why) {
-  if (!ctx->store || !ctx->members) return;
-  weft__coord_revoke_t rep = {.epoch = ctx->epoch, .member_id = ctx->members[world_rank].member_id,
-                              .rank = world_rank, .reason = WEFT__FAIL_REPORTED};
+  if (!ctx->store || !ctx->members || world_rank >= ctx->size) return;
+  weft__coord_revoke_t rep = {.epoch = ctx->epoch, .member_id = world_rank >= 0 ? ctx->members[world_rank].member_id : 0,
+                              .rank = world_rank >= 0 ? world_rank : -1, .reason = WEFT__FAIL_REPORTED};
   snprintf(rep.text, sizeof rep.text, "%s", why);
   ctx->store_ops->report(ctx->store, &rep);
 }

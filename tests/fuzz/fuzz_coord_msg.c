@@ -121,6 +121,7 @@ static void check_revoke(const uint8_t *p, size_t len) {
   weft__coord_revoke_t m;
   if (!weft__coord_decode_revoke(p, len, &m)) return;
   FUZZ_CHECK(m.epoch >= 1 && m.rank >= -1);
+  /* member_id 0 with rank -1 is a REPORT without a suspect or a RESET revoke (v4): decoded as is. */
   FUZZ_CHECK(m.reason >= WEFT__FAIL_CRASH && m.reason <= WEFT__FAIL_LAST);
   FUZZ_CHECK(memchr(m.text, 0, sizeof m.text) != NULL);
   uint8_t out[WEFT__COORD_HDR_LEN + 256];

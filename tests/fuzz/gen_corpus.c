@@ -236,6 +236,14 @@ static size_t coord_messages(uint8_t *stream, size_t cap) {
   rv.reason = WEFT__FAIL_REPORTED;
   n = weft__coord_encode_revoke(buf, sizeof buf, WEFT__COORD_REPORT, &rv);
   EMIT("report", 0);
+  rv.member_id = 0, rv.rank = -1; /* no suspect: an operation timed out (v4) */
+  snprintf(rv.text, sizeof rv.text, "allreduce seq 12 timed out after 4.0 s in phase 1 waiting for rank 5");
+  n = weft__coord_encode_revoke(buf, sizeof buf, WEFT__COORD_REPORT, &rv);
+  EMIT("report-no-suspect", 0);
+  rv.reason = WEFT__FAIL_RESET; /* the epoch ends for every member (v4) */
+  snprintf(rv.text, sizeof rv.text, "every member reaches every other; rank 4 failed on its own");
+  n = weft__coord_encode_revoke(buf, sizeof buf, WEFT__COORD_REVOKE, &rv);
+  EMIT("revoke-reset", 0);
   n = weft__coord_encode_epoch_ref(buf, sizeof buf, WEFT__COORD_RECOVER, 2);
   EMIT("recover", 0);
   n = weft__coord_encode_epoch_ref(buf, sizeof buf, WEFT__COORD_NO_CHANGE, 2);

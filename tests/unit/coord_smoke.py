@@ -32,7 +32,8 @@ COORD_VERSION = 4
 TAG_LEN = 32
 HELLO, WELCOME, EPOCH, HEARTBEAT, REVOKE, RECOVER, NO_CHANGE, REPORT, LEAVE, ERROR, SHRINK, CARD = range(1, 13)
 JOINERS = 16
-CRASH, HUNG, REPORTED, LEFT, RECOVER_TIMEOUT = 1, 2, 3, 4, 6
+CRASH, HUNG, REPORTED, LEFT, RECOVER_TIMEOUT, PARTITIONED, RESET = 1, 2, 3, 4, 6, 7, 8
+REACH_QUERY, REACH = 17, 18
 ERR_INVALID_ARGUMENT, ERR_MIN_SIZE, ERR_EVICTED = 1, 13, 16
 JOINED = 1
 
@@ -86,6 +87,9 @@ def decode(mtype, p):
         return {"epoch": struct.unpack("<Q", p)[0]}
     if mtype == ERROR:
         return {"code": struct.unpack_from("<I", p)[0], "text": untext(p[4:])}
+    if mtype == REACH_QUERY:
+        epoch, timeout_ms, n = struct.unpack_from("<QII", p)
+        return {"epoch": epoch, "timeout_ms": timeout_ms, "ranks": list(struct.unpack_from("<%dI" % n, p, 16))}
     if mtype == JOINERS:
         epoch, waiting, reserved = struct.unpack("<QII", p)
         assert reserved == 0
@@ -202,6 +206,12 @@ class Client:
 
     def recover(self, epoch, shrink=False):
         self.send(SHRINK if shrink else RECOVER, struct.pack("<Q", epoch))
+
+    def reach(self, epoch, status):
+        """REACH: status maps rank -> 0 reached, 1 not."""
+        body = struct.pack("<QII", epoch, 0, len(status))
+        body += b"".join(struct.pack("<II", r, v) for r, v in sorted(status.items()))
+        self.send(REACH, body)
 
     def report(self, epoch, member_id, rank):
         self.send(REPORT, struct.pack("<QQiI", epoch, member_id, rank, REPORTED) + text("peer reset"))
@@ -393,13 +403,50 @@ class CoordinatorTest(unittest.TestCase):
         for x in (cl[0], joiner):
             self.assertEqual(x.expect(EPOCH)["epoch"], 3)
 
-    def test_report_fails_the_suspect(self):
+    def test_report_fails_a_silent_suspect(self):
+        """A suspect silent for two heartbeat intervals is hung or dead: evicted on the report."""
         c = self.coordinator(3)
         cl, _ = start_world(c, 3)
+        cl[2].beating = False
+        time.sleep(3 * HB_INTERVAL + 0.25)
         cl[0].report(1, cl[2].member_id, 2)
         rv = cl[1].expect(REVOKE)
         self.assertEqual((rv["member_id"], rv["reason"]), (cl[2].member_id, REPORTED))
         self.assertTrue(cl[2].closed.wait(2))
+
+    def test_report_of_a_live_member_evicts_the_cut_off_reporter(self):
+        """One report never evicts a live member on its own: the coordinator asks everyone whom
+        they reach, and here the reporter is the one cut off (issue #18 item 3)."""
+        c = self.coordinator(3)
+        cl, _ = start_world(c, 3)
+        cl[0].report(1, cl[2].member_id, 2)
+        for x in cl:
+            self.assertEqual(x.expect(REACH_QUERY)["epoch"], 1)
+        cl[0].reach(1, {1: 1, 2: 1})
+        cl[1].reach(1, {0: 1, 2: 0})
+        cl[2].reach(1, {0: 1, 1: 0})
+        rv = cl[1].expect(REVOKE)
+        self.assertEqual((rv["member_id"], rv["reason"]), (cl[0].member_id, PARTITIONED))
+        self.assertTrue(cl[0].closed.wait(2))
+        self.assertFalse(cl[2].closed.is_set(), "the reported member was fenced")
+
+    def test_report_with_every_link_whole_resets_the_epoch(self):
+        """Nobody to blame: the epoch ends for every member (REVOKE rank -1, RESET) and the round
+        forms the next with the same members -- even though all had asked RECOVER before."""
+        c = self.coordinator(3)
+        cl, _ = start_world(c, 3)
+        cl[0].report(1, 0, -1)  # no suspect: an operation timed out here
+        for x in cl:
+            x.recover(1)
+        for i, x in enumerate(cl):
+            self.assertEqual(x.expect(REACH_QUERY)["epoch"], 1)
+            x.reach(1, {j: 0 for j in range(3) if j != i})
+        for x in cl:
+            rv = x.expect(REVOKE)
+            self.assertEqual((rv["member_id"], rv["rank"], rv["reason"]), (0, -1, RESET))
+        for x in cl:
+            e = x.expect(EPOCH)
+            self.assertEqual((e["epoch"], len(e["members"])), (2, 3))
 
     def test_injected_message_is_refused(self):
         """A forged REPORT in rank 0's stream (as an on-path attacker would inject it) evicts

@@ -14,6 +14,7 @@
 #include "coordinator/membership.h"
 #include "coordinator/reach.h"
 #include "coordinator/stall.h"
+#include "coordinator/suspect.h"
 
 #define MAX_EVENTS 256
 #define MAX_TO 32
@@ -1232,6 +1233,150 @@ static void silence_evicts_only_with_a_quorum(void **state) {
   weft__mship_destroy(m);
 }
 
+/* ---- one member's word (suspect.c) -------------------------------------------------------- */
+
+static void report_from(weft__suspect_t *sp, uint64_t reporter, uint64_t suspect, int32_t rank, double now) {
+  weft__coord_revoke_t rep = {.epoch = 1, .member_id = suspect, .rank = rank, .reason = WEFT__FAIL_REPORTED};
+  snprintf(rep.text, sizeof rep.text, "connection reset");
+  weft__suspect_report(sp, reporter, &rep, now);
+}
+
+/* A report about a live member evicts nobody by itself; the round's answers name the reporter
+ * as the one cut off (it reaches nobody), the reported member stays. Meanwhile every member asked
+ * RECOVER: the round is held, not answered NO_CHANGE. */
+static void report_of_a_live_member_checks_reachability(void **state) {
+  (void)state;
+  sink_t s;
+  uint64_t id[4];
+  weft__mship_t *m = formed(&s, 4, 1, id);
+  weft__reach_t *r = weft__reach_create(m);
+  weft__suspect_t *sp = weft__suspect_create(m, r, 0.5);
+  for (int i = 0; i < 4; i++) weft__mship_heard(m, id[i], 1.0);
+  report_from(sp, id[1], id[2], 2, 1.1);
+  assert_null(last(&s, WEFT__MSHIP_REVOKE));
+  assert_int_equal(count(&s, WEFT__MSHIP_REACH_QUERY), 4);
+  weft__mship_recover(m, id[1], 1, true, 1.1); /* the reporter gave up on its call */
+  const uint32_t all[4] = {0, 1, 2, 3};
+  const uint8_t ok_but1[4] = {0, 1, 0, 0};
+  reach_answer(r, id[0], all, ok_but1, 4, 1.2);
+  reach_answer(r, id[2], all, ok_but1, 4, 1.2);
+  for (int i = 0; i < 4; i++)
+    if (i != 1) weft__mship_recover(m, id[i], 1, true, 1.3);
+  assert_int_equal(count(&s, WEFT__MSHIP_NO_CHANGE), 0); /* held while the check runs */
+  reach_answer(r, id[3], all, ok_but1, 4, 1.4); /* rank 1 is inside recover: not waited for */
+  weft__suspect_tick(sp, 1.4);
+  const rec_t *rv = last(&s, WEFT__MSHIP_REVOKE);
+  assert_non_null(rv);
+  assert_int_equal(rv->revoke.reason, WEFT__FAIL_PARTITIONED);
+  assert_int_equal(rv->revoke.rank, 1);
+  assert_int_equal(count(&s, WEFT__MSHIP_REVOKE), 1);
+  const rec_t *e = last(&s, WEFT__MSHIP_EPOCH);
+  assert_non_null(e);
+  assert_int_equal(e->epoch, 2);
+  assert_int_equal(e->size, 3);
+  weft__suspect_destroy(sp);
+  weft__reach_destroy(r);
+  weft__mship_destroy(m);
+}
+
+/* A suspect silent for two heartbeat intervals is hung or dead: evicted at once, as reported. */
+static void report_of_a_silent_member_evicts_it(void **state) {
+  (void)state;
+  sink_t s;
+  uint64_t id[3];
+  weft__mship_t *m = formed(&s, 3, 1, id);
+  weft__reach_t *r = weft__reach_create(m);
+  weft__suspect_t *sp = weft__suspect_create(m, r, 0.5);
+  weft__mship_heard(m, id[0], 2.0);
+  report_from(sp, id[0], 0, 2, 2.0); /* by rank: member id 0 */
+  const rec_t *rv = last(&s, WEFT__MSHIP_REVOKE);
+  assert_non_null(rv);
+  assert_int_equal(rv->revoke.reason, WEFT__FAIL_REPORTED);
+  assert_int_equal(rv->revoke.member_id, id[2]);
+  assert_int_equal(count(&s, WEFT__MSHIP_REACH_QUERY), 0);
+  weft__suspect_destroy(sp);
+  weft__reach_destroy(r);
+  weft__mship_destroy(m);
+}
+
+/* Nobody to blame: a report without a suspect, every link whole -> the epoch ends for all
+ * (RESET, rank -1) and the round forms the next one with the same members. */
+static void report_without_a_suspect_resets_the_epoch(void **state) {
+  (void)state;
+  sink_t s;
+  uint64_t id[3];
+  weft__mship_t *m = formed(&s, 3, 1, id);
+  weft__reach_t *r = weft__reach_create(m);
+  weft__suspect_t *sp = weft__suspect_create(m, r, 0.5);
+  report_from(sp, id[0], 0, -1, 0.1);
+  const uint32_t all[3] = {0, 1, 2};
+  const uint8_t ok[3] = {0, 0, 0};
+  for (int i = 0; i < 3; i++) reach_answer(r, id[i], all, ok, 3, 0.2);
+  weft__suspect_tick(sp, 0.2);
+  const rec_t *rv = last(&s, WEFT__MSHIP_REVOKE);
+  assert_non_null(rv);
+  assert_int_equal(rv->revoke.reason, WEFT__FAIL_RESET);
+  assert_int_equal(rv->revoke.rank, -1);
+  assert_int_equal(rv->revoke.member_id, 0);
+  assert_int_equal(rv->num_to, 3);
+  assert_true(weft__mship_revoked(m));
+  for (int i = 0; i < 3; i++) weft__mship_recover(m, id[i], 1, true, 0.3);
+  const rec_t *e = last(&s, WEFT__MSHIP_EPOCH);
+  assert_int_equal(e->epoch, 2);
+  assert_int_equal(e->size, 3);
+  assert_int_equal(e->num_left, 0);
+  assert_int_equal(count(&s, WEFT__MSHIP_NO_CHANGE), 0);
+  weft__suspect_destroy(sp);
+  weft__reach_destroy(r);
+  weft__mship_destroy(m);
+}
+
+/* Inside a mesh formation nobody answers a round: the members' reports are the links. A joiner
+ * (rank 3) that ranks 0-2 all report is evicted at the round's deadline; an answer overrides a
+ * reported link. */
+static void reports_decide_when_nobody_answers(void **state) {
+  (void)state;
+  sink_t s;
+  uint64_t id[4];
+  weft__mship_t *m = formed(&s, 4, 1, id);
+  weft__reach_t *r = weft__reach_create(m);
+  weft__suspect_t *sp = weft__suspect_create(m, r, 0.5);
+  for (int i = 0; i < 3; i++) report_from(sp, id[i], id[3], 3, 0.1);
+  assert_int_equal(count(&s, WEFT__MSHIP_REACH_QUERY), 4); /* one round for all three reports */
+  weft__reach_tick(r, 1.0);
+  weft__suspect_tick(sp, 1.0);
+  assert_null(last(&s, WEFT__MSHIP_REVOKE));
+  weft__reach_tick(r, 0.1 + WEFT__REACH_DIAL_S + WEFT__REACH_SLACK_S);
+  weft__suspect_tick(sp, 0.1 + WEFT__REACH_DIAL_S + WEFT__REACH_SLACK_S);
+  const rec_t *rv = last(&s, WEFT__MSHIP_REVOKE);
+  assert_non_null(rv);
+  assert_int_equal(rv->revoke.reason, WEFT__FAIL_PARTITIONED);
+  assert_int_equal(rv->revoke.rank, 3);
+  assert_int_equal(count(&s, WEFT__MSHIP_REVOKE), 1);
+  weft__suspect_destroy(sp);
+  weft__reach_destroy(r);
+  weft__mship_destroy(m);
+
+  /* The same reports, but ranks 0 and 3 answer that they reach everyone: an answer from either
+   * end overrides a reported link, so all three links are whole and nobody is evicted. */
+  m = formed(&s, 4, 1, id);
+  r = weft__reach_create(m);
+  sp = weft__suspect_create(m, r, 0.5);
+  for (int i = 0; i < 3; i++) report_from(sp, id[i], id[3], 3, 0.1);
+  const uint32_t all[4] = {0, 1, 2, 3};
+  const uint8_t ok[4] = {0, 0, 0, 0};
+  reach_answer(r, id[3], all, ok, 4, 0.2);
+  reach_answer(r, id[0], all, ok, 4, 0.2);
+  weft__reach_tick(r, 0.1 + WEFT__REACH_DIAL_S + WEFT__REACH_SLACK_S);
+  weft__suspect_tick(sp, 0.1 + WEFT__REACH_DIAL_S + WEFT__REACH_SLACK_S);
+  rv = last(&s, WEFT__MSHIP_REVOKE);
+  assert_non_null(rv);
+  assert_int_equal(rv->revoke.reason, WEFT__FAIL_RESET); /* nobody evicted: the epoch ends for all */
+  weft__suspect_destroy(sp);
+  weft__reach_destroy(r);
+  weft__mship_destroy(m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(member_ids_are_random_and_found),
@@ -1278,6 +1423,10 @@ int main(void) {
       cmocka_unit_test(rejoin_of_a_live_member_moves_it),
       cmocka_unit_test(silence_evicts_only_with_a_quorum),
       cmocka_unit_test(rebuild_answers_a_round_lost_with_the_coordinator),
+      cmocka_unit_test(report_of_a_live_member_checks_reachability),
+      cmocka_unit_test(report_of_a_silent_member_evicts_it),
+      cmocka_unit_test(report_without_a_suspect_resets_the_epoch),
+      cmocka_unit_test(reports_decide_when_nobody_answers),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

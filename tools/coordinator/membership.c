@@ -80,6 +80,10 @@ struct weft__mship {
    * refused after WEFT__RULES_FINISHED_GRACE heartbeat timeouts. When the last member crashed or hung
    * instead, min_size joiners may re-form the job after one grace period (a whole-job restart). */
   bool finished;
+  /* A failure one member saw, nobody to blame yet (suspect.c): while `held`, a round in which
+   * every member asked is not answered NO_CHANGE (the check may still evict someone); once
+   * `reset`, the epoch is revoked for all and the next one forms with the same members. */
+  bool held, reset;
   weft__mship_dest_t *dests; /* scratch for event recipients */
   size_t dests_cap;
   /* The epoch must be followed by a new one even if nobody is gone (a member had not installed
@@ -124,6 +128,7 @@ static const char *reason_name(uint32_t reason) {
   case WEFT__FAIL_STALLED: return "STALLED";
   case WEFT__FAIL_PARTITIONED: return "PARTITIONED";
   case WEFT__FAIL_RECOVER_TIMEOUT: return "RECOVER_TIMEOUT";
+  case WEFT__FAIL_RESET: return "RESET";
   default: return "?";
   }
 }
@@ -263,6 +268,7 @@ static void form_epoch(weft__mship_t *m, bool admit) {
   m->n_gone = m->n_recovered = m->n_shrink = 0;
   m->orphan_since = m->short_since = 0;
   m->round_since = 0;
+  m->held = m->reset = false;
 
   logf_(m, "epoch %" PRIu64 " formed: %zu members (%zu joined, %zu gone since the last epoch)",
         m->epoch, size, joined, nl);
@@ -290,6 +296,7 @@ static void refuse_min_size(weft__mship_t *m) {
   m->n_active = m->n_waiting = m->n_recovered = m->n_shrink = 0;
   m->short_since = m->orphan_since = 0;
   m->round_since = 0;
+  m->held = m->reset = false;
 }
 
 /* Tells waiting joiners the job is over and forgets them. */
@@ -330,6 +337,11 @@ static void progress(weft__mship_t *m, double now) {
   switch (d.verdict) {
   case WEFT__RULES_WAIT: break;
   case WEFT__RULES_NO_CHANGE: {
+    if (m->held) break; /* suspect.c is still checking: its verdict answers this round */
+    if (m->reset) {     /* nothing changed but the epoch ended for all: the same members go on */
+      form_epoch(m, m->n_shrink == 0);
+      break;
+    }
     weft__mship_event_t ev = {.kind = WEFT__MSHIP_NO_CHANGE, .u.epoch_ref = m->epoch};
     if (d.joiners > 0) /* a SHRINK round kept them out: every member hears it in this round */
       ev = (weft__mship_event_t){.kind = WEFT__MSHIP_JOINERS,
@@ -425,6 +437,7 @@ void weft__mship_fail(weft__mship_t *m, uint64_t member_id, weft__fail_reason_t 
 
 /* Gone records are dropped when the next epoch forms, so any that remain belong to this one. */
 static bool epoch_revoked(const weft__mship_t *m) {
+  if (m->reset) return true;
   for (size_t i = 0; i < m->n; i++)
     if (m->v[i].state == M_GONE && m->v[i].reason != WEFT__FAIL_LEFT) return true;
   return false;
@@ -459,6 +472,38 @@ void weft__mship_report(weft__mship_t *m, uint64_t reporter, const weft__coord_r
   snprintf(why, sizeof why, "reported by rank %d (member %" PRIu64 "): %.80s", (int)from->rank,
            from->id, rep->text);
   fail_record(m, suspect, WEFT__FAIL_REPORTED, why, true, now);
+  progress(m, now);
+}
+
+double weft__mship_silent_for(const weft__mship_t *m, uint64_t member_id, double now) {
+  const member_t *r = find(m, member_id);
+  return r != NULL && r->state == M_ACTIVE ? now - r->last_heard : -1;
+}
+
+bool weft__mship_asked(const weft__mship_t *m, uint64_t member_id) {
+  const member_t *r = find(m, member_id);
+  return r != NULL && r->state == M_ACTIVE && r->recovered;
+}
+
+void weft__mship_hold(weft__mship_t *m, bool held, double now) {
+  if (m->held == held) return;
+  m->held = held;
+  if (!held) progress(m, now); /* a round that waited on the check is decided now */
+}
+
+void weft__mship_reset(weft__mship_t *m, const char *why, double now) {
+  m->held = false;
+  if (m->epoch == 0 || epoch_revoked(m)) { /* revoked meanwhile: the members recover anyway */
+    progress(m, now);
+    return;
+  }
+  m->reset = true;
+  weft__mship_event_t ev = {.kind = WEFT__MSHIP_REVOKE};
+  ev.u.revoke = (weft__coord_revoke_t){.epoch = m->epoch, .member_id = 0, .rank = -1, .reason = WEFT__FAIL_RESET};
+  snprintf(ev.u.revoke.text, sizeof ev.u.revoke.text, "%s", why);
+  logf_(m, "epoch %" PRIu64 " revoked for every member (RESET): %s; the next epoch keeps all %zu", m->epoch, why,
+        m->n_active);
+  emit_to_state(m, &ev, M_ACTIVE);
   progress(m, now);
 }
 

@@ -96,7 +96,8 @@ void weft__mship_heard(weft__mship_t *m, uint64_t member_id, double now);
  * gone ids are ignored, so the server may report a connection loss it caused itself. */
 void weft__mship_fail(weft__mship_t *m, uint64_t member_id, weft__fail_reason_t reason,
                       const char *why, double now);
-/* REPORT from `reporter`: r->member_id names the suspect (0: r->rank in r->epoch does). A report
+/* REPORT from `reporter`, evicting the suspect at once (suspect.c calls it only for a suspect
+ * that is silent: a live one is checked first): r->member_id names the suspect (0: r->rank in r->epoch does). A report
  * about another epoch than the current one is stale (the reporter has not caught up) and is
  * ignored, as is one from a connection that is not a live member. */
 void weft__mship_report(weft__mship_t *m, uint64_t reporter, const weft__coord_revoke_t *r,
@@ -107,6 +108,15 @@ void weft__mship_report(weft__mship_t *m, uint64_t reporter, const weft__coord_r
  * the recover deadline (cfg.recover_timeout), checked by tick. */
 void weft__mship_recover(weft__mship_t *m, uint64_t member_id, uint64_t epoch, bool admit,
                          double now);
+/* For suspect.c. How long a member of the epoch has been silent (-1: not a live member). */
+double weft__mship_silent_for(const weft__mship_t *m, uint64_t member_id, double now);
+/* Whether a live member has asked RECOVER/SHRINK in the open round (it waits inside recover). */
+bool weft__mship_asked(const weft__mship_t *m, uint64_t member_id);
+/* While held, a round in which every member asked RECOVER is not answered NO_CHANGE. */
+void weft__mship_hold(weft__mship_t *m, bool held, double now);
+/* Revokes the epoch for every member (REVOKE rank -1, reason RESET) without failing anyone; the
+ * round then forms the next epoch with the same members. Releases the hold. */
+void weft__mship_reset(weft__mship_t *m, const char *why, double now);
 /* Time passes: heartbeat timeouts and grace periods. Call at least every heartbeat interval. */
 void weft__mship_tick(weft__mship_t *m, double now);
 

@@ -5,7 +5,12 @@
  * in either direction -- a rank-pair partition, one-way loss -- fails it from both ends, while
  * the stuck data connections (TCP retransmitting for many minutes) say nothing. A link is
  * broken if either end failed to reach the other; a member that never answers says nothing
- * (its heartbeats decide about it).
+ * (its heartbeats decide about it). A member waiting inside recover does not answer (its engine
+ * is paused) and is not waited for: once every other member answered, the round decides -- the
+ * others' answers name its links. Members reporting a peer they could not reach while the
+ * round runs (REPORT, through suspect.c) add that link as *reported*: it counts only when
+ * neither end answered -- all members inside a mesh formation, say, where nobody answers and a
+ * dial that failed for seconds is the only evidence there is; an answer overrides it.
  *
  * The survivors are the largest set whose members all reach each other. Finding it exactly is a
  * maximum-clique problem; the rounds here face a few broken links, so a greedy rule serves and is
@@ -30,6 +35,7 @@ struct weft__reach {
   uint64_t *id;
   bool *answered;
   uint8_t *broken;     /* n*n, symmetric */
+  uint8_t *reported;   /* n*n, symmetric: a member reported the other end lost */
   double deadline;
 };
 
@@ -40,11 +46,23 @@ static void end_round(weft__reach_t *r) {
   free(r->id);
   free(r->answered);
   free(r->broken);
-  r->rank = NULL, r->id = NULL, r->answered = NULL, r->broken = NULL;
+  free(r->reported);
+  r->rank = NULL, r->id = NULL, r->answered = NULL, r->broken = NULL, r->reported = NULL;
   r->running = false;
 }
 
 bool weft__reach_running(const weft__reach_t *r) { return r->running; }
+
+void weft__reach_note(weft__reach_t *r, uint64_t reporter, uint64_t suspect) {
+  if (!r->running || weft__mship_epoch(r->m) != r->epoch) return;
+  int a = -1, b = -1;
+  for (uint32_t i = 0; i < r->n; i++) {
+    if (r->id[i] == reporter) a = (int)i;
+    if (r->id[i] == suspect) b = (int)i;
+  }
+  if (a < 0 || b < 0 || a == b) return;
+  r->reported[(size_t)a * r->n + (uint32_t)b] = r->reported[(size_t)b * r->n + (uint32_t)a] = 1;
+}
 
 void weft__reach_start(weft__reach_t *r, const int32_t *ranks, uint32_t n, const char *why, double now) {
   if (r->running || n < 2) return;
@@ -55,7 +73,8 @@ void weft__reach_start(weft__reach_t *r, const int32_t *ranks, uint32_t n, const
   r->id = calloc(n, sizeof *r->id);
   r->answered = calloc(n, sizeof *r->answered);
   r->broken = calloc((size_t)n * n, 1);
-  if (!by_rank || !list || !r->rank || !r->id || !r->answered || !r->broken) {
+  r->reported = calloc((size_t)n * n, 1);
+  if (!by_rank || !list || !r->rank || !r->id || !r->answered || !r->broken || !r->reported) {
     free(by_rank);
     free(list);
     end_round(r);
@@ -94,6 +113,13 @@ void weft__reach_start(weft__reach_t *r, const int32_t *ranks, uint32_t n, const
   free(list);
 }
 
+/* Every member answered, or waits inside recover and will not. */
+static bool all_answered(const weft__reach_t *r) {
+  for (uint32_t i = 0; i < r->n; i++)
+    if (!r->answered[i] && !weft__mship_asked(r->m, r->id[i])) return false;
+  return true;
+}
+
 static int index_of_rank(const weft__reach_t *r, uint32_t rank) {
   for (uint32_t i = 0; i < r->n; i++)
     if ((uint32_t)r->rank[i] == rank) return (int)i;
@@ -109,6 +135,9 @@ static void decide(weft__reach_t *r, double now) {
   uint64_t *vid = malloc(n * sizeof *vid);
   if (!kept || !vrank || !vpeer || !vid) goto out;
   for (uint32_t i = 0; i < n; i++) kept[i] = true;
+  for (uint32_t i = 0; i < n; i++)
+    for (uint32_t j = 0; j < n; j++)
+      if (r->reported[(size_t)i * n + j] && !r->answered[i] && !r->answered[j]) r->broken[(size_t)i * n + j] = 1;
   for (;;) {
     int worst = -1;
     uint32_t worst_count = 0;
@@ -167,8 +196,7 @@ void weft__reach_answer(weft__reach_t *r, uint64_t member_id, const weft__coord_
     if (j < 0 || j == me || status == 0) continue;
     r->broken[(size_t)me * r->n + (uint32_t)j] = r->broken[(size_t)j * r->n + (uint32_t)me] = 1;
   }
-  for (uint32_t i = 0; i < r->n; i++)
-    if (!r->answered[i]) return;
+  if (!all_answered(r)) return;
   /* All answered: decide now (unless the epoch ended meanwhile). */
   if (r->epoch != weft__mship_epoch(r->m) || weft__mship_revoked(r->m)) end_round(r);
   else decide(r, now);
@@ -180,7 +208,7 @@ void weft__reach_tick(weft__reach_t *r, double now) {
     end_round(r); /* another failure revoked the epoch: its members recover anyway */
     return;
   }
-  if (now >= r->deadline) decide(r, now);
+  if (now >= r->deadline || all_answered(r)) decide(r, now);
 }
 
 weft__reach_t *weft__reach_create(weft__mship_t *m) {

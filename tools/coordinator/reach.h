@@ -20,6 +20,9 @@ void weft__reach_answer(weft__reach_t *r, uint64_t member_id, const weft__coord_
 /* Decides a round whose time is up with the answers it has; drops one whose epoch ended. */
 void weft__reach_tick(weft__reach_t *r, double now);
 bool weft__reach_running(const weft__reach_t *r);
+/* A member of the running round reported another lost: a link that counts when neither end
+ * answers the round (reach.c). Ignored when no round of the current epoch runs. */
+void weft__reach_note(weft__reach_t *r, uint64_t reporter, uint64_t suspect);
 
 /* How long a member tries each dial, and how long past that the coordinator waits for answers
  * (a member inside recover has its engine paused and answers late or not at all: the others'

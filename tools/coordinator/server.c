@@ -27,6 +27,7 @@
 #include "reach.h"
 #include "server.h"
 #include "stall.h"
+#include "suspect.h"
 
 #define HANDSHAKE_S 5.0       /* from accept to HELLO */
 #define CLOSING_S 5.0         /* to flush a last ERROR before closing regardless */
@@ -48,6 +49,7 @@ typedef struct {
   weft__mship_t *m;
   weft__stall_t *stall; /* hung callers: stall.h */
   weft__reach_t *reach; /* cut links: reach.h */
+  weft__suspect_t *suspect; /* failures one member saw: suspect.h */
   double now;
 } server_t;
 
@@ -324,7 +326,7 @@ static void on_message(server_t *s, weft__conn_t *c, uint8_t type, const uint8_t
   case WEFT__COORD_REPORT: {
     weft__coord_revoke_t r;
     if (!weft__coord_decode_revoke(p, len, &r)) break;
-    weft__mship_report(s->m, c->member_id, &r, s->now);
+    weft__suspect_report(s->suspect, c->member_id, &r, s->now);
     return;
   }
   case WEFT__COORD_STALL: {
@@ -508,10 +510,11 @@ int weft__server_run(const weft__server_opts_t *o, int listen_fd, volatile sig_a
   s.m = weft__mship_create(&mc, on_event, on_log, &s);
   s.reach = s.m ? weft__reach_create(s.m) : NULL;
   s.stall = s.reach ? weft__stall_create(s.m, s.reach) : NULL;
+  s.suspect = s.reach ? weft__suspect_create(s.m, s.reach, o->heartbeat_interval) : NULL;
   s.epfd = epoll_create1(EPOLL_CLOEXEC);
   s.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   struct epoll_event lev = {.events = EPOLLIN, .data.ptr = NULL};
-  if (s.m == NULL || s.stall == NULL || s.epfd < 0 || epoll_ctl(s.epfd, EPOLL_CTL_ADD, listen_fd, &lev) != 0) {
+  if (s.m == NULL || s.stall == NULL || s.suspect == NULL || s.epfd < 0 || epoll_ctl(s.epfd, EPOLL_CTL_ADD, listen_fd, &lev) != 0) {
     weft__clog_error("cannot start the event loop: %s",
                      s.m == NULL ? "bad membership settings or out of memory" : strerror(errno));
     goto out;
@@ -536,6 +539,7 @@ int weft__server_run(const weft__server_opts_t *o, int listen_fd, volatile sig_a
     weft__mship_tick(s.m, s.now);
     weft__stall_tick(s.stall, s.now);
     weft__reach_tick(s.reach, s.now);
+    weft__suspect_tick(s.suspect, s.now);
     reap_broken(&s);
     free_graveyard(&s);
     if (o->exit_when_done && weft__mship_done(s.m)) {
@@ -557,6 +561,7 @@ out:
   if (s.epfd >= 0) close(s.epfd);
   if (s.spare_fd >= 0) close(s.spare_fd);
   weft__stall_destroy(s.stall);
+  weft__suspect_destroy(s.suspect);
   weft__reach_destroy(s.reach);
   weft__mship_destroy(s.m);
   return rc;

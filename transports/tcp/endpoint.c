@@ -117,7 +117,8 @@ weft_result_t weft__tcp_connect(weft__endpoint_t *ep, const weft__connect_args_t
   weft__mesh_args_t ma = {.listen_fd = ep->listen_fd, .key = ep->key, .self = ep->identity, .epoch = a->epoch, .comm_id = a->comm_id,
                           .rank = a->rank, .size = a->size, .nsocks = a->nsocks, .peers = peers,
                           .serve = a->serve, .deadline = a->deadline, .cancelled = a->cancelled,
-                          .cancel_ctx = a->cancel_ctx, .stash = ep->stash, .encrypt = ep->encrypt, .keys = keys};
+                          .cancel_ctx = a->cancel_ctx, .stash = ep->stash, .encrypt = ep->encrypt, .keys = keys,
+                          .unreachable = a->unreachable, .unreachable_after = a->unreachable_after};
   r = weft__mesh_form(&ma, fds, err, errlen);
   if (r == WEFT_SUCCESS && (r = weft__tcp_instance_create(a, fds, keys, out)) != WEFT_SUCCESS)
     snprintf(err, errlen, "out of memory for the tcp transport");

@@ -12,7 +12,12 @@
  * bytes arrive, so formation takes about one round trip plus the slowest rank's start-up.
  *
  * Failure policy. A dial refused (the peer's listener is not up or is gone) is retried every
- * RETRY_S until the deadline. Anything our own dial learns that cannot get better by waiting (the
+ * RETRY_S until the deadline. One attempt -- the TCP connect and the peer's auth challenge, the
+ * part a dead address or a dropped link stalls -- is bounded by WEFT_CONNECT_TIMEOUT and then
+ * retried, so a SYN lost once costs that bound, not the whole deadline, and a peer that never
+ * answers is named with its address and the attempts made. Past the challenge the peer is alive
+ * and the handshake is one round trip more: the deadline bounds it (a redial could not take the
+ * slot the acceptor may already have reserved for the first one). Anything our own dial learns that cannot get better by waiting (the
  * peer fails auth, rejects our hello, answers with an ACK not signed by the member we dialled,
  * or hangs up mid-handshake) fails the whole mesh at once.
  * On the accept side nothing a connecting party does can fail the mesh: an unauthenticated,
@@ -23,7 +28,10 @@
  * stray that filled the listen backlog between epochs would otherwise hold its place for the
  * whole handshake limit), one that answered gets ACCEPT_HANDSHAKE_S in all, and at most
  * MAX_PENDING are held: when full, the oldest silent one makes room for the newcomer, so strays
- * can neither exhaust fds nor keep real peers out.
+ * can neither exhaust fds nor keep real peers out. A connection still in its handshake when a
+ * formation ends waits in the stash for the next one (it may be for a communicator made next),
+ * but never longer than WEFT_CONNECT_TIMEOUT from its accept: a dialer that gave up, or a
+ * reachability probe, would otherwise hold an fd for as long as the process lives.
  * Everything is bounded by the caller's deadline; at the deadline the error names the lowest
  * rank still missing and what it was waiting for.
  */
@@ -38,6 +46,7 @@
 #include <unistd.h>
 
 #include "transports/tcp/mesh.h"
+#include "core/config.h"
 #include "core/wire.h"
 
 #define RETRY_S 0.025
@@ -73,6 +82,10 @@ typedef struct {
   int slot;             /* accept: reserved fds[] index while writing the ACK, else -1 */
   double until;         /* dial WAIT_RETRY: retry time; accept: handshake expiry */
   int last_errno;       /* dial: why the last connect attempt failed */
+  int attempts;         /* dial: connect attempts made */
+  double attempt_until; /* dial: the current attempt's bound (WEFT_CONNECT_TIMEOUT) */
+  double born;          /* accept: when it was accepted (bounds its time in the stash) */
+  bool suspected;       /* dial: reported unreachable (args->unreachable) */
   int io_errno;         /* last failed transfer: errno, 0 for EOF */
   size_t off, want;     /* progress of the transfer the state is doing */
   uint8_t buf[WEFT__PEER_HELLO_LEN]; /* the largest message of the handshake */
@@ -94,6 +107,7 @@ typedef struct {
   int rank, size, nsocks;
   const weft__mesh_peer_t *peers;
   int *fds;
+  double connect_timeout;
   int dials_done, accepts_done, rejected;
   weft_result_t fatal;
   char *err;
@@ -180,6 +194,8 @@ static void dial_start(mesh_t *m, conn_t *c) {
     return;
   }
   c->state = D_CONNECTING;
+  c->attempts++;
+  c->attempt_until = weft__now() + m->connect_timeout;
 }
 
 static void dial_advance(mesh_t *m, conn_t *c) {
@@ -441,8 +457,10 @@ static bool stash_take(mesh_t *m, conn_t **acc, size_t *nacc, size_t *cap) {
     }
     conn_t *c = &(*acc)[(*nacc)++];
     *c = *src;
-    if (c->state != A_KEPT) {
-      c->until = now + ACCEPT_HANDSHAKE_S;
+    if (c->state != A_KEPT && now - c->born >= m->connect_timeout) {
+      reject(m, c, 0, "its handshake did not complete within WEFT_CONNECT_TIMEOUT (kept from an earlier formation)");
+    } else if (c->state != A_KEPT) {
+      c->until = WEFT__MIN(now + ACCEPT_HANDSHAKE_S, c->born + m->connect_timeout);
     } else if (c->hello.comm_id == m->comm_id) {
       uint32_t status;
       const char *why = hello_problem(m, c, &c->hello, &status);
@@ -601,7 +619,8 @@ static bool accept_new(mesh_t *m, int listen_fd, conn_t **acc, size_t *nacc, siz
     memset(c, 0, sizeof *c);
     c->fd = fd;
     c->peer = c->slot = -1;
-    c->until = weft__now() + SILENT_ACCEPT_S; /* extended once it answers (accept_advance) */
+    c->born = weft__now();
+    c->until = c->born + SILENT_ACCEPT_S; /* extended once it answers (accept_advance) */
     weft__sock_tune(fd);
     weft__auth_make_challenge(WEFT__AUTH_ROLE_PEER, c->nonce_s, c->buf);
     begin_io(c, A_WRITE_CHALLENGE, WEFT__AUTH_CHALLENGE_LEN);
@@ -614,8 +633,11 @@ static bool accept_new(mesh_t *m, int listen_fd, conn_t **acc, size_t *nacc, siz
 
 static const char *dial_waiting_for(const conn_t *c, char *buf, size_t len) {
   switch (c->state) {
-  case D_WAIT_RETRY: snprintf(buf, len, "connect: %s", strerror(c->last_errno)); break;
-  case D_CONNECTING: snprintf(buf, len, "connect: no answer"); break;
+  case D_WAIT_RETRY:
+    snprintf(buf, len, "connect: %s (%d attempts, each bounded by WEFT_CONNECT_TIMEOUT)", strerror(c->last_errno),
+             c->attempts);
+    break;
+  case D_CONNECTING: snprintf(buf, len, "connect: no answer (attempt %d)", c->attempts); break;
   case D_READ_CHALLENGE: snprintf(buf, len, "connected, but no auth challenge from it"); break;
   case D_READ_SERVER_MAC: snprintf(buf, len, "no answer to our auth response"); break;
   case D_READ_ACK: snprintf(buf, len, "no PEER_ACK from it"); break;
@@ -625,7 +647,7 @@ static const char *dial_waiting_for(const conn_t *c, char *buf, size_t len) {
 }
 
 static void timeout_error(mesh_t *m, const conn_t *dials, int ndial, double waited) {
-  char addr[64], why[128] = "";
+  char addr[64], why[160] = "";
   int peer = -1;
   for (int j = 0; j < m->size && peer < 0; j++) {
     if (j == m->rank || (m->serve && !m->serve[j])) continue;
@@ -677,6 +699,7 @@ weft_result_t weft__mesh_form(const weft__mesh_args_t *args, int *fds, char *err
   void *ctx = args->cancel_ctx;
   mesh_t m = {.key = key, .self = args->self, .epoch = epoch, .comm_id = args->comm_id, .stash = args->stash, .serve = args->serve,
               .encrypt = args->encrypt, .keys = args->keys,
+              .connect_timeout = args->connect_timeout > 0 ? args->connect_timeout : weft__cfg_get(WEFT__CFG_CONNECT_TIMEOUT),
               .rank = rank,
               .size = size, .nsocks = nsocks, .peers = peers, .fds = fds, .fatal = WEFT_SUCCESS, .err = err, .errlen = errlen};
   conn_t *dials = NULL, *acc = NULL;
@@ -744,6 +767,14 @@ weft_result_t weft__mesh_form(const weft__mesh_args_t *args, int *fds, char *err
     double next = cancelled ? WEFT__MIN(deadline, now + 0.05) : deadline;
     for (int i = 0; i < ndial; i++) {
       conn_t *c = &dials[i];
+      /* An attempt that got no connection or no challenge within WEFT_CONNECT_TIMEOUT: again. */
+      if ((c->state == D_CONNECTING || c->state == D_READ_CHALLENGE) && c->attempt_until <= now) {
+        WEFT__DEBUG("mesh epoch %" PRIu64 " rank %d: dial %d to rank %d: no %s within WEFT_CONNECT_TIMEOUT "
+                    "%.1f s: retrying", epoch, rank, c->attempts, c->peer,
+                    c->state == D_CONNECTING ? "connection" : "auth challenge", m.connect_timeout);
+        dial_retry(c, ETIMEDOUT);
+      }
+      if (c->state == D_CONNECTING || c->state == D_READ_CHALLENGE) next = WEFT__MIN(next, c->attempt_until);
       if (c->state != D_WAIT_RETRY) continue;
       if (c->until <= now && now < deadline) {
         dial_start(&m, c);
@@ -751,6 +782,19 @@ weft_result_t weft__mesh_form(const weft__mesh_args_t *args, int *fds, char *err
       }
       if (c->state == D_WAIT_RETRY) next = WEFT__MIN(next, c->until);
     }
+    /* A peer still not reached well into the formation: the membership service hears it now
+     * (it may evict it, or this rank) rather than at the deadline; the dials go on. */
+    for (int i = 0; i < ndial && args->unreachable && now - start >= args->unreachable_after; i++) {
+      conn_t *c = &dials[i];
+      if (c->suspected || c->sock_index != 0 || c->state > D_READ_CHALLENGE) continue;
+      char addr[64], why[160], waiting[160];
+      weft__addr_format(&peers[c->peer].addr, addr, sizeof addr);
+      snprintf(why, sizeof why, "mesh: cannot reach rank %d (%s) in %.1f s: %s", c->peer, addr, now - start,
+               dial_waiting_for(c, waiting, sizeof waiting));
+      c->suspected = true;
+      args->unreachable(ctx, c->peer, why);
+    }
+    if (args->unreachable && now < start + args->unreachable_after) next = WEFT__MIN(next, start + args->unreachable_after);
     size_t live = 0;
     for (size_t i = 0; i < nacc; i++) {
       conn_t *c = &acc[i];

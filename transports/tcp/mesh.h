@@ -134,6 +134,11 @@ typedef struct {
   weft__mesh_stash_t *stash;
   bool encrypt;              /* WEFT_ENCRYPT: agree on session keys; every peer must say the same */
   weft__crypt_keys_t *keys;  /* encrypt: size*nsocks entries, filled like fds; else NULL */
+  double connect_timeout; /* one dial's bound (connect and the peer's challenge); 0: WEFT_CONNECT_TIMEOUT */
+  /* NULL, or called (with cancel_ctx) once per peer this rank dials and has not reached (no
+   * connection, or no auth challenge on it) unreachable_after seconds into the formation. */
+  void (*unreachable)(void *ctx, int peer, const char *why);
+  double unreachable_after;
 } weft__mesh_args_t;
 weft_result_t weft__mesh_form(const weft__mesh_args_t *args, int *fds, char *err, size_t errlen);
 
