@@ -86,9 +86,6 @@ struct weft__mship {
   bool held, reset;
   weft__mship_dest_t *dests; /* scratch for event recipients */
   size_t dests_cap;
-  /* The epoch must be followed by a new one even if nobody is gone (a member had not installed
-   * it when this coordinator restarted): the next round forms, never answers NO_CHANGE. */
-  bool forced;
   bool no_quorum;       /* logged once per episode: too few members heard to evict the silent */
   bool round_no_quorum; /* ... too few asked in time to leave out the others */
   /* Rebuilding after a restart (REJOIN, below): until rebuild_until or until every member of
@@ -98,6 +95,7 @@ struct weft__mship {
   uint32_t rounds;      /* recover rounds of the current epoch answered (NO_CHANGE/JOINERS) */
   uint8_t last_answer;  /* the kind of the last: WEFT__MSHIP_NO_CHANGE or WEFT__MSHIP_JOINERS */
   uint32_t last_joiners;
+  bool rb_revoked;      /* a member reported rb_epoch revoked (WEFT__REJOIN_REVOKED) */
   uint32_t rb_rounds;   /* the most rounds of rb_epoch a member reported, and their last answer */
   uint8_t rb_last_answer;
   uint64_t rb_epoch;
@@ -258,7 +256,6 @@ static void form_epoch(weft__mship_t *m, bool admit) {
     order[i]->behind = false;
     order[i]->rounds_seen = 0;
   }
-  m->forced = false;
   m->rounds = 0;
   for (size_t i = m->n; i-- > 0;)
     if (m->v[i].state == M_GONE) remove_record(m, &m->v[i]);
@@ -322,7 +319,7 @@ static void progress(weft__mship_t *m, double now) {
   weft__rules_config_t rc = {.world_size = m->cfg.world_size, .min_size = m->cfg.min_size,
                              .grace = m->cfg.heartbeat_timeout};
   weft__rules_view_t view = {.epoch = m->epoch, .n_active = m->n_active, .n_waiting = m->n_waiting,
-                             .n_gone = m->n_gone + (m->forced ? 1 : 0), .n_recovered = m->n_recovered,
+                             .n_gone = m->n_gone, .n_recovered = m->n_recovered,
                              .n_shrink = m->n_shrink, .finished = m->finished,
                              .orphan_since = m->orphan_since, .short_since = m->short_since};
   weft__rules_decision_t d = weft__rules_decide(&rc, &view, now);
@@ -795,6 +792,8 @@ static member_t *insert_record(weft__mship_t *m, uint64_t id, const weft__coord_
 
 /* The highest epoch reported so far, and its member list. false: out of memory. */
 static bool rebuild_learn(weft__mship_t *m, const weft__coord_rejoin_t *rj) {
+  if (rj->epoch > m->rb_epoch) m->rb_revoked = false;
+  if (rj->epoch >= m->rb_epoch && (rj->flags & WEFT__REJOIN_REVOKED)) m->rb_revoked = true;
   if (rj->epoch == m->rb_epoch && rj->rounds > m->rb_rounds) {
     m->rb_rounds = rj->rounds;
     m->rb_last_answer = rj->last_answer == WEFT__COORD_JOINERS ? WEFT__MSHIP_JOINERS : WEFT__MSHIP_NO_CHANGE;
@@ -904,15 +903,19 @@ static void finish_rebuild(weft__mship_t *m, double now) {
            m->cfg.heartbeat_timeout);
   for (size_t i = 0; i < m->n; i++)
     if (m->v[i].state == M_GONE) emit_revoke_of(m, &m->v[i], WEFT__FAIL_CRASH, why);
-  for (size_t i = 0; i < m->n; i++) {
-    if (!m->v[i].behind) continue;
-    emit_revoke_of(m, &m->v[i], WEFT__FAIL_CRASH, "had not installed this epoch when the coordinator restarted");
-    m->forced = true;
-  }
+  bool revoked = m->rb_revoked;
   free(m->rb_ids);
   m->rb_ids = NULL;
   m->rb_size = 0;
-  progress(m, now);
+  m->rb_revoked = false;
+  /* Nobody is gone, yet the epoch must end for everyone: a member never installed it, or saw it
+   * revoked before the restart (the old coordinator died while telling the others). */
+  if (missing == 0 && behind > 0)
+    weft__mship_reset(m, "a member had not installed this epoch when the coordinator restarted", now);
+  else if (missing == 0 && revoked)
+    weft__mship_reset(m, "a member saw this epoch revoked before the coordinator restarted", now);
+  else
+    progress(m, now);
 }
 
 weft_result_t weft__mship_rejoin(weft__mship_t *m, const weft__coord_rejoin_t *rj, void *peer, double now,
@@ -933,8 +936,11 @@ weft_result_t weft__mship_rejoin(weft__mship_t *m, const weft__coord_rejoin_t *r
       /* It missed this epoch's EPOCH with the old connection: the others cannot form it with
        * it, so they move on together to the next one (it asks with the epoch it holds). */
       r->behind = true;
-      m->forced = true;
-      emit_revoke_of(m, r, WEFT__FAIL_CRASH, "missed this epoch's announcement (its coordinator connection broke)");
+      char why[96];
+      snprintf(why, sizeof why, "rank %d missed this epoch's announcement (its coordinator connection broke)",
+               (int)r->rank);
+      weft__mship_reset(m, why, now);
+      return WEFT_SUCCESS;
     }
     progress(m, now);
     return WEFT_SUCCESS;
