@@ -4,6 +4,7 @@ address). Used by tests/netns/ and bench/netns_bench.py.
 
     net = TestNet("wt", octet=77, hosts=3)   # namespaces wt<tag>h0..2, 10.77.<x>.0/24
     net.setup(); ...; net.teardown()          # teardown is safe to call after a failed setup
+    sys.exit(on_test_hosts("wt", 77, 3, body)) # body(net) -> exit status; 77 (skip) without root
 
 Names carry a random tag, and the /24 is derived from it, so concurrent runs do not collide."""
 import secrets
@@ -58,3 +59,36 @@ class TestNet:
         for k in range(self.hosts):
             sh("ip", "netns", "del", self.ns(k), check=False)
         sh("ip", "link", "del", self.bridge, check=False)
+
+
+def on_test_hosts(letters, octet, hosts, body):
+    """Runs body(net) on fresh test hosts and removes them whatever happens; returns its exit
+    status, or 77 (meson's "skipped") when this is not root, has no network namespaces, or the
+    kernel cannot make the hosts."""
+    import os
+    if os.geteuid() != 0 or subprocess.run(["ip", "netns", "list"], capture_output=True).returncode != 0:
+        print("skipped: needs root and iproute2 network namespaces")
+        return 77
+    net = TestNet(letters, octet, hosts)
+    try:
+        net.setup()
+    except Exception as e:  # e.g. no bridge or veth support in this kernel
+        net.teardown()
+        print(f"skipped: cannot create test hosts: {e}")
+        return 77
+    try:
+        return body(net)
+    finally:
+        net.teardown()
+
+
+def spawn(cmd, env):
+    """Starts a job (weftrun ...) in its own session, its output collected line by line on a
+    thread: returns (process, lines, reader thread)."""
+    import threading
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         start_new_session=True)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(l.rstrip("\n") for l in p.stdout), daemon=True)
+    reader.start()
+    return p, lines, reader

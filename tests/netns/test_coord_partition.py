@@ -15,12 +15,11 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "common"))
-from testnet import TestNet, sh  # noqa: E402
+from testnet import on_test_hosts, sh, spawn  # noqa: E402
 
 WEFTRUN, ELASTIC_SGD = sys.argv[1:3]
 HB = 2.0
@@ -30,25 +29,11 @@ FAIL_RE = re.compile(r"^\[(\d+)\] elastic_sgd: step (\d+): (.*) \(t=([\d.]+)\)$"
 DONE_RE = re.compile(r"^\[(\d+)\] elastic_sgd: done, steps (\d+), epochs (\d+), final size (\d+), checksum (\w+)")
 
 
-def main():
-    if os.geteuid() != 0 or subprocess.run(["ip", "netns", "list"], capture_output=True).returncode != 0:
-        print("skipped: needs root and iproute2 network namespaces")
-        return 77
-    net = TestNet("wq", 79, 3)
-    try:
-        net.setup()
-    except Exception as e:
-        net.teardown()
-        print(f"skipped: cannot create test hosts: {e}")
-        return 77
+def run(net):
     env = dict(os.environ, WEFT_HEARTBEAT_TIMEOUT=str(HB), WEFT_HEARTBEAT_INTERVAL="0.2")
     cmd = [WEFTRUN, "-n", "6", "--hosts", net.hosts_arg(), "--bind", net.gw, "--timeout", "150", "--verbose", "--",
            ELASTIC_SGD, str(STEPS), str(SLEEP_MS)]
-    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                         start_new_session=True)
-    lines = []
-    reader = threading.Thread(target=lambda: lines.extend(l.rstrip("\n") for l in p.stdout), daemon=True)
-    reader.start()
+    p, lines, reader = spawn(cmd, env)
     ok = True
     try:
         deadline = time.time() + 60
@@ -75,7 +60,6 @@ def main():
         sh("nft", "delete", "table", "inet", "weftq", check=False)
         if p.poll() is None:
             os.killpg(p.pid, 9)
-        net.teardown()
     reader.join(timeout=10)
     text = "\n".join(lines)
 
@@ -104,4 +88,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(on_test_hosts("wq", 80, 3, run))

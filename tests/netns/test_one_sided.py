@@ -27,12 +27,11 @@ import re
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "common"))
-from testnet import TestNet, sh  # noqa: E402
+from testnet import on_test_hosts, sh, spawn  # noqa: E402
 
 WEFTRUN, ELASTIC_SGD = sys.argv[1:3]
 MODES = sys.argv[3:] or ["reporter", "timeout", "joiner"]
@@ -51,11 +50,7 @@ def start(net, env_extra, program=ELASTIC_SGD, n=6, hosts=3, extra=()):
     hosts_arg = ",".join(f"netns:{net.ns(k)}" for k in range(hosts))
     cmd = [WEFTRUN, "-n", str(n), "--hosts", hosts_arg, "--bind", net.gw, "--timeout", "150", *extra, "--",
            program, str(STEPS), str(SLEEP_MS)]
-    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                         start_new_session=True)
-    lines = []
-    reader = threading.Thread(target=lambda: lines.extend(l.rstrip("\n") for l in p.stdout), daemon=True)
-    reader.start()
+    p, lines, reader = spawn(cmd, env)
     deadline = time.time() + 60
     while time.time() < deadline and sum("started in epoch" in l for l in lines) < n:
         time.sleep(0.1)
@@ -260,23 +255,13 @@ def run_joiner(net):
 
 
 def main():
-    if os.geteuid() != 0 or subprocess.run(["ip", "netns", "list"], capture_output=True).returncode != 0:
-        print("skipped: needs root and iproute2 network namespaces")
-        return 77
-    net = TestNet("wo", 79, 4)
-    try:
-        net.setup()
-    except Exception as e:
-        net.teardown()
-        print(f"skipped: cannot create test hosts: {e}")
-        return 77
     runs = {"reporter": run_reporter, "timeout": run_timeout, "joiner": run_joiner}
-    try:
+
+    def body(net):
         results = {mode: runs[mode](net) for mode in MODES}
-    finally:
-        net.teardown()
-    print(" ".join(f"{k}={'ok' if v else 'FAIL'}" for k, v in results.items()))
-    return 0 if all(results.values()) else 1
+        print(" ".join(f"{k}={'ok' if v else 'FAIL'}" for k, v in results.items()))
+        return 0 if all(results.values()) else 1
+    return on_test_hosts("wo", 79, 4, body)
 
 
 if __name__ == "__main__":

@@ -20,12 +20,11 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "common"))
-from testnet import TestNet, sh  # noqa: E402
+from testnet import on_test_hosts, sh, spawn  # noqa: E402
 
 WEFTRUN, ELASTIC_SGD = sys.argv[1:3]
 STALL = 2.0
@@ -41,11 +40,7 @@ def run(net, mode):
     env = dict(os.environ, WEFT_STALL_TIMEOUT=str(STALL), WEFT_TIMEOUT=os.environ.get("PP_TIMEOUT", "120"))
     cmd = [WEFTRUN, "-n", "6", "--hosts", net.hosts_arg(), "--bind", net.gw, "--timeout", "150"] + os.environ.get("PP_WEFTRUN", "").split() + ["--",
            ELASTIC_SGD, str(STEPS), str(SLEEP_MS)]
-    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                         start_new_session=True)
-    lines = []
-    reader = threading.Thread(target=lambda: lines.extend(l.rstrip("\n") for l in p.stdout), daemon=True)
-    reader.start()
+    p, lines, reader = spawn(cmd, env)
     ns1, peer = net.ns(1), net.addr(2)
     try:
         deadline = time.time() + 60
@@ -114,22 +109,11 @@ def run(net, mode):
 
 
 def main():
-    if os.geteuid() != 0 or subprocess.run(["ip", "netns", "list"], capture_output=True).returncode != 0:
-        print("skipped: needs root and iproute2 network namespaces")
-        return 77
-    net = TestNet("wp", 78, 3)
-    try:
-        net.setup()
-    except Exception as e:
-        net.teardown()
-        print(f"skipped: cannot create test hosts: {e}")
-        return 77
-    try:
+    def body(net):
         results = {mode: run(net, mode) for mode in ("pair", "one-way")}
-    finally:
-        net.teardown()
-    print(" ".join(f"{k}={'ok' if v else 'FAIL'}" for k, v in results.items()))
-    return 0 if all(results.values()) else 1
+        print(" ".join(f"{k}={'ok' if v else 'FAIL'}" for k, v in results.items()))
+        return 0 if all(results.values()) else 1
+    return on_test_hosts("wp", 78, 3, body)
 
 
 if __name__ == "__main__":
