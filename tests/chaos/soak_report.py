@@ -51,6 +51,8 @@ def analyse_fault(job, f):
         res["outcome"] = "UNEXPECTED EVICTION" if evicted else "no eviction"
     else:
         res["outcome"] = "evicted" if evicted else "tolerated"
+    if f.cls in COORD_CLASSES + NET_CLASSES:  # they run alone: every error in the window is theirs
+        res["errors"] = sum(1 for fl in job.fails if f.t0 <= fl[0] <= t_stop)
     if not evicted or f.cls in COORD_CLASSES:
         return res
     t0 = f.t0
@@ -98,6 +100,8 @@ def analyse(job, injector, cfg, extra):
             row[outcome] = sum(a["outcome"] == outcome for a in mine)
         for key in ("detection", "recovery", "rejoin", "back"):
             row[key] = percentiles([a[key] for a in mine if key in a])
+        if cls in COORD_CLASSES + NET_CLASSES:
+            row["errors_seen"] = sum(a.get("errors", 0) for a in mine)
         paths = {}
         for a in mine:
             if a["evicted"] and "detection" in a:
