@@ -235,6 +235,7 @@ def main():
             if not wait(job.all_synced, 90, job, dog.fatal):
                 failures.append("not every rank back in one epoch after the faults")
             dog.finishing = True
+            extra["t_stop"] = time.time()
             open(os.path.join(cfg.ctl_dir, "stop"), "w").close()
             try:
                 extra["weftrun_exit"] = job.proc.wait(timeout=120)

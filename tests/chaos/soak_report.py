@@ -89,7 +89,12 @@ def analyse(job, injector, cfg, extra):
         for v in job.verdicts:
             if (v[2], v[3], v[4]) in [tuple(e) for e in a["evicted"]]:
                 explained.add(v)
-    collateral = [v for v in job.verdicts if v not in explained]
+    # When every rank leaves at the end, the coordinator's notice of one LEAVE to a member that
+    # is already gone fails, and it logs that member as CRASH before reading its LEAVE: not a
+    # fault, counted apart.
+    t_stop = extra.get("t_stop") or float("inf")
+    at_exit = [v for v in job.verdicts if v not in explained and v[0] >= t_stop]
+    collateral = [v for v in job.verdicts if v not in explained and v[0] < t_stop]
     classes = {}
     for cls in RANK_CLASSES + NET_CLASSES + COORD_CLASSES:
         mine = [a for a in faults if a["class"] == cls]
@@ -126,6 +131,7 @@ def analyse(job, injector, cfg, extra):
         "restarts": sum(1 for (r, inc) in job.incs if inc > 0),
         "verdicts": reasons,
         "collateral_evictions": len(collateral),
+        "crash_verdicts_at_exit": len(at_exit),
         "coordinator_deaths": ["%.3f %s" % d for d in job.coord_deaths],
         "missed": sum(a["outcome"] == "MISSED" for a in faults),
         "unexpected_evictions": sum(a["outcome"] == "UNEXPECTED EVICTION" for a in faults),
@@ -163,7 +169,7 @@ def table(summary):
     t = summary["totals"]
     out.append("")
     for k in ("faults", "steps", "results_checked", "wrong_results", "hangs", "failed_calls", "epochs",
-              "processes", "restarts", "verdicts", "collateral_evictions", "coordinator_deaths", "missed", "unexpected_evictions",
+              "processes", "restarts", "verdicts", "collateral_evictions", "crash_verdicts_at_exit", "coordinator_deaths", "missed", "unexpected_evictions",
               "not_recovered", "leftover_processes", "leftover_shm", "final", "weftrun_exit", "minutes"):
         if k in t:
             out.append("  %-22s %s" % (k, json.dumps(t[k]) if isinstance(t[k], (dict, list)) else t[k]))
