@@ -117,7 +117,7 @@ class Watchdog:
             now = time.time()
             stuck = []
             with self.job.cv:
-                silent = now - self.job.t_max_step
+                silent = now - self.job.t_any_step
                 for inc in self.job.current.values():
                     if inc.ended is None and alive(inc.pid) and now > inc.frozen_until and \
                             now - inc.t_advance > self.cfg.hang_s:

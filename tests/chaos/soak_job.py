@@ -67,6 +67,7 @@ class SoakJob:
         self.wrong = []           # (rank, inc, event)
         self.evicted_msgs = []    # (t, rank, text): a process's own "evicted ... exiting 75"
         self.max_step, self.t_max_step = -1, time.time()
+        self.t_any_step = time.time()  # the last time any process's step grew
         self.lines_seen = 0
         self.log = open(log_path, "w", buffering=1)
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -87,8 +88,8 @@ class SoakJob:
                 self.lines_seen += 1
                 try:
                     self._parse(line, now)
-                except (ValueError, KeyError) as e:  # a line cut by a kill, say: keep going
-                    self.log.write("soak: unparsed (%s): %s\n" % (e, line))
+                except Exception as e:  # a line cut by a kill, say: note it, keep reading
+                    self.log.write("soak: unparsed (%r): %s\n" % (e, line))
                 self.cv.notify_all()
         with self.cv:
             self.cv.notify_all()
@@ -149,6 +150,7 @@ class SoakJob:
         elif kind in ("progress", "done"):
             if ev["step"] > inc.step:
                 inc.step, inc.t_advance = ev["step"], now
+                self.t_any_step = now  # a job restarted from step 0 (no state left) progresses too
             inc.ok = max(inc.ok, ev["ok"])
             if ev["step"] > self.max_step:
                 self.max_step, self.t_max_step = ev["step"], now

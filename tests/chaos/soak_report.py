@@ -174,3 +174,33 @@ def table(summary):
         if k in t:
             out.append("  %-22s %s" % (k, json.dumps(t[k]) if isinstance(t[k], (dict, list)) else t[k]))
     return "\n".join(out)
+
+
+def markdown(summary):
+    """The per-class table as markdown (docs/FAULT_TOLERANCE.md, "Chaos soak")."""
+    def ms(p):
+        return "—" if p is None else "%s / %s / %s / %s" % tuple(_fmt_s(p[k]) for k in ("p50", "p90", "p99", "max"))
+    out = ["| class | injected | evicted | not evicted | unexpected | detection p50 / p90 / p99 / max | "
+           "recovery p50 / p90 / p99 / max | back p50 / p90 / p99 / max |",
+           "|---|---|---|---|---|---|---|---|"]
+    for cls, row in summary["classes"].items():
+        bad = row.get("MISSED", 0) + row.get("UNEXPECTED EVICTION", 0)
+        ev = row.get("evicted", 0) + row.get("UNEXPECTED EVICTION", 0)
+        out.append("| `%s` | %d | %d | %d | %d | %s | %s | %s |" % (
+            cls, row["injected"], ev, row["injected"] - ev, bad, ms(row["detection"]), ms(row["recovery"]),
+            ms(row["back"])))
+    out += ["", "| class | first verdict | count | detection p50 / p90 / p99 / max |", "|---|---|---|---|"]
+    for cls, row in summary["classes"].items():
+        for reason, p in row.get("paths", {}).items():
+            out.append("| `%s` | %s | %d | %s |" % (cls, reason, p["n"], ms(p)))
+    return "\n".join(out)
+
+
+def _fmt_s(x):
+    return "%.0f ms" % (1000 * x) if x < 1 else "%.2f s" % x
+
+
+if __name__ == "__main__":
+    import sys
+    with open(sys.argv[1]) as f:
+        print(markdown(json.load(f)))
