@@ -15,7 +15,7 @@ Writes OUT/summary.json, OUT/job.log (the job's output less the per-step coordin
 OUT/faults.log, and prints the table. README.md here explains the measures.
 
 usage: soak.py [--weftrun W] [--worker CHAOS_WORKER] [--minutes M] [--seed S] [--out DIR] ...
-Exits 77 (skipped) only when asked for network classes without root; see --help."""
+Without root (no namespace hosts) the network classes are left out; see --help."""
 import argparse
 import json
 import os
