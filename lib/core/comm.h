@@ -248,6 +248,9 @@ bool weft__ctx_revoke(weft_comm_t *ctx, weft_result_t code, const char *msg);
 bool weft__ctx_is_revoked(weft_comm_t *ctx);
 /* The process was evicted (membership/service.c): terminal, WEFT_ERR_EVICTED from every call. */
 bool weft__ctx_evicted(const weft_comm_t *c);
+/* Whether the context's coordinator is unreachable right now (lib/membership/service.c); if so,
+ * why, into why[len]. */
+bool weft__ctx_coord_unavailable(weft_comm_t *ctx, char *why, size_t len);
 void weft__ctx_fail_all(weft_comm_t *ctx, weft_result_t code, const char *msg, bool epoch_over);
 /* Closes, in every communicator of the context, the lanes to the member with root rank r. */
 void weft__ctx_drop_member(weft_comm_t *ctx, int world_rank);

@@ -87,15 +87,6 @@ static void abandon_request(weft_comm_t *c) {
   pthread_mutex_unlock(&c->mu);
 }
 
-/* Whether the coordinator is unreachable right now (and why). */
-static bool unavailable(weft_comm_t *c, char *why, size_t len) {
-  pthread_mutex_lock(&c->mu);
-  bool u = c->coord_unavailable;
-  if (u) snprintf(why, len, "%s", c->coord_unavailable_why);
-  pthread_mutex_unlock(&c->mu);
-  return u;
-}
-
 /* The coordinator fences a member it failed (crashed, hung, reported) with an EVICTED verdict and
  * closes its connection, and it never takes one back: a process that lost that connection has no
  * way back into this job. Say so with the terminal code, never as something to retry. */
@@ -202,7 +193,7 @@ weft_result_t weft__comm_recover(weft_comm_t *c, weft_recover_info_t *info, bool
     } else if (a == WEFT__STORE_ERROR) {
       r = c->coord_error.code ? (weft_result_t)c->coord_error.code : WEFT_ERR_TRANSPORT;
       weft__comm_set_error(c, "%s: coordinator: %s", who, c->coord_error.text);
-    } else if (unavailable(c, why_unavailable, sizeof why_unavailable)) {
+    } else if (weft__ctx_coord_unavailable(c, why_unavailable, sizeof why_unavailable)) {
       abandon_request(c); /* the store keeps the request and sends it again once reconnected */
       r = WEFT_ERR_UNAVAILABLE;
       weft__comm_set_error(c, "%s: membership service unavailable: %s; the request stays with it: call recover "

@@ -72,6 +72,14 @@ static void on_lost(void *arg, const char *why) {
 
 bool weft__ctx_evicted(const weft_comm_t *c) { return atomic_load(&c->ctx->coord_lost); }
 
+bool weft__ctx_coord_unavailable(weft_comm_t *ctx, char *why, size_t len) {
+  pthread_mutex_lock(&ctx->mu);
+  bool u = ctx->coord_unavailable;
+  if (u) snprintf(why, len, "%s", ctx->coord_unavailable_why);
+  pthread_mutex_unlock(&ctx->mu);
+  return u;
+}
+
 void weft__membership_apply_revoke(weft_comm_t *c, const weft__coord_revoke_t *rv) {
   /* Remember that this epoch is revoked, whatever else arrives later: an epoch being installed
    * must stop forming its mesh (a member that failed or left cannot join it). */

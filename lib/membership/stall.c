@@ -59,11 +59,8 @@ double weft__stall_due(const weft_comm_t *c) {
  * STALL waits in the store and reaches the coordinator when it is back. */
 static void give_up_without_coordinator(weft_comm_t *c, const weft__op_t *op, double waited) {
   weft_comm_t *ctx = c->ctx;
-  char why[200] = "";
-  pthread_mutex_lock(&ctx->mu);
-  if (ctx->coord_unavailable) snprintf(why, sizeof why, "%s", ctx->coord_unavailable_why);
-  pthread_mutex_unlock(&ctx->mu);
-  if (!why[0]) return;
+  char why[200];
+  if (!weft__ctx_coord_unavailable(ctx, why, sizeof why)) return;
   char msg[WEFT__ERR_LEN];
   snprintf(msg, sizeof msg, "%s seq %llu waited on for %.1f s (WEFT_STALL_TIMEOUT) while the membership service is "
            "unavailable (%.120s): no one can tell which rank is at fault; giving up rather than waiting for "

@@ -116,10 +116,16 @@ struct weft__store {
   char rth_err[256];
 };
 
+/* One message on the current connection, if there is one. Under wmu. A failed send is the
+ * heartbeat's to notice; messages that must survive a reconnect are kept by their callers. */
+static weft_result_t send_locked(weft__store_t *s, const uint8_t *msg, size_t len) {
+  return s->fd >= 0 && !atomic_load(&s->lost) ? weft__coord_send(&s->session, s->fd, msg, len, weft__now() + SEND_BOUND_S)
+                                              : WEFT_ERR_TRANSPORT;
+}
+
 static weft_result_t send_msg(weft__store_t *s, const uint8_t *msg, size_t len) {
   pthread_mutex_lock(&s->wmu);
-  weft_result_t r = s->fd >= 0 && !atomic_load(&s->lost) ? weft__coord_send(&s->session, s->fd, msg, len, weft__now() + SEND_BOUND_S)
-                                                          : WEFT_ERR_TRANSPORT;
+  weft_result_t r = send_locked(s, msg, len);
   pthread_mutex_unlock(&s->wmu);
   return r;
 }
@@ -473,12 +479,12 @@ static void adopt(weft__store_t *s, double now) {
     uint8_t msg[64];
     size_t n = weft__coord_encode_epoch_ref(msg, sizeof msg, s->req_admit ? WEFT__COORD_RECOVER : WEFT__COORD_SHRINK,
                                             s->req_epoch);
-    if (n) r = weft__coord_send(&s->session, s->fd, msg, n, now + SEND_BOUND_S);
+    if (n) r = send_locked(s, msg, n);
   }
   if (r == WEFT_SUCCESS && s->report_len > 0 && s->report_epoch == s->epoch)
-    r = weft__coord_send(&s->session, s->fd, s->report_msg, s->report_len, now + SEND_BOUND_S);
+    r = send_locked(s, s->report_msg, s->report_len);
   if (r == WEFT_SUCCESS && s->stall_len > 0 && s->stall_epoch == s->epoch)
-    r = weft__coord_send(&s->session, s->fd, s->stall_msg, s->stall_len, now + SEND_BOUND_S);
+    r = send_locked(s, s->stall_msg, s->stall_len);
   pthread_mutex_unlock(&s->wmu);
   s->said_error = false;
   s->last_rx = s->last_tx = now;
@@ -564,12 +570,6 @@ static double coord_next_due(const weft__store_t *s) {
   return WEFT__MIN(s->last_tx + s->hb_interval, silence);
 }
 
-/* Sends msg now if connected (a failed send is the heartbeat's to notice: the message is kept,
- * where the caller keeps it, for the next connection). Under wmu. */
-static void send_if_connected(weft__store_t *s, const uint8_t *msg, size_t len) {
-  if (s->fd >= 0 && !atomic_load(&s->lost)) weft__coord_send(&s->session, s->fd, msg, len, weft__now() + SEND_BOUND_S);
-}
-
 static weft_result_t coord_report(weft__store_t *s, const weft__coord_revoke_t *rep) {
   uint8_t buf[sizeof s->report_msg];
   size_t n = weft__coord_encode_revoke(buf, sizeof buf, WEFT__COORD_REPORT, rep);
@@ -580,7 +580,7 @@ static weft_result_t coord_report(weft__store_t *s, const weft__coord_revoke_t *
   s->report_len = n;
   s->report_epoch = rep->epoch;
   if (rep->epoch == s->epoch) s->epoch_revoked = true;
-  send_if_connected(s, buf, n);
+  (void)send_locked(s, buf, n);
   pthread_mutex_unlock(&s->wmu);
   return WEFT_SUCCESS;
 }
@@ -602,7 +602,7 @@ static weft_result_t coord_report_stall(weft__store_t *s, const weft__coord_stal
   s->stall_msg = msg;
   s->stall_len = n;
   s->stall_epoch = st->epoch;
-  send_if_connected(s, msg, n);
+  (void)send_locked(s, msg, n);
   pthread_mutex_unlock(&s->wmu);
   return WEFT_SUCCESS;
 }
@@ -626,7 +626,7 @@ static weft_result_t coord_request_epoch(weft__store_t *s, uint64_t epoch, bool 
   s->req_pending = true;
   s->req_epoch = epoch;
   s->req_admit = admit;
-  send_if_connected(s, msg, n);
+  (void)send_locked(s, msg, n);
   pthread_mutex_unlock(&s->wmu);
   return WEFT_SUCCESS;
 }
@@ -667,7 +667,7 @@ static weft_result_t coord_publish_card(weft__store_t *s, const void *card, size
   pthread_mutex_lock(&s->wmu);
   if (len) memcpy(s->card, card, len); /* a REJOIN carries it from now on */
   s->hello.card_len = (uint16_t)len;
-  send_if_connected(s, msg, n);
+  (void)send_locked(s, msg, n);
   pthread_mutex_unlock(&s->wmu);
   return WEFT_SUCCESS;
 }

@@ -19,6 +19,8 @@ import subprocess
 import threading
 import time
 
+from weftjob import alive, children, comm_of  # noqa: F401  (soak.py takes alive, comm_of from here)
+
 RANK_LINE = re.compile(r"^\[(\d+)\] (.*)$")
 COORD_LINE = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\.(\d{3})\] weft-coordinator: (.*)$")
 REVOKED = re.compile(r"^epoch (\d+) revoked: rank (\d+) \(member \d+, host \S+ pid (\d+)\) failed \((\w+)\): (.*)$")
@@ -211,32 +213,6 @@ class SoakJob:
 
 
 # --- /proc -------------------------------------------------------------------------------------
-
-def children(pid):
-    try:
-        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-            return [int(x) for x in f.read().split()]
-    except OSError:
-        return []
-
-
-def comm_of(pid):
-    try:
-        with open("/proc/%d/comm" % pid) as f:
-            return f.read().strip()
-    except OSError:
-        return ""
-
-
-def alive(pid):
-    """True while pid exists and is neither a zombie nor dead."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            stat = f.read()
-        return stat[stat.rfind(")") + 2] not in "ZX"
-    except OSError:
-        return False
-
 
 def exe_of(pid):
     try:

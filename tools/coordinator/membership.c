@@ -371,6 +371,17 @@ static void progress(weft__mship_t *m, double now) {
 
 /* --- failures ------------------------------------------------------------------------------ */
 
+/* REVOKE of E naming r, to E's live members. Truncated to fit the wire field: who first, it names
+ * the process -- by host and pid, which an operator can use; the member id (20 random digits)
+ * stays in the coordinator's log. */
+static void emit_revoke_of(weft__mship_t *m, const member_t *r, uint32_t reason, const char *why) {
+  weft__mship_event_t ev = {.kind = WEFT__MSHIP_REVOKE};
+  ev.u.revoke = (weft__coord_revoke_t){.epoch = m->epoch, .member_id = r->id, .rank = r->rank, .reason = reason};
+  snprintf(ev.u.revoke.text, sizeof ev.u.revoke.text, "rank %d (host %.48s pid %u) %s", (int)r->rank, r->host,
+           (unsigned)r->pid, why);
+  emit_to_state(m, &ev, M_ACTIVE);
+}
+
 /* The one place a live record dies. fence: also drop its connection (everything but LEFT, and
  * but an ERROR already sent, which closes it after flushing). */
 static void fail_record(weft__mship_t *m, member_t *r, uint32_t reason, const char *why,
@@ -386,13 +397,6 @@ static void fail_record(weft__mship_t *m, member_t *r, uint32_t reason, const ch
     remove_record(m, r);
     m->n_waiting--;
   } else {
-    weft__mship_event_t ev = {.kind = WEFT__MSHIP_REVOKE};
-    ev.u.revoke = (weft__coord_revoke_t){.epoch = m->epoch, .member_id = r->id, .rank = r->rank,
-                                         .reason = reason};
-    /* Truncated to fit the wire field: who first, it names the process -- by host and pid, which
-     * an operator can use; the member id (20 random digits) stays in the coordinator's log. */
-    snprintf(ev.u.revoke.text, sizeof ev.u.revoke.text, "rank %d (host %.48s pid %u) %s", (int)r->rank, r->host,
-             (unsigned)r->pid, why);
     if (r->recovered) m->n_recovered--;
     if (r->shrink) m->n_shrink--;
     if (m->n_recovered == 0) m->round_since = 0; /* nobody is waiting on the deadline any more */
@@ -409,7 +413,7 @@ static void fail_record(weft__mship_t *m, member_t *r, uint32_t reason, const ch
     else
       logf_(m, "epoch %" PRIu64 " revoked: %s failed (%s): %s [last heard %.2f s before]",
             m->epoch, who, reason_name(reason), why, now - r->last_heard);
-    emit_to_state(m, &ev, M_ACTIVE);
+    emit_revoke_of(m, r, reason, why);
   }
   if (fence && peer != NULL) {
     /* The verdict travels with the close: a member that was only stopped or cut off reads it
@@ -824,14 +828,6 @@ static bool rebuild_complete(const weft__mship_t *m) {
     if (r == NULL || r->held_epoch == 0) return false;
   }
   return true;
-}
-
-static void emit_revoke_of(weft__mship_t *m, const member_t *r, uint32_t reason, const char *why) {
-  weft__mship_event_t ev = {.kind = WEFT__MSHIP_REVOKE};
-  ev.u.revoke = (weft__coord_revoke_t){.epoch = m->epoch, .member_id = r->id, .rank = r->rank, .reason = reason};
-  snprintf(ev.u.revoke.text, sizeof ev.u.revoke.text, "rank %d (host %.48s pid %u) %s", (int)r->rank, r->host,
-           (unsigned)r->pid, why);
-  emit_to_state(m, &ev, M_ACTIVE);
 }
 
 static void finish_rebuild(weft__mship_t *m, double now) {
